@@ -1,0 +1,399 @@
+"""scelle's command line: parses, asks for passphrases, prints, chooses the exit code.
+
+Everything else lives in the library. Library modules are imported inside the commands
+so that `scelle --help` (and the investigators' `scelle verify`) never pay for the
+database layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from custody.errors import ExitCode, KeyProblem, ScelleError
+
+if TYPE_CHECKING:
+    from custody.config import Settings
+    from custody.site import Site
+
+EXIT_CODES = """\b
+Exit codes:
+  0  success
+  1  internal error (a bug: please report it)
+  2  usage error
+  3  invalid input
+  4  integrity failure: verification failed
+  5  refused: wrong state or not permitted
+  6  environment: site, database, file or tool missing or unreadable
+  7  key error: missing key, wrong passphrase"""
+
+
+class _ScelleGroup(TyperGroup):
+    """Turns every ScelleError into one line on stderr and its documented exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ScelleError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            typer.echo(f"scelle: error: {exc.message}", err=True)
+            if exc.hint:
+                typer.echo(f"hint: {exc.hint}", err=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+
+
+def _app(help_text: str, **kwargs: Any) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        **kwargs,
+    )
+
+
+app = _app(
+    "scelle: judicial footage requisitions with a verifiable chain of custody.",
+    cls=_ScelleGroup,
+    epilog=EXIT_CODES,
+)
+config_app = _app("Show the configuration and where each value comes from.")
+keys_app = _app("The site's signing key.")
+ledger_app = _app("The custody ledger: show, prove, checkpoint, verify.")
+proof_app = _app("Merkle proofs of the ledger (JSON, base64 hashes).")
+db_app = _app("The site database.")
+app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+app.add_typer(ledger_app, name="ledger")
+ledger_app.add_typer(proof_app, name="proof")
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None, typer.Option("--home", help="Site directory (default: $SCELLE_HOME).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Database URL (SCELLE_DATABASE_URL).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    ctx.obj = {"home": str(home) if home else None, "database_url": database_url, "debug": debug}
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    from custody.config import load_settings
+
+    obj = ctx.find_root().obj or {}
+    return load_settings({"home": obj.get("home"), "database_url": obj.get("database_url")})
+
+
+def _open(ctx: typer.Context) -> Site:
+    from custody.site import open_site
+
+    return open_site(_settings(ctx))
+
+
+def _passphrase(confirm: bool = False) -> bytes:
+    """SCELLE_PASSPHRASE_FILE, then SCELLE_PASSPHRASE, then a hidden prompt on a terminal."""
+    path = os.environ.get("SCELLE_PASSPHRASE_FILE")
+    if path:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise KeyProblem(f"cannot read SCELLE_PASSPHRASE_FILE {path}: {exc.strerror}") from exc
+        return data[:-1] if data.endswith(b"\n") else data
+    if os.environ.get("SCELLE_PASSPHRASE"):
+        return os.environ["SCELLE_PASSPHRASE"].encode()
+    if not sys.stdin.isatty():
+        raise KeyProblem(
+            "no passphrase: not on a terminal", hint="set SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE"
+        )
+    value: str = typer.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
+    return value.encode()
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    typer.echo(f"scelle: error: {message}", err=True)
+    raise typer.Exit(int(code))
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    site_name: Annotated[
+        str | None,
+        typer.Option(help="Key name and checkpoint origin prefix, e.g. csv.example.fr."),
+    ] = None,
+) -> None:
+    """Create the site: database, encrypted signing key, ledger and first checkpoint."""
+    from custody.config import load_settings
+    from custody.keys import der_sha256, load_public_key, ssh_fingerprint
+    from custody.note import verifier_key
+    from custody.site import init_site
+
+    obj = ctx.find_root().obj or {}
+    settings = load_settings(
+        {"home": obj.get("home"), "database_url": obj.get("database_url"), "site_name": site_name}
+    )
+    site, checkpoint = init_site(settings, _passphrase(confirm=True))
+    site.close()
+    public = load_public_key(settings.public_key_file)
+    typer.echo(f"site initialised in {settings.home}")
+    typer.echo(f"database      {settings.database_url}")
+    typer.echo(f"signing key   {settings.key_file}")
+    typer.echo(f"verifier key  {verifier_key(settings.site_name, public)}")
+    typer.echo(f"ssh           {ssh_fingerprint(public)}")
+    typer.echo(f"der sha256    {der_sha256(public)}")
+    typer.echo(f"checkpoint    size {checkpoint.size}, written to {settings.checkpoint_file}")
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every setting, its value and the source that won (flag, env, file, default)."""
+    rows = _settings(ctx).rows()
+    if as_json:
+        _print_json({name: {"value": value, "source": src} for name, value, src in rows})
+        return
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, src in rows:
+        typer.echo(f"{name:<{width}}  {value}  ({src})")
+
+
+@keys_app.command("show")
+def keys_show(
+    ctx: typer.Context,
+    pem: Annotated[bool, typer.Option("--pem", help="The public key, PEM (openssl).")] = False,
+    ssh: Annotated[bool, typer.Option("--ssh", help="The public key, OpenSSH line.")] = False,
+    vkey: Annotated[bool, typer.Option("--vkey", help="The C2SP note verifier key.")] = False,
+    fingerprint: Annotated[
+        bool, typer.Option("--fingerprint", help="As ssh-keygen -lf and openssl|sha256sum print.")
+    ] = False,
+) -> None:
+    """The site's public key, in the forms investigators and auditors compare."""
+    from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
+    from custody.note import verifier_key
+
+    site = _open(ctx)
+    try:
+        with site.db.read() as cur:
+            from custody.checkpoints import read_identity
+
+            identity = read_identity(cur)
+    finally:
+        site.close()
+    key, name = identity.public_key, identity.key_name
+    if sum([pem, ssh, vkey, fingerprint]) > 1:
+        _fail("choose one of --pem, --ssh, --vkey, --fingerprint", ExitCode.USAGE)
+    if pem:
+        typer.echo(public_pem(key), nl=False)
+    elif ssh:
+        typer.echo(public_openssh(key, name))
+    elif vkey:
+        typer.echo(verifier_key(name, key))
+    elif fingerprint:
+        typer.echo(f"256 {ssh_fingerprint(key)} {name} (ED25519)")
+        typer.echo(f"{der_sha256(key)}  -")
+    else:
+        typer.echo(f"name          {name}")
+        typer.echo(f"origin        {identity.origin}")
+        typer.echo(f"verifier key  {verifier_key(name, key)}")
+        typer.echo(f"ssh           {ssh_fingerprint(key)}")
+        typer.echo(f"der sha256    {der_sha256(key)}")
+        typer.echo(f"public key    {site.settings.public_key_file}")
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(ctx: typer.Context) -> None:
+    """Sign the current tree head and print the checkpoint (C2SP signed note)."""
+    from custody import checkpoints
+
+    site = _open(ctx)
+    try:
+        signer = site.signer(_passphrase())
+        _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+    finally:
+        site.close()
+    typer.echo(note, nl=False)
+
+
+@ledger_app.command("note")
+def ledger_note(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="What the note is about.")],
+    reason: Annotated[str, typer.Option(help="What happened and why (required).")],
+    procedure: Annotated[str | None, typer.Option(help="PV or procedure number.")] = None,
+) -> None:
+    """Record an event that happened outside scelle (a phone call, a seal opened)."""
+    from custody.ledger import Record
+
+    site = _open(ctx)
+    try:
+        entry = site.ledger.append(
+            site.settings.agent, Record("ledger.note", subject, reason, procedure)
+        )
+    finally:
+        site.close()
+    typer.echo(f"entry {entry.seq}")
+
+
+@ledger_app.command("show")
+def ledger_show(
+    ctx: typer.Context,
+    seq: Annotated[int | None, typer.Argument(help="Entry number; default: the latest.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Entry N's exact stored bytes.")] = False,
+    limit: Annotated[int, typer.Option(help="Entries listed without N.")] = 20,
+) -> None:
+    """List the latest entries, or show entry N."""
+    from custody.ledger import decode_entry
+
+    site = _open(ctx)
+    try:
+        ledger = site.ledger
+        if raw:
+            if seq is None:
+                _fail("--raw needs an entry number", ExitCode.USAGE)
+            sys.stdout.buffer.write(ledger.entry(seq))
+            sys.stdout.buffer.flush()
+            return
+        if seq is not None:
+            entries = [(seq, ledger.entry(seq))]
+        else:
+            size = ledger.size()
+            entries = list(ledger.entries(max(0, size - limit)))
+    finally:
+        site.close()
+    decoded = [decode_entry(body) for _, body in entries]
+    if as_json:
+        _print_json(decoded[0] if seq is not None else decoded)
+        return
+    for e in decoded:
+        subject = e["subject"] if isinstance(e["subject"], str) else json.dumps(e["subject"])
+        proc = f" [{e['procedure']}]" if e.get("procedure") else ""
+        typer.echo(f"{e['seq']:>6}  {e['time']}  {e['actor']:<14} {e['action']:<22} {subject}{proc}")
+        if seq is not None:
+            typer.echo(f"        reason: {e['reason']}")
+            if e.get("data"):
+                typer.echo("        data: " + json.dumps(e["data"], ensure_ascii=False))
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(
+    ctx: typer.Context,
+    index: Annotated[int, typer.Option("--index", help="Entry number.")],
+    size: Annotated[int | None, typer.Option("--size", help="Tree size (default: all).")] = None,
+) -> None:
+    """Inclusion proof of entry INDEX in the tree of SIZE entries."""
+    site = _open(ctx)
+    try:
+        proof = site.ledger.inclusion(index, size)
+    finally:
+        site.close()
+    _print_json(proof.to_json())
+
+
+@proof_app.command("consistency")
+def proof_consistency(
+    ctx: typer.Context,
+    old: Annotated[int, typer.Option("--from", help="Earlier tree size.")],
+    new: Annotated[int | None, typer.Option("--to", help="Later tree size (default: all).")] = None,
+) -> None:
+    """Consistency proof that the tree of FROM entries is a prefix of the tree of TO."""
+    site = _open(ctx)
+    try:
+        proof = site.ledger.consistency(old, new)
+    finally:
+        site.close()
+    _print_json(proof.to_json())
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", help="A checkpoint file an auditor kept (repeatable)."),
+    ] = None,
+) -> None:
+    """Recompute every leaf and root; check every checkpoint's signature and consistency."""
+    import base64
+
+    from custody.verify import verify_ledger
+
+    site = _open(ctx)
+    try:
+        report = verify_ledger(site.db, site.settings, checkpoint or [])
+    finally:
+        site.close()
+    typer.echo(
+        f"ledger OK: {report.entries} entries, root {base64.b64encode(report.root).decode()}"
+    )
+    typer.echo(f"{report.checkpoints} signed checkpoints consistent with the log", nl=False)
+    typer.echo(f" ({report.auditor_files} auditor files)" if report.auditor_files else "")
+    unsigned = report.entries - report.latest_signed
+    if unsigned:
+        typer.echo(f"note: the latest {unsigned} entries are not yet covered by a checkpoint")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending schema migrations."""
+    from custody import schema
+    from custody.db import Database
+
+    db = Database(_settings(ctx).database_url)
+    try:
+        applied = schema.upgrade(db)
+    finally:
+        db.dispose()
+    typer.echo(f"applied migrations {applied}" if applied else f"schema is current (v{schema.LATEST})")
+
+
+@app.command()
+def demo(
+    site: Annotated[
+        Path | None, typer.Option("--site", help="New or empty directory (default: a temporary one).")
+    ] = None,
+) -> None:
+    """Build a demo site from nothing and show every part of scelle working."""
+    from requisition.demo import run_demo
+
+    result = run_demo(site, typer.echo)
+    typer.echo("")
+    typer.echo("checkpoint:")
+    typer.echo(result.checkpoint, nl=False)
+    typer.echo("")
+    typer.echo(f"the demo site is in {result.home}; explore it with:")
+    typer.echo(
+        f"  export SCELLE_HOME={result.home} SCELLE_PASSPHRASE_FILE={result.passphrase_file}"
+    )
+    for command in ["scelle ledger show", "scelle keys show", "scelle ledger verify"]:
+        typer.echo(f"  {command}")
+    typer.echo("  scelle ledger proof inclusion --index 2")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

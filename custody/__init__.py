@@ -1,0 +1,1 @@
+"""What proves: the custody ledger, its Merkle tree and checkpoints, the site key."""

@@ -1,0 +1,131 @@
+"""One typed configuration object, with a fixed precedence and a record of who won.
+
+Precedence: command-line flag > `SCELLE_*` environment variable > `scelle.toml` in the
+site directory > default. `SCELLE_HOME` (or `--home`) selects the site directory; it
+cannot come from the file that lives inside it. Passphrases are never configuration:
+they come from `SCELLE_PASSPHRASE_FILE`, `SCELLE_PASSPHRASE` or a prompt (cli.py).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from custody.errors import InputError, SiteError
+
+CONFIG_FILE = "scelle.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    site_name: str
+    key_file: Path
+    checkpoint_file: Path
+    timezone: str
+    agent: str
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def public_key_file(self) -> Path:
+        """The public half, beside the key file, readable without a passphrase."""
+        return self.key_file.with_name(self.key_file.stem + ".pub.pem")
+
+    @property
+    def origin(self) -> str:
+        """The checkpoint origin line of this site's ledger."""
+        return f"{self.site_name}/ledger"
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(name, value, source) for `scelle config show`."""
+        names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
+        names += ["timezone", "agent"]
+        return [(n, str(getattr(self, n)), self.sources.get(n, "default")) for n in names]
+
+
+def _default_home() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "scelle"
+
+
+def _default_site_name() -> str:
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
+    return f"scelle.{host}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from exc
+    except OSError as exc:
+        raise SiteError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def load_settings(
+    flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every setting from flags, environment, `scelle.toml` and defaults."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if environ is None else environ
+    sources: dict[str, str] = {}
+
+    if "home" in flags:
+        home, sources["home"] = Path(flags["home"]), "flag --home"
+    elif env.get("SCELLE_HOME"):
+        home, sources["home"] = Path(env["SCELLE_HOME"]), "env SCELLE_HOME"
+    else:
+        home = _default_home()
+    home = home.expanduser().absolute()
+    toml = _read_toml(home / CONFIG_FILE)
+    known = {"database_url", "site_name", "key_file", "checkpoint_file", "timezone", "agent"}
+    unknown = sorted(set(toml) - known)
+    if unknown:
+        raise InputError(f"{home / CONFIG_FILE}: unknown setting {unknown[0]!r}")
+
+    def pick(name: str, default: Callable[[], str]) -> str:
+        var = "SCELLE_" + name.upper()
+        if name in flags:
+            sources[name] = f"flag --{name.replace('_', '-')}"
+            return flags[name]
+        if env.get(var):
+            sources[name] = f"env {var}"
+            return env[var]
+        if name in toml:
+            if not isinstance(toml[name], str):
+                raise InputError(f"{home / CONFIG_FILE}: {name} must be a string")
+            sources[name] = f"file {home / CONFIG_FILE}"
+            return str(toml[name])
+        return default()
+
+    def path(name: str, default: str) -> Path:
+        p = Path(pick(name, lambda: default)).expanduser()
+        return p if p.is_absolute() else home / p
+
+    timezone = pick("timezone", lambda: "Europe/Paris")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InputError(f"unknown time zone {timezone!r}") from exc
+    return Settings(
+        home=home,
+        database_url=pick("database_url", lambda: f"sqlite:///{home / 'scelle.db'}"),
+        site_name=pick("site_name", _default_site_name),
+        key_file=path("key_file", "keys/site.p12"),
+        checkpoint_file=path("checkpoint_file", "checkpoints.txt"),
+        timezone=timezone,
+        agent=pick("agent", getpass.getuser),
+        sources=sources,
+    )

@@ -1,0 +1,118 @@
+"""The site's Ed25519 signing key: created, stored encrypted, loaded in one place.
+
+At rest the private key is a PKCS#12 file (PBES2, PBKDF2-SHA256 with 600,000 rounds,
+AES-256-CBC), mode 0600, written atomically. PKCS#8 `BestAvailableEncryption` would use
+only 2,048 rounds, which a stolen key file does not survive. Callers get a `Signer`,
+never raw private key bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from custody.errors import InvalidState, KeyMissing, KeyProblem, WrongPassphrase
+from custody.files import write_atomic
+
+KDF_ROUNDS = 600_000
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Signs with the site key; the only holder of the private key in memory."""
+
+    _private: Ed25519PrivateKey
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._private.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        return self._private.sign(data)
+
+
+def public_raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_pem(key: Ed25519PublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def public_openssh(key: Ed25519PublicKey, comment: str) -> str:
+    """One `authorized_keys`-style line: `ssh-ed25519 AAAA... comment`."""
+    line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{line.decode()} {comment}"
+
+
+def ssh_fingerprint(key: Ed25519PublicKey) -> str:
+    """`SHA256:...` exactly as `ssh-keygen -lf` prints it."""
+    digest = serialization.ssh_key_fingerprint(key, hashes.SHA256())
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def der_sha256(key: Ed25519PublicKey) -> str:
+    """Hex SHA-256 of the DER public key: `openssl pkey -pubin -outform DER | sha256sum`."""
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def create_key(path: Path, passphrase: bytes, name: str) -> Signer:
+    """Generate an Ed25519 key and write it encrypted to `path` (refuses to overwrite)."""
+    if not passphrase:
+        raise KeyProblem("the passphrase is empty", hint="set SCELLE_PASSPHRASE_FILE or type one")
+    if path.exists():
+        raise InvalidState(f"a key already exists at {path}")
+    private = Ed25519PrivateKey.generate()
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(passphrase)
+    )
+    blob = pkcs12.serialize_key_and_certificates(name.encode(), private, None, None, encryption)
+    write_atomic(path, blob, mode=0o600)
+    return Signer(private)
+
+
+def load_signer(path: Path, passphrase: bytes) -> Signer:
+    """Open the key file; KeyMissing if absent, WrongPassphrase if it will not open."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise KeyMissing(f"no signing key at {path}", hint="run 'scelle init' first") from exc
+    except OSError as exc:
+        raise KeyProblem(f"cannot read signing key {path}: {exc.strerror}") from exc
+    try:
+        private, _cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)
+    except ValueError as exc:
+        raise WrongPassphrase(
+            f"cannot open signing key {path}: wrong passphrase or damaged file"
+        ) from exc
+    if not isinstance(private, Ed25519PrivateKey):
+        raise KeyProblem(f"{path} does not hold an Ed25519 key")
+    return Signer(private)
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """Read the site's public key (PEM); KeyMissing if absent or not Ed25519."""
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise KeyMissing(f"no public key at {path}") from exc
+    except ValueError as exc:
+        raise KeyProblem(f"{path} is not a PEM public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyProblem(f"{path} is not an Ed25519 public key")
+    return key

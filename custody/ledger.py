@@ -1,0 +1,218 @@
+"""The custody ledger: an append-only Merkle log of RFC 8785 entries.
+
+Each append runs in one serialised transaction: read the current size and the
+frontier (at most log2 n stored nodes), insert the entry's exact bytes and the new
+perfect nodes. Nothing here ever reads the whole log; that is verify.py's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from custody import merkle
+from custody.canonical import canonical_bytes, parse_canonical
+from custody.db import Cursor, Database
+from custody.errors import InputError, IntegrityError
+from custody.proofs import ConsistencyProof, InclusionProof
+
+ENTRY_VERSION = 1
+_ACTION = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a caller asks the ledger to remember: who is added at append time."""
+
+    action: str  # dotted verb, e.g. "site.init", "footage.extract"
+    subject: str | Mapping[str, Any]  # what was touched
+    reason: str  # why: required, auditors ask it for every access
+    procedure: str | None = None  # PV / procedure number where one applies
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not _ACTION.fullmatch(self.action):
+            raise InputError(f"invalid ledger action {self.action!r}")
+        if not self.reason.strip():
+            raise InputError("every ledger entry needs a reason")
+        if self.procedure is not None and not self.procedure.strip():
+            raise InputError("the procedure number is empty")
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    body: bytes
+    leaf_hash: bytes
+
+
+def utc_now() -> str:
+    """UTC, ISO 8601 with microseconds and a Z: the only time format in records."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_body(seq: int, time: str, actor: str, record: Record) -> bytes:
+    """The canonical bytes of one entry."""
+    return canonical_bytes(
+        {
+            "v": ENTRY_VERSION,
+            "seq": seq,
+            "time": time,
+            "actor": actor,
+            "action": record.action,
+            "subject": record.subject,
+            "reason": record.reason,
+            "procedure": record.procedure,
+            "data": dict(record.data),
+        }
+    )
+
+
+def decode_entry(body: bytes) -> dict[str, Any]:
+    """Parse stored entry bytes; IntegrityError if they are not a canonical entry."""
+    try:
+        entry = parse_canonical(body)
+    except ValueError as exc:
+        raise IntegrityError("entry bytes are not canonical JSON") from exc
+    if entry.get("v") != ENTRY_VERSION or not isinstance(entry.get("seq"), int):
+        raise IntegrityError("entry is not a scelle ledger entry")
+    return entry
+
+
+def fetch_nodes(cur: Cursor, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+    """Stored perfect nodes by (level, idx), in one query."""
+    found: dict[merkle.NodeKey, bytes] = {}
+    for start in range(0, len(keys), 200):
+        chunk = keys[start : start + 200]
+        where = " OR ".join(["(level = ? AND idx = ?)"] * len(chunk))
+        params = [v for key in chunk for v in key]
+        cur.execute(f"SELECT level, idx, hash FROM ledger_node WHERE {where}", params)
+        for level, idx, h in cur.fetchall():
+            found[(level, idx)] = bytes(h)
+    return found
+
+
+def current_size(cur: Cursor) -> int:
+    row = cur.execute("SELECT MAX(seq) FROM ledger_entry").fetchone()
+    return 0 if row[0] is None else int(row[0]) + 1
+
+
+class Ledger:
+    """Append to and read from the site's ledger."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(self, actor: str, record: Record) -> Appended:
+        """Append one entry in its own durable transaction."""
+        return self.append_many(actor, [record])[0]
+
+    def append_many(self, actor: str, records: Sequence[Record]) -> list[Appended]:
+        """Append entries in one transaction (a batch is all or nothing)."""
+        if not actor.strip():
+            raise InputError("the acting agent is unknown")
+        for record in records:
+            record.check()
+        with self.db.write() as cur:
+            return append_locked(cur, actor, records)
+
+    def size(self) -> int:
+        with self.db.read() as cur:
+            return current_size(cur)
+
+    def entry(self, seq: int) -> bytes:
+        """The exact stored bytes of entry `seq`."""
+        with self.db.read() as cur:
+            row = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()
+            if row is None:
+                raise InputError(f"no ledger entry {seq} (the ledger has {current_size(cur)})")
+            return bytes(row[0])
+
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """Entries seq in [start, stop), in order, streamed."""
+        with self.db.read() as cur:
+            end = current_size(cur) if stop is None else stop
+            cur.execute(
+                "SELECT seq, body FROM ledger_entry WHERE seq >= ? AND seq < ? ORDER BY seq",
+                [start, end],
+            )
+            while rows := cur.fetchmany(1000):
+                for seq, body in rows:
+                    yield int(seq), bytes(body)
+
+    def root(self, size: int | None = None) -> tuple[int, bytes]:
+        """(size, root) of the whole log, or of its first `size` entries."""
+        with self.db.read() as cur:
+            n = self._checked_size(cur, size)
+            return n, merkle.root_at(n, lambda keys: fetch_nodes(cur, keys))
+
+    def inclusion(self, index: int, size: int | None = None) -> InclusionProof:
+        """Proof that entry `index` is in the tree of `size` entries (default: all)."""
+        with self.db.read() as cur:
+            n = self._checked_size(cur, size)
+            if not 0 <= index < n:
+                raise InputError(f"no entry {index} in a tree of {n} entries")
+
+            def get(keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+                return fetch_nodes(cur, keys)
+
+            return InclusionProof(
+                index=index,
+                tree_size=n,
+                leaf_hash=get([(0, index)])[(0, index)],
+                hashes=tuple(merkle.inclusion_proof(index, n, get)),
+                root=merkle.root_at(n, get),
+            )
+
+    def consistency(self, old: int, new: int | None = None) -> ConsistencyProof:
+        """Proof that the tree of `old` entries is a prefix of the tree of `new`."""
+        with self.db.read() as cur:
+            n = self._checked_size(cur, new)
+            if not 0 < old <= n:
+                raise InputError(f"--from must be between 1 and {n}, not {old}")
+
+            def get(keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+                return fetch_nodes(cur, keys)
+
+            return ConsistencyProof(
+                old_size=old,
+                new_size=n,
+                old_root=merkle.root_at(old, get),
+                new_root=merkle.root_at(n, get),
+                hashes=tuple(merkle.consistency_proof(old, n, get)),
+            )
+
+    @staticmethod
+    def _checked_size(cur: Cursor, size: int | None) -> int:
+        n = current_size(cur)
+        if size is None:
+            return n
+        if not 0 < size <= n:
+            raise InputError(f"tree size must be between 1 and {n}, not {size}")
+        return size
+
+
+def append_locked(cur: Cursor, actor: str, records: Sequence[Record]) -> list[Appended]:
+    """Append inside a transaction that already holds the writer lock."""
+    n = current_size(cur)
+    keys = merkle.frontier_keys(n)
+    nodes = fetch_nodes(cur, keys)
+    if len(nodes) != len(keys):
+        raise IntegrityError("the ledger tree is damaged: a frontier node is missing")
+    tree = merkle.CompactRange(n, [nodes[k] for k in keys])
+    time = utc_now()
+    appended: list[Appended] = []
+    new_nodes: list[tuple[int, int, bytes]] = []
+    for record in records:
+        body = entry_body(tree.size, time, actor, record)
+        leaf = merkle.leaf_hash(body)
+        appended.append(Appended(tree.size, body, leaf))
+        new_nodes += tree.push(leaf)
+    cur.executemany(
+        "INSERT INTO ledger_entry (seq, body) VALUES (?, ?)", [(a.seq, a.body) for a in appended]
+    )
+    cur.executemany("INSERT INTO ledger_node (level, idx, hash) VALUES (?, ?, ?)", new_nodes)
+    return appended

@@ -1,0 +1,120 @@
+"""Versioned schema: numbered migrations applied in one transaction, recorded in
+`schema_version`.
+
+We keep our own short runner rather than Alembic because each step is mostly
+dialect-specific DDL that Alembic would not generate anyway (append-only triggers,
+privileges) and the site must upgrade from the CLI with no migration directory to
+ship. Rule: a migration, once released, is never edited; a model change adds a new
+step. `tests/test_schema.py` checks that the migrated schema equals the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select
+from sqlmodel import SQLModel
+
+from custody.db import Database
+from custody.errors import DatabaseError
+from custody.models import LedgerCheckpoint, LedgerEntry, LedgerNode, SchemaVersion
+
+APPEND_ONLY = ("ledger_entry", "ledger_node", "ledger_checkpoint")
+
+_SQLITE_GUARDS = [
+    f"CREATE TRIGGER {t}_no_{op.lower()} BEFORE {op} ON {t} "
+    f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END"
+    for t in APPEND_ONLY
+    for op in ("UPDATE", "DELETE")
+] + [
+    "CREATE TRIGGER ledger_entry_gapless BEFORE INSERT ON ledger_entry "
+    "WHEN NEW.seq != (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry) "
+    "BEGIN SELECT RAISE(ABORT, 'ledger_entry seq must be gapless'); END"
+]
+
+_PG_GUARDS = [
+    """CREATE FUNCTION scelle_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$""",
+    """CREATE FUNCTION scelle_gapless() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.seq <> (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry) THEN
+        RAISE EXCEPTION 'ledger_entry seq must be gapless';
+      END IF;
+      RETURN NEW;
+    END $$""",
+    "CREATE TRIGGER ledger_entry_gapless BEFORE INSERT ON ledger_entry "
+    "FOR EACH ROW EXECUTE FUNCTION scelle_gapless()",
+] + [
+    f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION scelle_append_only()"
+    for t in APPEND_ONLY
+]
+
+
+def _v1_custody_core(conn: Connection) -> None:
+    tables = [m.__table__ for m in (LedgerEntry, LedgerNode, LedgerCheckpoint)]  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(conn, tables=tables)
+    guards = _SQLITE_GUARDS if conn.dialect.name == "sqlite" else _PG_GUARDS
+    for statement in guards:
+        conn.exec_driver_sql(statement)
+
+
+Migration = tuple[int, str, Callable[[Connection], None]]
+MIGRATIONS: list[Migration] = [
+    (1, "custody core: ledger entries, tree nodes, checkpoints", _v1_custody_core),
+]
+LATEST = MIGRATIONS[-1][0]
+
+
+def upgrade(db: Database) -> list[int]:
+    """Apply every missing migration in one transaction; returns the versions applied."""
+    table = SchemaVersion.__table__  # type: ignore[attr-defined]
+    applied: list[int] = []
+    with db.engine.begin() as conn:
+        table.create(conn, checkfirst=True)
+        have = set(conn.execute(select(table.c.version)).scalars())
+        if have and max(have) > LATEST:
+            raise DatabaseError(_newer(max(have)))
+        for version, description, step in MIGRATIONS:
+            if version in have:
+                continue
+            step(conn)
+            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            conn.execute(
+                insert(table).values(version=version, applied_at=now, description=description)
+            )
+            applied.append(version)
+    return applied
+
+
+def version(db: Database) -> int:
+    """The schema version of the database (0 if it is not a scelle database)."""
+    with db.read() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'"
+            if db.is_sqlite
+            else "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        )
+        if not cur.fetchone()[0]:
+            return 0
+        row = cur.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+
+def require_current(db: Database) -> None:
+    """Refuse to work on a database whose schema this scelle does not speak."""
+    found = version(db)
+    if found == 0:
+        raise DatabaseError(f"{db.path or 'the database'} is not a scelle database")
+    if found < LATEST:
+        raise DatabaseError(
+            f"database schema v{found} is older than this scelle's v{LATEST}",
+            hint="run 'scelle db upgrade'",
+        )
+    if found > LATEST:
+        raise DatabaseError(_newer(found))
+
+
+def _newer(found: int) -> str:
+    return f"database schema v{found} is newer than this scelle (v{LATEST}): upgrade scelle"

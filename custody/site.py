@@ -1,0 +1,113 @@
+"""A site: its directory, database, signing key, ledger and checkpoint file.
+
+`init_site` creates all of them or, if anything fails (Ctrl-C included), removes what it
+created: a site is complete or absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from custody import checkpoints, schema
+from custody.config import Settings
+from custody.db import Database
+from custody.errors import InvalidState, SiteError
+from custody.files import write_atomic
+from custody.keys import (
+    Signer,
+    create_key,
+    der_sha256,
+    load_signer,
+    public_pem,
+    public_raw,
+    ssh_fingerprint,
+)
+from custody.ledger import Ledger, Record
+from custody.note import Checkpoint, check_key_name, verifier_key
+
+
+@dataclass(frozen=True)
+class Site:
+    """An opened site: settings plus its database."""
+
+    settings: Settings
+    db: Database
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.db)
+
+    def signer(self, passphrase: bytes) -> Signer:
+        return load_signer(self.settings.key_file, passphrase)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_site(settings: Settings) -> Site:
+    """Open an initialised site; SiteError/DatabaseError if it is absent or unusable."""
+    db = Database(settings.database_url)
+    try:
+        schema.require_current(db)
+    except BaseException:
+        db.dispose()
+        raise
+    return Site(settings, db)
+
+
+def init_site(settings: Settings, passphrase: bytes) -> tuple[Site, Checkpoint]:
+    """Create the site: database, key, genesis entry and first checkpoint."""
+    check_key_name(settings.site_name)
+    check_key_name(settings.origin)
+    home = settings.home
+    targets = [settings.key_file, settings.public_key_file, settings.checkpoint_file]
+    db = Database(settings.database_url, create=True)
+    if db.path is not None:
+        targets.append(db.path)
+    existing = [p for p in targets if p.exists()]
+    if existing:
+        db.dispose()
+        raise InvalidState(
+            f"a site already exists here ({existing[0]})", hint="choose another SCELLE_HOME"
+        )
+    created_home = not home.exists()
+    made: list[Path] = []
+    try:
+        try:
+            home.mkdir(parents=True, exist_ok=True, mode=0o750)
+        except OSError as exc:
+            raise SiteError(f"cannot create {home}: {exc.strerror}") from exc
+        made += [p for p in targets] + [Path(f"{db.path}-wal"), Path(f"{db.path}-shm")]
+        schema.upgrade(db)
+        signer = create_key(settings.key_file, passphrase, settings.site_name)
+        write_atomic(settings.public_key_file, public_pem(signer.public_key).encode())
+        key = signer.public_key
+        Ledger(db).append(
+            settings.agent,
+            Record(
+                action="site.init",
+                subject=settings.site_name,
+                reason="site initialised",
+                data={
+                    "key_name": settings.site_name,
+                    "origin": settings.origin,
+                    "public_key": base64.b64encode(public_raw(key)).decode(),
+                    "verifier_key": verifier_key(settings.site_name, key),
+                    "ssh_fingerprint": ssh_fingerprint(key),
+                    "der_sha256": der_sha256(key),
+                },
+            ),
+        )
+        checkpoint, _note = checkpoints.sign(db, settings.checkpoint_file, signer)
+    except BaseException:
+        db.dispose()
+        if created_home:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            for path in made:
+                path.unlink(missing_ok=True)
+        raise
+    return Site(settings, db), checkpoint

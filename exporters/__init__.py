@@ -1,0 +1,1 @@
+"""What reads footage and writes outputs: footage stores, ffmpeg, export packages."""

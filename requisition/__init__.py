@@ -1,0 +1,1 @@
+"""The workflow: requisitions, cameras, holds, agents (and the demo that runs them)."""
