@@ -59,8 +59,8 @@ class StoredCheckpoint:
     note: str
 
 
-def file_checkpoints(path: Path) -> list[StoredCheckpoint]:
-    """Every note in the checkpoint file; IntegrityError naming the line if corrupt."""
+def file_checkpoints(path: Path, label: str | None = None) -> list[StoredCheckpoint]:
+    """Every note in a checkpoint file; IntegrityError naming the line if corrupt."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -71,7 +71,7 @@ def file_checkpoints(path: Path) -> list[StoredCheckpoint]:
         notes = split_notes(text)
     except IntegrityError as exc:
         raise IntegrityError(f"checkpoint file {path} is corrupt: {exc.message}") from exc
-    return [StoredCheckpoint(f"{path.name} line {line}", note) for line, note in notes]
+    return [StoredCheckpoint(f"{label or path.name} line {line}", n) for line, n in notes]
 
 
 def db_checkpoints(cur: Cursor) -> list[StoredCheckpoint]:

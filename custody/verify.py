@@ -5,9 +5,9 @@ checkpoint's signature (database, checkpoint file, and files an auditor kept) an
 each one's root is the root of the log's first `size` entries. Raises on the first
 defect with a message that names it; returns a report only when everything holds.
 
-Order matters for the message: entries first (missing, reordered, altered), then
-checkpoint sizes (truncation, rollback), then the stored tree, then checkpoint roots
-(history rewritten and re-hashed).
+Order matters for the message: the site key, then entries (missing, reordered,
+altered), then checkpoint signatures, then the stored tree, then each checkpoint from
+the smallest (history rewritten and re-hashed; log truncated or rolled back).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from custody.checkpoints import (
 )
 from custody.config import Settings
 from custody.db import Cursor, Database
-from custody.errors import IntegrityError
+from custody.errors import InputError, IntegrityError
 from custody.keys import load_public_key, public_raw
 from custody.ledger import decode_entry
 from custody.note import Checkpoint
@@ -142,10 +142,12 @@ def verify_ledger(
         in_file = file_checkpoints(settings.checkpoint_file)
         kept: list[StoredCheckpoint] = []
         for path in auditor_files:
-            found = file_checkpoints(path)
+            if not path.is_file():
+                raise InputError(f"no checkpoint file at {path}")
+            found = file_checkpoints(path, label=str(path))
             if not found:
                 raise IntegrityError(f"{path}: holds no checkpoint")
-            kept += [StoredCheckpoint(f"{path} {s.where.split(' ', 1)[1]}", s.note) for s in found]
+            kept += found
         opened: list[tuple[StoredCheckpoint, Checkpoint]] = [
             (s, open_checkpoint(s, identity)) for s in in_db + in_file + kept
         ]
@@ -156,20 +158,20 @@ def verify_ledger(
                     f"{s.where} is missing from {settings.checkpoint_file}: "
                     "checkpoint file truncated or replaced"
                 )
-        for s, cp in opened:
+        levels = merkle.tree_levels(leaves)
+        _check_tree(cur, levels)
+        # Smallest first: a rewrite shows as the first root that differs, a truncation
+        # or rollback as a checkpoint larger than the log once all smaller ones match.
+        for s, cp in sorted(opened, key=lambda pair: pair[1].size):
             if cp.size > n:
                 raise IntegrityError(
                     f"{s.where} was signed for {cp.size} entries but the log has {n}: "
                     "log truncated or an older database restored"
                 )
-
-        levels = merkle.tree_levels(leaves)
-        _check_tree(cur, levels)
-        for s, cp in opened:
             if merkle.levels_root(levels, cp.size) != cp.root:
                 raise IntegrityError(
                     f"{s.where}: its root for {cp.size} entries does not match the log: "
-                    "history rewritten"
+                    f"history before entry {cp.size} rewritten"
                 )
     return LedgerReport(
         entries=n,
