@@ -117,7 +117,8 @@ def _passphrase(confirm: bool = False) -> bytes:
         return os.environ["SCELLE_PASSPHRASE"].encode()
     if not sys.stdin.isatty():
         raise KeyProblem(
-            "no passphrase: not on a terminal", hint="set SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE"
+            "no passphrase: not on a terminal",
+            hint="set SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE",
         )
     value: str = typer.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
     return value.encode()
@@ -288,7 +289,9 @@ def ledger_show(
     for e in decoded:
         subject = e["subject"] if isinstance(e["subject"], str) else json.dumps(e["subject"])
         proc = f" [{e['procedure']}]" if e.get("procedure") else ""
-        typer.echo(f"{e['seq']:>6}  {e['time']}  {e['actor']:<14} {e['action']:<22} {subject}{proc}")
+        typer.echo(
+            f"{e['seq']:>6}  {e['time']}  {e['actor']:<14} {e['action']:<22} {subject}{proc}"
+        )
         if seq is not None:
             typer.echo(f"        reason: {e['reason']}")
             if e.get("data"):
@@ -364,13 +367,16 @@ def db_upgrade(ctx: typer.Context) -> None:
         applied = schema.upgrade(db)
     finally:
         db.dispose()
-    typer.echo(f"applied migrations {applied}" if applied else f"schema is current (v{schema.LATEST})")
+    typer.echo(
+        f"applied migrations {applied}" if applied else f"schema is current (v{schema.LATEST})"
+    )
 
 
 @app.command()
 def demo(
     site: Annotated[
-        Path | None, typer.Option("--site", help="New or empty directory (default: a temporary one).")
+        Path | None,
+        typer.Option("--site", help="New or empty directory (default: a temporary one)."),
     ] = None,
 ) -> None:
     """Build a demo site from nothing and show every part of scelle working."""

@@ -78,12 +78,12 @@ def load_settings(
     flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Resolve every setting from flags, environment, `scelle.toml` and defaults."""
-    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    given: dict[str, str] = {k: v for k, v in (flags or {}).items() if v is not None}
     env = os.environ if environ is None else environ
     sources: dict[str, str] = {}
 
-    if "home" in flags:
-        home, sources["home"] = Path(flags["home"]), "flag --home"
+    if "home" in given:
+        home, sources["home"] = Path(given["home"]), "flag --home"
     elif env.get("SCELLE_HOME"):
         home, sources["home"] = Path(env["SCELLE_HOME"]), "env SCELLE_HOME"
     else:
@@ -97,9 +97,9 @@ def load_settings(
 
     def pick(name: str, default: Callable[[], str]) -> str:
         var = "SCELLE_" + name.upper()
-        if name in flags:
+        if name in given:
             sources[name] = f"flag --{name.replace('_', '-')}"
-            return flags[name]
+            return given[name]
         if env.get(var):
             sources[name] = f"env {var}"
             return env[var]

@@ -105,6 +105,9 @@ class Ledger:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # The frontier after our last append: reused while nobody else has appended
+        # since (same size), which saves a node look-up per append.
+        self._frontier: merkle.CompactRange | None = None
 
     def append(self, actor: str, record: Record) -> Appended:
         """Append one entry in its own durable transaction."""
@@ -117,7 +120,9 @@ class Ledger:
         for record in records:
             record.check()
         with self.db.write() as cur:
-            return append_locked(cur, actor, records)
+            appended, frontier = append_locked(cur, actor, records, self._frontier)
+        self._frontier = frontier  # only once committed
+        return appended
 
     def size(self) -> int:
         with self.db.read() as cur:
@@ -195,14 +200,26 @@ class Ledger:
         return size
 
 
-def append_locked(cur: Cursor, actor: str, records: Sequence[Record]) -> list[Appended]:
-    """Append inside a transaction that already holds the writer lock."""
+def append_locked(
+    cur: Cursor,
+    actor: str,
+    records: Sequence[Record],
+    cached: merkle.CompactRange | None = None,
+) -> tuple[list[Appended], merkle.CompactRange]:
+    """Append inside a transaction that already holds the writer lock.
+
+    Returns the entries and the new frontier; `cached` is used only if its size is
+    the log's current size.
+    """
     n = current_size(cur)
-    keys = merkle.frontier_keys(n)
-    nodes = fetch_nodes(cur, keys)
-    if len(nodes) != len(keys):
-        raise IntegrityError("the ledger tree is damaged: a frontier node is missing")
-    tree = merkle.CompactRange(n, [nodes[k] for k in keys])
+    if cached is not None and cached.size == n:
+        tree = merkle.CompactRange(n, list(cached.hashes))
+    else:
+        keys = merkle.frontier_keys(n)
+        nodes = fetch_nodes(cur, keys)
+        if len(nodes) != len(keys):
+            raise IntegrityError("the ledger tree is damaged: a frontier node is missing")
+        tree = merkle.CompactRange(n, [nodes[k] for k in keys])
     time = utc_now()
     appended: list[Appended] = []
     new_nodes: list[tuple[int, int, bytes]] = []
@@ -215,4 +232,4 @@ def append_locked(cur: Cursor, actor: str, records: Sequence[Record]) -> list[Ap
         "INSERT INTO ledger_entry (seq, body) VALUES (?, ?)", [(a.seq, a.body) for a in appended]
     )
     cur.executemany("INSERT INTO ledger_node (level, idx, hash) VALUES (?, ?, ?)", new_nodes)
-    return appended
+    return appended, tree

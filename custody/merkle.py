@@ -255,10 +255,12 @@ class CompactRange:
 
 def tree_levels(leaves: Iterable[bytes]) -> list[list[bytes]]:
     """Every perfect node of the tree over `leaves`, level by level (for full checks)."""
+    sha256 = hashlib.sha256  # inlined node_hash: this loop is most of a full verification
     levels = [list(leaves)]
     while len(levels[-1]) > 1:
         below = levels[-1]
-        levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+        pairs = zip(below[::2], below[1::2], strict=False)  # an odd last node waits
+        levels.append([sha256(_NODE + a + b).digest() for a, b in pairs])
     return levels
 
 

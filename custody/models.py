@@ -25,7 +25,9 @@ class LedgerNode(SQLModel, table=True):
     __table_args__ = {"sqlite_with_rowid": False}
 
     level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    idx: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
     hash: bytes = Field(sa_type=LargeBinary, nullable=False)
 
 

@@ -44,7 +44,7 @@ def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
 
 def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     """Read a verifier key string back; raises InputError if malformed or inconsistent."""
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)
     if len(parts) != 3:
         raise InputError("verifier key must be <name>+<key id>+<base64 key>")
     name, hex_id, b64 = parts

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 from custody.db import Database
 from custody.errors import DatabaseError
-from custody.models import LedgerCheckpoint, LedgerEntry, LedgerNode, SchemaVersion
+from custody.models import SchemaVersion
 
 APPEND_ONLY = ("ledger_entry", "ledger_node", "ledger_checkpoint")
 
@@ -53,7 +53,7 @@ _PG_GUARDS = [
 
 
 def _v1_custody_core(conn: Connection) -> None:
-    tables = [m.__table__ for m in (LedgerEntry, LedgerNode, LedgerCheckpoint)]  # type: ignore[attr-defined]
+    tables = [SQLModel.metadata.tables[name] for name in APPEND_ONLY]
     SQLModel.metadata.create_all(conn, tables=tables)
     guards = _SQLITE_GUARDS if conn.dialect.name == "sqlite" else _PG_GUARDS
     for statement in guards:
@@ -69,7 +69,7 @@ LATEST = MIGRATIONS[-1][0]
 
 def upgrade(db: Database) -> list[int]:
     """Apply every missing migration in one transaction; returns the versions applied."""
-    table = SchemaVersion.__table__  # type: ignore[attr-defined]
+    table = SQLModel.metadata.tables[SchemaVersion.__tablename__]
     applied: list[int] = []
     with db.engine.begin() as conn:
         table.create(conn, checkfirst=True)
@@ -94,7 +94,8 @@ def version(db: Database) -> int:
         cur.execute(
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'"
             if db.is_sqlite
-            else "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+            else "SELECT COUNT(*) FROM information_schema.tables "
+            "WHERE table_name = 'schema_version'"
         )
         if not cur.fetchone()[0]:
             return 0

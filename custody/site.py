@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from custody import checkpoints, schema
@@ -36,7 +37,7 @@ class Site:
     settings: Settings
     db: Database
 
-    @property
+    @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self.db)
 

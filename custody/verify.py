@@ -1,23 +1,23 @@
 """Full verification of the ledger, as a sceptical auditor would run it.
 
-Recomputes every leaf and every perfect node from the stored entry bytes, checks every
-checkpoint's signature (database, checkpoint file, and files an auditor kept) and that
-each one's root is the root of the log's first `size` entries. Raises on the first
-defect with a message that names it; returns a report only when everything holds.
+Recomputes every leaf and every perfect node from the stored entry bytes (treecheck.py),
+checks every checkpoint's signature (database, checkpoint file, and files an auditor
+kept) and that each one's root is the root of the log's first `size` entries. Raises
+on the first defect with a message that names it; returns a report only when all holds.
 
-Order matters for the message: the site key, then entries (missing, reordered,
-altered), then checkpoint signatures, then the stored tree, then each checkpoint from
-the smallest (history rewritten and re-hashed; log truncated or rolled back).
+Order matters for the message: the site key, then the checkpoints' signatures, then
+the entries and the stored tree in log order (missing, reordered, altered), then each
+checkpoint from the smallest (history rewritten and re-hashed; log truncated or
+rolled back).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from custody import merkle
+from custody import merkle, treecheck
 from custody.checkpoints import (
     StoredCheckpoint,
     db_checkpoints,
@@ -29,7 +29,7 @@ from custody.config import Settings
 from custody.db import Cursor, Database
 from custody.errors import InputError, IntegrityError
 from custody.keys import load_public_key, public_raw
-from custody.ledger import decode_entry
+from custody.ledger import current_size, decode_entry
 from custody.note import Checkpoint
 
 
@@ -42,84 +42,94 @@ class LedgerReport:
     auditor_files: int
 
 
-def _leaf_hashes(cur: Cursor) -> list[bytes]:
-    """Stream the entries in order, checking seq is gapless; return their leaf hashes."""
-    sha256 = hashlib.sha256
-    leaves: list[bytes] = []
-    cur.execute("SELECT seq, body FROM ledger_entry ORDER BY seq")
-    while rows := cur.fetchmany(20000):
-        for seq, body in rows:
-            if seq != len(leaves):
-                gap = f"{len(leaves) - 1} to {seq}" if leaves else f"start to {seq}"
-                raise IntegrityError(
-                    f"ledger entry {len(leaves)} is missing: seq jumps from {gap}"
-                )
-            leaves.append(sha256(b"\x00" + body).digest())
-    if not leaves:
-        raise IntegrityError("the ledger is empty: entry 0 is missing")
-    return leaves
-
-
-def _stored_level(cur: Cursor, level: int) -> list[bytes]:
-    cur.execute("SELECT idx, hash FROM ledger_node WHERE level = ? ORDER BY idx", [level])
-    hashes: list[bytes] = []
-    for idx, h in cur:
-        if idx != len(hashes):
-            raise IntegrityError(
-                f"tree node (level {level}, index {len(hashes)}) is missing from the store"
+def _explain(cur: Cursor, defect: treecheck.Defect, hi: int) -> IntegrityError:
+    """Turn a chunk's first defect into the sentence an auditor needs."""
+    if defect.kind == "gap":
+        expected = defect.index
+        cur.execute(
+            "SELECT seq FROM ledger_entry WHERE seq >= ? AND seq < ? ORDER BY seq",
+            [defect.index, hi],
+        )
+        for (seq,) in cur.fetchall():
+            if seq != expected:
+                break
+            expected += 1
+        after = f"from {expected - 1} to" if expected else "from the start to"
+        following = cur.execute(
+            "SELECT MIN(seq) FROM ledger_entry WHERE seq > ?", [expected]
+        ).fetchone()[0]
+        return IntegrityError(f"ledger entry {expected} is missing: seq jumps {after} {following}")
+    if defect.kind == "leaf":
+        seq = defect.index
+        body = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()[0]
+        try:
+            inside = decode_entry(bytes(body))["seq"]
+        except IntegrityError:
+            inside = seq
+        if inside != seq:
+            return IntegrityError(
+                f"ledger entry {seq} holds the content of entry {inside}: entries reordered"
             )
-        hashes.append(bytes(h))
-    return hashes
-
-
-def _explain_leaf(cur: Cursor, seq: int) -> IntegrityError:
-    body = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()[0]
-    try:
-        inside = decode_entry(bytes(body))["seq"]
-    except IntegrityError:
-        inside = seq
-    if inside != seq:
         return IntegrityError(
-            f"ledger entry {seq} holds the content of entry {inside}: entries reordered"
+            f"ledger entry {seq} was altered: its bytes no longer match the hash recorded "
+            "when it was appended"
         )
     return IntegrityError(
-        f"ledger entry {seq} was altered: its bytes no longer match the hash recorded "
-        "when it was appended"
+        f"tree node (level {defect.level}, index {defect.index}) is missing or does not "
+        "match the entries"
     )
 
 
-def _check_leaves(cur: Cursor, leaves: list[bytes]) -> None:
-    stored = _stored_level(cur, 0)
-    if stored[: len(leaves)] != leaves:
-        for seq, (mine, theirs) in enumerate(zip(leaves, stored, strict=False)):
-            if mine != theirs:
-                raise _explain_leaf(cur, seq)
-        raise IntegrityError(f"tree node (level 0, index {len(stored)}) is missing from the store")
-    if len(stored) > len(leaves):
-        raise IntegrityError(
-            f"the tree holds {len(stored)} leaves but the log {len(leaves)} entries: "
-            "entries removed from the tail"
-        )
-
-
-def _check_tree(cur: Cursor, levels: list[list[bytes]]) -> None:
-    for level in range(1, len(levels)):
-        stored = _stored_level(cur, level)
-        if stored != levels[level]:
-            for idx, (mine, theirs) in enumerate(zip(levels[level], stored, strict=False)):
-                if mine != theirs:
-                    raise IntegrityError(
-                        f"tree node (level {level}, index {idx}) does not match the entries"
-                    )
+def _check_upper(cur: Cursor, tops: list[bytes], size: int) -> list[list[bytes]]:
+    """Levels above the chunks, recomputed and compared; nothing stored past the end."""
+    base = treecheck.CHUNK_LEVEL
+    upper = merkle.tree_levels(tops) if tops else [[]]
+    for j in range(1, len(upper)):
+        level = base + j
+        cur.execute("SELECT hash FROM ledger_node WHERE level = ? ORDER BY idx", [level])
+        stored = [bytes(h) for (h,) in cur.fetchall()]
+        if stored[: len(upper[j])] != upper[j]:
+            idx = treecheck.first_difference(upper[j], stored)
+            raise _explain(cur, treecheck.Defect("node", level, idx), size)
+    for level in range(size.bit_length() + 1):
+        last = cur.execute("SELECT MAX(idx) FROM ledger_node WHERE level = ?", [level]).fetchone()[
+            0
+        ]
+        if last is not None and last >= size >> level:
             raise IntegrityError(
-                f"the tree holds {len(stored)} nodes at level {level}, "
-                f"the entries make {len(levels[level])}"
+                f"the tree holds nodes past the log's {size} entries (level {level}, index "
+                f"{last}): entries removed from the tail"
             )
-    above = cur.execute(
-        "SELECT COUNT(*) FROM ledger_node WHERE level >= ?", [len(levels)]
-    ).fetchone()[0]
-    if above:
-        raise IntegrityError("the tree holds nodes above its root: entries removed")
+    if cur.execute(
+        "SELECT COUNT(*) FROM ledger_node WHERE level > ?", [size.bit_length()]
+    ).fetchone()[0]:
+        raise IntegrityError("the tree holds nodes above its root: entries removed from the tail")
+    return upper
+
+
+def _opened_checkpoints(
+    cur: Cursor, settings: Settings, auditor_files: Sequence[Path]
+) -> list[tuple[StoredCheckpoint, Checkpoint]]:
+    identity = read_identity(cur)
+    in_db = db_checkpoints(cur)
+    in_file = file_checkpoints(settings.checkpoint_file)
+    kept: list[StoredCheckpoint] = []
+    for path in auditor_files:
+        if not path.is_file():
+            raise InputError(f"no checkpoint file at {path}")
+        found = file_checkpoints(path, label=str(path))
+        if not found:
+            raise IntegrityError(f"{path}: holds no checkpoint")
+        kept += found
+    opened = [(s, open_checkpoint(s, identity)) for s in in_db + in_file + kept]
+    file_notes = {s.note for s in in_file}
+    for s in in_db:
+        if s.note not in file_notes:
+            raise IntegrityError(
+                f"{s.where} is missing from {settings.checkpoint_file}: "
+                "checkpoint file truncated or replaced"
+            )
+    return opened
 
 
 def verify_ledger(
@@ -134,32 +144,26 @@ def verify_ledger(
                 f"the site public key {settings.public_key_file} is not the key recorded in "
                 "ledger entry 0: key replaced"
             )
-        leaves = _leaf_hashes(cur)
-        _check_leaves(cur, leaves)
-        n = len(leaves)
+        opened = _opened_checkpoints(cur, settings, auditor_files)
+        n = current_size(cur)
+        sizes = sorted({cp.size for _, cp in opened if cp.size <= n} | {n})
+        wanted = {key for m in sizes for key in merkle.perfect_nodes(0, m)}
 
-        in_db = db_checkpoints(cur)
-        in_file = file_checkpoints(settings.checkpoint_file)
-        kept: list[StoredCheckpoint] = []
-        for path in auditor_files:
-            if not path.is_file():
-                raise InputError(f"no checkpoint file at {path}")
-            found = file_checkpoints(path, label=str(path))
-            if not found:
-                raise IntegrityError(f"{path}: holds no checkpoint")
-            kept += found
-        opened: list[tuple[StoredCheckpoint, Checkpoint]] = [
-            (s, open_checkpoint(s, identity)) for s in in_db + in_file + kept
-        ]
-        file_notes = {s.note for s in in_file}
-        for s in in_db:
-            if s.note not in file_notes:
-                raise IntegrityError(
-                    f"{s.where} is missing from {settings.checkpoint_file}: "
-                    "checkpoint file truncated or replaced"
-                )
-        levels = merkle.tree_levels(leaves)
-        _check_tree(cur, levels)
+        results = treecheck.check_chunks(db, cur, n, wanted)
+        found: dict[merkle.NodeKey, bytes] = {}
+        for result in results:
+            if result.defect is not None:
+                raise _explain(cur, result.defect, result.hi)
+            found.update(result.nodes)
+        base = treecheck.CHUNK_LEVEL
+        tops = [found[(base, r.lo >> base)] for r in results if r.hi - r.lo == 1 << base]
+        upper = _check_upper(cur, tops, n)
+        for j, level_nodes in enumerate(upper):
+            found.update({(base + j, i): h for i, h in enumerate(level_nodes)})
+
+        def root(m: int) -> bytes:
+            return merkle.fold([found[key] for key in merkle.perfect_nodes(0, m)])
+
         # Smallest first: a rewrite shows as the first root that differs, a truncation
         # or rollback as a checkpoint larger than the log once all smaller ones match.
         for s, cp in sorted(opened, key=lambda pair: pair[1].size):
@@ -168,14 +172,14 @@ def verify_ledger(
                     f"{s.where} was signed for {cp.size} entries but the log has {n}: "
                     "log truncated or an older database restored"
                 )
-            if merkle.levels_root(levels, cp.size) != cp.root:
+            if root(cp.size) != cp.root:
                 raise IntegrityError(
                     f"{s.where}: its root for {cp.size} entries does not match the log: "
                     f"history before entry {cp.size} rewritten"
                 )
     return LedgerReport(
         entries=n,
-        root=merkle.levels_root(levels, n),
+        root=root(n),
         checkpoints=len({s.note for s, _ in opened}),
         latest_signed=max((cp.size for _, cp in opened), default=0),
         auditor_files=len(auditor_files),

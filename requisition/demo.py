@@ -22,7 +22,7 @@ from custody.proofs import ConsistencyProof, InclusionProof
 from custody.site import init_site
 from custody.verify import LedgerReport, verify_ledger
 
-PASSPHRASE_FILE = "demo-passphrase"
+PASSPHRASE_FILE = "demo-passphrase"  # noqa: S105 - a file name; the demo's own throwaway key
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,3 +74,14 @@ def run_cli(args: list[str], env: dict[str, str] | None = None) -> Result:
     """Invoke the CLI in-process, stdout and stderr apart."""
     result = CliRunner().invoke(app, args, env=env, catch_exceptions=False)
     return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def require_tool(name: str) -> str:
+    """A stock tool the test runs for real: skipped with a reason if absent, failed in CI."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (.ci/run installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from custody import checkpoints, merkle
+from custody import checkpoints, merkle, treecheck
 from custody.canonical import canonical_bytes, parse_canonical
 from custody.keys import Signer, public_pem
 from custody.ledger import Record
@@ -189,6 +189,10 @@ def tree_node_edited(env: SiteEnv) -> None:
     connect(env).execute("UPDATE ledger_node SET hash = zeroblob(32) WHERE level = 1 AND idx = 2")
 
 
+def upper_tree_node_edited(env: SiteEnv) -> None:
+    connect(env).execute("UPDATE ledger_node SET hash = zeroblob(32) WHERE level = 3 AND idx = 1")
+
+
 def leaf_and_entry_edited(env: SiteEnv) -> None:
     """Entry 5 edited and its leaf hash updated, interior nodes left alone."""
     conn = connect(env)
@@ -243,20 +247,35 @@ CASES: dict[str, tuple[Callable[[SiteEnv], None], str]] = {
         checkpoint_file_replaced,
         "database checkpoint 1 is missing from",
     ),
-    "tree_node_edited": (tree_node_edited, "tree node (level 1, index 2) does not match"),
-    "leaf_and_entry_edited": (leaf_and_entry_edited, "tree node (level 1, index 2) does not match"),
+    "tree_node_edited": (tree_node_edited, "tree node (level 1, index 2) is missing or does not"),
+    "upper_tree_node_edited": (
+        upper_tree_node_edited,
+        "tree node (level 3, index 1) is missing or does not match",
+    ),
+    "leaf_and_entry_edited": (
+        leaf_and_entry_edited,
+        "tree node (level 1, index 2) is missing or does not match",
+    ),
 }
 
 
-def test_untouched_site_verifies(built: SiteEnv) -> None:
+def test_untouched_site_verifies(built: SiteEnv, chunking: str) -> None:
     result = run_cli(["ledger", "verify"], env=built.env)
     assert result.exit_code == 0, result.stderr
     assert f"ledger OK: {ENTRIES} entries" in result.stdout
     assert "3 signed checkpoints" in result.stdout
 
 
+@pytest.fixture(params=["one-chunk", "chunks-of-4-in-parallel"])
+def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Verify in one chunk in-process, and in 2-level chunks on worker processes."""
+    if request.param != "one-chunk":
+        monkeypatch.setattr(treecheck, "CHUNK_LEVEL", 2)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_tamper_is_detected(built: SiteEnv, case: str) -> None:
+def test_tamper_is_detected(built: SiteEnv, case: str, chunking: str) -> None:
     tamper, message = CASES[case]
     tamper(built)
     result = run_cli(["ledger", "verify"], env=built.env)

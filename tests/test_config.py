@@ -1,0 +1,51 @@
+"""Configuration precedence: flag > SCELLE_* > scelle.toml > default, and who won."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from custody.config import load_settings
+from tests.conftest import run_cli
+
+
+def test_precedence(tmp_path: Path) -> None:
+    home = tmp_path / "site"
+    home.mkdir()
+    (home / "scelle.toml").write_text(
+        'site_name = "from.file"\ntimezone = "Europe/Brussels"\ncheckpoint_file = "cp/log.txt"\n'
+    )
+    env = {"SCELLE_HOME": str(home), "SCELLE_SITE_NAME": "from.env", "SCELLE_AGENT": "bob"}
+    s = load_settings({"site_name": "from.flag"}, environ=env)
+    assert s.site_name == "from.flag" and s.sources["site_name"] == "flag --site-name"
+    s = load_settings({}, environ=env)
+    assert s.site_name == "from.env" and s.sources["site_name"] == "env SCELLE_SITE_NAME"
+    assert s.timezone == "Europe/Brussels" and s.sources["timezone"].startswith("file ")
+    assert s.checkpoint_file == home / "cp" / "log.txt"
+    assert s.agent == "bob"
+    s = load_settings({}, environ={"SCELLE_HOME": str(home)})
+    assert s.site_name == "from.file"
+    assert s.database_url == f"sqlite:///{home / 'scelle.db'}"
+    assert "database_url" not in s.sources  # a default
+
+
+def test_home_flag_beats_environment(tmp_path: Path) -> None:
+    s = load_settings({"home": str(tmp_path / "a")}, environ={"SCELLE_HOME": str(tmp_path / "b")})
+    assert s.home == tmp_path / "a" and s.sources["home"] == "flag --home"
+
+
+def test_config_show_names_sources(tmp_path: Path) -> None:
+    env = {"SCELLE_HOME": str(tmp_path), "SCELLE_TIMEZONE": "UTC"}
+    result = run_cli(["config", "show"], env=env)
+    assert result.exit_code == 0
+    assert "timezone         UTC  (env SCELLE_TIMEZONE)" in result.stdout
+    assert f"home             {tmp_path}  (env SCELLE_HOME)" in result.stdout
+    as_json = run_cli(["--home", str(tmp_path), "config", "show", "--json"], env=env)
+    assert '"source": "flag --home"' in as_json.stdout
+
+
+def test_unknown_time_zone_is_refused(tmp_path: Path) -> None:
+    result = run_cli(
+        ["config", "show"], env={"SCELLE_HOME": str(tmp_path), "SCELLE_TIMEZONE": "Mars/Olympus"}
+    )
+    assert result.exit_code == 3
+    assert "unknown time zone 'Mars/Olympus'" in result.stderr

@@ -1,0 +1,124 @@
+"""The ledger on real SQLite files: appends, proofs, guard rails, racing writers."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from custody import merkle
+from custody.errors import InputError
+from custody.ledger import Ledger, Record, decode_entry
+from custody.verify import verify_ledger
+from tests.conftest import SiteEnv
+
+
+def test_entries_are_canonical_and_carry_who_what_why(site_env: SiteEnv) -> None:
+    ledger = site_env.site.ledger
+    appended = ledger.append(
+        "alice", Record("footage.view", {"camera": "C-1"}, "checking a report", "PV 2026/1")
+    )
+    body = ledger.entry(appended.seq)
+    assert body == appended.body
+    entry = decode_entry(body)
+    assert entry["seq"] == appended.seq == 1
+    assert entry["actor"] == "alice"
+    assert entry["action"] == "footage.view"
+    assert entry["subject"] == {"camera": "C-1"}
+    assert entry["reason"] == "checking a report"
+    assert entry["procedure"] == "PV 2026/1"
+    assert entry["time"].endswith("Z") and len(entry["time"]) == 27
+
+
+def test_proofs_from_the_database_verify_and_match_a_fresh_tree(site_env: SiteEnv) -> None:
+    ledger = site_env.site.ledger
+    for i in range(40):
+        ledger.append("op", Record("ledger.note", str(i), "r"))
+    bodies = [body for _, body in ledger.entries()]
+    levels = merkle.tree_levels([merkle.leaf_hash(b) for b in bodies])
+    assert ledger.root() == (41, merkle.levels_root(levels, 41))
+    for size in (1, 7, 16, 41):
+        for index in range(0, size, 3):
+            proof = ledger.inclusion(index, size)
+            assert proof.root == merkle.levels_root(levels, size)
+            proof.verify()
+    for old in (1, 2, 5, 16, 40, 41):
+        ledger.consistency(old).verify()
+
+
+def test_a_batch_is_all_or_nothing(site_env: SiteEnv) -> None:
+    ledger = site_env.site.ledger
+    good = Record("ledger.note", "a", "r")
+    with pytest.raises(InputError, match="floats are not allowed"):
+        ledger.append_many("op", [good, Record("ledger.note", "b", "r", data={"x": 1.5})])
+    assert ledger.size() == 1
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (Record("Bad Action", "s", "r"), "invalid ledger action"),
+        (Record("ledger.note", "s", "  "), "needs a reason"),
+        (Record("ledger.note", "s", "r", procedure=""), "procedure number is empty"),
+    ],
+)
+def test_bad_records_are_refused(site_env: SiteEnv, record: Record, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        site_env.site.ledger.append("op", record)
+    assert site_env.site.ledger.size() == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_entry SET body = x'00' WHERE seq = 0",
+        "DELETE FROM ledger_entry WHERE seq = 0",
+        "UPDATE ledger_node SET hash = x'00'",
+        "DELETE FROM ledger_node",
+        "DELETE FROM ledger_checkpoint",
+        "UPDATE ledger_checkpoint SET note = ''",
+        "INSERT INTO ledger_entry VALUES (5, x'00')",
+    ],
+)
+def test_the_database_itself_refuses_rewrites(site_env: SiteEnv, statement: str) -> None:
+    assert site_env.site.db.path is not None
+    conn = sqlite3.connect(site_env.site.db.path)
+    with pytest.raises(sqlite3.IntegrityError, match=r"append-only|gapless"):
+        conn.execute(statement)
+    conn.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from custody.config import load_settings
+    from custody.ledger import Record
+    from custody.site import open_site
+
+    site = open_site(load_settings({"home": sys.argv[1]}))
+    for i in range(int(sys.argv[3])):
+        site.ledger.append(sys.argv[2], Record("ledger.note", f"{sys.argv[2]} {i}", "race"))
+    site.close()
+    """
+)
+
+
+def test_two_processes_appending_at_once_keep_one_gapless_tree(site_env: SiteEnv) -> None:
+    home = str(site_env.settings.home)
+    root = Path(__file__).parent.parent
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, home, who, "1000"], cwd=root)
+        for who in ("writer-a", "writer-b")
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    ledger = Ledger(site_env.site.db)
+    seqs = [seq for seq, _ in ledger.entries()]
+    assert seqs == list(range(2001))
+    actors = [decode_entry(body)["actor"] for _, body in ledger.entries(1)]
+    assert actors.count("writer-a") == actors.count("writer-b") == 1000
+    report = verify_ledger(site_env.site.db, site_env.settings)
+    assert report.entries == 2001

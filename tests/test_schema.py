@@ -1,0 +1,52 @@
+"""The versioned schema: migrations build exactly the models, and versions are enforced."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from custody import schema
+from custody.db import Database
+from custody.errors import DatabaseError
+from tests.conftest import SiteEnv
+
+
+def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
+    migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
+    assert schema.upgrade(migrated) == [1]
+    assert schema.upgrade(migrated) == []
+    fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
+    SQLModel.metadata.create_all(fresh.engine)
+
+    def shape(db: Database) -> dict[str, list[tuple[str, str, bool]]]:
+        insp = inspect(db.engine)
+        return {
+            t: [(c["name"], str(c["type"]), bool(c["nullable"])) for c in insp.get_columns(t)]
+            for t in sorted(insp.get_table_names())
+        }
+
+    assert shape(migrated) == shape(fresh)
+    migrated.dispose()
+    fresh.dispose()
+
+
+def test_older_and_newer_schemas_are_refused(site_env: SiteEnv) -> None:
+    site_env.site.close()
+    path = site_env.site.db.path
+    assert path is not None
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO schema_version VALUES (99, 'x', 'from the future')")
+    conn.commit()
+    db = Database(f"sqlite:///{path}")
+    with pytest.raises(DatabaseError, match="v99 is newer than this scelle"):
+        schema.require_current(db)
+    conn.execute("DELETE FROM schema_version")
+    conn.commit()
+    with pytest.raises(DatabaseError, match="not a scelle database"):
+        schema.require_current(db)
+    db.dispose()
+    conn.close()
