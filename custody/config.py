@@ -33,6 +33,7 @@ class Settings:
     checkpoint_file: Path
     timezone: str
     agent: str
+    max_window_hours: int
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -48,7 +49,7 @@ class Settings:
     def rows(self) -> list[tuple[str, str, str]]:
         """(name, value, source) for `scelle config show`."""
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
-        names += ["timezone", "agent"]
+        names += ["timezone", "agent", "max_window_hours"]
         return [(n, str(getattr(self, n)), self.sources.get(n, "default")) for n in names]
 
 
@@ -90,7 +91,15 @@ def load_settings(
         home = _default_home()
     home = home.expanduser().absolute()
     toml = _read_toml(home / CONFIG_FILE)
-    known = {"database_url", "site_name", "key_file", "checkpoint_file", "timezone", "agent"}
+    known = {
+        "database_url",
+        "site_name",
+        "key_file",
+        "checkpoint_file",
+        "timezone",
+        "agent",
+        "max_window_hours",
+    }
     unknown = sorted(set(toml) - known)
     if unknown:
         raise InputError(f"{home / CONFIG_FILE}: unknown setting {unknown[0]!r}")
@@ -104,8 +113,8 @@ def load_settings(
             sources[name] = f"env {var}"
             return env[var]
         if name in toml:
-            if not isinstance(toml[name], str):
-                raise InputError(f"{home / CONFIG_FILE}: {name} must be a string")
+            if not isinstance(toml[name], (str, int)) or isinstance(toml[name], bool):
+                raise InputError(f"{home / CONFIG_FILE}: {name} must be a string or a number")
             sources[name] = f"file {home / CONFIG_FILE}"
             return str(toml[name])
         return default()
@@ -119,6 +128,9 @@ def load_settings(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InputError(f"unknown time zone {timezone!r}") from exc
+    max_text = pick("max_window_hours", lambda: "24")
+    if not max_text.isdigit() or not 1 <= int(max_text) <= 24 * 31:
+        raise InputError(f"max_window_hours must be a whole number of hours, not {max_text!r}")
     return Settings(
         home=home,
         database_url=pick("database_url", lambda: f"sqlite:///{home / 'scelle.db'}"),
@@ -127,5 +139,6 @@ def load_settings(
         checkpoint_file=path("checkpoint_file", "checkpoints.txt"),
         timezone=timezone,
         agent=pick("agent", getpass.getuser),
+        max_window_hours=int(max_text),
         sources=sources,
     )

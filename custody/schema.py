@@ -60,9 +60,18 @@ def _v1_custody_core(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
+def _v2_footage(conn: Connection) -> None:
+    import exporters.models  # noqa: F401 - registers the tables
+    import requisition.models  # noqa: F401
+
+    names = ("camera", "ingest_batch", "segment", "scan_state")
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "custody core: ledger entries, tree nodes, checkpoints", _v1_custody_core),
+    (2, "camera register and footage index", _v2_footage),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,9 +39,41 @@ def test_floats_are_refused(bad: Any) -> None:
         canonical_bytes({"value": bad})
 
 
-def test_huge_integers_are_refused() -> None:
+@pytest.mark.parametrize("n", [2**53, -(2**53), 2**60])
+def test_huge_integers_are_refused(n: int) -> None:
+    with pytest.raises(InputError, match="beyond what JSON holds exactly"):
+        canonical_bytes({"n": n})
+
+
+everything = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@given(st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), everything))
+def test_fast_path_equals_rfc8785(value: dict[str, Any]) -> None:
+    """Any Unicode, any key order trap: our bytes are the reference library's."""
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+def test_utf16_key_order_trap() -> None:
+    """U+1F600 sorts before U+FF01 in UTF-16 (surrogates D83D...) but after it by code point."""
+    value = {"！": 1, "😀": 2, "a": 3}
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+    assert canonical_bytes(value).index("😀".encode()) < canonical_bytes(value).index("！".encode())
+
+
+def test_lone_surrogates_are_refused() -> None:
     with pytest.raises(InputError, match="cannot canonicalise"):
-        canonical_bytes({"n": 2**60})
+        canonical_bytes({"s": "\ud800"})
 
 
 def test_non_canonical_bytes_are_rejected() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from custody.config import load_settings
@@ -37,8 +38,11 @@ def test_config_show_names_sources(tmp_path: Path) -> None:
     env = {"SCELLE_HOME": str(tmp_path), "SCELLE_TIMEZONE": "UTC"}
     result = run_cli(["config", "show"], env=env)
     assert result.exit_code == 0
-    assert "timezone         UTC  (env SCELLE_TIMEZONE)" in result.stdout
-    assert f"home             {tmp_path}  (env SCELLE_HOME)" in result.stdout
+    assert re.search(r"^timezone +UTC  \(env SCELLE_TIMEZONE\)$", result.stdout, re.M)
+    assert re.search(
+        rf"^home +{re.escape(str(tmp_path))}  \(env SCELLE_HOME\)$", result.stdout, re.M
+    )
+    assert re.search(r"^max_window_hours +24  \(default\)$", result.stdout, re.M)
     as_json = run_cli(["--home", str(tmp_path), "config", "show", "--json"], env=env)
     assert '"source": "flag --home"' in as_json.stdout
 

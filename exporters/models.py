@@ -1,0 +1,54 @@
+"""SQLModel tables of the footage index: segments, their ingest batches, scan state.
+
+Times are integer microseconds since the epoch, in the *recorder's* clock (as the
+segment names say); a camera's clock offset turns them into reference time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Segment(SQLModel, table=True):
+    __tablename__ = "segment"
+    __table_args__ = (
+        UniqueConstraint("camera_id", "path"),
+        Index("segment_by_time", "camera_id", "start_us"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    camera_id: str = Field(foreign_key="camera.id")
+    path: str  # relative to the store root
+    start_us: int = Field(sa_type=BigInteger)
+    end_us: int = Field(sa_type=BigInteger)
+    size: int = Field(sa_type=BigInteger)
+    sha256: str  # hex, computed at ingest
+    batch_id: int = Field(sa_type=BigInteger, foreign_key="ingest_batch.id")
+
+
+class IngestBatch(SQLModel, table=True):
+    """One ledger entry's worth of ingest: a camera, an hour, the Merkle root of its
+    segment records."""
+
+    __tablename__ = "ingest_batch"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    camera_id: str = Field(foreign_key="camera.id")
+    hour_us: int = Field(sa_type=BigInteger)  # start of the UTC hour (recorder clock)
+    segments: int
+    bytes: int = Field(sa_type=BigInteger)
+    merkle_root: str  # hex
+    ledger_seq: int = Field(sa_type=BigInteger)
+
+
+class ScanState(SQLModel, table=True):
+    """A store directory's modification time at the last scan: unchanged, not re-listed."""
+
+    __tablename__ = "scan_state"
+
+    camera_id: str = Field(primary_key=True)
+    directory: str = Field(primary_key=True)
+    mtime_ns: int = Field(sa_type=BigInteger)

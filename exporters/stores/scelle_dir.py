@@ -1,0 +1,42 @@
+"""scelle's own segment directory: `<root>/<camera>/<YYYY-MM-DD>/<HH>/<start>Z_<ms>.mp4`.
+
+The name carries the start (UTC, recorder clock, to the millisecond) and the duration
+in milliseconds, so indexing needs no probe of the file: a scan costs one read of
+each byte, for its hash, and nothing more.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from exporters.stores.base import SegmentName, subdirs
+from requisition.timewindow import from_us, to_us
+
+_NAME = re.compile(r"(\d{8}T\d{6})\.(\d{3})Z_(\d{1,9})\.mp4")
+
+
+class ScelleDirStore:
+    default_segment_seconds = 60
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def segment_path(self, camera: str, start_us: int, duration_us: int) -> Path:
+        moment = from_us(start_us)
+        name = f"{moment:%Y%m%dT%H%M%S}.{moment.microsecond // 1000:03d}Z_{duration_us // 1000}.mp4"
+        return self.root / camera / f"{moment:%Y-%m-%d}" / f"{moment:%H}" / name
+
+    def directories(self, camera: str) -> Iterator[Path]:
+        for day in subdirs(self.root / camera):
+            yield from subdirs(day)
+
+    def parse(self, directory: Path, name: str) -> SegmentName | None:
+        match = _NAME.fullmatch(name)
+        if not match:
+            return None
+        stamp, millis, duration = match.groups()
+        moment = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        return SegmentName(to_us(moment) + int(millis) * 1000, int(duration) * 1000)
