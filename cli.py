@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -75,6 +77,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 ledger_app.add_typer(proof_app, name="proof")
 app.add_typer(db_app, name="db")
+camera_app = _app("The camera register: authorisations, retention, stores, clock offsets.")
+footage_app = _app("Footage: generate synthetic footage, index stores, find a window.")
+app.add_typer(camera_app, name="camera")
+app.add_typer(footage_app, name="footage")
 
 
 @app.callback()
@@ -370,6 +376,267 @@ def db_upgrade(ctx: typer.Context) -> None:
     typer.echo(
         f"applied migrations {applied}" if applied else f"schema is current (v{schema.LATEST})"
     )
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[float], None] | None]:
+    """A progress bar on a terminal; nothing in cron, CI or a pipe."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    with typer.progressbar(length=1000, label=label, file=sys.stderr) as bar:
+        shown = 0
+
+        def update(fraction: float) -> None:
+            nonlocal shown
+            target = int(fraction * 1000)
+            if target > shown:
+                bar.update(target - shown)
+                shown = target
+
+        yield update
+
+
+@camera_app.command("add")
+def camera_add(
+    ctx: typer.Context,
+    camera_id: Annotated[str, typer.Argument(metavar="ID", help="Camera identifier, e.g. C-012.")],
+    name: Annotated[str, typer.Option(help="Name shown on exports.")],
+    location: Annotated[str, typer.Option(help="Where it films.")],
+    commune: Annotated[str, typer.Option(help="Commune.")],
+    authorisation_ref: Annotated[str, typer.Option(help="Prefectoral authorisation reference.")],
+    authorisation_expires: Annotated[str, typer.Option(help="Authorisation expiry, YYYY-MM-DD.")],
+    retention_days: Annotated[int, typer.Option(help="Retention in days, 1 to 30.")] = 30,
+    timezone: Annotated[str, typer.Option(help="Time zone of the camera.")] = "Europe/Paris",
+    store_kind: Annotated[
+        str, typer.Option(help="Footage store layout: scelle or frigate.")
+    ] = "scelle",
+    store_path: Annotated[
+        str, typer.Option(help="Store directory (absolute, or relative to the site).")
+    ] = "footage",
+    store_camera: Annotated[
+        str | None, typer.Option(help="The camera's name in the store (default: ID).")
+    ] = None,
+    clock_offset_ms: Annotated[
+        int, typer.Option(help="Recorder clock minus reference clock, in ms.")
+    ] = 0,
+    clock_measured_at: Annotated[
+        str | None, typer.Option(help="When the offset was measured (local time).")
+    ] = None,
+    clock_method: Annotated[str | None, typer.Option(help="How the offset was measured.")] = None,
+    reason: Annotated[
+        str, typer.Option(help="Why (recorded in the ledger).")
+    ] = "camera registered",
+) -> None:
+    """Register a camera (a ledger entry records it)."""
+    from requisition.cameras import CameraSpec, add_cameras
+
+    site = _open(ctx)
+    try:
+        spec = CameraSpec(
+            camera_id,
+            name,
+            location,
+            commune,
+            authorisation_ref,
+            authorisation_expires,
+            str(retention_days),
+            timezone,
+            store_kind,
+            store_path,
+            store_camera or "",
+            str(clock_offset_ms),
+            clock_measured_at or "",
+            clock_method or "",
+        )
+        camera = spec.to_camera(site.settings.home)
+        add_cameras(site, [camera], site.settings.agent, reason)
+    finally:
+        site.close()
+    typer.echo(f"camera {camera.id} registered (store {camera.store_kind}: {camera.store_path})")
+
+
+@camera_app.command("import")
+def camera_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV inventory with a header row.")],
+) -> None:
+    """Import cameras from a CSV file: all of them, or none if one row is bad."""
+    from requisition.cameras import import_csv
+
+    site = _open(ctx)
+    try:
+        cameras = import_csv(site, file, site.settings.agent)
+    finally:
+        site.close()
+    typer.echo(f"{len(cameras)} cameras imported from {file}")
+
+
+@camera_app.command("list")
+def camera_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Every registered camera."""
+    from requisition.cameras import list_cameras
+
+    site = _open(ctx)
+    try:
+        cameras = list_cameras(site)
+    finally:
+        site.close()
+    if as_json:
+        _print_json([{name: getattr(c, name) for name in type(c).model_fields} for c in cameras])
+        return
+    for c in cameras:
+        typer.echo(
+            f"{c.id:<12} {c.retention_days:>2} d  {c.commune:<16} {c.name}  "
+            f"[{c.authorisation_ref}, until {c.authorisation_expires}]"
+        )
+
+
+@camera_app.command("show")
+def camera_show(
+    ctx: typer.Context,
+    camera_id: Annotated[str, typer.Argument(metavar="ID", help="Camera identifier.")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """One camera, with what the footage index holds of it."""
+    from exporters.index import footage_summary
+    from requisition.cameras import get_camera
+
+    site = _open(ctx)
+    try:
+        camera = get_camera(site, camera_id)
+        summary = footage_summary(site, camera)
+    finally:
+        site.close()
+    shown = {name: getattr(camera, name) for name in type(camera).model_fields}
+    shown["footage"] = summary
+    if as_json:
+        _print_json(shown)
+        return
+    for key, value in shown.items():
+        typer.echo(f"{key:<22} {value}")
+
+
+def _window(site: Site, camera_id: str, start: str, end: str) -> tuple[Any, Any]:
+    from requisition.cameras import get_camera
+    from requisition.timewindow import parse_window
+
+    camera = get_camera(site, camera_id)
+    return camera, parse_window(start, end, camera.timezone, site.settings.max_window_hours)
+
+
+@footage_app.command("generate")
+def footage_generate(
+    ctx: typer.Context,
+    camera_id: Annotated[str, typer.Option("--camera", help="Camera identifier.")],
+    start: Annotated[str, typer.Option("--from", help="Start, local time of the camera.")],
+    end: Annotated[str, typer.Option("--to", help="End, local time of the camera.")],
+    segment_seconds: Annotated[
+        int | None, typer.Option(help="Segment length (default: the store's).")
+    ] = None,
+    gap: Annotated[
+        list[str] | None, typer.Option(help="Leave no footage in START/END (repeatable).")
+    ] = None,
+    corrupt: Annotated[
+        list[str] | None, typer.Option(help="Corrupt the segment holding this time (repeatable).")
+    ] = None,
+) -> None:
+    """Write synthetic footage into the camera's store, as its recorder would."""
+    from exporters.generate import generate_footage
+    from requisition.timewindow import parse_span, parse_time, to_us
+
+    site = _open(ctx)
+    try:
+        camera, window = _window(site, camera_id, start, end)
+        gaps = [parse_span(g, camera.timezone) for g in gap or []]
+        corrupt_at = [to_us(parse_time(t, camera.timezone)) for t in corrupt or []]
+        with _progress(f"generating {camera.id}") as progress:
+            made = generate_footage(
+                site,
+                camera,
+                window,
+                segment_seconds=segment_seconds,
+                gaps=gaps,
+                corrupt=corrupt_at,
+                progress=progress,
+            )
+    finally:
+        site.close()
+    typer.echo(f"{made.segments} segments ({made.bytes:,} bytes) written for camera {camera.id}")
+    for path in made.corrupted:
+        typer.echo(f"corrupted on purpose: {path}")
+
+
+@footage_app.command("scan")
+def footage_scan(
+    ctx: typer.Context,
+    camera_ids: Annotated[
+        list[str] | None, typer.Option("--camera", help="Only this camera (repeatable).")
+    ] = None,
+) -> None:
+    """Index new segments: hash each once, record ingest in the ledger by camera and hour."""
+    from exporters.index import scan
+    from requisition.cameras import get_camera, list_cameras
+
+    site = _open(ctx)
+    try:
+        cameras = [get_camera(site, c) for c in camera_ids] if camera_ids else list_cameras(site)
+        with _progress("scanning") as progress:
+            done = [0]
+
+            def step(_camera: Any) -> None:
+                done[0] += 1
+                if progress:
+                    progress(done[0] / len(cameras))
+
+            report = scan(site, cameras, site.settings.agent, progress=step)
+    finally:
+        site.close()
+    typer.echo(
+        f"{report.segments} new segments ({report.bytes:,} bytes) in {report.directories} "
+        f"directories of {report.cameras} cameras; {report.batches} ledger entries"
+    )
+    for path in report.unreadable:
+        typer.echo(f"unreadable: {path}")
+
+
+@footage_app.command("find")
+def footage_find(
+    ctx: typer.Context,
+    camera_id: Annotated[str, typer.Argument(metavar="CAMERA", help="Camera identifier.")],
+    start: Annotated[str, typer.Option("--from", help="Start, local time of the camera.")],
+    end: Annotated[str, typer.Option("--to", help="End, local time of the camera.")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """The segments, gaps and corrupt parts of a window, before anything is extracted."""
+    from exporters.index import coverage_json, find, require_footage, scan
+    from requisition.timewindow import now_us
+
+    site = _open(ctx)
+    try:
+        camera, window = _window(site, camera_id, start, end)
+        scan(site, [camera], site.settings.agent)
+        coverage = find(site, camera, window)
+        require_footage(coverage, now_us())
+    finally:
+        site.close()
+    shown = coverage_json(coverage)
+    if as_json:
+        _print_json(shown)
+        return
+    w = shown["window"]
+    typer.echo(f"camera {camera.id}: {w['from']} to {w['to']} ({w['from_utc']} to {w['to_utc']})")
+    typer.echo(f"recorder clock offset: {camera.clock_offset_ms} ms")
+    for seg in shown["segments"]:
+        typer.echo(f"  segment {seg['path']}  {seg['size']:,} bytes  sha256 {seg['sha256'][:16]}…")
+    for span in shown["spans"]:
+        typer.echo(f"  footage {span['from']} to {span['to']}")
+    for g in shown["gaps"]:
+        typer.echo(f"  GAP     {g['from']} to {g['to']}: {g['reason']}")
+    typer.echo("complete" if shown["complete"] else f"incomplete: {len(shown['gaps'])} gap(s)")
 
 
 @app.command()

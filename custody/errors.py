@@ -54,6 +54,14 @@ class ProofError(IntegrityError):
     """A Merkle inclusion or consistency proof does not verify."""
 
 
+class CorruptSegment(IntegrityError):
+    """A footage file that cannot be read as video."""
+
+
+class FootageAltered(IntegrityError):
+    """A footage file whose bytes are no longer those hashed at ingest."""
+
+
 class RefusedError(ScelleError):
     """The action is not allowed now or for this person."""
 
@@ -80,6 +88,14 @@ class SiteError(EnvironmentProblem):
 
 class DatabaseError(EnvironmentProblem):
     """The database is missing, unreadable or of an unknown schema."""
+
+
+class FootageUnavailable(EnvironmentProblem):
+    """The footage asked for is not kept (never recorded, or past its retention)."""
+
+
+class FfmpegError(EnvironmentProblem):
+    """ffmpeg is missing, or failed on input that should have worked."""
 
 
 class KeyProblem(ScelleError):

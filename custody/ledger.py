@@ -124,6 +124,14 @@ class Ledger:
         self._frontier = frontier  # only once committed
         return appended
 
+    def append_in(self, cur: Cursor, actor: str, records: Sequence[Record]) -> list[Appended]:
+        """Append inside the caller's write transaction, so that a change and the entry
+        recording it commit together (or not at all)."""
+        for record in records:
+            record.check()
+        self._frontier = None  # the caller commits: our cache cannot know when
+        return append_locked(cur, actor, records)[0]
+
     def size(self) -> int:
         with self.db.read() as cur:
             return current_size(cur)

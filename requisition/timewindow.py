@@ -28,6 +28,10 @@ def to_us(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def now_us() -> int:
+    return to_us(datetime.now(UTC))
+
+
 def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 

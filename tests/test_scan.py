@@ -1,0 +1,80 @@
+"""Indexing: hashed once, batched by camera and hour in the ledger, incremental."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from custody import merkle
+from custody.ledger import decode_entry
+from custody.site import Site
+from exporters.generate import generate_footage
+from exporters.index import NewSegment, scan
+from tests.footage_helpers import camera, new_site, window
+
+
+def ingest_entries(site: Site) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in (decode_entry(body) for _, body in site.ledger.entries())
+        if e["action"] == "footage.ingest"
+    ]
+
+
+def test_batches_by_hour_with_the_merkle_root_of_their_segments(tmp_path: Path) -> None:
+    site = new_site(tmp_path / "site")
+    cam = camera(site, "CAM-H", store_kind="frigate", store_path="frigate")
+    generate_footage(site, cam, window("2026-11-20T10:58", "2026-11-20T11:01"))  # 18 x 10 s
+    report = scan(site, [cam], "op")
+    assert (report.segments, report.batches) == (18, 2)
+    entries = ingest_entries(site)
+    assert [e["subject"]["hour"] for e in entries] == [
+        "2026-11-20T09:00:00Z",
+        "2026-11-20T10:00:00Z",
+    ]
+    assert [e["data"]["segments"] for e in entries] == [12, 6]
+    with site.db.read() as cur:
+        rows = cur.execute(
+            "SELECT path, start_us, end_us, size, sha256 FROM segment ORDER BY start_us"
+        ).fetchall()
+    first_hour = [NewSegment(*row) for row in rows[:12]]
+    leaves = [merkle.leaf_hash(s.record()) for s in first_hour]
+    root = merkle.levels_root(merkle.tree_levels(leaves), len(leaves))
+    assert entries[0]["data"]["merkle_root"] == root.hex()
+    for row in rows:
+        digest = hashlib.sha256((Path(cam.store_path) / row[0]).read_bytes())
+        assert digest.hexdigest() == row[4]
+    site.close()
+
+
+def test_scans_are_incremental(tmp_path: Path) -> None:
+    site = new_site(tmp_path / "site")
+    cam = camera(site, "CAM-I")
+    generate_footage(site, cam, window("2026-11-20T10:00", "2026-11-20T10:03"))
+    first = scan(site, [cam], "op")
+    assert (first.segments, first.directories) == (3, 1)
+    size = site.ledger.size()
+    again = scan(site, [cam], "op")
+    assert (again.segments, again.directories, again.batches) == (0, 0, 0)
+    assert site.ledger.size() == size  # nothing new, nothing written
+    generate_footage(site, cam, window("2026-11-20T12:00", "2026-11-20T12:01"))
+    later = scan(site, [cam], "op")
+    assert (later.segments, later.directories, later.batches) == (1, 1, 1)
+    site.close()
+
+
+def test_a_file_still_being_written_waits(tmp_path: Path) -> None:
+    site = new_site(tmp_path / "site")
+    cam = camera(site, "CAM-S")
+    generate_footage(site, cam, window("2026-11-20T10:00", "2026-11-20T10:02"))
+    fresh = next(Path(cam.store_path).rglob("*.mp4"))
+    os.utime(fresh)  # touched just now: the recorder may still be writing it
+    report = scan(site, [cam], "op")
+    assert report.segments == 1
+    old = time.time() - 60
+    os.utime(fresh, (old, old))
+    assert scan(site, [cam], "op").segments == 1  # the directory was not marked as done
+    site.close()

@@ -1,0 +1,73 @@
+"""Local times as officers write them: ambiguous and missing times refused, offsets kept."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from custody.errors import InputError
+from requisition.timewindow import (
+    local_text,
+    parse_span,
+    parse_time,
+    parse_window,
+    to_us,
+    utc_text,
+)
+
+ZONE = "Europe/Paris"
+
+
+def utc(text: str, zone: str = ZONE) -> str:
+    return utc_text(to_us(parse_time(text, zone)))
+
+
+def test_plain_local_times() -> None:
+    assert utc("2026-11-20T10:00") == "2026-11-20T09:00:00Z"
+    assert utc("2026-07-01 10:00:30") == "2026-07-01T08:00:30Z"
+    assert utc("2026-07-01T10:00:30.250") == "2026-07-01T08:00:30.250000Z"
+    assert utc("2026-07-01T10:00Z") == "2026-07-01T10:00:00Z"
+
+
+def test_the_autumn_repeated_hour_needs_an_offset() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_time("2026-10-25T02:30", ZONE)
+    assert caught.value.message == (
+        "2026-10-25T02:30 happens twice in Europe/Paris (the clocks went back): add the UTC "
+        "offset, 2026-10-25T02:30+02:00 or 2026-10-25T02:30+01:00"
+    )
+    assert utc("2026-10-25T02:30+02:00") == "2026-10-25T00:30:00Z"
+    assert utc("2026-10-25T02:30+01:00") == "2026-10-25T01:30:00Z"
+
+
+def test_the_spring_missing_hour_is_refused() -> None:
+    with pytest.raises(InputError, match="does not exist in Europe/Paris"):
+        parse_time("2026-03-29T02:30", ZONE)
+    with pytest.raises(InputError, match=r"\+01:00 is not the UTC offset"):
+        parse_time("2026-07-01T10:00+01:00", ZONE)
+
+
+@pytest.mark.parametrize(
+    "bad", ["yesterday", "2026-13-01T10:00", "2026-11-20", "2026-11-20T25:00", "20261120T1000"]
+)
+def test_malformed_times(bad: str) -> None:
+    with pytest.raises(InputError, match="malformed time"):
+        parse_time(bad, ZONE)
+
+
+def test_windows() -> None:
+    w = parse_window("2026-10-25T02:59+02:00", "2026-10-25T02:02+01:00", ZONE, 24)
+    assert w.end - w.start == 180_000_000
+    with pytest.raises(InputError, match=r"ends .* before it starts"):
+        parse_window("2026-11-20T10:00", "2026-11-20T09:00", ZONE, 24)
+    with pytest.raises(InputError, match="more than the maximum of 2 h"):
+        parse_window("2026-11-20T10:00", "2026-11-20T12:30", ZONE, 2)
+    with pytest.raises(InputError, match="expected START/END"):
+        parse_span("2026-11-20T10:00", ZONE)
+
+
+@given(st.integers(min_value=0, max_value=4_000_000_000 * 1_000_000))
+def test_local_text_round_trips_through_parse(us: int) -> None:
+    for zone in (ZONE, "America/New_York", "UTC", "Australia/Lord_Howe"):
+        assert to_us(parse_time(local_text(us, zone), zone)) == us
