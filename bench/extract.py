@@ -28,14 +28,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from custody.config import load_settings  # noqa: E402
-from custody.site import Site, init_site  # noqa: E402
-from exporters.generate import generate_footage  # noqa: E402
-from exporters.index import camera_store, find, scan  # noqa: E402
-from exporters.master import extract_master  # noqa: E402
-from requisition.cameras import CameraSpec, add_cameras, get_camera  # noqa: E402
-from requisition.models import Camera  # noqa: E402
-from requisition.timewindow import Window, parse_window  # noqa: E402
+from custody.config import load_settings
+from custody.site import Site, init_site
+from exporters.generate import generate_footage
+from exporters.index import camera_store, find, scan
+from exporters.master import extract_master
+from requisition.cameras import CameraSpec, add_cameras, get_camera
+from requisition.models import Camera
+from requisition.timewindow import Window, parse_window
 
 
 def new_site(home: Path, store: Path) -> tuple[Site, Camera]:
