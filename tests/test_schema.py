@@ -52,3 +52,31 @@ def test_older_and_newer_schemas_are_refused(site_env: SiteEnv) -> None:
         schema.require_current(db)
     db.dispose()
     conn.close()
+
+
+def test_db_upgrade_migrates_a_v1_site(site_env: SiteEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site created before the footage tables existed is upgraded in place, and its
+    ledger still verifies."""
+    from tests.conftest import run_cli
+
+    home = site_env.settings.home
+    site_env.site.close()
+    path = home / "scelle.db"
+    path.unlink()
+    for suffix in ("-wal", "-shm"):
+        (home / f"scelle.db{suffix}").unlink(missing_ok=True)
+    site_env.settings.checkpoint_file.unlink()
+    site_env.settings.key_file.unlink()
+    site_env.settings.public_key_file.unlink()
+    with monkeypatch.context() as before_footage:
+        before_footage.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        before_footage.setattr(schema, "LATEST", 1)
+        assert run_cli(["init", "--site-name", "csv.test"], env=site_env.env).exit_code == 0
+    refused = run_cli(["camera", "list"], env=site_env.env)
+    assert refused.exit_code == 6
+    assert "schema v1 is older than this scelle's v2" in refused.stderr
+    upgraded = run_cli(["db", "upgrade"], env=site_env.env)
+    assert upgraded.stdout.strip() == "applied migrations [2]"
+    assert run_cli(["camera", "list"], env=site_env.env).exit_code == 0
+    assert run_cli(["ledger", "verify"], env=site_env.env).exit_code == 0
+    assert run_cli(["db", "upgrade"], env=site_env.env).stdout.strip() == "schema is current (v2)"
