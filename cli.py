@@ -81,6 +81,10 @@ camera_app = _app("The camera register: authorisations, retention, stores, clock
 footage_app = _app("Footage: generate synthetic footage, index stores, find a window.")
 app.add_typer(camera_app, name="camera")
 app.add_typer(footage_app, name="footage")
+requisition_app = _app("Requisitions: register, decide, extract, hand over.")
+export_app = _app("Exports: copy to removable media, read back.")
+app.add_typer(requisition_app, name="requisition")
+app.add_typer(export_app, name="export")
 
 
 @app.callback()
@@ -639,6 +643,278 @@ def footage_find(
     typer.echo("complete" if shown["complete"] else f"incomplete: {len(shown['gaps'])} gap(s)")
 
 
+def _window_option(text: str) -> tuple[str, str, str]:
+    camera, sep, span = text.partition("=")
+    start, sep2, end = span.partition("/")
+    if not (sep and sep2 and camera and start and end):
+        from custody.errors import InputError
+
+        raise InputError(f"malformed window {text!r}: expected CAMERA=FROM/TO")
+    return camera, start, end
+
+
+@requisition_app.command("register")
+def requisition_register(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="The requisition as TOML or JSON.")
+    ] = None,
+    legal_basis: Annotated[
+        str | None, typer.Option(help="CPP article: 60-1, 77-1-1 or 99-3.")
+    ] = None,
+    pv: Annotated[str | None, typer.Option("--pv", help="PV / procedure number.")] = None,
+    officer: Annotated[str | None, typer.Option(help="Requesting officer (name, rank).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Officer's unit.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why the footage is requested.")] = None,
+    window: Annotated[
+        list[str] | None, typer.Option(help="CAMERA=FROM/TO in local time (repeatable).")
+    ] = None,
+    received_via: Annotated[
+        str, typer.Option(help="email, letter, fax, phone, in-person or platform.")
+    ] = "email",
+    received_at: Annotated[str | None, typer.Option(help="When it arrived (default: now).")] = None,
+    deadline: Annotated[str | None, typer.Option(help="Deadline set by the officer.")] = None,
+    prosecutor_authorisation: Annotated[
+        str | None, typer.Option(help="Prosecutor's authorisation (required for 77-1-1).")
+    ] = None,
+) -> None:
+    """Register a requisition; its footage is held at once, before any approval."""
+    from requisition.requisitions import (
+        RequisitionRequest,
+        WindowRequest,
+        register,
+        registered_summary,
+    )
+
+    if file is not None:
+        request = RequisitionRequest.from_file(file)
+    else:
+        request = RequisitionRequest(
+            legal_basis=legal_basis or "",
+            pv_number=pv or "",
+            officer_name=officer or "",
+            officer_unit=unit or "",
+            reason=reason or "",
+            windows=tuple(WindowRequest(*_window_option(w)) for w in window or []),
+            received_via=received_via,
+            received_at=received_at,
+            deadline=deadline,
+            prosecutor_authorisation=prosecutor_authorisation,
+        )
+    site = _open(ctx)
+    try:
+        registered = register(site, request, site.settings.agent)
+    finally:
+        site.close()
+    typer.echo(
+        f"requisition {registered.requisition.id} registered ({registered.requisition.state})"
+    )
+    for line in registered_summary(registered):
+        typer.echo(f"  {line}")
+
+
+def _decide(ctx: typer.Context, requisition_id: str, decision: str, reason: str) -> None:
+    from requisition.requisitions import decide
+
+    site = _open(ctx)
+    try:
+        decided = decide(site, requisition_id, decision, site.settings.agent, reason)
+    finally:
+        site.close()
+    typer.echo(
+        f"requisition {decided.id}: {decided.state} by {decided.decided_by or site.settings.agent}"
+    )
+
+
+@requisition_app.command("approve")
+def requisition_approve(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "requisition in order",
+) -> None:
+    """Approve a received requisition (a supervisor other than who registered it)."""
+    _decide(ctx, requisition_id, "approve", reason)
+
+
+@requisition_app.command("deny")
+def requisition_deny(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
+) -> None:
+    """Deny a received requisition (a supervisor other than who registered it)."""
+    _decide(ctx, requisition_id, "deny", reason)
+
+
+@requisition_app.command("cancel")
+def requisition_cancel(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
+) -> None:
+    """Cancel a received requisition (withdrawn by the officer, duplicate...)."""
+    _decide(ctx, requisition_id, "cancel", reason)
+
+
+@requisition_app.command("extract")
+def requisition_extract(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write <ID>/ into.")],
+    stream_copy: Annotated[
+        bool, typer.Option(help="Working copy by stream copy (fast, cut on key frames).")
+    ] = False,
+    burn_in: Annotated[
+        bool, typer.Option(help="Burn the camera label and corrected local time in.")
+    ] = True,
+) -> None:
+    """Build the signed export package of an approved requisition, atomically."""
+    from requisition.extract import extract
+
+    site = _open(ctx)
+    try:
+        signer = site.signer(_passphrase())
+        with _progress(f"extracting {requisition_id}") as progress:
+            built = extract(
+                site,
+                requisition_id,
+                out,
+                signer,
+                site.settings.agent,
+                burn_in=burn_in,
+                stream_copy=stream_copy,
+                progress=progress,
+            )
+    finally:
+        site.close()
+    typer.echo(f"export {built.path}")
+    typer.echo(f"manifest sha256 {built.manifest_sha256}")
+    typer.echo(f"ledger entry {built.ledger_seq}")
+    if built.complete:
+        typer.echo("complete: no gap in the footage")
+    else:
+        typer.echo(f"PARTIAL: {built.gaps} gap(s), {built.altered} segment(s) altered since ingest")
+
+
+@requisition_app.command("handover")
+def requisition_handover(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    officer: Annotated[str, typer.Option(help="Receiving officer.")],
+    unit: Annotated[str, typer.Option(help="Receiving unit.")],
+    medium: Annotated[str, typer.Option(help="usb, dvd or download.")],
+    seal: Annotated[str, typer.Option("--seal", help="Seal (scellé) number.")],
+    at: Annotated[str | None, typer.Option(help="When (local time; default: now).")] = None,
+) -> None:
+    """Record the handover of the sealed export: to whom, when, on what, under which seal."""
+    from requisition.requisitions import Handover, handover
+
+    site = _open(ctx)
+    try:
+        done = handover(
+            site, requisition_id, Handover(officer, unit, medium, seal, at), site.settings.agent
+        )
+    finally:
+        site.close()
+    typer.echo(f"requisition {done.id} handed over to {done.handed_to} at {done.handed_at}")
+
+
+@requisition_app.command("list")
+def requisition_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Every requisition and its state."""
+    from requisition.requisitions import list_all
+
+    site = _open(ctx)
+    try:
+        found = list_all(site)
+    finally:
+        site.close()
+    if as_json:
+        _print_json([r.model_dump() for r in found])
+        return
+    for r in found:
+        typer.echo(
+            f"{r.id}  {r.state:<20} art. {r.legal_basis:<7} {r.pv_number:<18} {r.officer_unit}"
+        )
+
+
+@requisition_app.command("show")
+def requisition_show(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """One requisition: state, windows, holds, export."""
+    from requisition.requisitions import as_json as requisition_json
+    from requisition.requisitions import get
+
+    site = _open(ctx)
+    try:
+        shown = requisition_json(site, get(site, requisition_id))
+    finally:
+        site.close()
+    if as_json:
+        _print_json(shown)
+        return
+    for key, value in shown.items():
+        if value not in (None, []):
+            typer.echo(f"{key:<26} {value}")
+
+
+@export_app.command("copy")
+def export_copy(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    to: Annotated[Path, typer.Option("--to", help="Mounted removable medium (directory).")],
+) -> None:
+    """Copy an export to removable media, then read the copy back and verify it."""
+    from requisition.extract import copy_export
+
+    site = _open(ctx)
+    try:
+        copied, report = copy_export(site, requisition_id, to, site.settings.agent)
+    finally:
+        site.close()
+    typer.echo(f"copied to {copied} and read back: {len(report.checks)} checks passed")
+
+
+@app.command("verify")
+def verify_cmd(
+    directory: Annotated[Path, typer.Argument(help="The export directory (<ID>/).")],
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="Expected key fingerprint, from the signed cover sheet."),
+    ] = None,
+) -> None:
+    """Check an export: signatures, every file, no file added or missing, ledger proof."""
+    from exporters.verify_export import Report, VerificationFailed, verify_export
+
+    def show(report: Report) -> None:
+        typer.echo(f"export {report.directory}")
+        for name, why in report.checks:
+            typer.echo(
+                f"  {'OK  ' if why is None else 'FAIL'}  {name}" + (f": {why}" if why else "")
+            )
+        if report.key and not report.key_pinned:
+            typer.echo(
+                f"WARNING: signed by {report.fingerprint}; a key shipped inside the export proves "
+                "nothing until this fingerprint is compared with the one printed on the signed "
+                "cover sheet (use --key)",
+                err=True,
+            )
+
+    try:
+        report = verify_export(directory, key)
+    except VerificationFailed as failed:
+        show(failed.report)
+        raise
+    show(report)
+    typer.echo("VERIFIED" + (" against the expected key" if report.key_pinned else ""))
+
+
 @app.command()
 def demo(
     site: Annotated[
@@ -650,17 +926,24 @@ def demo(
     from requisition.demo import run_demo
 
     result = run_demo(site, typer.echo)
+    export = result.export.path
+    fingerprint = result.verified.fingerprint
     typer.echo("")
-    typer.echo("checkpoint:")
-    typer.echo(result.checkpoint, nl=False)
-    typer.echo("")
-    typer.echo(f"the demo site is in {result.home}; explore it with:")
+    typer.echo(f"the export is in {export}; check it as an investigator would:")
+    typer.echo(f"  scelle verify {export} --key {fingerprint}")
+    typer.echo(f"  cd {export} && sha256sum -c SHA256SUMS")
+    typer.echo("  (VERIFY.txt there says how with openssl, ssh-keygen and minisign)")
+    typer.echo(f"explore the site (requisition {result.requisition}) with:")
     typer.echo(
         f"  export SCELLE_HOME={result.home} SCELLE_PASSPHRASE_FILE={result.passphrase_file}"
     )
-    for command in ["scelle ledger show", "scelle keys show", "scelle ledger verify"]:
+    for command in [
+        f"scelle requisition show {result.requisition}",
+        "scelle ledger show",
+        "scelle footage find C-044 --from <day>T14:00 --to <day>T14:04",
+        "scelle ledger verify",
+    ]:
         typer.echo(f"  {command}")
-    typer.echo("  scelle ledger proof inclusion --index 2")
 
 
 def main() -> None:

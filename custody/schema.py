@@ -68,10 +68,18 @@ def _v2_footage(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
 
 
+def _v3_requisitions(conn: Connection) -> None:
+    import requisition.models  # noqa: F401 - registers the tables
+
+    names = ("requisition", "requisition_window", "hold")
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "custody core: ledger entries, tree nodes, checkpoints", _v1_custody_core),
     (2, "camera register and footage index", _v2_footage),
+    (3, "requisitions, their windows, holds", _v3_requisitions),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -1,8 +1,13 @@
-"""`scelle demo`: a whole site built from nothing, so a newcomer sees every part work.
+"""`scelle demo`: the main job from nothing, so a newcomer sees every part work.
+
+A new site, two cameras (one in scelle's own store with a recorder clock 1.5 s fast, one
+in a Frigate layout), a few minutes of real generated footage with a gap, a requisition
+registered by an operator and approved by a supervisor, the signed export built under
+the site directory, then verified as an investigator would.
 
 It never touches the operator's own site: the demo's settings ignore `SCELLE_*`
 variables (a demo must not write into a production database) and live in a directory
-of its own. Later issues grow it into a full requisition on generated footage.
+of its own.
 """
 
 from __future__ import annotations
@@ -11,28 +16,35 @@ import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
-from custody import checkpoints
 from custody.config import load_settings
 from custody.errors import InvalidState
 from custody.files import write_atomic
-from custody.ledger import Record
-from custody.proofs import ConsistencyProof, InclusionProof
 from custody.site import init_site
 from custody.verify import LedgerReport, verify_ledger
+from exporters.generate import generate_footage
+from exporters.index import scan
+from exporters.package import Built
+from exporters.verify_export import Report, verify_export
+from requisition.cameras import CameraSpec, add_cameras, get_camera
+from requisition.extract import extract
+from requisition.requisitions import RequisitionRequest, WindowRequest, decide, register
+from requisition.timewindow import parse_span, parse_window
 
-PASSPHRASE_FILE = "demo-passphrase"  # noqa: S105 - a file name; the demo's own throwaway key
+PASSPHRASE_FILE = "demo-passphrase"  # noqa: S105 - a file name; the demo's throwaway key
+OPERATOR, SUPERVISOR = "demo-operator", "demo-supervisor"
 
 
 @dataclass(frozen=True)
 class DemoResult:
     home: Path
     passphrase_file: Path
-    checkpoint: str
-    inclusion: InclusionProof
-    consistency: ConsistencyProof
-    report: LedgerReport
+    requisition: str
+    export: Built
+    verified: Report
+    ledger: LedgerReport
 
 
 def _demo_home(site: Path | None) -> Path:
@@ -45,43 +57,81 @@ def _demo_home(site: Path | None) -> Path:
 
 
 def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
-    """Create a demo site and exercise the custody core; `say` narrates each step."""
+    """Run the whole job on a new site; `say` narrates each step."""
     home = _demo_home(site).absolute()
-    settings = load_settings({"home": str(home)}, environ={"SCELLE_AGENT": "demo-operator"})
+    settings = load_settings({"home": str(home)}, environ={"SCELLE_AGENT": OPERATOR})
     passphrase = secrets.token_urlsafe(24).encode()
     pass_file = home / PASSPHRASE_FILE
     write_atomic(pass_file, passphrase + b"\n", mode=0o600)
-
-    site_obj, first = init_site(settings, passphrase)
+    opened, _first = init_site(settings, passphrase)
     try:
-        say(f"site created in {home}")
-        say(f"  signing key {settings.key_file} (PKCS#12, 600,000 PBKDF2 rounds, mode 0600)")
-        say(f"  ledger entry 0 records the key; checkpoint of size {first.size} signed")
-        ledger = site_obj.ledger
-        notes = [
-            Record("ledger.note", "CSV", "shift handover: 2 operators on duty"),
-            Record(
-                "ledger.note",
-                "requisition by phone",
-                "officer announced a requisition for cameras C-012 and C-044",
-                procedure="PV 2026/004217",
-            ),
-            Record("ledger.note", "seal bag S-88121", "new stock of seal bags received"),
+        say(f"site created in {home} (key {settings.key_file}, 600,000 PBKDF2 rounds)")
+        cameras = [
+            CameraSpec(
+                "C-012",
+                "Place de la Mairie",
+                "Place de la Mairie, angle rue Racine",
+                "Villeurbanne",
+                "AP-69-2024-117",
+                "2029-05-01",
+                retention_days="30",
+                clock_offset_ms="1500",
+                clock_measured_at=f"{date.today()}T08:00",
+                clock_method="NTP query of the recorder",
+            ).to_camera(home),
+            CameraSpec(
+                "C-044",
+                "Gare routière",
+                "Gare routière, quai B",
+                "Vaulx-en-Velin",
+                "AP-69-2023-052",
+                "2028-11-30",
+                retention_days="15",
+                store_kind="frigate",
+                store_path="frigate",
+            ).to_camera(home),
         ]
-        for record in notes:
-            entry = ledger.append(settings.agent, record)
-            say(f"  entry {entry.seq}: {record.action} '{record.subject}'")
-        signer = site_obj.signer(passphrase)
-        _cp, note = checkpoints.sign(site_obj.db, settings.checkpoint_file, signer)
-        size = ledger.size()
-        inclusion = ledger.inclusion(2)
-        inclusion.verify()
-        consistency = ledger.consistency(first.size, size)
-        consistency.verify()
-        say(f"inclusion proof of entry 2 in {size} entries verified")
-        say(f"consistency proof from size {first.size} to {size} verified")
-        report = verify_ledger(site_obj.db, settings)
-        say(f"ledger verified: {report.entries} entries, {report.checkpoints} checkpoints")
+        add_cameras(opened, cameras, OPERATOR, "demo cameras")
+        say("cameras C-012 (scelle store, recorder 1.5 s fast) and C-044 (Frigate layout)")
+        day = (date.today() - timedelta(days=1)).isoformat()
+        zone = settings.timezone
+        c012, c044 = get_camera(opened, "C-012"), get_camera(opened, "C-044")
+        generate_footage(opened, c012, parse_window(f"{day}T14:00", f"{day}T14:04", zone, 24))
+        generate_footage(
+            opened,
+            c044,
+            parse_window(f"{day}T14:00", f"{day}T14:04", zone, 24),
+            gaps=[parse_span(f"{day}T14:02:10/{day}T14:02:30", zone)],
+        )
+        indexed = scan(opened, [c012, c044], OPERATOR)
+        say(f"footage generated with ffmpeg and indexed: {indexed.segments} segments hashed")
+        registered = register(
+            opened,
+            RequisitionRequest(
+                legal_basis="60-1",
+                pv_number="PV 2026/004217",
+                officer_name="Lieutenant Claire Martin (OPJ)",
+                officer_unit="Commissariat de Villeurbanne, brigade de sûreté urbaine",
+                reason="vol à l'arraché, place de la Mairie, vers 14 h 01",
+                received_via="email",
+                windows=(
+                    WindowRequest("C-012", f"{day}T14:00:30", f"{day}T14:02:30"),
+                    WindowRequest("C-044", f"{day}T14:01:00", f"{day}T14:03:00"),
+                ),
+            ),
+            OPERATOR,
+        )
+        rid = registered.requisition.id
+        say(f"requisition {rid} registered by {OPERATOR}; its footage is held")
+        decide(opened, rid, "approve", SUPERVISOR, "requisition in order")
+        say(f"approved by {SUPERVISOR} (four eyes)")
+        built = extract(opened, rid, home / "exports", opened.signer(passphrase), OPERATOR)
+        state = "complete" if built.complete else f"{built.gaps} gap(s) stated"
+        say(f"export built: {built.path} ({state})")
+        verified = verify_export(built.path)
+        say(f"export verified: {len(verified.checks)} checks passed")
+        ledger = verify_ledger(opened.db, settings)
+        say(f"ledger verified: {ledger.entries} entries, {ledger.checkpoints} checkpoints")
     finally:
-        site_obj.close()
-    return DemoResult(home, pass_file, note, inclusion, consistency, report)
+        opened.close()
+    return DemoResult(home, pass_file, rid, built, verified, ledger)

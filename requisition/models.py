@@ -1,8 +1,11 @@
-"""SQLModel tables of the workflow: the camera register."""
+"""SQLModel tables of the workflow: cameras, requisitions and their windows, holds."""
 
 from __future__ import annotations
 
+from sqlalchemy import BigInteger, Integer
 from sqlmodel import Field, SQLModel
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Camera(SQLModel, table=True):
@@ -25,3 +28,63 @@ class Camera(SQLModel, table=True):
     clock_measured_at: str | None = None  # UTC, when the offset was measured
     clock_method: str | None = None  # how: NTP query, reference clock in view, ...
     created_at: str
+
+
+class Requisition(SQLModel, table=True):
+    """A judicial requisition as received, and where it stands."""
+
+    __tablename__ = "requisition"
+
+    id: str = Field(primary_key=True)  # 2026-00042
+    legal_basis: str  # CPP article: 60-1, 77-1-1, 99-3
+    prosecutor_authorisation: str | None = None  # required for 77-1-1
+    pv_number: str
+    officer_name: str
+    officer_unit: str
+    received_via: str  # email, letter, fax, phone, in person, platform
+    received_at: str  # UTC
+    deadline: str | None = None  # UTC
+    reason: str
+    state: str
+    registered_by: str
+    registered_at: str  # UTC
+    decided_by: str | None = None  # the supervisor who approved or denied
+    decided_at: str | None = None
+    decision_reason: str | None = None
+    export_path: str | None = None
+    manifest_sha256: str | None = None
+    handed_to: str | None = None  # officer and unit
+    handed_at: str | None = None
+    medium: str | None = None  # USB key, DVD, download
+    seal_number: str | None = None
+
+
+class RequisitionWindow(SQLModel, table=True):
+    """One (camera, window) pair of a requisition; times are reference UTC µs."""
+
+    __tablename__ = "requisition_window"
+
+    requisition_id: str = Field(primary_key=True, foreign_key="requisition.id")
+    position: int = Field(primary_key=True)
+    camera_id: str = Field(foreign_key="camera.id")
+    start_us: int = Field(sa_type=BigInteger)
+    end_us: int = Field(sa_type=BigInteger)
+
+
+class Hold(SQLModel, table=True):
+    """Footage kept past its retention because a procedure needs it."""
+
+    __tablename__ = "hold"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    camera_id: str = Field(foreign_key="camera.id")
+    start_us: int = Field(sa_type=BigInteger)
+    end_us: int = Field(sa_type=BigInteger)
+    reason: str
+    procedure: str | None = None
+    requisition_id: str | None = Field(default=None, foreign_key="requisition.id")
+    placed_by: str
+    placed_at: str
+    released_by: str | None = None
+    released_at: str | None = None
+    release_reason: str | None = None

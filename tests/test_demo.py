@@ -1,30 +1,34 @@
-"""`scelle demo`: the README's main job, from nothing to a verified site."""
+"""`scelle demo`: the README's main job, from nothing to a verified export."""
 
 from __future__ import annotations
 
 import os
-import stat
+import re
 from pathlib import Path
 
 from tests.conftest import run_cli
 
 
-def test_demo_builds_a_site_the_other_commands_can_explore(tmp_path: Path) -> None:
+def test_demo_produces_a_verified_export(tmp_path: Path) -> None:
     site = tmp_path / "demo"
     result = run_cli(["demo", "--site", str(site)])
     assert result.exit_code == 0, result.stderr
-    assert "ledger verified: 4 entries, 2 checkpoints" in result.stdout
-    assert f"export SCELLE_HOME={site} SCELLE_PASSPHRASE_FILE={site / 'demo-passphrase'}" in (
-        result.stdout
-    )
-    assert stat.S_IMODE((site / "demo-passphrase").stat().st_mode) == 0o600
+    (export,) = (site / "exports").iterdir()
+    requisition = export.name
+    assert re.fullmatch(r"\d{4}-00001", requisition)
+    assert f"the export is in {export}" in result.stdout
+    assert "export verified: 8 checks passed" in result.stdout
+    assert "(1 gap(s) stated)" in result.stdout  # the gap generated in C-044's footage
+    fingerprint = re.search(r"--key (SHA256:\S+)", result.stdout)
+    assert fingerprint
+    verified = run_cli(["verify", str(export), "--key", fingerprint[1]])
+    assert verified.exit_code == 0
+    assert "VERIFIED against the expected key" in verified.stdout
     env = {"SCELLE_HOME": str(site), "SCELLE_PASSPHRASE_FILE": str(site / "demo-passphrase")}
-    verify = run_cli(["ledger", "verify"], env=env)
-    assert verify.exit_code == 0
-    assert "ledger OK: 4 entries" in verify.stdout
-    assert run_cli(["ledger", "checkpoint"], env=env).exit_code == 0
-    shown = run_cli(["ledger", "show", "2", "--json"], env=env)
-    assert '"procedure": "PV 2026/004217"' in shown.stdout
+    assert run_cli(["ledger", "verify"], env=env).exit_code == 0
+    shown = run_cli(["requisition", "show", requisition, "--json"], env=env)
+    assert '"state": "partially completed"' in shown.stdout
+    assert f'"export_path": "{export}"' in shown.stdout
 
 
 def test_demo_ignores_the_operators_site(tmp_path: Path) -> None:
@@ -42,11 +46,3 @@ def test_demo_refuses_a_directory_in_use(tmp_path: Path) -> None:
     assert result.exit_code == 5
     assert "exists and is not an empty directory" in result.stderr
     assert os.listdir(tmp_path) == ["precious.txt"]
-
-
-def test_demo_without_site_uses_a_new_temporary_directory() -> None:
-    result = run_cli(["demo"])
-    assert result.exit_code == 0, result.stderr
-    line = next(x for x in result.stdout.splitlines() if x.startswith("the demo site is in "))
-    home = Path(line.removeprefix("the demo site is in ").split(";")[0])
-    assert (home / "scelle.db").is_file()

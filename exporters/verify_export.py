@@ -1,0 +1,252 @@
+"""`scelle verify`: an investigator's check of an export, with no site and no database.
+
+Every check runs, each raising on failure; the report lists them all, then
+`verify_export` raises `IntegrityError` if any failed. Nothing here imports the database
+layer: `pip install scelle` is all an investigator needs.
+
+Trust: the key inside the export proves only that the files were not changed after
+signing *by whoever holds that key*. It proves they come from the CSV once its
+fingerprint matches the one printed on the signed cover sheet (`--key`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from custody import merkle
+from custody.canonical import parse_canonical
+from custody.errors import InputError, IntegrityError, ScelleError
+from custody.keys import der_sha256, public_raw, ssh_fingerprint
+from custody.note import verify_checkpoint
+from custody.proofs import InclusionProof
+from custody.signatures import (
+    SSH_NAMESPACE,
+    minisign_key_id,
+    verify_minisign,
+    verify_raw,
+    verify_sshsig,
+)
+
+MANIFEST = "manifest.json"
+FIXED = {
+    MANIFEST,
+    f"{MANIFEST}.sig",
+    f"{MANIFEST}.sshsig",
+    f"{MANIFEST}.minisig",
+    "SHA256SUMS",
+    "VERIFY.txt",
+    "keys/signer.pub.pem",
+    "keys/allowed_signers",
+    "keys/minisign.pub",
+    "ledger/entry.json",
+    "ledger/inclusion.json",
+    "ledger/checkpoint.txt",
+}
+
+
+@dataclass
+class Report:
+    directory: Path
+    checks: list[tuple[str, str | None]] = field(default_factory=list)  # (name, failure)
+    key: Ed25519PublicKey | None = None
+    key_pinned: bool = False
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        return [(name, why) for name, why in self.checks if why is not None]
+
+    @property
+    def fingerprint(self) -> str | None:
+        return ssh_fingerprint(self.key) if self.key else None
+
+
+class _Export:
+    """The files of an export, read once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manifest_bytes = self.read(MANIFEST)
+        try:
+            self.manifest: dict[str, Any] = parse_canonical(self.manifest_bytes)
+        except ValueError as exc:
+            raise IntegrityError("manifest.json is not canonical JSON") from exc
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError as exc:
+            raise IntegrityError(f"{name} is missing") from exc
+
+
+def _load_key(export: _Export) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(export.read("keys/signer.pub.pem"))
+    except ValueError as exc:
+        raise IntegrityError("keys/signer.pub.pem is not a public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise IntegrityError("keys/signer.pub.pem is not an Ed25519 key")
+    return key
+
+
+def _keys_agree(export: _Export, key: Ed25519PublicKey) -> None:
+    line = export.read("keys/allowed_signers").decode().split()
+    if len(line) < 4 or line[-2] != "ssh-ed25519":
+        raise IntegrityError("keys/allowed_signers is malformed")
+    raw = base64.b64decode(line[-1])[-32:]
+    mini = export.read("keys/minisign.pub").decode().splitlines()
+    mini_blob = base64.b64decode(mini[1]) if len(mini) > 1 else b""
+    if raw != public_raw(key) or mini_blob[10:] != public_raw(key):
+        raise IntegrityError("the three key files in keys/ are not the same key")
+    if mini_blob[2:10] != minisign_key_id(key):
+        raise IntegrityError("keys/minisign.pub has an unexpected key id")
+    signer = export.manifest.get("signer", {})
+    if signer.get("ssh_fingerprint") != ssh_fingerprint(key) or signer.get(
+        "der_sha256"
+    ) != der_sha256(key):
+        raise IntegrityError("the manifest names another signing key")
+
+
+def _pinned(key: Ed25519PublicKey, expected: str) -> None:
+    value = expected.strip()
+    if value not in (ssh_fingerprint(key), der_sha256(key), ssh_fingerprint(key)[7:]):
+        raise IntegrityError(
+            f"the export is signed by {ssh_fingerprint(key)}, not by the key {value}"
+        )
+
+
+def _sums(export: _Export) -> None:
+    sums = export.read("SHA256SUMS")
+    declared = export.manifest.get("sha256sums", {})
+    if declared.get("sha256") != hashlib.sha256(sums).hexdigest():
+        raise IntegrityError("SHA256SUMS does not match the hash in the manifest")
+    expected = "".join(f"{f['sha256']}  {f['path']}\n" for f in export.manifest["files"])
+    if sums.decode(errors="replace") != expected:
+        raise IntegrityError("SHA256SUMS does not list exactly the manifest's files")
+
+
+def _contents(export: _Export) -> None:
+    bad = []
+    for item in export.manifest["files"]:
+        path = export.root / item["path"]
+        if ".." in Path(item["path"]).parts or Path(item["path"]).is_absolute():
+            raise IntegrityError(f"manifest lists a path outside the export: {item['path']}")
+        if path.is_symlink() or not path.is_file():
+            bad.append(f"{item['path']} missing or not a plain file")
+            continue
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if size != item["size"] or digest != item["sha256"]:
+            bad.append(f"{item['path']} altered")
+    if bad:
+        raise IntegrityError(f"{len(bad)} file(s) do not match the manifest: {', '.join(bad[:5])}")
+
+
+def _inventory(export: _Export) -> None:
+    listed = {f["path"] for f in export.manifest["files"]} | FIXED
+    present = {
+        str(p.relative_to(export.root))
+        for p in export.root.rglob("*")
+        if p.is_file() or p.is_symlink()
+    }
+    extra, missing = sorted(present - listed), sorted(listed - present)
+    if extra:
+        raise IntegrityError(f"file(s) not in the manifest: {', '.join(extra[:5])}")
+    if missing:
+        raise IntegrityError(f"file(s) missing: {', '.join(missing[:5])}")
+
+
+def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
+    body = export.read("ledger/entry.json")
+    try:
+        entry = parse_canonical(body)
+        proof = InclusionProof.from_json(json.loads(export.read("ledger/inclusion.json")))
+    except (ValueError, InputError) as exc:
+        raise IntegrityError(f"ledger/ files are malformed: {exc}") from exc
+    requisition = export.manifest.get("requisition", {}).get("id")
+    data = entry.get("data", {})
+    if entry.get("action") != "requisition.export" or entry.get("subject") != {
+        "requisition": requisition
+    }:
+        raise IntegrityError("ledger/entry.json is not this export's ledger entry")
+    if data.get("manifest_sha256") != hashlib.sha256(export.manifest_bytes).hexdigest():
+        raise IntegrityError("the ledger entry records another manifest")
+    if entry.get("seq") != proof.index or merkle.leaf_hash(body) != proof.leaf_hash:
+        raise IntegrityError("the inclusion proof is for another ledger entry")
+    proof.verify()
+    site = export.manifest.get("site", {})
+    checkpoint = verify_checkpoint(
+        export.read("ledger/checkpoint.txt").decode(), site.get("name", ""), key
+    )
+    if checkpoint.origin != site.get("ledger_origin"):
+        raise IntegrityError("the checkpoint is of another ledger")
+    if (checkpoint.size, checkpoint.root) != (proof.tree_size, proof.root):
+        raise IntegrityError("the inclusion proof does not lead to the signed checkpoint")
+
+
+def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
+    """Check everything; return the report, or raise IntegrityError after listing all."""
+    if not (directory / MANIFEST).is_file():
+        raise InputError(f"{directory} is not a scelle export (no {MANIFEST})")
+    report = Report(directory)
+    export = _Export(directory)
+    report.key = key = _load_key(export)
+    manifest = export.manifest_bytes
+    sha = hashlib.sha256(manifest).hexdigest()
+
+    def minisign() -> None:
+        comment = verify_minisign(key, manifest, export.read(f"{MANIFEST}.minisig").decode())
+        if sha not in comment:
+            raise IntegrityError("the minisign trusted comment names another manifest")
+
+    checks: list[tuple[str, Callable[[], None]]] = [
+        ("the key files agree", lambda: _keys_agree(export, key)),
+        (
+            "Ed25519 signature (openssl)",
+            lambda: verify_raw(key, manifest, export.read(f"{MANIFEST}.sig")),
+        ),
+        (
+            f"SSH signature, namespace {SSH_NAMESPACE} (ssh-keygen)",
+            lambda: verify_sshsig(key, manifest, export.read(f"{MANIFEST}.sshsig").decode()),
+        ),
+        ("minisign signature and trusted comment", minisign),
+        ("SHA256SUMS bound to the manifest", lambda: _sums(export)),
+        ("every file's size and SHA-256", lambda: _contents(export)),
+        ("no file added or missing", lambda: _inventory(export)),
+        ("ledger entry, inclusion proof, signed checkpoint", lambda: _ledger(export, key)),
+    ]
+    if key_fingerprint:
+        report.key_pinned = True
+        checks.insert(
+            0, ("signing key is the expected one (--key)", lambda: _pinned(key, key_fingerprint))
+        )
+    for name, check in checks:
+        try:
+            check()
+            report.checks.append((name, None))
+        except (ScelleError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+            why = exc.message if isinstance(exc, ScelleError) else f"malformed ({exc})"
+            report.checks.append((name, why))
+    if report.failures:
+        name, why = report.failures[0]
+        raise VerificationFailed(
+            report, f"{len(report.failures)} check(s) failed; first: {name}: {why}"
+        )
+    return report
+
+
+class VerificationFailed(IntegrityError):
+    """Carries the full report so that the CLI can print every check."""
+
+    def __init__(self, report: Report, message: str) -> None:
+        super().__init__(message)
+        self.report = report

@@ -1,0 +1,107 @@
+"""From an approved requisition to a sealed export, and from there to removable media."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from custody.errors import InvalidState
+from custody.files import fsync_dir
+from custody.keys import Signer
+from custody.ledger import Record
+from custody.site import Site
+from exporters.package import Built, build
+from exporters.verify_export import Report, verify_export
+from requisition.requisitions import State, check_id, get, set_state, windows
+
+
+def extract(
+    site: Site,
+    requisition_id: str,
+    out_dir: Path,
+    signer: Signer,
+    actor: str,
+    *,
+    burn_in: bool = True,
+    stream_copy: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> Built:
+    """Build the export of an approved requisition (again, if an attempt was interrupted)."""
+    requisition = get(site, check_id(requisition_id))
+    if requisition.state not in (State.APPROVED, State.PROCESSING):
+        raise InvalidState(
+            f"requisition {requisition_id} is {requisition.state}: only an approved "
+            "requisition is extracted"
+        )
+    if (out_dir / requisition_id).exists():
+        raise InvalidState(f"the export directory {out_dir / requisition_id} already exists")
+    set_state(site, requisition_id, State.PROCESSING)
+    built = build(
+        site,
+        requisition,
+        windows(site, requisition_id),
+        out_dir,
+        signer,
+        actor,
+        burn_in=burn_in,
+        stream_copy=stream_copy,
+        progress=progress,
+    )
+    set_state(
+        site,
+        requisition_id,
+        State.COMPLETED if built.complete else State.PARTIAL,
+        export_path=str(built.path.absolute()),
+        manifest_sha256=built.manifest_sha256,
+    )
+    return built
+
+
+def _drop_cached(root: Path) -> None:
+    """Ask the kernel to forget the copy's pages, so that reading back reads the medium."""
+    for path in root.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> tuple[Path, Report]:
+    """Copy the export to `medium`, read it back, verify it; only then say it is there."""
+    requisition = get(site, check_id(requisition_id))
+    if not requisition.export_path or not Path(requisition.export_path).is_dir():
+        raise InvalidState(f"requisition {requisition_id} has no export to copy")
+    if not medium.is_dir():
+        raise InvalidState(f"{medium} is not a mounted directory")
+    final = medium / requisition_id
+    if final.exists():
+        raise InvalidState(f"{final} already exists on the medium")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{requisition_id}.partial-", dir=medium))
+    try:
+        shutil.copytree(requisition.export_path, tmp, dirs_exist_ok=True)
+        _drop_cached(tmp)
+        for directory in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+            fsync_dir(directory)
+        os.rename(tmp, final)
+        fsync_dir(medium)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report = verify_export(final)
+    site.ledger.append(
+        actor,
+        Record(
+            "export.copy",
+            {"requisition": requisition_id},
+            f"export copied to removable medium {medium} and read back",
+            requisition.pv_number,
+            data={"destination": str(final), "manifest_sha256": requisition.manifest_sha256},
+        ),
+    )
+    return final, report

@@ -1,0 +1,471 @@
+"""Requisitions: registered as received, preserved at once, decided by a second person.
+
+Registration places a hold on every requested window in the same transaction as the
+ledger entry, before anyone approves anything: the nightly purge must never destroy
+footage a procedure has asked for. A window whose footage expires within 72 hours is
+flagged urgent; one already past retention with nothing kept is reported unavailable.
+Approval and denial need a supervisor who is not the operator who registered it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from custody.errors import InputError, InvalidState, PermissionDenied
+from custody.ledger import Record
+from custody.site import Site
+from requisition.cameras import get_camera
+from requisition.models import Camera, Hold, Requisition, RequisitionWindow
+from requisition.timewindow import (
+    Window,
+    from_us,
+    local_text,
+    now_us,
+    parse_time,
+    parse_window,
+    to_us,
+    utc_text,
+)
+
+LEGAL_BASES = {
+    "60-1": "art. 60-1 CPP (enquête de flagrance)",
+    "77-1-1": "art. 77-1-1 CPP (enquête préliminaire, sur autorisation du procureur)",
+    "99-3": "art. 99-3 CPP (information judiciaire, commission rogatoire)",
+}
+RECEIVED_VIA = ("email", "letter", "fax", "phone", "in-person", "platform")
+URGENT_US = 72 * 3_600_000_000
+DAY_US = 86_400_000_000
+_ID = re.compile(r"\d{4}-\d{5}")
+
+
+class State(StrEnum):
+    """The states peers' request workflows use (Genetec Clearance's, in our words)."""
+
+    RECEIVED = "received"
+    APPROVED = "approved"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    PARTIAL = "partially completed"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    UNAVAILABLE = "video unavailable"
+
+
+def check_id(requisition_id: str) -> str:
+    if not _ID.fullmatch(requisition_id):
+        raise InputError(f"invalid requisition id {requisition_id!r}: expected YYYY-NNNNN")
+    return requisition_id
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    camera: str
+    start: str  # local time of the camera, as the officer wrote it
+    end: str
+
+
+@dataclass(frozen=True)
+class RequisitionRequest:
+    """A requisition as received, all text, unchecked."""
+
+    legal_basis: str
+    pv_number: str
+    officer_name: str
+    officer_unit: str
+    reason: str
+    windows: tuple[WindowRequest, ...]
+    received_via: str = "email"
+    received_at: str | None = None  # local time; default: now
+    deadline: str | None = None
+    prosecutor_authorisation: str | None = None
+
+    @classmethod
+    def from_file(cls, path: Path) -> RequisitionRequest:
+        """Read a requisition from TOML or JSON (requisitions arrive by any means)."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            doc: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(
+                f"{path}: not valid {path.suffix[1:].upper() or 'TOML'}: {exc}"
+            ) from exc
+        if not isinstance(doc, dict):
+            raise InputError(f"{path}: expected a table of fields")
+        windows = doc.pop("windows", [])
+        if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
+            raise InputError(f"{path}: windows must be a list of {{camera, from, to}}")
+        known = {f for f in cls.__dataclass_fields__ if f != "windows"}
+        unknown = sorted(set(doc) - known)
+        if unknown:
+            raise InputError(f"{path}: unknown field {unknown[0]!r}")
+        try:
+            parsed = tuple(
+                WindowRequest(str(w["camera"]), str(w["from"]), str(w["to"])) for w in windows
+            )
+            return cls(windows=parsed, **{k: str(v) for k, v in doc.items()})
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"{path}: missing field {exc}") from exc
+
+
+@dataclass(frozen=True)
+class WindowStatus:
+    camera: Camera
+    window: Window
+    expires_at: int  # when the first of its footage passes retention (UTC µs)
+    urgent: bool
+    unavailable: bool
+
+
+@dataclass(frozen=True)
+class Registered:
+    requisition: Requisition
+    windows: tuple[WindowStatus, ...]
+
+
+def _nonempty(value: str | None, what: str) -> str:
+    if value is None or not value.strip():
+        raise InputError(f"the requisition has no {what}")
+    return value.strip()
+
+
+def _validate(site: Site, request: RequisitionRequest, now: int) -> list[tuple[Camera, Window]]:
+    if request.legal_basis not in LEGAL_BASES:
+        raise InputError(
+            f"unknown legal basis {request.legal_basis!r}: one of {', '.join(LEGAL_BASES)}"
+        )
+    if request.legal_basis == "77-1-1":
+        _nonempty(
+            request.prosecutor_authorisation, "prosecutor's authorisation (required by art. 77-1-1)"
+        )
+    _nonempty(request.pv_number, "PV or procedure number")
+    _nonempty(request.officer_name, "requesting officer")
+    _nonempty(request.officer_unit, "officer's unit")
+    _nonempty(request.reason, "reason")
+    if request.received_via not in RECEIVED_VIA:
+        raise InputError(f"received via {request.received_via!r}: one of {', '.join(RECEIVED_VIA)}")
+    if not request.windows:
+        raise InputError("the requisition names no camera and window")
+    pairs = []
+    for item in request.windows:
+        camera = get_camera(site, item.camera)
+        pairs.append(
+            (
+                camera,
+                parse_window(item.start, item.end, camera.timezone, site.settings.max_window_hours),
+            )
+        )
+    return pairs
+
+
+def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatus:
+    expires = window.start + camera.retention_days * DAY_US
+    with site.db.read() as cur:
+        offset = camera.clock_offset_ms * 1000
+        kept = cur.execute(
+            "SELECT COUNT(*) FROM segment WHERE camera_id = ? AND start_us < ? AND end_us > ?",
+            [camera.id, window.end + offset, window.start + offset],
+        ).fetchone()[0]
+    gone = window.end + camera.retention_days * DAY_US <= now and not kept
+    return WindowStatus(camera, window, expires, not gone and expires - now < URGENT_US, gone)
+
+
+def _time(text: str | None, zone: str, default: int | None) -> str | None:
+    if text is None or not text.strip():
+        return None if default is None else utc_text(default)
+    return utc_text(to_us(parse_time(text, zone)))
+
+
+def register(site: Site, request: RequisitionRequest, actor: str) -> Registered:
+    """Record a requisition, hold its footage, and say what is urgent or already gone."""
+    now = now_us()
+    pairs = _validate(site, request, now)
+    statuses = tuple(_status(site, camera, window, now) for camera, window in pairs)
+    zone = site.settings.timezone
+    received_at = _time(request.received_at, zone, now)
+    deadline = _time(request.deadline, zone, None)
+    year = from_us(now).astimezone(ZoneInfo(zone)).year
+    with site.db.write() as cur:
+        last = cur.execute(
+            "SELECT MAX(id) FROM requisition WHERE id LIKE ?", [f"{year}-%"]
+        ).fetchone()[0]
+        number = int(last.split("-")[1]) + 1 if last else 1
+        requisition = Requisition(
+            id=f"{year}-{number:05d}",
+            legal_basis=request.legal_basis,
+            prosecutor_authorisation=(request.prosecutor_authorisation or "").strip() or None,
+            pv_number=request.pv_number.strip(),
+            officer_name=request.officer_name.strip(),
+            officer_unit=request.officer_unit.strip(),
+            received_via=request.received_via,
+            received_at=received_at or utc_text(now),
+            deadline=deadline,
+            reason=request.reason.strip(),
+            state=State.UNAVAILABLE if all(s.unavailable for s in statuses) else State.RECEIVED,
+            registered_by=actor,
+            registered_at=utc_text(now),
+        )
+        _insert(cur, "requisition", requisition.model_dump())
+        records = [
+            Record(
+                "requisition.register",
+                {"requisition": requisition.id},
+                requisition.reason,
+                requisition.pv_number,
+                data={
+                    **{k: v for k, v in requisition.model_dump().items() if v is not None},
+                    "windows": [_window_json(s) for s in statuses],
+                },
+            )
+        ]
+        for position, status in enumerate(statuses):
+            _insert(
+                cur,
+                "requisition_window",
+                {
+                    "requisition_id": requisition.id,
+                    "position": position,
+                    "camera_id": status.camera.id,
+                    "start_us": status.window.start,
+                    "end_us": status.window.end,
+                },
+            )
+            if status.unavailable:
+                continue
+            _insert(
+                cur,
+                "hold",
+                {
+                    "camera_id": status.camera.id,
+                    "start_us": status.window.start,
+                    "end_us": status.window.end,
+                    "reason": f"requisition {requisition.id}",
+                    "procedure": requisition.pv_number,
+                    "requisition_id": requisition.id,
+                    "placed_by": actor,
+                    "placed_at": utc_text(now),
+                },
+            )
+            records.append(
+                Record(
+                    "hold.place",
+                    {"camera": status.camera.id, "requisition": requisition.id},
+                    f"preservation for requisition {requisition.id}",
+                    requisition.pv_number,
+                    data=_window_json(status),
+                )
+            )
+        site.ledger.append_in(cur, actor, records)
+    return Registered(requisition, statuses)
+
+
+def _window_json(status: WindowStatus) -> dict[str, Any]:
+    zone = status.camera.timezone
+    return {
+        "camera": status.camera.id,
+        "from": local_text(status.window.start, zone),
+        "to": local_text(status.window.end, zone),
+        "from_utc": utc_text(status.window.start),
+        "to_utc": utc_text(status.window.end),
+        "expires_utc": utc_text(status.expires_at),
+        "urgent": status.urgent,
+        "unavailable": status.unavailable,
+    }
+
+
+def _insert(cur: Any, table: str, row: dict[str, Any]) -> None:
+    columns = list(row)
+    placeholders = ", ".join("?" * len(columns))
+    cur.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",
+        [row[c] for c in columns],
+    )
+
+
+def get(site: Site, requisition_id: str) -> Requisition:
+    check_id(requisition_id)
+    with Session(site.db.engine) as session:
+        found = session.get(Requisition, requisition_id)
+    if found is None:
+        raise InputError(f"unknown requisition {requisition_id}")
+    return found
+
+
+def windows(site: Site, requisition_id: str) -> list[tuple[Camera, Window]]:
+    with Session(site.db.engine) as session:
+        rows = session.exec(
+            select(RequisitionWindow)
+            .where(RequisitionWindow.requisition_id == requisition_id)
+            .order_by(RequisitionWindow.position)  # type: ignore[arg-type]
+        ).all()
+    return [(get_camera(site, r.camera_id), Window(r.start_us, r.end_us)) for r in rows]
+
+
+def holds(site: Site, requisition_id: str) -> list[Hold]:
+    with Session(site.db.engine) as session:
+        return list(session.exec(select(Hold).where(Hold.requisition_id == requisition_id)).all())
+
+
+def list_all(site: Site) -> list[Requisition]:
+    with Session(site.db.engine) as session:
+        return list(session.exec(select(Requisition).order_by(Requisition.id)).all())
+
+
+_DECISIONS = {
+    "approve": (State.APPROVED, "requisition.approve"),
+    "deny": (State.DENIED, "requisition.deny"),
+    "cancel": (State.CANCELLED, "requisition.cancel"),
+}
+
+
+def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: str) -> Requisition:
+    """Approve, deny or cancel a received requisition; approve and deny need four eyes."""
+    state, action = _DECISIONS[decision]
+    _nonempty(reason, "reason for the decision")
+    requisition = get(site, requisition_id)
+    if requisition.state != State.RECEIVED:
+        raise InvalidState(f"requisition {requisition_id} is {requisition.state}, not received")
+    if decision != "cancel" and actor == requisition.registered_by:
+        raise PermissionDenied(
+            f"{actor} registered requisition {requisition_id} and cannot also {decision} it: "
+            "a second person (a supervisor) must"
+        )
+    now = utc_text(now_us())
+    with site.db.write() as cur:
+        cur.execute(
+            "UPDATE requisition SET state = ?, decided_by = ?, decided_at = ?, "
+            "decision_reason = ? WHERE id = ? AND state = ?",
+            [state.value, actor, now, reason, requisition_id, State.RECEIVED.value],
+        )
+        site.ledger.append_in(
+            cur,
+            actor,
+            [Record(action, {"requisition": requisition_id}, reason, requisition.pv_number)],
+        )
+    return get(site, requisition_id)
+
+
+def set_state(site: Site, requisition_id: str, state: State, **fields: str | None) -> None:
+    """Record where an extraction stands (its ledger entries are written by the caller)."""
+    sets = ", ".join(f"{name} = ?" for name in ["state", *fields])
+    with site.db.write() as cur:
+        cur.execute(
+            f"UPDATE requisition SET {sets} WHERE id = ?",
+            [state.value, *fields.values(), requisition_id],
+        )
+
+
+@dataclass(frozen=True)
+class Handover:
+    officer: str
+    unit: str
+    medium: str
+    seal_number: str
+    at: str | None = None  # local time; default now
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+MEDIA = ("usb", "dvd", "download")
+
+
+def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Requisition:
+    """Record who received the sealed export, when, on what, under which seal."""
+    requisition = get(site, requisition_id)
+    if requisition.state not in (State.COMPLETED, State.PARTIAL):
+        raise InvalidState(
+            f"requisition {requisition_id} is {requisition.state}: nothing to hand over"
+        )
+    if requisition.handed_at:
+        raise InvalidState(f"requisition {requisition_id} was already handed over")
+    if given.medium not in MEDIA:
+        raise InputError(f"medium {given.medium!r}: one of {', '.join(MEDIA)}")
+    for value, what in (
+        (given.officer, "receiving officer"),
+        (given.unit, "unit"),
+        (given.seal_number, "seal number"),
+    ):
+        _nonempty(value, what)
+    at = _time(given.at, site.settings.timezone, now_us())
+    with site.db.write() as cur:
+        cur.execute(
+            "UPDATE requisition SET handed_to = ?, handed_at = ?, medium = ?, seal_number = ? "
+            "WHERE id = ?",
+            [f"{given.officer}, {given.unit}", at, given.medium, given.seal_number, requisition_id],
+        )
+        site.ledger.append_in(
+            cur,
+            actor,
+            [
+                Record(
+                    "requisition.handover",
+                    {"requisition": requisition_id},
+                    f"sealed export handed over to {given.officer} ({given.unit})",
+                    requisition.pv_number,
+                    data={
+                        "officer": given.officer,
+                        "unit": given.unit,
+                        "at": at,
+                        "medium": given.medium,
+                        "seal_number": given.seal_number,
+                        "manifest_sha256": requisition.manifest_sha256,
+                    },
+                )
+            ],
+        )
+    return get(site, requisition_id)
+
+
+def as_json(site: Site, requisition: Requisition) -> dict[str, Any]:
+    """`requisition show --json`: the state, the windows, the holds, the export's path."""
+    return {
+        **requisition.model_dump(),
+        "legal_basis_text": LEGAL_BASES[requisition.legal_basis],
+        "windows": [
+            {
+                "camera": camera.id,
+                "from": local_text(w.start, camera.timezone),
+                "to": local_text(w.end, camera.timezone),
+                "from_utc": utc_text(w.start),
+                "to_utc": utc_text(w.end),
+            }
+            for camera, w in windows(site, requisition.id)
+        ],
+        "holds": [
+            {
+                "id": h.id,
+                "camera": h.camera_id,
+                "from_utc": utc_text(h.start_us),
+                "to_utc": utc_text(h.end_us),
+                "released": h.released_at is not None,
+            }
+            for h in holds(site, requisition.id)
+        ],
+    }
+
+
+def registered_summary(reg: Registered) -> list[str]:
+    """Lines an operator must see at registration: urgency and unavailability."""
+    lines = []
+    for s in reg.windows:
+        zone = s.camera.timezone
+        when = f"{local_text(s.window.start, zone)} to {local_text(s.window.end, zone)}"
+        if s.unavailable:
+            lines.append(f"UNAVAILABLE {s.camera.id} {when}: past retention, not kept")
+        elif s.urgent:
+            expires = datetime.fromisoformat(local_text(s.expires_at, zone))
+            lines.append(f"URGENT {s.camera.id} {when}: footage expires {expires:%Y-%m-%d %H:%M}")
+        else:
+            lines.append(f"held {s.camera.id} {when}")
+    return lines
