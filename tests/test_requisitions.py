@@ -1,0 +1,246 @@
+"""Requisitions through the CLI: registration with holds, four eyes, bad input refused
+with nothing written, and extraction killed mid-way leaving all or nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from exporters.generate import generate_footage
+from exporters.index import scan
+from requisition.cameras import get_camera
+from requisition.timewindow import parse_window
+from tests.conftest import SiteEnv, run_cli
+from tests.test_cameras import ADD
+from tests.test_cli_errors import one_line_error, snapshot
+
+DAY = (date.today() - timedelta(days=1)).isoformat()
+REGISTER = [
+    "requisition",
+    "register",
+    "--legal-basis",
+    "60-1",
+    "--pv",
+    "PV 2026/000123",
+    "--officer",
+    "Brigadier Durand",
+    "--unit",
+    "BSU Villeurbanne",
+    "--reason",
+    "rixe",
+    "--window",
+    f"C-012=={DAY}T10:00/{DAY}T10:02".replace("==", "="),
+]
+
+
+@pytest.fixture
+def filmed(site_env: SiteEnv) -> Iterator[SiteEnv]:
+    """A site with camera C-012 and three minutes of yesterday's footage, indexed."""
+    assert run_cli(ADD, env=site_env.env).exit_code == 0
+    site = site_env.site
+    camera = get_camera(site, "C-012")
+    generate_footage(
+        site, camera, parse_window(f"{DAY}T10:00", f"{DAY}T10:03", camera.timezone, 24)
+    )
+    scan(site, [camera], "op")
+    yield site_env
+
+
+def register(env: dict[str, str], *extra: str) -> str:
+    result = run_cli([*REGISTER, *extra], env=env)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.split()[1]
+
+
+def test_register_holds_at_once_and_the_ledger_says_who(filmed: SiteEnv) -> None:
+    rid = register(filmed.env)
+    shown = json.loads(run_cli(["requisition", "show", rid, "--json"], env=filmed.env).stdout)
+    assert shown["state"] == "received"
+    assert shown["registered_by"] == "test-operator"
+    assert [h["camera"] for h in shown["holds"]] == ["C-012"]
+    assert shown["windows"][0]["from_utc"].endswith("T09:00:00Z")
+    actions = [
+        e["action"]
+        for e in json.loads(run_cli(["ledger", "show", "--json"], env=filmed.env).stdout)
+    ]
+    assert actions[-2:] == ["requisition.register", "hold.place"]
+
+
+def test_urgent_and_unavailable_windows_are_flagged(filmed: SiteEnv) -> None:
+    short = [*ADD[:2], "C-099", *ADD[3:], "--retention-days", "2"]
+    assert run_cli(short, env=filmed.env).exit_code == 0
+    old = (date.today() - timedelta(days=10)).isoformat()
+    result = run_cli(
+        [
+            *REGISTER[:-2],
+            "--window",
+            f"C-099={DAY}T10:00/{DAY}T10:05",
+            "--window",
+            f"C-012={old}T10:00/{old}T10:05",
+        ],
+        env=filmed.env,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "URGENT C-099" in result.stdout
+    assert "held C-012" in result.stdout
+    gone = run_cli([*REGISTER[:-2], "--window", f"C-099={old}T10:00/{old}T10:05"], env=filmed.env)
+    assert "UNAVAILABLE C-099" in gone.stdout
+    assert "(video unavailable)" in gone.stdout
+
+
+def test_four_eyes(filmed: SiteEnv, tmp_path: Path) -> None:
+    rid = register(filmed.env)
+    same = run_cli(["requisition", "approve", rid], env=filmed.env)
+    assert same.exit_code == 5
+    assert "cannot also approve it: a second person (a supervisor) must" in one_line_error(
+        same.stderr
+    )
+    early = run_cli(["requisition", "extract", rid, "--out", str(tmp_path)], env=filmed.env)
+    assert early.exit_code == 5
+    assert "only an approved requisition is extracted" in one_line_error(early.stderr)
+    supervisor = {**filmed.env, "SCELLE_AGENT": "supervisor"}
+    approved = run_cli(["requisition", "approve", rid], env=supervisor)
+    assert approved.exit_code == 0 and "approved by supervisor" in approved.stdout
+    again = run_cli(["requisition", "deny", rid, "--reason", "late"], env=supervisor)
+    assert again.exit_code == 5 and "is approved, not received" in again.stderr
+
+
+def test_extract_hand_over_and_refuse_an_existing_directory(
+    filmed: SiteEnv, tmp_path: Path
+) -> None:
+    rid = register(filmed.env)
+    run_cli(["requisition", "approve", rid], env={**filmed.env, "SCELLE_AGENT": "supervisor"})
+    out = tmp_path / "exports"
+    done = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
+    assert done.exit_code == 0, done.stderr
+    assert "complete: no gap in the footage" in done.stdout
+    assert run_cli(["verify", str(out / rid)]).exit_code == 0
+    shown = json.loads(run_cli(["requisition", "show", rid, "--json"], env=filmed.env).stdout)
+    assert shown["state"] == "completed" and shown["export_path"] == str(out / rid)
+    handed = run_cli(
+        [
+            "requisition",
+            "handover",
+            rid,
+            "--officer",
+            "Brigadier Durand",
+            "--unit",
+            "BSU",
+            "--medium",
+            "usb",
+            "--seal",
+            "S-2026-0042",
+        ],
+        env=filmed.env,
+    )
+    assert handed.exit_code == 0, handed.stderr
+    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=filmed.env).stdout)[
+        0
+    ]
+    assert last["action"] == "requisition.handover" and last["data"]["seal_number"] == "S-2026-0042"
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        (["--legal-basis", "article-12"], 3, "unknown legal basis 'article-12'"),
+        (["--pv", " "], 3, "has no PV or procedure number"),
+        (["--legal-basis", "77-1-1"], 3, "prosecutor's authorisation (required by art. 77-1-1)"),
+        (["--window", f"C-999={DAY}T10:00/{DAY}T10:02"], 3, "unknown camera 'C-999'"),
+        (["--window", f"C-012={DAY}T10:00"], 3, "malformed window"),
+        (["--window", f"../C-012={DAY}T10:00/{DAY}T10:02"], 3, "invalid camera id"),
+        (["--received-via", "pigeon"], 3, "received via 'pigeon'"),
+    ],
+)
+def test_bad_registrations_write_nothing(
+    filmed: SiteEnv, change: list[str], code: int, message: str
+) -> None:
+    args = [*REGISTER]
+    flag = change[0]
+    if flag in args:
+        at = args.index(flag)
+        args[at + 1] = change[1]
+    else:
+        args += change
+    filmed.site.close()
+    size = filmed.site.ledger.size()
+    before = snapshot(filmed.settings.home)
+    result = run_cli(args, env=filmed.env)
+    assert result.exit_code == code, result.stderr
+    assert message in one_line_error(result.stderr)
+    assert snapshot(filmed.settings.home) == before
+    assert filmed.site.ledger.size() == size
+
+
+@pytest.mark.parametrize("rid", ["../../etc/passwd", "2026-1", "/tmp/x", "2026-00001/.."])
+def test_path_tricks_in_the_id(filmed: SiteEnv, tmp_path: Path, rid: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for args in (
+        ["requisition", "show", rid],
+        ["requisition", "extract", rid, "--out", str(out)],
+        ["export", "copy", rid, "--to", str(out)],
+    ):
+        result = run_cli(args, env=filmed.env)
+        assert result.exit_code == 3, args
+        assert "invalid requisition id" in one_line_error(result.stderr)
+    assert list(out.iterdir()) == []
+
+
+def test_register_from_a_file(filmed: SiteEnv, tmp_path: Path) -> None:
+    path = tmp_path / "req.toml"
+    path.write_text(
+        'legal_basis = "77-1-1"\n'
+        'prosecutor_authorisation = "Parquet de Lyon, soit-transmis 26/118"\n'
+        'pv_number = "PV 2026/000777"\nofficer_name = "Capitaine Roux"\nofficer_unit = "SD 69"\n'
+        'reason = "escroquerie"\nreceived_via = "letter"\n'
+        f'[[windows]]\ncamera = "C-012"\nfrom = "{DAY}T10:00"\nto = "{DAY}T10:01"\n'
+    )
+    result = run_cli(["requisition", "register", "--file", str(path)], env=filmed.env)
+    assert result.exit_code == 0, result.stderr
+    listed = run_cli(["requisition", "list"], env=filmed.env).stdout
+    assert re.search(r"received +art. 77-1-1 +PV 2026/000777 +SD 69", listed)
+
+
+def test_kill_during_extraction_leaves_all_or_nothing(filmed: SiteEnv, tmp_path: Path) -> None:
+    rid = register(filmed.env)
+    run_cli(["requisition", "approve", rid], env={**filmed.env, "SCELLE_AGENT": "supervisor"})
+    out = tmp_path / "exports"
+    root = Path(__file__).parent.parent
+    env = {**os.environ, **filmed.env}
+    outcomes = []
+    for delay in (0.3, 0.8, 1.3, 1.8, 2.5, 3.5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "requisition", "extract", rid, "--out", str(out)],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        final = out / rid
+        if final.exists():
+            assert run_cli(["verify", str(final)]).exit_code == 0  # complete, never half
+            outcomes.append("complete")
+            break
+        outcomes.append("none")
+        assert run_cli(["ledger", "verify"], env=filmed.env).exit_code == 0
+    assert "none" in outcomes  # at least one kill landed mid-way
+    if outcomes[-1] == "none":
+        done = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
+        assert done.exit_code == 0, done.stderr
+    assert run_cli(["verify", str(out / rid)]).exit_code == 0
+    assert list(out.glob(".*partial*")) == []  # the interrupted attempts' leftovers are gone
+    assert run_cli(["ledger", "verify"], env=filmed.env).exit_code == 0
