@@ -121,6 +121,13 @@ def test_extract_hand_over_and_refuse_an_existing_directory(
     rid = register(filmed.env)
     run_cli(["requisition", "approve", rid], env={**filmed.env, "SCELLE_AGENT": "supervisor"})
     out = tmp_path / "exports"
+    (out / rid).mkdir(parents=True)
+    size = filmed.site.ledger.size()
+    taken = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
+    assert taken.exit_code == 5
+    assert f"the export directory {out / rid} already exists" in one_line_error(taken.stderr)
+    assert filmed.site.ledger.size() == size and list(out.iterdir()) == [out / rid]
+    (out / rid).rmdir()
     done = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
     assert done.exit_code == 0, done.stderr
     assert "complete: no gap in the footage" in done.stdout
