@@ -940,7 +940,7 @@ def demo(
     for command in [
         f"scelle requisition show {result.requisition}",
         "scelle ledger show",
-        "scelle footage find C-044 --from <day>T14:00 --to <day>T14:04",
+        f"scelle footage find C-044 --from {result.day}T14:00 --to {result.day}T14:04",
         "scelle ledger verify",
     ]:
         typer.echo(f"  {command}")

@@ -42,6 +42,7 @@ class DemoResult:
     home: Path
     passphrase_file: Path
     requisition: str
+    day: str  # the footage's date, local
     export: Built
     verified: Report
     ledger: LedgerReport
@@ -134,4 +135,4 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         say(f"ledger verified: {ledger.entries} entries, {ledger.checkpoints} checkpoints")
     finally:
         opened.close()
-    return DemoResult(home, pass_file, rid, built, verified, ledger)
+    return DemoResult(home, pass_file, rid, day, built, verified, ledger)
