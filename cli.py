@@ -85,6 +85,8 @@ requisition_app = _app("Requisitions: register, decide, extract, hand over.")
 export_app = _app("Exports: copy to removable media, read back.")
 app.add_typer(requisition_app, name="requisition")
 app.add_typer(export_app, name="export")
+doc_app = _app("Legal documents, as HTML and PDF: cover sheet, seal label, register.")
+app.add_typer(doc_app, name="doc")
 
 
 @app.callback()
@@ -913,6 +915,127 @@ def verify_cmd(
         raise
     show(report)
     typer.echo("VERIFIED" + (" against the expected key" if report.key_pinned else ""))
+
+
+def _issue(site: Site, document: Any, out: Path, stem: str, subject: dict[str, str]) -> None:
+    from custody.ledger import Record
+
+    html, pdf = document.write(out, stem)
+    site.ledger.append(
+        site.settings.agent,
+        Record(
+            "document.issue",
+            subject,
+            f"{document.kind} issued",
+            data={"sha256": document.sha256, "files": [str(html), str(pdf)]},
+        ),
+    )
+    typer.echo(f"{pdf}\n{html}")
+    typer.echo(f"sha256 (pdf) {document.sha256['pdf']}")
+
+
+def _export_dir(site: Site, requisition_id: str) -> Path:
+    from custody.errors import InvalidState
+    from requisition.requisitions import get
+
+    requisition = get(site, requisition_id)
+    if not requisition.export_path or not Path(requisition.export_path).is_dir():
+        raise InvalidState(f"requisition {requisition_id} has no export yet")
+    return Path(requisition.export_path)
+
+
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Directory (default: <site>/documents).")
+]
+
+
+@doc_app.command("cover")
+def doc_cover(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    out: OutOption = None,
+) -> None:
+    """The cover sheet (procès-verbal de remise) of a requisition's export."""
+    from exporters.documents import cover
+
+    site = _open(ctx)
+    try:
+        document = cover(_export_dir(site, requisition_id), site.settings)
+        _issue(
+            site,
+            document,
+            out or site.settings.home / "documents",
+            f"{requisition_id}-cover",
+            {"requisition": requisition_id, "document": "cover"},
+        )
+    finally:
+        site.close()
+
+
+@doc_app.command("label")
+def doc_label(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    seal: Annotated[str | None, typer.Option(help="Seal number (default: the handover's).")] = None,
+    medium: Annotated[str | None, typer.Option(help="usb, dvd or download.")] = None,
+    out: OutOption = None,
+) -> None:
+    """The seal label (small format): requisition, PV, seal, medium, manifest hash and QR."""
+    from exporters.documents import label
+    from requisition.requisitions import get
+
+    site = _open(ctx)
+    try:
+        requisition = get(site, requisition_id)
+        document = label(
+            _export_dir(site, requisition_id),
+            site.settings,
+            seal or requisition.seal_number,
+            medium or requisition.medium,
+        )
+        _issue(
+            site,
+            document,
+            out or site.settings.home / "documents",
+            f"{requisition_id}-label",
+            {"requisition": requisition_id, "document": "label"},
+        )
+    finally:
+        site.close()
+
+
+@doc_app.command("register")
+def doc_register(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (included).")],
+    out: OutOption = None,
+) -> None:
+    """The register of recordings for a period: recordings, destructions, transmissions."""
+    from custody.errors import InputError
+    from requisition.register import register_document
+    from requisition.timewindow import parse_time, to_us
+
+    site = _open(ctx)
+    try:
+        zone = site.settings.timezone
+        try:
+            first = to_us(parse_time(f"{start}T00:00", zone))
+            last = to_us(parse_time(f"{end}T00:00", zone)) + 86_400_000_000
+        except InputError as exc:
+            raise InputError(f"--from and --to are days (YYYY-MM-DD): {exc.message}") from exc
+        if last <= first:
+            raise InputError("--to is before --from")
+        document = register_document(site, first, last)
+        _issue(
+            site,
+            document,
+            out or site.settings.home / "documents",
+            f"register-{start}-{end}",
+            {"document": "register", "from": start, "to": end},
+        )
+    finally:
+        site.close()
 
 
 @app.command()

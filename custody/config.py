@@ -34,6 +34,9 @@ class Settings:
     timezone: str
     agent: str
     max_window_hours: int
+    csv_name: str  # printed on every document
+    csv_authorisation: str  # the prefectoral authorisation of the system
+    register_article: str  # décret 2023-1102 renumbered R252-11: keep it configurable
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -49,7 +52,8 @@ class Settings:
     def rows(self) -> list[tuple[str, str, str]]:
         """(name, value, source) for `scelle config show`."""
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
-        names += ["timezone", "agent", "max_window_hours"]
+        names += ["timezone", "agent", "max_window_hours", "csv_name", "csv_authorisation"]
+        names += ["register_article"]
         return [(n, str(getattr(self, n)), self.sources.get(n, "default")) for n in names]
 
 
@@ -99,6 +103,9 @@ def load_settings(
         "timezone",
         "agent",
         "max_window_hours",
+        "csv_name",
+        "csv_authorisation",
+        "register_article",
     }
     unknown = sorted(set(toml) - known)
     if unknown:
@@ -140,5 +147,11 @@ def load_settings(
         timezone=timezone,
         agent=pick("agent", getpass.getuser),
         max_window_hours=int(max_text),
+        csv_name=pick("csv_name", lambda: "Centre de supervision vidéo"),
+        csv_authorisation=pick(
+            "csv_authorisation",
+            lambda: "arrêté préfectoral non renseigné (réglage csv_authorisation)",
+        ),
+        register_article=pick("register_article", lambda: "art. R252-11 CSI"),
         sources=sources,
     )

@@ -46,6 +46,7 @@ from custody.signatures import (
     sign_sshsig,
 )
 from custody.site import Site
+from exporters import documents
 from exporters.index import Coverage, coverage_json, find, scan, sha256_file
 from exporters.master import extract_master
 from exporters.verify_text import verify_text
@@ -264,6 +265,19 @@ def _build_in(
     write_atomic(
         tmp / "VERIFY.txt",
         verify_text(requisition.id, identity.key_name, key, manifest_sha, entry.seq).encode(),
+    )
+    sheet = documents.cover(tmp, site.settings)
+    for path in sheet.write(tmp / "documents", "cover"):
+        write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
+    site.ledger.append(
+        actor,
+        Record(
+            "document.issue",
+            {"requisition": requisition.id, "document": "cover"},
+            "cover sheet (procès-verbal de remise) issued with the export",
+            requisition.pv_number,
+            data={"sha256": sheet.sha256, "manifest_sha256": manifest_sha},
+        ),
     )
     for directory in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
         fsync_dir(directory)

@@ -50,6 +50,10 @@ FIXED = {
     "ledger/entry.json",
     "ledger/inclusion.json",
     "ledger/checkpoint.txt",
+    "documents/cover.html",
+    "documents/cover.html.sig",
+    "documents/cover.pdf",
+    "documents/cover.pdf.sig",
 }
 
 
@@ -87,9 +91,12 @@ class _Export:
             raise IntegrityError(f"{name} is missing") from exc
 
 
-def _load_key(export: _Export) -> Ed25519PublicKey:
+def load_key(root: Path) -> Ed25519PublicKey:
+    """The signing key shipped in an export (trusted only once its fingerprint is compared)."""
     try:
-        key = serialization.load_pem_public_key(export.read("keys/signer.pub.pem"))
+        key = serialization.load_pem_public_key((root / "keys" / "signer.pub.pem").read_bytes())
+    except FileNotFoundError as exc:
+        raise IntegrityError("keys/signer.pub.pem is missing") from exc
     except ValueError as exc:
         raise IntegrityError("keys/signer.pub.pem is not a public key") from exc
     if not isinstance(key, Ed25519PublicKey):
@@ -193,13 +200,24 @@ def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError("the inclusion proof does not lead to the signed checkpoint")
 
 
+def _cover(export: _Export, key: Ed25519PublicKey) -> None:
+    """The cover sheet is signed, and states this manifest's hash and ledger entry."""
+    for name in ("documents/cover.html", "documents/cover.pdf"):
+        verify_raw(key, export.read(name), export.read(f"{name}.sig"))
+    html = export.read("documents/cover.html").decode()
+    sha = hashlib.sha256(export.manifest_bytes).hexdigest()
+    seq = parse_canonical(export.read("ledger/entry.json")).get("seq")
+    if sha not in html or f"entrée n° {seq}" not in html:
+        raise IntegrityError("the cover sheet states another manifest or ledger entry")
+
+
 def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
     """Check everything; return the report, or raise IntegrityError after listing all."""
     if not (directory / MANIFEST).is_file():
         raise InputError(f"{directory} is not a scelle export (no {MANIFEST})")
     report = Report(directory)
     export = _Export(directory)
-    report.key = key = _load_key(export)
+    report.key = key = load_key(directory)
     manifest = export.manifest_bytes
     sha = hashlib.sha256(manifest).hexdigest()
 
@@ -223,6 +241,7 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         ("every file's size and SHA-256", lambda: _contents(export)),
         ("no file added or missing", lambda: _inventory(export)),
         ("ledger entry, inclusion proof, signed checkpoint", lambda: _ledger(export, key)),
+        ("signed cover sheet stating this manifest", lambda: _cover(export, key)),
     ]
     if key_fingerprint:
         report.key_pinned = True

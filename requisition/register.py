@@ -1,0 +1,63 @@
+"""The register of recordings (CSI R252-11 in its 2013 text; the article is configurable):
+per camera, the recordings made, when they were destroyed, and the transmissions to
+officers or the prosecutor, for a period."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from custody.site import Site
+from exporters.documents import Document, fr_time, render
+from requisition.cameras import list_cameras
+from requisition.timewindow import local_text, now_us, utc_text
+
+
+def register_document(site: Site, start_us: int, end_us: int) -> Document:
+    zone = site.settings.timezone
+    cameras: list[dict[str, Any]] = []
+    with site.db.read() as cur:
+        for camera in list_cameras(site):
+            offset = camera.clock_offset_ms * 1000
+            count, first, last = cur.execute(
+                "SELECT COUNT(*), MIN(start_us), MAX(end_us) FROM segment WHERE camera_id = ? "
+                "AND start_us < ? AND end_us > ?",
+                [camera.id, end_us + offset, start_us + offset],
+            ).fetchone()
+            cur.execute(
+                "SELECT r.id, r.pv_number, r.handed_to, r.handed_at, r.medium, r.seal_number "
+                "FROM requisition r JOIN requisition_window w ON w.requisition_id = r.id "
+                "WHERE w.camera_id = ? AND r.handed_at IS NOT NULL AND r.handed_at >= ? "
+                "AND r.handed_at < ? ORDER BY r.handed_at",
+                [camera.id, utc_text(start_us), utc_text(end_us)],
+            )
+            transmissions = [
+                f"{fr_time(at, zone)} : réquisition {rid} ({pv}) remise à {to}, "
+                f"support {medium}, scellé {seal}"
+                for rid, pv, to, at, medium, seal in cur.fetchall()
+            ]
+            cameras.append(
+                {
+                    "id": camera.id,
+                    "name": camera.name,
+                    "commune": camera.commune,
+                    "segments": count,
+                    "first": fr_time(utc_text(first - offset), zone) if first else None,
+                    "last": fr_time(utc_text(last - offset), zone) if last else None,
+                    "destructions": [],  # the retention purge records them (next issue)
+                    "transmissions": transmissions,
+                }
+            )
+    return render(
+        "register",
+        {
+            "csv": {
+                "name": site.settings.csv_name,
+                "authorisation": site.settings.csv_authorisation,
+            },
+            "article": site.settings.register_article,
+            "period_from": local_text(start_us, zone)[:10],
+            "period_to": local_text(end_us, zone)[:10],
+            "issued_at": fr_time(utc_text(now_us()), zone),
+            "cameras": cameras,
+        },
+    )

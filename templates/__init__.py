@@ -1,0 +1,1 @@
+"""Jinja2 templates of the legal documents (loaded with importlib.resources)."""
