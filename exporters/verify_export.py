@@ -204,7 +204,7 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
     """The cover sheet is signed, and states this manifest's hash and ledger entry."""
     for name in ("documents/cover.html", "documents/cover.pdf"):
         verify_raw(key, export.read(name), export.read(f"{name}.sig"))
-    html = export.read("documents/cover.html").decode()
+    html = export.read("documents/cover.html").decode().replace("<wbr>", "")
     sha = hashlib.sha256(export.manifest_bytes).hexdigest()
     seq = parse_canonical(export.read("ledger/entry.json")).get("seq")
     if sha not in html or f"entrée n° {seq}" not in html:
