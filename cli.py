@@ -87,6 +87,8 @@ app.add_typer(requisition_app, name="requisition")
 app.add_typer(export_app, name="export")
 doc_app = _app("Legal documents, as HTML and PDF: cover sheet, seal label, register.")
 app.add_typer(doc_app, name="doc")
+hold_app = _app("Holds: keep footage past its retention for a procedure.")
+app.add_typer(hold_app, name="hold")
 
 
 @app.callback()
@@ -1036,6 +1038,84 @@ def doc_register(
         )
     finally:
         site.close()
+
+
+@hold_app.command("place")
+def hold_place(
+    ctx: typer.Context,
+    camera_id: Annotated[str, typer.Option("--camera", help="Camera identifier.")],
+    start: Annotated[str, typer.Option("--from", help="Start, local time of the camera.")],
+    end: Annotated[str, typer.Option("--to", help="End, local time of the camera.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
+    procedure: Annotated[str | None, typer.Option(help="PV or procedure number.")] = None,
+) -> None:
+    """Hold a camera's footage for a window, whatever its retention."""
+    from requisition.holds import place
+
+    site = _open(ctx)
+    try:
+        camera, window = _window(site, camera_id, start, end)
+        hold = place(site, camera.id, window, reason, procedure, site.settings.agent)
+    finally:
+        site.close()
+    typer.echo(f"hold {hold.id} placed on camera {hold.camera_id}")
+
+
+@hold_app.command("list")
+def hold_list(
+    ctx: typer.Context,
+    released: Annotated[bool, typer.Option("--all", help="Include released holds.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Active holds (with --all, released ones too)."""
+    from requisition.holds import list_holds
+    from requisition.timewindow import utc_text
+
+    site = _open(ctx)
+    try:
+        holds = list_holds(site, active_only=not released)
+    finally:
+        site.close()
+    rows = [
+        {
+            "id": h.id,
+            "camera": h.camera_id,
+            "from_utc": utc_text(h.start_us),
+            "to_utc": utc_text(h.end_us),
+            "reason": h.reason,
+            "procedure": h.procedure,
+            "requisition": h.requisition_id,
+            "placed_by": h.placed_by,
+            "released_at": h.released_at,
+        }
+        for h in holds
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        state = f"released {r['released_at']}" if r["released_at"] else "active"
+        typer.echo(
+            f"{r['id']:>5}  {r['camera']:<10} {r['from_utc']} to {r['to_utc']}  {state}  "
+            f"{r['procedure'] or ''}  {r['reason']}"
+        )
+
+
+@hold_app.command("release")
+def hold_release(
+    ctx: typer.Context,
+    hold_id: Annotated[int, typer.Argument(metavar="HOLD")],
+    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
+) -> None:
+    """Release a hold (a supervisor other than who placed it)."""
+    from requisition.holds import release
+
+    site = _open(ctx)
+    try:
+        hold = release(site, hold_id, reason, site.settings.agent)
+    finally:
+        site.close()
+    typer.echo(f"hold {hold.id} released by {hold.released_by}")
 
 
 @app.command()
