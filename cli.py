@@ -33,7 +33,9 @@ Exit codes:
   4  integrity failure: verification failed
   5  refused: wrong state or not permitted
   6  environment: site, database, file or tool missing or unreadable
-  7  key error: missing key, wrong passphrase"""
+  7  key error: missing key, wrong passphrase
+  8  purge: nothing to do
+  9  purge: partly failed (some files could not be deleted)"""
 
 
 class _ScelleGroup(TyperGroup):
@@ -1116,6 +1118,49 @@ def hold_release(
     finally:
         site.close()
     typer.echo(f"hold {hold.id} released by {hold.released_by}")
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go; change nothing.")
+    ] = False,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Purge as of this local time (default: now).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Destroy footage past its retention unless held; for cron or a systemd timer."""
+    from custody.retention import purge as run_purge
+    from custody.retention import summary
+    from requisition.timewindow import now_us, parse_time, to_us
+
+    site = _open(ctx)
+    try:
+        moment = to_us(parse_time(now, site.settings.timezone)) if now else now_us()
+        report = run_purge(site, site.settings.agent, moment, dry_run=dry_run)
+    finally:
+        site.close()
+    shown = summary(report)
+    if as_json:
+        _print_json(shown)
+    else:
+        for cam in shown["cameras"]:
+            verb = "would destroy" if dry_run else "destroyed"
+            typer.echo(
+                f"{cam['camera']}: {verb} {cam['to_destroy']} segments, kept {cam['held']} held"
+            )
+        if report.resumed:
+            typer.echo(f"completed interrupted purge(s) {report.resumed}")
+        for failure in report.failures:
+            typer.echo(f"FAILED {failure}", err=True)
+    if report.failures:
+        raise typer.Exit(int(ExitCode.PARTIAL))
+    if report.nothing_to_do:
+        if not as_json:
+            typer.echo("nothing to do")
+        raise typer.Exit(int(ExitCode.NOTHING_TO_DO))
 
 
 @app.command()

@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
     REFUSED = 5  # refused: wrong state or not permitted
     ENVIRONMENT = 6  # site, database, file or tool missing or unreadable
     KEY = 7  # signing key missing or unreadable, wrong passphrase
+    NOTHING_TO_DO = 8  # scelle purge: nothing had expired
+    PARTIAL = 9  # scelle purge: some segments could not be destroyed
 
 
 class ScelleError(Exception):

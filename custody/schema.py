@@ -5,7 +5,10 @@ We keep our own short runner rather than Alembic because each step is mostly
 dialect-specific DDL that Alembic would not generate anyway (append-only triggers,
 privileges) and the site must upgrade from the CLI with no migration directory to
 ship. Rule: a migration, once released, is never edited; a model change adds a new
-step. `tests/test_schema.py` checks that the migrated schema equals the models.
+step. Steps that create tables do so from the models, in their current shape, so a
+later step that alters a table first checks what is already there.
+`tests/test_schema.py` checks that the migrated schema equals the models, both for a
+new database and for one migrated from v1.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, inspect, select
 from sqlmodel import SQLModel
 
 from custody.db import Database
@@ -75,11 +78,24 @@ def _v3_requisitions(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
 
 
+def _v4_purge(conn: Connection) -> None:
+    import exporters.models  # noqa: F401 - registers the tables
+
+    have = {c["name"] for c in inspect(conn).get_columns("segment")}
+    if "purge_run" not in have:
+        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN purge_run BIGINT")
+    if "destroyed_at" not in have:
+        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN destroyed_at VARCHAR")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_end ON segment (camera_id, end_us)")
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables["purge_run"]])
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "custody core: ledger entries, tree nodes, checkpoints", _v1_custody_core),
     (2, "camera register and footage index", _v2_footage),
     (3, "requisitions, their windows, holds", _v3_requisitions),
+    (4, "retention purge: runs, destroyed segments", _v4_purge),
 ]
 LATEST = MIGRATIONS[-1][0]
 

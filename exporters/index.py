@@ -280,7 +280,8 @@ def _indexed(site: Site, camera: Camera, start: int, end: int) -> list[SegmentRe
     with site.db.read() as cur:
         cur.execute(
             "SELECT path, start_us, end_us, size, sha256 FROM segment WHERE camera_id = ? "
-            "AND start_us < ? AND start_us > ? AND end_us > ? ORDER BY start_us",
+            "AND start_us < ? AND start_us > ? AND end_us > ? AND destroyed_at IS NULL "
+            "ORDER BY start_us",
             [camera.id, end, start - MAX_SEGMENT_US, start],
         )
         return [
@@ -376,7 +377,7 @@ def footage_summary(site: Site, camera: Camera) -> dict[str, Any]:
     with site.db.read() as cur:
         count, size, first, last = cur.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(start_us), MAX(end_us) FROM segment "
-            "WHERE camera_id = ?",
+            "WHERE camera_id = ? AND destroyed_at IS NULL",
             [camera.id],
         ).fetchone()
     return {

@@ -17,6 +17,7 @@ class Segment(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("camera_id", "path"),
         Index("segment_by_time", "camera_id", "start_us"),
+        Index("segment_by_end", "camera_id", "end_us"),
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
@@ -27,6 +28,24 @@ class Segment(SQLModel, table=True):
     size: int = Field(sa_type=BigInteger)
     sha256: str  # hex, computed at ingest
     batch_id: int = Field(sa_type=BigInteger, foreign_key="ingest_batch.id")
+    purge_run: int | None = Field(default=None, sa_type=BigInteger)  # set at the intent
+    destroyed_at: str | None = None  # UTC, once the file is gone
+
+
+class PurgeRun(SQLModel, table=True):
+    """One retention purge: its intent is recorded before any file is deleted."""
+
+    __tablename__ = "purge_run"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    started_at: str
+    now_utc: str  # the purge's notion of now (--now), checked against the clock
+    actor: str
+    state: str  # intent, done, partial
+    segments: int
+    bytes: int = Field(sa_type=BigInteger)
+    failures: int = 0
+    certificate: str | None = None
 
 
 class IngestBatch(SQLModel, table=True):

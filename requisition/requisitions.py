@@ -175,7 +175,8 @@ def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatu
     with site.db.read() as cur:
         offset = camera.clock_offset_ms * 1000
         kept = cur.execute(
-            "SELECT COUNT(*) FROM segment WHERE camera_id = ? AND start_us < ? AND end_us > ?",
+            "SELECT COUNT(*) FROM segment WHERE camera_id = ? AND start_us < ? AND end_us > ? "
+            "AND destroyed_at IS NULL",
             [camera.id, window.end + offset, window.start + offset],
         ).fetchone()[0]
     gone = window.end + camera.retention_days * DAY_US <= now and not kept

@@ -19,7 +19,7 @@ from tests.conftest import SiteEnv
 
 def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
-    assert schema.upgrade(migrated) == [1, 2, 3]
+    assert schema.upgrade(migrated) == [1, 2, 3, 4]
     assert schema.upgrade(migrated) == []
     fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
     SQLModel.metadata.create_all(fresh.engine)
@@ -74,9 +74,9 @@ def test_db_upgrade_migrates_a_v1_site(site_env: SiteEnv, monkeypatch: pytest.Mo
         assert run_cli(["init", "--site-name", "csv.test"], env=site_env.env).exit_code == 0
     refused = run_cli(["camera", "list"], env=site_env.env)
     assert refused.exit_code == 6
-    assert "schema v1 is older than this scelle's v3" in refused.stderr
+    assert "schema v1 is older than this scelle's v4" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=site_env.env)
-    assert upgraded.stdout.strip() == "applied migrations [2, 3]"
+    assert upgraded.stdout.strip() == "applied migrations [2, 3, 4]"
     assert run_cli(["camera", "list"], env=site_env.env).exit_code == 0
     assert run_cli(["ledger", "verify"], env=site_env.env).exit_code == 0
-    assert run_cli(["db", "upgrade"], env=site_env.env).stdout.strip() == "schema is current (v3)"
+    assert run_cli(["db", "upgrade"], env=site_env.env).stdout.strip() == "schema is current (v4)"
