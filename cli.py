@@ -51,6 +51,12 @@ class _ScelleGroup(TyperGroup):
             if exc.hint:
                 typer.echo(f"hint: {exc.hint}", err=True)
             raise typer.Exit(int(exc.exit_code)) from None
+        except OSError as exc:  # a file or device the environment did not provide
+            if (ctx.obj or {}).get("debug"):
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            typer.echo(f"scelle: error: {exc.strerror or exc}{where}", err=True)
+            raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
 
 
 def _app(help_text: str, **kwargs: Any) -> typer.Typer:

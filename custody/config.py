@@ -135,8 +135,11 @@ def load_settings(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InputError(f"unknown time zone {timezone!r}") from exc
+    agent = pick("agent", getpass.getuser).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", agent):
+        raise InputError(f"invalid agent name {agent!r}: letters, digits, '.', '_', '@', '-'")
     max_text = pick("max_window_hours", lambda: "24")
-    if not max_text.isdigit() or not 1 <= int(max_text) <= 24 * 31:
+    if not (max_text.isascii() and max_text.isdigit()) or not 1 <= int(max_text) <= 24 * 31:
         raise InputError(f"max_window_hours must be a whole number of hours, not {max_text!r}")
     return Settings(
         home=home,
@@ -145,7 +148,7 @@ def load_settings(
         key_file=path("key_file", "keys/site.p12"),
         checkpoint_file=path("checkpoint_file", "checkpoints.txt"),
         timezone=timezone,
-        agent=pick("agent", getpass.getuser),
+        agent=agent,
         max_window_hours=int(max_text),
         csv_name=pick("csv_name", lambda: "Centre de supervision vidéo"),
         csv_authorisation=pick(

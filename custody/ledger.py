@@ -138,6 +138,8 @@ class Ledger:
 
     def entry(self, seq: int) -> bytes:
         """The exact stored bytes of entry `seq`."""
+        if not 0 <= seq < 2**62:
+            raise InputError(f"no ledger entry {seq}")
         with self.db.read() as cur:
             row = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()
             if row is None:

@@ -112,7 +112,14 @@ def _opened_checkpoints(
 ) -> list[tuple[StoredCheckpoint, Checkpoint]]:
     identity = read_identity(cur)
     in_db = db_checkpoints(cur)
+    if not settings.checkpoint_file.is_file():
+        raise IntegrityError(
+            f"the checkpoint file {settings.checkpoint_file} is missing: every site signs one "
+            "at init, so it was deleted, moved or the setting points elsewhere"
+        )
     in_file = file_checkpoints(settings.checkpoint_file)
+    if not in_file:
+        raise IntegrityError(f"{settings.checkpoint_file} holds no checkpoint: it was emptied")
     kept: list[StoredCheckpoint] = []
     for path in auditor_files:
         if not path.is_file():

@@ -97,30 +97,50 @@ def _new_segments(
     settled = True
     found: list[NewSegment] = []
     now = time.time()
-    with os.scandir(directory) as entries:
-        files = sorted(
-            (e for e in entries if e.is_file(follow_symlinks=False)), key=lambda e: e.name
-        )
+    try:
+        with os.scandir(directory) as entries:
+            files = sorted(
+                (e for e in entries if e.is_file(follow_symlinks=False)), key=lambda e: e.name
+            )
+    except FileNotFoundError:  # the directory went away with its last segment
+        return found, False
     for entry in files:
         rel = str(Path(entry.path).relative_to(store.root))
         name = store.parse(directory, entry.name)
         if name is None or rel in known:
             continue
-        if now - entry.stat(follow_symlinks=False).st_mtime < settle_seconds:
-            settled = False
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < settle_seconds:
+                settled = False
+                continue
+            duration = name.duration_us
+            if duration is None:
+                try:
+                    duration = probe(Path(entry.path)).duration_us
+                except CorruptSegment:
+                    # Indexed and hashed all the same; its nominal length is reported as
+                    # a gap ("corrupt segment") whenever a window covers it.
+                    report.unreadable.append(rel)
+                    duration = store.default_segment_seconds * 1_000_000
+            digest, size = sha256_file(Path(entry.path))
+        except FileNotFoundError:  # the recorder's own clean-up removed it meanwhile
             continue
-        duration = name.duration_us
-        if duration is None:
-            try:
-                duration = probe(Path(entry.path)).duration_us
-            except CorruptSegment:
-                # Indexed and hashed all the same; its nominal length is reported as a
-                # gap ("corrupt segment") whenever a window covers it.
-                report.unreadable.append(rel)
-                duration = store.default_segment_seconds * 1_000_000
-        digest, size = sha256_file(Path(entry.path))
         found.append(NewSegment(rel, name.start_us, name.start_us + duration, size, digest))
     return found, settled
+
+
+def _not_yet_indexed(cur: Cursor, camera_id: str, new: list[NewSegment]) -> list[NewSegment]:
+    """Drop what another scan indexed while we were hashing (read under the writer lock)."""
+    taken: set[str] = set()
+    for start in range(0, len(new), 500):
+        paths = [s.path for s in new[start : start + 500]]
+        cur.execute(
+            f"SELECT path FROM segment WHERE camera_id = ? AND path IN "
+            f"({', '.join('?' * len(paths))})",
+            [camera_id, *paths],
+        )
+        taken |= {row[0] for row in cur.fetchall()}
+    return [s for s in new if s.path not in taken]
 
 
 def _batch_records(
@@ -166,7 +186,10 @@ def scan_camera(
     states: list[tuple[str, int]] = []
     for directory in store.directories(camera.store_camera):
         rel = str(directory.relative_to(store.root))
-        mtime = directory.stat().st_mtime_ns
+        try:
+            mtime = directory.stat().st_mtime_ns
+        except FileNotFoundError:
+            continue
         if seen.get(rel) == mtime:
             continue
         report.directories += 1
@@ -176,8 +199,9 @@ def scan_camera(
         new += found
         if settled:
             states.append((rel, mtime))
-    batches = _batch_records(camera, new)
     with site.db.write() as cur:
+        new = _not_yet_indexed(cur, camera.id, new)
+        batches = _batch_records(camera, new)
         appended = site.ledger.append_in(cur, actor, [record for _, _, record in batches])
         for (hour, segs, record), entry in zip(batches, appended, strict=True):
             cur.execute(
@@ -294,43 +318,64 @@ def find(site: Site, camera: Camera, window: Window, *, check: bool = True) -> C
     """Segments, spans and gaps of `window` (reference time) for one camera.
 
     With `check`, every segment is opened and read through (no decoding): a corrupt,
-    truncated or vanished segment becomes a gap with its reason.
+    truncated or vanished segment is unusable. Spans are the union of usable segments;
+    gaps are the rest of the window, attributed to the unusable segments they overlap
+    (so a corrupt segment never hides good footage another segment holds).
     """
     offset = camera.clock_offset_ms * 1000
     rec = Window(window.start + offset, window.end + offset)
     segments = _indexed(site, camera, rec.start, rec.end)
-    gaps: list[Gap] = []
-    spans: list[Span] = []
-    cursor = rec.start
-    current: list[SegmentRef] = []
-    span_start = rec.start
-
-    def close_span(until: int) -> None:
-        if current:
-            spans.append(Span(span_start - offset, until - offset, tuple(current)))
-            current.clear()
-
+    usable: list[SegmentRef] = []
+    unusable: list[tuple[SegmentRef, str]] = []
     for seg in segments:
         reason = _unusable(seg) if check else None
-        seg_start, seg_end = max(seg.start_us, rec.start), min(seg.end_us, rec.end)
-        if seg_end <= cursor:
-            continue
-        if seg_start > cursor:
-            close_span(cursor)
-            gaps.append(Gap(cursor - offset, seg_start - offset, "no footage recorded"))
-            cursor = seg_start
         if reason:
-            close_span(cursor)
-            gaps.append(Gap(cursor - offset, seg_end - offset, reason))
+            unusable.append((seg, reason))
         else:
-            if not current:
-                span_start = cursor
-            current.append(seg)
-        cursor = seg_end
-    close_span(cursor)
-    if cursor < rec.end:
-        gaps.append(Gap(cursor - offset, rec.end - offset, "no footage recorded"))
+            usable.append(seg)
+    spans: list[Span] = []
+    members: list[SegmentRef] = []
+    span_start = span_end = rec.start
+    for seg in usable:
+        start, end = max(seg.start_us, rec.start), min(seg.end_us, rec.end)
+        if end <= start:
+            continue
+        if members and start <= span_end:
+            if end > span_end:
+                members.append(seg)
+                span_end = end
+            continue
+        if members:
+            spans.append(Span(span_start - offset, span_end - offset, tuple(members)))
+        members, span_start, span_end = [seg], start, end
+    if members:
+        spans.append(Span(span_start - offset, span_end - offset, tuple(members)))
+    gaps: list[Gap] = []
+    cursor = rec.start
+    covered = [(s.start_us + offset, s.end_us + offset) for s in spans] + [(rec.end, rec.end)]
+    for covered_from, covered_to in covered:  # the holes lie between covered stretches
+        if covered_from > cursor:
+            gaps += _explain_hole(cursor, covered_from, unusable, offset)
+        cursor = max(cursor, covered_to)
     return Coverage(camera, window, offset, tuple(segments), tuple(spans), _merge(gaps))
+
+
+def _explain_hole(
+    start: int, end: int, unusable: list[tuple[SegmentRef, str]], offset: int
+) -> list[Gap]:
+    """Split a stretch with no usable footage by the unusable segments inside it."""
+    gaps, pos = [], start
+    for seg, reason in unusable:
+        s, e = max(seg.start_us, pos), min(seg.end_us, end)
+        if e <= s:
+            continue
+        if s > pos:
+            gaps.append(Gap(pos - offset, s - offset, "no footage recorded"))
+        gaps.append(Gap(s - offset, e - offset, reason))
+        pos = e
+    if pos < end:
+        gaps.append(Gap(pos - offset, end - offset, "no footage recorded"))
+    return gaps
 
 
 def _merge(gaps: list[Gap]) -> tuple[Gap, ...]:

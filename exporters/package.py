@@ -266,6 +266,7 @@ def _build_in(
         tmp / "VERIFY.txt",
         verify_text(requisition.id, identity.key_name, key, manifest_sha, entry.seq).encode(),
     )
+    write_atomic(tmp / "VERIFY.txt.sig", sign_raw(signer, (tmp / "VERIFY.txt").read_bytes()))
     sheet = documents.cover(tmp, site.settings)
     for path in sheet.write(tmp / "documents", "cover"):
         write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))

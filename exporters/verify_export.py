@@ -44,6 +44,7 @@ FIXED = {
     f"{MANIFEST}.minisig",
     "SHA256SUMS",
     "VERIFY.txt",
+    "VERIFY.txt.sig",
     "keys/signer.pub.pem",
     "keys/allowed_signers",
     "keys/minisign.pub",
@@ -85,18 +86,24 @@ class _Export:
             raise IntegrityError("manifest.json is not canonical JSON") from exc
 
     def read(self, name: str) -> bytes:
+        path = self.root / name
+        if path.is_symlink() or not path.is_file():  # a FIFO would hang, a link lead out
+            raise IntegrityError(f"{name} is missing or not a plain file")
         try:
-            return (self.root / name).read_bytes()
-        except FileNotFoundError as exc:
-            raise IntegrityError(f"{name} is missing") from exc
+            return path.read_bytes()
+        except OSError as exc:
+            raise IntegrityError(f"{name} cannot be read: {exc.strerror}") from exc
 
 
 def load_key(root: Path) -> Ed25519PublicKey:
     """The signing key shipped in an export (trusted only once its fingerprint is compared)."""
+    path = root / "keys" / "signer.pub.pem"
+    if path.is_symlink() or not path.is_file():
+        raise IntegrityError("keys/signer.pub.pem is missing or not a plain file")
     try:
-        key = serialization.load_pem_public_key((root / "keys" / "signer.pub.pem").read_bytes())
-    except FileNotFoundError as exc:
-        raise IntegrityError("keys/signer.pub.pem is missing") from exc
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except OSError as exc:
+        raise IntegrityError(f"keys/signer.pub.pem cannot be read: {exc.strerror}") from exc
     except ValueError as exc:
         raise IntegrityError("keys/signer.pub.pem is not a public key") from exc
     if not isinstance(key, Ed25519PublicKey):
@@ -160,11 +167,15 @@ def _contents(export: _Export) -> None:
 
 def _inventory(export: _Export) -> None:
     listed = {f["path"] for f in export.manifest["files"]} | FIXED
-    present = {
-        str(p.relative_to(export.root))
-        for p in export.root.rglob("*")
-        if p.is_file() or p.is_symlink()
-    }
+    present: set[str] = set()
+    for p in export.root.rglob("*"):
+        name = str(p.relative_to(export.root))
+        if p.is_symlink() or not (p.is_file() or p.is_dir()):
+            raise IntegrityError(f"{name} is not a plain file or directory")
+        if p.is_dir() and not any(p.iterdir()):
+            raise IntegrityError(f"empty directory not in the manifest: {name}")
+        if p.is_file():
+            present.add(name)
     extra, missing = sorted(present - listed), sorted(listed - present)
     if extra:
         raise IntegrityError(f"file(s) not in the manifest: {', '.join(extra[:5])}")
@@ -201,8 +212,9 @@ def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
 
 
 def _cover(export: _Export, key: Ed25519PublicKey) -> None:
-    """The cover sheet is signed, and states this manifest's hash and ledger entry."""
-    for name in ("documents/cover.html", "documents/cover.pdf"):
+    """The cover sheet and VERIFY.txt are signed; the cover states this manifest's hash
+    and ledger entry."""
+    for name in ("documents/cover.html", "documents/cover.pdf", "VERIFY.txt"):
         verify_raw(key, export.read(name), export.read(f"{name}.sig"))
     html = export.read("documents/cover.html").decode().replace("<wbr>", "")
     sha = hashlib.sha256(export.manifest_bytes).hexdigest()
@@ -241,9 +253,11 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         ("every file's size and SHA-256", lambda: _contents(export)),
         ("no file added or missing", lambda: _inventory(export)),
         ("ledger entry, inclusion proof, signed checkpoint", lambda: _ledger(export, key)),
-        ("signed cover sheet stating this manifest", lambda: _cover(export, key)),
+        ("signed cover sheet and VERIFY.txt", lambda: _cover(export, key)),
     ]
-    if key_fingerprint:
+    if key_fingerprint is not None:
+        if not key_fingerprint.strip():
+            raise InputError("--key is empty: give the fingerprint printed on the cover sheet")
         report.key_pinned = True
         checks.insert(
             0, ("signing key is the expected one (--key)", lambda: _pinned(key, key_fingerprint))
@@ -252,7 +266,14 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         try:
             check()
             report.checks.append((name, None))
-        except (ScelleError, KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
+        except (
+            ScelleError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            UnicodeDecodeError,
+        ) as exc:
             why = exc.message if isinstance(exc, ScelleError) else f"malformed ({exc})"
             report.checks.append((name, why))
     if report.failures:

@@ -189,7 +189,14 @@ def read_csv(path: Path, home: Path) -> list[Camera]:
         raise InputError(f"{path} line 1: unknown column {unknown[0]!r}")
     cameras: list[Camera] = []
     seen: set[str] = set()
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise InputError(f"{path} line {reader.line_num}: {exc}") from exc
         line = reader.line_num
         if None in row or any(v is None for v in row.values()):
             raise InputError(f"{path} line {line}: wrong number of fields")

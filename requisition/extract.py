@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from custody.errors import InvalidState
+from custody.checkpoints import read_identity
+from custody.errors import IntegrityError, InvalidState
 from custody.files import fsync_dir
-from custody.keys import Signer
+from custody.keys import Signer, ssh_fingerprint
 from custody.ledger import Record
 from custody.site import Site
 from exporters.package import Built, build
@@ -93,7 +95,20 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> tu
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    report = verify_export(final)
+    with site.db.read() as cur:
+        site_key = read_identity(cur).public_key
+    try:
+        report = verify_export(final, ssh_fingerprint(site_key))
+        copied = hashlib.sha256((final / "manifest.json").read_bytes()).hexdigest()
+        if copied != requisition.manifest_sha256:
+            raise IntegrityError(
+                f"the export at {requisition.export_path} is not the one sealed for "
+                f"{requisition_id} (manifest {copied[:16]}…, recorded "
+                f"{(requisition.manifest_sha256 or '')[:16]}…)"
+            )
+    except BaseException:
+        shutil.rmtree(final, ignore_errors=True)  # never leave a bad copy on the medium
+        raise
     site.ledger.append(
         actor,
         Record(

@@ -75,7 +75,7 @@ def release(site: Site, hold_id: int, reason: str, actor: str) -> Hold:
         raise InvalidState(f"hold {hold_id} was already released on {hold.released_at}")
     if not reason.strip():
         raise InputError("releasing a hold needs a reason")
-    if actor == hold.placed_by:
+    if actor.strip().casefold() == hold.placed_by.strip().casefold():
         raise PermissionDenied(
             f"{actor} placed hold {hold_id} and cannot also release it: a supervisor must"
         )

@@ -61,6 +61,11 @@ class State(StrEnum):
     UNAVAILABLE = "video unavailable"
 
 
+def same_agent(a: str, b: str) -> bool:
+    """Agents compare without case or surrounding spaces: `Root ` is `root`."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
 def check_id(requisition_id: str) -> str:
     if not _ID.fullmatch(requisition_id):
         raise InputError(f"invalid requisition id {requisition_id!r}: expected YYYY-NNNNN")
@@ -96,6 +101,8 @@ class RequisitionRequest:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text") from exc
         try:
             doc: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
@@ -111,11 +118,15 @@ class RequisitionRequest:
         unknown = sorted(set(doc) - known)
         if unknown:
             raise InputError(f"{path}: unknown field {unknown[0]!r}")
+        for name, value in doc.items():
+            if not isinstance(value, str):
+                raise InputError(f"{path}: {name} must be text, not {json.dumps(value)}")
+        for w in windows:
+            if not all(isinstance(w.get(k), str) for k in ("camera", "from", "to")):
+                raise InputError(f"{path}: each window needs camera, from and to as text")
         try:
-            parsed = tuple(
-                WindowRequest(str(w["camera"]), str(w["from"]), str(w["to"])) for w in windows
-            )
-            return cls(windows=parsed, **{k: str(v) for k, v in doc.items()})
+            parsed = tuple(WindowRequest(w["camera"], w["from"], w["to"]) for w in windows)
+            return cls(windows=parsed, **doc)
         except (KeyError, TypeError) as exc:
             raise InputError(f"{path}: missing field {exc}") from exc
 
@@ -336,15 +347,20 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
     state, action = _DECISIONS[decision]
     _nonempty(reason, "reason for the decision")
     requisition = get(site, requisition_id)
-    if requisition.state != State.RECEIVED:
-        raise InvalidState(f"requisition {requisition_id} is {requisition.state}, not received")
-    if decision != "cancel" and actor == requisition.registered_by:
+    if decision != "cancel" and same_agent(actor, requisition.registered_by):
         raise PermissionDenied(
             f"{actor} registered requisition {requisition_id} and cannot also {decision} it: "
             "a second person (a supervisor) must"
         )
     now = utc_text(now_us())
     with site.db.write() as cur:
+        # Checked again under the writer lock: a concurrent decision must not be overwritten
+        # while the ledger records a decision that never took effect.
+        (current,) = cur.execute(
+            "SELECT state FROM requisition WHERE id = ?", [requisition_id]
+        ).fetchone()
+        if current != State.RECEIVED:
+            raise InvalidState(f"requisition {requisition_id} is {current}, not received")
         cur.execute(
             "UPDATE requisition SET state = ?, decided_by = ?, decided_at = ?, "
             "decision_reason = ? WHERE id = ? AND state = ?",
@@ -400,6 +416,11 @@ def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Re
         _nonempty(value, what)
     at = _time(given.at, site.settings.timezone, now_us())
     with site.db.write() as cur:
+        (handed,) = cur.execute(
+            "SELECT handed_at FROM requisition WHERE id = ?", [requisition_id]
+        ).fetchone()
+        if handed:
+            raise InvalidState(f"requisition {requisition_id} was already handed over")
         cur.execute(
             "UPDATE requisition SET handed_to = ?, handed_at = ?, medium = ?, seal_number = ? "
             "WHERE id = ?",

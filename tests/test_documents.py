@@ -88,7 +88,7 @@ def test_a_tampered_cover_sheet_fails_verification(
     html.write_text(html.read_text().replace("Lieutenant Claire Martin", "Lieutenant Untel"))
     result = run_cli(["verify", str(copy)])
     assert result.exit_code == 4
-    assert "FAIL  signed cover sheet stating this manifest" in result.stdout
+    assert "FAIL  signed cover sheet and VERIFY.txt" in result.stdout
 
 
 def test_label_and_register_through_the_cli(demo: tuple[Path, Path, str], tmp_path: Path) -> None:

@@ -270,7 +270,7 @@ def test_export_copy_reads_back_and_is_recorded(export: Export, tmp_path: Path) 
     medium.mkdir()
     result = run_cli(["export", "copy", export.path.name, "--to", str(medium)], env=env)
     assert result.exit_code == 0, result.stderr
-    assert "read back: 9 checks passed" in result.stdout
+    assert "read back: 10 checks passed" in result.stdout
     assert run_cli(["verify", str(medium / export.path.name)]).exit_code == 0
     last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=env).stdout)[0]
     assert last["action"] == "export.copy"

@@ -181,3 +181,27 @@ def test_a_segment_altered_after_ingest_is_detected(tmp_path: Path) -> None:
     with pytest.raises(FootageAltered, match="1 segment\\(s\\) missing or changed since ingest"):
         master.check()
     site.close()
+
+
+def test_a_corrupt_segment_never_hides_good_footage(tmp_path: Path) -> None:
+    """a [0,60) good, b [50,110) corrupt, c [60,120) good: no gap at all."""
+    site = new_site(tmp_path / "site")
+    cam = camera(site, "CAM-Y")
+    generate_footage(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
+    scan(site, [cam], "op", settle_seconds=0)
+    bad = Path(cam.store_path) / "CAM-Y" / "b.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    start = to_us(parse_time("2026-11-20T11:00:50", ZONE))
+    with site.db.write() as cur:
+        batch = cur.execute("SELECT MAX(id) FROM ingest_batch").fetchone()[0]
+        cur.execute(
+            "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id) "
+            "VALUES ('CAM-Y', 'CAM-Y/b.mp4', ?, ?, 1100, 'x', ?)",
+            [start, start + 60_000_000, batch],
+        )
+    coverage = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
+    assert coverage.complete, coverage.gaps
+    assert spans(coverage) == [("2026-11-20T11:00:00+01:00", "2026-11-20T11:02:00+01:00")]
+    partial = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02:30"))
+    assert gaps(partial) == [("2026-11-20T11:02:00+01:00", "2026-11-20T11:02:30+01:00", "no")]
+    site.close()

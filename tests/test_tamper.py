@@ -185,6 +185,18 @@ def checkpoint_file_replaced(env: SiteEnv) -> None:
     env.settings.checkpoint_file.write_text("")
 
 
+def checkpoint_file_truncated(env: SiteEnv) -> None:
+    """Only the first checkpoint left: the later ones in the database are not in it."""
+    notes = env.settings.checkpoint_file.read_text().split("\n\n")
+    env.settings.checkpoint_file.write_text("\n\n".join(notes[:2]) + "\n\n")
+
+
+def all_checkpoints_deleted(env: SiteEnv) -> None:
+    """File deleted and database rows dropped: nothing signed would remain to compare."""
+    env.settings.checkpoint_file.unlink()
+    connect(env).execute("DELETE FROM ledger_checkpoint")
+
+
 def tree_node_edited(env: SiteEnv) -> None:
     connect(env).execute("UPDATE ledger_node SET hash = zeroblob(32) WHERE level = 1 AND idx = 2")
 
@@ -243,10 +255,12 @@ CASES: dict[str, tuple[Callable[[SiteEnv], None], str]] = {
     "checkpoint_of_another_log": (checkpoint_of_another_log, "checkpoint of another log"),
     "public_key_replaced": (public_key_replaced, "not the key recorded in ledger entry 0"),
     "checkpoint_file_corrupted": (checkpoint_file_corrupted, "checkpoints.txt is corrupt: line 19"),
-    "checkpoint_file_replaced": (
-        checkpoint_file_replaced,
-        "database checkpoint 1 is missing from",
+    "checkpoint_file_replaced": (checkpoint_file_replaced, "holds no checkpoint: it was emptied"),
+    "checkpoint_file_truncated": (
+        checkpoint_file_truncated,
+        "database checkpoint 2 is missing from",
     ),
+    "all_checkpoints_deleted": (all_checkpoints_deleted, "checkpoints.txt is missing"),
     "tree_node_edited": (tree_node_edited, "tree node (level 1, index 2) is missing or does not"),
     "upper_tree_node_edited": (
         upper_tree_node_edited,
