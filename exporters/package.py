@@ -282,6 +282,12 @@ def _build_in(
     )
     for directory in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
         fsync_dir(directory)
+    # Recorded before the rename, so that an attempt killed right after it can be finished.
+    with site.db.write() as cur:
+        cur.execute(
+            "UPDATE requisition SET manifest_sha256 = ? WHERE id = ?",
+            [manifest_sha, requisition.id],
+        )
     os.rename(tmp, final)
     fsync_dir(final.parent)
     return Built(final, manifest_sha, complete, gaps, len(altered_total), entry.seq)

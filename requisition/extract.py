@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from custody.checkpoints import read_identity
-from custody.errors import IntegrityError, InvalidState
+from custody.errors import InputError, IntegrityError, InvalidState
 from custody.files import fsync_dir
 from custody.keys import Signer, ssh_fingerprint
 from custody.ledger import Record
@@ -31,16 +34,89 @@ def extract(
     stream_copy: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> Built:
-    """Build the export of an approved requisition (again, if an attempt was interrupted)."""
+    """Build the export of an approved requisition (again, if an attempt was interrupted).
+
+    One extraction per requisition at a time (an flock that dies with its process). An
+    attempt killed after its package was renamed into place, but before the state was
+    recorded, is finished on the next run: the package is verified against the site key
+    and the manifest hash recorded before the rename, then the state is set.
+    """
     requisition = get(site, check_id(requisition_id))
     if requisition.state not in (State.APPROVED, State.PROCESSING):
         raise InvalidState(
             f"requisition {requisition_id} is {requisition.state}: only an approved "
             "requisition is extracted"
         )
-    if (out_dir / requisition_id).exists():
-        raise InvalidState(f"the export directory {out_dir / requisition_id} already exists")
-    set_state(site, requisition_id, State.PROCESSING)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is not a directory")
+    with _extract_lock(site, requisition_id):
+        final = out_dir / requisition_id
+        if final.exists():
+            recovered = _recover(site, requisition_id, final)
+            if recovered is None:
+                raise InvalidState(f"the export directory {final} already exists")
+            return recovered
+        set_state(site, requisition_id, State.PROCESSING, export_path=str(final.absolute()))
+        return _extract(
+            site, requisition_id, out_dir, signer, actor, burn_in, stream_copy, progress
+        )
+
+
+@contextmanager
+def _extract_lock(site: Site, requisition_id: str) -> Iterator[None]:
+    locks = site.settings.home / "locks"
+    locks.mkdir(exist_ok=True)
+    fd = os.open(locks / f"extract-{requisition_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise InvalidState(
+                f"requisition {requisition_id} is being extracted by another process"
+            ) from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def _recover(site: Site, requisition_id: str, final: Path) -> Built | None:
+    """Finish recording an export whose package is complete but whose state is not."""
+    requisition = get(site, requisition_id)
+    if requisition.state != State.PROCESSING or not requisition.manifest_sha256:
+        return None
+    if requisition.export_path != str(final.absolute()):
+        return None
+    with site.db.read() as cur:
+        key = read_identity(cur).public_key
+    verify_export(final, ssh_fingerprint(key))
+    manifest_bytes = (final / "manifest.json").read_bytes()
+    if hashlib.sha256(manifest_bytes).hexdigest() != requisition.manifest_sha256:
+        return None
+    manifest = json.loads(manifest_bytes)
+    entry = json.loads((final / "ledger" / "entry.json").read_bytes())
+    built = Built(
+        final,
+        requisition.manifest_sha256,
+        bool(manifest["complete"]),
+        sum(len(i["coverage"]["gaps"]) for i in manifest["items"]),
+        sum(len(i["altered_since_ingest"]) for i in manifest["items"]),
+        int(entry["seq"]),
+    )
+    set_state(site, requisition_id, State.COMPLETED if built.complete else State.PARTIAL)
+    return built
+
+
+def _extract(
+    site: Site,
+    requisition_id: str,
+    out_dir: Path,
+    signer: Signer,
+    actor: str,
+    burn_in: bool,
+    stream_copy: bool,
+    progress: Callable[[float], None] | None,
+) -> Built:
+    requisition = get(site, requisition_id)
     built = build(
         site,
         requisition,

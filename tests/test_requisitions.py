@@ -251,3 +251,27 @@ def test_kill_during_extraction_leaves_all_or_nothing(filmed: SiteEnv, tmp_path:
     assert run_cli(["verify", str(out / rid)]).exit_code == 0
     assert list(out.glob(".*partial*")) == []  # the interrupted attempts' leftovers are gone
     assert run_cli(["ledger", "verify"], env=filmed.env).exit_code == 0
+
+
+def test_an_attempt_killed_after_the_rename_is_finished_not_redone(
+    filmed: SiteEnv, tmp_path: Path
+) -> None:
+    rid = register(filmed.env)
+    run_cli(["requisition", "approve", rid], env={**filmed.env, "SCELLE_AGENT": "supervisor"})
+    out = tmp_path / "exports"
+    assert (
+        run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env).exit_code == 0
+    )
+    with filmed.site.db.write() as cur:  # the state a kill between rename and record leaves
+        cur.execute("UPDATE requisition SET state = 'processing' WHERE id = ?", [rid])
+    size = filmed.site.ledger.size()
+    again = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
+    assert again.exit_code == 0, again.stderr
+    shown = json.loads(run_cli(["requisition", "show", rid, "--json"], env=filmed.env).stdout)
+    assert shown["state"] == "completed"
+    assert filmed.site.ledger.size() == size  # finished, not extracted a second time
+    (out / rid / "VERIFY.txt").write_text("tampered")
+    with filmed.site.db.write() as cur:
+        cur.execute("UPDATE requisition SET state = 'processing' WHERE id = ?", [rid])
+    bad = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
+    assert bad.exit_code == 4  # a damaged package is not recorded as done
