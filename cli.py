@@ -1145,7 +1145,8 @@ def purge(
     site = _open(ctx)
     try:
         moment = to_us(parse_time(now, site.settings.timezone)) if now else now_us()
-        report = run_purge(site, site.settings.agent, moment, dry_run=dry_run)
+        signer = None if dry_run else site.signer(_passphrase())
+        report = run_purge(site, site.settings.agent, moment, dry_run=dry_run, signer=signer)
     finally:
         site.close()
     shown = summary(report)
@@ -1159,6 +1160,8 @@ def purge(
             )
         if report.resumed:
             typer.echo(f"completed interrupted purge(s) {report.resumed}")
+        for path in report.certificates:
+            typer.echo(f"destruction certificate {path}")
         for failure in report.failures:
             typer.echo(f"FAILED {failure}", err=True)
     if report.failures:

@@ -27,6 +27,7 @@ from custody import merkle
 from custody.canonical import canonical_bytes
 from custody.db import Cursor
 from custody.errors import InvalidState
+from custody.keys import Signer
 from custody.ledger import Record
 from custody.site import Site
 
@@ -71,6 +72,7 @@ class PurgeReport:
     bytes: int = 0
     failures: list[str] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
+    certificates: list[Path] = field(default_factory=list)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -149,8 +151,16 @@ def plan(site: Site, now: int) -> list[CameraPlan]:
     return plans
 
 
-def purge(site: Site, actor: str, now: int, *, dry_run: bool = False) -> PurgeReport:
-    """Run (or, with `dry_run`, only plan) the retention purge as of `now`."""
+def purge(
+    site: Site,
+    actor: str,
+    now: int,
+    *,
+    dry_run: bool = False,
+    signer: Signer | None = None,
+) -> PurgeReport:
+    """Run (or, with `dry_run`, only plan) the retention purge as of `now`; with a
+    signer, each run leaves a signed destruction certificate."""
     with purge_lock(site.settings.home):
         with site.db.read() as cur:
             _check_clock(cur, now)
@@ -158,13 +168,17 @@ def purge(site: Site, actor: str, now: int, *, dry_run: bool = False) -> PurgeRe
         report = PurgeReport(None, dry_run, plans)
         if dry_run:
             return report
-        report.resumed = _resume(site, actor, report)
+        report.resumed = _resume(site, actor, report, signer)
         doomed = [d for p in plans for d in p.doomed]
         if not doomed:
             return report
         run = _intent(site, actor, now, plans)
         report.run = run
-        _destroy(site, actor, run, doomed, report)
+        gone, seqs = _destroy(site, actor, run, doomed, report)
+        if signer is not None:
+            report.certificates.append(
+                certificate(site, run, now, actor, gone, plans, seqs, report.failures, signer)
+            )
         return report
 
 
@@ -208,7 +222,9 @@ def _intent(site: Site, actor: str, now: int, plans: list[CameraPlan]) -> int:
     return run
 
 
-def _destroy(site: Site, actor: str, run: int, doomed: list[Doomed], report: PurgeReport) -> None:
+def _destroy(
+    site: Site, actor: str, run: int, doomed: list[Doomed], report: PurgeReport
+) -> tuple[list[Doomed], list[int]]:
     gone: list[Doomed] = []
     for item in doomed:
         try:
@@ -223,10 +239,12 @@ def _destroy(site: Site, actor: str, run: int, doomed: list[Doomed], report: Pur
             fsync_dir(directory)
     report.destroyed += len(gone)
     report.bytes += sum(d.size for d in gone)
-    _outcome(site, actor, run, gone, report.failures)
+    return gone, _outcome(site, actor, run, gone, report.failures)
 
 
-def _outcome(site: Site, actor: str, run: int, gone: list[Doomed], failures: list[str]) -> None:
+def _outcome(
+    site: Site, actor: str, run: int, gone: list[Doomed], failures: list[str]
+) -> list[int]:
     now = _utc(_now())
     by_camera: dict[str, list[Doomed]] = defaultdict(list)
     for d in gone:
@@ -242,7 +260,7 @@ def _outcome(site: Site, actor: str, run: int, gone: list[Doomed], failures: lis
             "UPDATE purge_run SET state = ?, failures = ? WHERE id = ?",
             ["partial" if failures else "done", len(failures), run],
         )
-        site.ledger.append_in(
+        appended = site.ledger.append_in(
             cur,
             actor,
             [
@@ -267,9 +285,10 @@ def _outcome(site: Site, actor: str, run: int, gone: list[Doomed], failures: lis
                 else []
             ),
         )
+    return [a.seq for a in appended]
 
 
-def _resume(site: Site, actor: str, report: PurgeReport) -> list[int]:
+def _resume(site: Site, actor: str, report: PurgeReport, signer: Signer | None) -> list[int]:
     """Complete purges that recorded their intent and died before their outcome."""
     with site.db.read() as cur:
         runs = [
@@ -287,8 +306,126 @@ def _resume(site: Site, actor: str, report: PurgeReport) -> list[int]:
             Doomed(i, cam, Path(root) / path, path, s, e, size, sha)
             for i, cam, root, path, s, e, size, sha in rows
         ]
-        _destroy(site, actor, run, doomed, report)
+        gone, seqs = _destroy(site, actor, run, doomed, report)
+        if signer is not None:
+            with site.db.read() as cur:
+                as_of = cur.execute("SELECT now_utc FROM purge_run WHERE id = ?", [run]).fetchone()[
+                    0
+                ]
+            plans = _plans_of(gone)
+            report.certificates.append(
+                certificate(
+                    site, run, _parse_utc(as_of), actor, gone, plans, seqs, report.failures, signer
+                )
+            )
     return runs
+
+
+def _plans_of(items: list[Doomed]) -> list[CameraPlan]:
+    plans: dict[str, CameraPlan] = {}
+    for d in items:
+        plans.setdefault(d.camera_id, CameraPlan(d.camera_id)).doomed.append(d)
+    return list(plans.values())
+
+
+def _parse_utc(text: str) -> int:
+    from requisition.timewindow import parse_time, to_us
+
+    return to_us(parse_time(text, "UTC"))
+
+
+def certificate(
+    site: Site,
+    run: int,
+    as_of: int,
+    actor: str,
+    gone: list[Doomed],
+    plans: list[CameraPlan],
+    seqs: list[int],
+    failures: list[str],
+    signer: Signer,
+) -> Path:
+    """A signed destruction certificate: canonical JSON, its PDF, the public key."""
+    from custody.checkpoints import read_identity
+    from custody.files import write_atomic
+    from custody.keys import der_sha256, public_pem, ssh_fingerprint
+    from custody.signatures import sign_raw
+    from exporters.documents import fr_time, render
+
+    destroyed = {d.segment_id for d in gone}
+    with site.db.read() as cur:
+        identity = read_identity(cur)
+    cameras: list[dict[str, Any]] = []
+    for p in plans:
+        items = [d for d in p.doomed if d.segment_id in destroyed]
+        if not items:
+            continue
+        done = CameraPlan(p.camera_id, items)
+        cameras.append(
+            {
+                "camera": p.camera_id,
+                "segments": len(items),
+                "bytes": sum(d.size for d in items),
+                "first_utc": _utc(items[0].start_us),
+                "last_end_utc": _utc(items[-1].end_us),
+                "merkle_root": done.merkle_root,
+                "held_segments": p.held,
+            }
+        )
+    body = canonical_bytes(
+        {
+            "format": "scelle-destruction/1",
+            "site": {"name": identity.key_name, "ledger_origin": identity.origin},
+            "purge": run,
+            "as_of_utc": _utc(as_of),
+            "completed_utc": _utc(_now()),
+            "actor": actor,
+            "cameras": cameras,
+            "failures": failures,
+            "ledger_entries": seqs,
+            "signer": {
+                "ssh_fingerprint": ssh_fingerprint(signer.public_key),
+                "der_sha256": der_sha256(signer.public_key),
+            },
+        }
+    )
+    root = site.settings.home / "certificates" / f"purge-{run:06d}"
+    write_atomic(root / "certificate.json", body)
+    write_atomic(root / "certificate.json.sig", sign_raw(signer, body))
+    write_atomic(root / "keys" / "signer.pub.pem", public_pem(signer.public_key).encode())
+    zone = site.settings.timezone
+    document = render(
+        "destruction",
+        {
+            "csv": {
+                "name": site.settings.csv_name,
+                "authorisation": site.settings.csv_authorisation,
+            },
+            "run_at": fr_time(_utc(as_of), zone),
+            "actor": actor,
+            "destroyed": [
+                {
+                    "camera": c["camera"],
+                    "from": fr_time(c["first_utc"], zone),
+                    "to": fr_time(c["last_end_utc"], zone),
+                    "segments": c["segments"],
+                    "bytes": c["bytes"],
+                }
+                for c in cameras
+            ],
+            "held": [
+                f"{p.camera_id} : {p.held} segment(s) sous main de justice" for p in plans if p.held
+            ],
+            "merkle_root": "; ".join(f"{c['camera']} {c['merkle_root']}" for c in cameras),
+            "ledger_entries": ", ".join(str(s) for s in seqs),
+            "ssh_fingerprint": ssh_fingerprint(signer.public_key),
+        },
+    )
+    for path in document.write(root / "documents", "destruction"):
+        write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
+    with site.db.write() as cur:
+        cur.execute("UPDATE purge_run SET certificate = ? WHERE id = ?", [str(root), run])
+    return root
 
 
 def _now() -> int:
@@ -305,6 +442,7 @@ def summary(report: PurgeReport) -> dict[str, Any]:
         "destroyed": report.destroyed,
         "bytes": report.bytes,
         "failures": report.failures,
+        "certificates": [str(p) for p in report.certificates],
         "cameras": [
             {"camera": p.camera_id, "to_destroy": len(p.doomed), "held": p.held}
             for p in report.plans

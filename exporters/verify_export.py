@@ -223,9 +223,93 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError("the cover sheet states another manifest or ledger entry")
 
 
+CERTIFICATE_FILES = {
+    "certificate.json",
+    "certificate.json.sig",
+    "keys/signer.pub.pem",
+    "documents/destruction.html",
+    "documents/destruction.html.sig",
+    "documents/destruction.pdf",
+    "documents/destruction.pdf.sig",
+}
+
+
+def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> Report:
+    """Check a destruction certificate: signed JSON, signed PDF and HTML, nothing else."""
+    report = Report(directory)
+    key = report.key = load_key(directory)
+
+    def read(name: str) -> bytes:
+        path = directory / name
+        if path.is_symlink() or not path.is_file():
+            raise IntegrityError(f"{name} is missing or not a plain file")
+        return path.read_bytes()
+
+    def signer_named() -> None:
+        body = parse_canonical(read("certificate.json"))
+        if body.get("format") != "scelle-destruction/1":
+            raise IntegrityError("certificate.json is not a scelle destruction certificate")
+        if body.get("signer", {}).get("ssh_fingerprint") != ssh_fingerprint(key):
+            raise IntegrityError("the certificate names another signing key")
+
+    def inventory() -> None:
+        present = {str(p.relative_to(directory)) for p in directory.rglob("*") if not p.is_dir()}
+        if present != CERTIFICATE_FILES:
+            odd = sorted(present ^ CERTIFICATE_FILES)
+            raise IntegrityError(f"file(s) added or missing: {', '.join(odd[:5])}")
+
+    def documents() -> None:
+        for name in ("documents/destruction.pdf", "documents/destruction.html"):
+            verify_raw(key, read(name), read(f"{name}.sig"))
+
+    checks: list[tuple[str, Callable[[], None]]] = [
+        (
+            "Ed25519 signature of certificate.json (openssl)",
+            lambda: verify_raw(key, read("certificate.json"), read("certificate.json.sig")),
+        ),
+        ("the certificate names this key", signer_named),
+        ("signed PDF and HTML", documents),
+        ("no file added or missing", inventory),
+    ]
+    if key_fingerprint is not None:
+        if not key_fingerprint.strip():
+            raise InputError("--key is empty: give the fingerprint printed on the certificate")
+        report.key_pinned = True
+        checks.insert(
+            0, ("signing key is the expected one (--key)", lambda: _pinned(key, key_fingerprint))
+        )
+    return _run(report, checks)
+
+
+def _run(report: Report, checks: list[tuple[str, Callable[[], None]]]) -> Report:
+    for name, check in checks:
+        try:
+            check()
+            report.checks.append((name, None))
+        except (
+            ScelleError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            UnicodeDecodeError,
+        ) as exc:
+            why = exc.message if isinstance(exc, ScelleError) else f"malformed ({exc})"
+            report.checks.append((name, why))
+    if report.failures:
+        name, why = report.failures[0]
+        raise VerificationFailed(
+            report, f"{len(report.failures)} check(s) failed; first: {name}: {why}"
+        )
+    return report
+
+
 def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
-    """Check everything; return the report, or raise IntegrityError after listing all."""
+    """Check everything; return the report, or raise IntegrityError after listing all.
+    A directory holding `certificate.json` is checked as a destruction certificate."""
     if not (directory / MANIFEST).is_file():
+        if (directory / "certificate.json").is_file():
+            return verify_certificate(directory, key_fingerprint)
         raise InputError(f"{directory} is not a scelle export (no {MANIFEST})")
     report = Report(directory)
     export = _Export(directory)
@@ -262,26 +346,7 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         checks.insert(
             0, ("signing key is the expected one (--key)", lambda: _pinned(key, key_fingerprint))
         )
-    for name, check in checks:
-        try:
-            check()
-            report.checks.append((name, None))
-        except (
-            ScelleError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            UnicodeDecodeError,
-        ) as exc:
-            why = exc.message if isinstance(exc, ScelleError) else f"malformed ({exc})"
-            report.checks.append((name, why))
-    if report.failures:
-        name, why = report.failures[0]
-        raise VerificationFailed(
-            report, f"{len(report.failures)} check(s) failed; first: {name}: {why}"
-        )
-    return report
+    return _run(report, checks)
 
 
 class VerificationFailed(IntegrityError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from custody.retention import purge_lock
 from exporters.generate import generate_footage
 from exporters.index import scan
 from requisition.cameras import get_camera
 from requisition.timewindow import parse_window
-from tests.conftest import SiteEnv, run_cli
+from tests.conftest import SiteEnv, require_tool, run_cli
 from tests.test_cameras import ADD
 
 ZONE = "Europe/Paris"
@@ -167,3 +169,44 @@ def test_a_purge_killed_between_intent_and_outcome_is_completed(store: SiteEnv) 
     assert "completed interrupted purge(s) [1]" in result.stdout
     assert not any("/2026-11-10/" in k for k in segments(store))
     assert run_cli(["ledger", "verify"], env=store.env).exit_code == 0
+
+
+def test_the_destruction_certificate_verifies_with_openssl_and_scelle(
+    store: SiteEnv, tmp_path: Path
+) -> None:
+    code, report, _ = purge(store, "2026-11-13T12:00")
+    assert code == 0
+    (cert,) = [Path(p) for p in report["certificates"]]  # type: ignore[union-attr]
+    body = json.loads((cert / "certificate.json").read_text())
+    assert body["cameras"][0]["segments"] == 5 and body["cameras"][0]["camera"] == "C-012"
+    assert len(body["cameras"][0]["merkle_root"]) == 64
+    opened = subprocess.run(
+        [
+            require_tool("openssl"),
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            str(cert / "keys" / "signer.pub.pem"),
+            "-rawin",
+            "-in",
+            str(cert / "certificate.json"),
+            "-sigfile",
+            str(cert / "certificate.json.sig"),
+        ],
+        capture_output=True,
+    )
+    assert opened.returncode == 0
+    fingerprint = run_cli(["keys", "show", "--fingerprint"], env=store.env).stdout.split()[1]
+    checked = run_cli(["verify", str(cert), "--key", fingerprint])
+    assert checked.exit_code == 0, checked.stdout
+    forged = tmp_path / "forged"
+    shutil.copytree(cert, forged)
+    (forged / "certificate.json").write_text(
+        (cert / "certificate.json").read_text().replace('"segments":5', '"segments":4')
+    )
+    assert run_cli(["verify", str(forged)]).exit_code == 4
+    text = "".join(
+        p.extract_text() for p in PdfReader(cert / "documents" / "destruction.pdf").pages
+    )
+    assert "Certificat de destruction" in text and "C-012" in text
