@@ -1172,6 +1172,38 @@ def purge(
         raise typer.Exit(int(ExitCode.NOTHING_TO_DO))
 
 
+@app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Holds, footage about to expire under a pending requisition, the last purge."""
+    from requisition.status import status
+
+    site = _open(ctx)
+    try:
+        shown = status(site)
+    finally:
+        site.close()
+    if as_json:
+        _print_json(shown)
+        return
+    typer.echo(f"active holds: {shown['active_holds']}")
+    for item in shown["expiring_within_72h"]:
+        typer.echo(
+            f"EXPIRING {item['requisition']} ({item['state']}) {item['camera']} "
+            f"{item['from']} to {item['to']}: footage expires {item['expires_utc']}"
+        )
+    last = shown["last_purge"]
+    if last is None:
+        typer.echo("no purge has run yet")
+    else:
+        typer.echo(
+            f"last purge {last['run']} as of {last['as_of_utc']}: {last['state']}, "
+            f"{last['segments']} segments, {last['failures']} failures"
+        )
+
+
 @app.command()
 def demo(
     site: Annotated[

@@ -30,6 +30,17 @@ def register_document(site: Site, start_us: int, end_us: int) -> Document:
                 "AND r.handed_at < ? ORDER BY r.handed_at",
                 [camera.id, utc_text(start_us), utc_text(end_us)],
             )
+            cur.execute(
+                "SELECT purge_run, MIN(destroyed_at), COUNT(*), MIN(start_us), MAX(end_us) "
+                "FROM segment WHERE camera_id = ? AND destroyed_at IS NOT NULL "
+                "AND start_us < ? AND end_us > ? GROUP BY purge_run ORDER BY 2",
+                [camera.id, end_us + offset, start_us + offset],
+            )
+            destructions = [
+                f"le {fr_time(at, zone)} : {n} segments du {fr_time(utc_text(lo - offset), zone)} "
+                f"au {fr_time(utc_text(hi - offset), zone)} (purge n° {run})"
+                for run, at, n, lo, hi in cur.fetchall()
+            ]
             transmissions = [
                 f"{fr_time(at, zone)} : réquisition {rid} ({pv}) remise à {to}, "
                 f"support {medium}, scellé {seal}"
@@ -43,7 +54,7 @@ def register_document(site: Site, start_us: int, end_us: int) -> Document:
                     "segments": count,
                     "first": fr_time(utc_text(first - offset), zone) if first else None,
                     "last": fr_time(utc_text(last - offset), zone) if last else None,
-                    "destructions": [],  # the retention purge records them (next issue)
+                    "destructions": destructions,
                     "transmissions": transmissions,
                 }
             )

@@ -210,3 +210,52 @@ def test_the_destruction_certificate_verifies_with_openssl_and_scelle(
         p.extract_text() for p in PdfReader(cert / "documents" / "destruction.pdf").pages
     )
     assert "Certificat de destruction" in text and "C-012" in text
+
+
+def test_the_register_shows_destruction_dates(store: SiteEnv, tmp_path: Path) -> None:
+    assert purge(store, "2026-11-13T12:00")[0] == 0
+    made = run_cli(
+        ["doc", "register", "--from", "2026-11-10", "--to", "2026-11-13", "--out", str(tmp_path)],
+        env=store.env,
+    )
+    assert made.exit_code == 0, made.stderr
+    text = "".join(
+        p.extract_text() for p in PdfReader(tmp_path / "register-2026-11-10-2026-11-13.pdf").pages
+    )
+    flat = "".join(text.split())
+    assert (
+        "5segmentsdu10/11/2026à10:00:00(UTC+01:00)au10/11/2026à10:05:00(UTC+01:00)(purgen°1)"
+        in flat
+    )
+    assert "7segments" in flat  # recordings made in the period, destroyed ones included
+
+
+def test_status_shows_holds_expiring_footage_and_the_last_purge(store: SiteEnv) -> None:
+    from datetime import date, timedelta
+
+    day = (date.today() - timedelta(days=1)).isoformat()
+    registered = run_cli(
+        [
+            "requisition",
+            "register",
+            "--legal-basis",
+            "60-1",
+            "--pv",
+            "PV 1",
+            "--officer",
+            "O",
+            "--unit",
+            "U",
+            "--reason",
+            "r",
+            "--window",
+            f"C-012={day}T10:00/{day}T10:05",
+        ],
+        env=store.env,
+    )
+    assert registered.exit_code == 0, registered.stderr
+    assert purge(store, "2026-11-13T12:00")[0] == 0
+    shown = json.loads(run_cli(["status", "--json"], env=store.env).stdout)
+    assert shown["active_holds"] == 1
+    assert [e["camera"] for e in shown["expiring_within_72h"]] == ["C-012"]  # 2-day retention
+    assert shown["last_purge"]["state"] == "done" and shown["last_purge"]["segments"] == 5
