@@ -30,6 +30,11 @@ def register_document(site: Site, start_us: int, end_us: int) -> Document:
                 "AND r.handed_at < ? ORDER BY r.handed_at",
                 [camera.id, utc_text(start_us), utc_text(end_us)],
             )
+            transmissions = [
+                f"{fr_time(at, zone)} : réquisition {rid} ({pv}) remise à {to}, "
+                f"support {medium}, scellé {seal}"
+                for rid, pv, to, at, medium, seal in cur.fetchall()
+            ]
             cur.execute(
                 "SELECT purge_run, MIN(destroyed_at), COUNT(*), MIN(start_us), MAX(end_us) "
                 "FROM segment WHERE camera_id = ? AND destroyed_at IS NOT NULL "
@@ -40,11 +45,6 @@ def register_document(site: Site, start_us: int, end_us: int) -> Document:
                 f"le {fr_time(at, zone)} : {n} segments du {fr_time(utc_text(lo - offset), zone)} "
                 f"au {fr_time(utc_text(hi - offset), zone)} (purge n° {run})"
                 for run, at, n, lo, hi in cur.fetchall()
-            ]
-            transmissions = [
-                f"{fr_time(at, zone)} : réquisition {rid} ({pv}) remise à {to}, "
-                f"support {medium}, scellé {seal}"
-                for rid, pv, to, at, medium, seal in cur.fetchall()
             ]
             cameras.append(
                 {

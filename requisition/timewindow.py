@@ -63,8 +63,8 @@ def parse_time(text: str, zone: str) -> datetime:
         naive = datetime.fromisoformat(f"{date_part}T{time_part}")
     except ValueError as exc:
         raise InputError(f"malformed time {text!r}: {exc}") from exc
-    if not 1970 <= naive.year <= 9998:
-        raise InputError(f"{text}: the year must be between 1970 and 9998")
+    if not 1900 <= naive.year <= 9998:
+        raise InputError(f"{text}: the year must be between 1900 and 9998")
     tz = ZoneInfo(zone)
     if offset == "Z":
         return naive.replace(tzinfo=UTC)
