@@ -307,6 +307,8 @@ def _run(report: Report, checks: list[tuple[str, Callable[[], None]]]) -> Report
 def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
     """Check everything; return the report, or raise IntegrityError after listing all.
     A directory holding `certificate.json` is checked as a destruction certificate."""
+    if key_fingerprint is not None and not key_fingerprint.strip():
+        raise InputError("--key is empty: give the fingerprint printed on the signed paper")
     if not (directory / MANIFEST).is_file():
         if (directory / "certificate.json").is_file():
             return verify_certificate(directory, key_fingerprint)

@@ -154,3 +154,41 @@ def test_debug_shows_the_traceback(site_env: SiteEnv) -> None:
     result = CliRunner().invoke(app, ["--debug", "ledger", "show", "99"], env=site_env.env)
     assert result.exception is not None
     assert type(result.exception).__name__ == "InputError"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["ledger", "show", "99999999999999999999"], 3, "no ledger entry"),
+        (["verify", "/nonexistent-export", "--key", ""], 3, "is not a scelle export"),
+        (["hold", "list", "--json"], 0, ""),
+    ],
+)
+def test_inputs_found_by_review(
+    site_env: SiteEnv, args: list[str], code: int, message: str
+) -> None:
+    result = run_cli(args, env=site_env.env)
+    assert result.exit_code == code, result.stderr
+    if message:
+        assert message in one_line_error(result.stderr)
+
+
+def test_times_before_1900_and_bad_agents_are_refused(site_env: SiteEnv) -> None:
+    from tests.test_cameras import ADD
+
+    assert run_cli(ADD, env=site_env.env).exit_code == 0
+    old = run_cli(
+        ["footage", "find", "C-012", "--from", "0001-01-01T00:00", "--to", "0001-01-01T01:00"],
+        env=site_env.env,
+    )
+    assert old.exit_code == 3
+    assert "the year must be between 1900 and 9998" in one_line_error(old.stderr)
+    spaced = run_cli(["config", "show"], env={**site_env.env, "SCELLE_AGENT": "root x"})
+    assert spaced.exit_code == 3 and "invalid agent name" in spaced.stderr
+
+
+def test_an_empty_key_is_not_a_pinned_key(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    result = run_cli(["verify", str(tmp_path), "--key", " "])
+    assert result.exit_code == 3
+    assert "--key is empty" in one_line_error(result.stderr)
