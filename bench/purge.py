@@ -102,9 +102,7 @@ def main() -> None:
         print(f"purge of {len(rows):,} expired segments on {args.cameras} cameras:")
         print(f"  scelle purge (plan, intent, unlink, outcome, certificate)  {ours:7.1f} s")
         print(f"  find -type f -delete on the same tree                     {baseline:7.1f} s")
-        print(
-            f"  ratio                                                     {ours / baseline:7.2f}   (goal <= 2)"
-        )
+        print(f"  ratio {ours / baseline:.2f}   (goal <= 2)")
         print(
             f"  ledger entries written: {written} ({written / args.cameras:.0f} per camera, "
             f"{len(rows) / max(written, 1):,.0f} segments per entry)"
