@@ -138,6 +138,7 @@ class WindowStatus:
     expires_at: int  # when the first of its footage passes retention (UTC µs)
     urgent: bool
     unavailable: bool
+    destroyed: tuple[tuple[str, str], ...] = ()  # (destroyed at, certificate) of purges
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,16 @@ def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatu
             "AND destroyed_at IS NULL",
             [camera.id, window.end + offset, window.start + offset],
         ).fetchone()[0]
+        cur.execute(
+            "SELECT MIN(s.destroyed_at), p.certificate FROM segment s "
+            "JOIN purge_run p ON p.id = s.purge_run WHERE s.camera_id = ? AND s.start_us < ? "
+            "AND s.end_us > ? AND s.destroyed_at IS NOT NULL GROUP BY p.id ORDER BY 1",
+            [camera.id, window.end + offset, window.start + offset],
+        )
+        destroyed = tuple((at, cert or "no certificate") for at, cert in cur.fetchall())
     gone = window.end + camera.retention_days * DAY_US <= now and not kept
-    return WindowStatus(camera, window, expires, not gone and expires - now < URGENT_US, gone)
+    urgent = not gone and expires - now < URGENT_US
+    return WindowStatus(camera, window, expires, urgent, gone, destroyed if gone else ())
 
 
 def _time(text: str | None, zone: str, default: int | None) -> str | None:
@@ -294,6 +303,7 @@ def _window_json(status: WindowStatus) -> dict[str, Any]:
         "expires_utc": utc_text(status.expires_at),
         "urgent": status.urgent,
         "unavailable": status.unavailable,
+        "destroyed": [{"at": at, "certificate": cert} for at, cert in status.destroyed],
     }
 
 
@@ -485,6 +495,8 @@ def registered_summary(reg: Registered) -> list[str]:
         when = f"{local_text(s.window.start, zone)} to {local_text(s.window.end, zone)}"
         if s.unavailable:
             lines.append(f"UNAVAILABLE {s.camera.id} {when}: past retention, not kept")
+            for at, cert in s.destroyed:
+                lines.append(f"  destroyed on schedule at {at}: certificate {cert}")
         elif s.urgent:
             expires = datetime.fromisoformat(local_text(s.expires_at, zone))
             lines.append(f"URGENT {s.camera.id} {when}: footage expires {expires:%Y-%m-%d %H:%M}")

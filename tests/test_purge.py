@@ -259,3 +259,32 @@ def test_status_shows_holds_expiring_footage_and_the_last_purge(store: SiteEnv) 
     assert shown["active_holds"] == 1
     assert [e["camera"] for e in shown["expiring_within_72h"]] == ["C-012"]  # 2-day retention
     assert shown["last_purge"]["state"] == "done" and shown["last_purge"]["segments"] == 5
+
+
+def test_a_requisition_for_destroyed_footage_gets_the_certificate(store: SiteEnv) -> None:
+    code, report, _ = purge(store, "2026-11-13T12:00")
+    assert code == 0
+    (cert,) = report["certificates"]  # type: ignore[misc]
+    result = run_cli(
+        [
+            "requisition",
+            "register",
+            "--legal-basis",
+            "60-1",
+            "--pv",
+            "PV 2",
+            "--officer",
+            "O",
+            "--unit",
+            "U",
+            "--reason",
+            "r",
+            "--window",
+            f"C-012={OLD[0]}/{OLD[1]}",
+        ],
+        env=store.env,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "(video unavailable)" in result.stdout
+    assert "destroyed on schedule at 2026-11-" in result.stdout
+    assert f"certificate {cert}" in result.stdout
