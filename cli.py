@@ -1162,6 +1162,8 @@ def purge(
             typer.echo(f"completed interrupted purge(s) {report.resumed}")
         for path in report.certificates:
             typer.echo(f"destruction certificate {path}")
+        for rid in report.exports:
+            typer.echo(f"export of requisition {rid} destroyed (handed over more than a month ago)")
         for failure in report.failures:
             typer.echo(f"FAILED {failure}", err=True)
     if report.failures:

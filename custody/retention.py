@@ -73,10 +73,11 @@ class PurgeReport:
     failures: list[str] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
     certificates: list[Path] = field(default_factory=list)
+    exports: list[str] = field(default_factory=list)  # requisitions whose export went
 
     @property
     def nothing_to_do(self) -> bool:
-        return not any(p.doomed for p in self.plans) and not self.resumed
+        return not any(p.doomed for p in self.plans) and not self.resumed and not self.exports
 
 
 @contextmanager
@@ -169,6 +170,7 @@ def purge(
         if dry_run:
             return report
         report.resumed = _resume(site, actor, report, signer)
+        report.exports = _purge_exports(site, actor, now)
         doomed = [d for p in plans for d in p.doomed]
         if not doomed:
             return report
@@ -180,6 +182,46 @@ def purge(
                 certificate(site, run, now, actor, gone, plans, seqs, report.failures, signer)
             )
         return report
+
+
+EXPORT_KEEP_US = 30 * DAY_US  # CSI L252-3: at most one month after transmission
+
+
+def _purge_exports(site: Site, actor: str, now: int) -> list[str]:
+    """Exports kept at the CSV after handover go one month after it, unless a hold of
+    their requisition (a procedure that still needs them) is active."""
+    import shutil
+
+    limit = _utc(now - EXPORT_KEEP_US)
+    with site.db.read() as cur:
+        due = cur.execute(
+            "SELECT r.id, r.export_path, r.manifest_sha256, r.pv_number FROM requisition r "
+            "WHERE r.handed_at IS NOT NULL AND r.handed_at <= ? AND r.export_path IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM hold h WHERE h.requisition_id = r.id "
+            "AND h.released_at IS NULL)",
+            [limit],
+        ).fetchall()
+    gone = []
+    for rid, path, manifest, pv in due:
+        if Path(path).is_dir():
+            shutil.rmtree(path)
+        with site.db.write() as cur:
+            cur.execute("UPDATE requisition SET export_path = NULL WHERE id = ?", [rid])
+            site.ledger.append_in(
+                cur,
+                actor,
+                [
+                    Record(
+                        "export.destroy",
+                        {"requisition": rid},
+                        "export kept one month after transmission (CSI L252-3)",
+                        pv,
+                        data={"path": path, "manifest_sha256": manifest},
+                    )
+                ],
+            )
+        gone.append(rid)
+    return gone
 
 
 def _intent(site: Site, actor: str, now: int, plans: list[CameraPlan]) -> int:
@@ -439,6 +481,7 @@ def summary(report: PurgeReport) -> dict[str, Any]:
         "run": report.run,
         "dry_run": report.dry_run,
         "resumed": report.resumed,
+        "exports_destroyed": report.exports,
         "destroyed": report.destroyed,
         "bytes": report.bytes,
         "failures": report.failures,

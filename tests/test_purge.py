@@ -288,3 +288,64 @@ def test_a_requisition_for_destroyed_footage_gets_the_certificate(store: SiteEnv
     assert "(video unavailable)" in result.stdout
     assert "destroyed on schedule at 2026-11-" in result.stdout
     assert f"certificate {cert}" in result.stdout
+
+
+def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    env = store.env
+    day = (date.today() - timedelta(days=1)).isoformat()
+    camera = get_camera(store.site, "C-012")
+    generate_footage(store.site, camera, parse_window(f"{day}T10:00", f"{day}T10:01", ZONE, 24))
+    rid = run_cli(
+        [
+            "requisition",
+            "register",
+            "--legal-basis",
+            "60-1",
+            "--pv",
+            "PV 3",
+            "--officer",
+            "O",
+            "--unit",
+            "U",
+            "--reason",
+            "r",
+            "--window",
+            f"C-012={day}T10:00/{day}T10:01",
+        ],
+        env=env,
+    ).stdout.split()[1]
+    run_cli(["requisition", "approve", rid], env={**env, "SCELLE_AGENT": "supervisor"})
+    assert run_cli(["requisition", "extract", rid, "--out", str(tmp_path)], env=env).exit_code == 0
+    old = (date.today() - timedelta(days=40)).isoformat()
+    run_cli(
+        [
+            "requisition",
+            "handover",
+            rid,
+            "--officer",
+            "O",
+            "--unit",
+            "U",
+            "--medium",
+            "usb",
+            "--seal",
+            "S",
+            "--at",
+            f"{old}T10:00",
+        ],
+        env=env,
+    )
+    code, report, _ = purge(store, f"{date.today().isoformat()}T03:00")
+    assert report["exports_destroyed"] == [] and (tmp_path / rid).is_dir()  # its hold stands
+    (hold,) = json.loads(run_cli(["hold", "list", "--json"], env=env).stdout)
+    run_cli(
+        ["hold", "release", str(hold["id"]), "--reason", "jugement rendu"],
+        env={**env, "SCELLE_AGENT": "supervisor"},
+    )
+    code, report, _ = purge(store, f"{date.today().isoformat()}T03:01")
+    assert code == 0 and report["exports_destroyed"] == [rid]
+    assert not (tmp_path / rid).exists()
+    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "3"], env=env).stdout)
+    assert "export.destroy" in [e["action"] for e in last]
