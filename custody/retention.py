@@ -14,11 +14,8 @@ The ledger grows by two entries per camera and run (intent, outcome), never per 
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from custody import merkle
 from custody.canonical import canonical_bytes
 from custody.db import Cursor
 from custody.errors import InvalidState
+from custody.files import exclusive, fsync_dir
 from custody.keys import Signer
 from custody.ledger import Record
 from custody.site import Site
@@ -80,21 +78,9 @@ class PurgeReport:
         return not any(p.doomed for p in self.plans) and not self.resumed and not self.exports
 
 
-@contextmanager
-def purge_lock(home: Path) -> Iterator[None]:
-    """Only one purge at a time; the kernel drops the lock if the holder dies."""
-    path = home / "purge.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise InvalidState("another purge is running", hint="wait for it to finish") from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield
-    finally:
-        os.close(fd)
+def purge_lock(home: Path) -> AbstractContextManager[None]:
+    """Only one purge at a time."""
+    return exclusive(home / "purge.lock", "another purge is running")
 
 
 def _utc(us: int) -> str:
@@ -276,8 +262,6 @@ def _destroy(
             report.failures.append(f"{item.path}: {exc.strerror}")
     for directory in {d.file.parent for d in gone}:
         if directory.is_dir():
-            from custody.files import fsync_dir
-
             fsync_dir(directory)
     report.destroyed += len(gone)
     report.bytes += sum(d.size for d in gone)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custody.errors import FootageAltered
-from custody.files import fsync_dir
+from custody.files import fsync_dir, fsync_file
 from exporters.index import SegmentRef, sha256_file
 
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM}
@@ -80,14 +80,6 @@ def copy_file(src: Path, dest: Path) -> None:
         os.close(fd)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def extract_master(segments: tuple[SegmentRef, ...], dest_dir: Path) -> MasterCopy:
     """Copy every segment into `dest_dir` under its store-relative name, flattened."""
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +94,7 @@ def extract_master(segments: tuple[SegmentRef, ...], dest_dir: Path) -> MasterCo
             dest = dest_dir / seg.path.replace("/", "_")
             copy_file(seg.file, dest)
             copied.append((seg, dest, verifier.submit(sha256_file, dest)))
-            flushes.append(flusher.submit(_fsync, dest))  # write-back overlaps the copying
+            flushes.append(flusher.submit(fsync_file, dest))  # write-back overlaps the copying
         files = []
         for seg, dest, verified in copied:
             digest, size = verified.result()

@@ -271,17 +271,22 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
         ("signed PDF and HTML", documents),
         ("no file added or missing", inventory),
     ]
-    if key_fingerprint is not None:
-        if not key_fingerprint.strip():
-            raise InputError("--key is empty: give the fingerprint printed on the certificate")
+    return _run(report, checks, key_fingerprint)
+
+
+def _run(
+    report: Report, checks: list[tuple[str, Callable[[], None]]], pinned: str | None
+) -> Report:
+    """Run every check (the expected key first, when given), then raise if any failed."""
+    if pinned is not None:
+        key = report.key
+        if key is None or not pinned.strip():
+            raise InputError("--key is empty: give the fingerprint printed on the signed paper")
         report.key_pinned = True
-        checks.insert(
-            0, ("signing key is the expected one (--key)", lambda: _pinned(key, key_fingerprint))
-        )
-    return _run(report, checks)
-
-
-def _run(report: Report, checks: list[tuple[str, Callable[[], None]]]) -> Report:
+        checks = [
+            ("signing key is the expected one (--key)", lambda: _pinned(key, pinned)),
+            *checks,
+        ]
     for name, check in checks:
         try:
             check()
@@ -341,14 +346,7 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         ("ledger entry, inclusion proof, signed checkpoint", lambda: _ledger(export, key)),
         ("signed cover sheet and VERIFY.txt", lambda: _cover(export, key)),
     ]
-    if key_fingerprint is not None:
-        if not key_fingerprint.strip():
-            raise InputError("--key is empty: give the fingerprint printed on the cover sheet")
-        report.key_pinned = True
-        checks.insert(
-            0, ("signing key is the expected one (--key)", lambda: _pinned(key, key_fingerprint))
-        )
-    return _run(report, checks)
+    return _run(report, checks, key_fingerprint)
 
 
 class VerificationFailed(IntegrityError):

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from custody.checkpoints import read_identity
 from custody.errors import InputError, IntegrityError, InvalidState
-from custody.files import fsync_dir
+from custody.files import exclusive, fsync_dir
 from custody.keys import Signer, ssh_fingerprint
 from custody.ledger import Record
 from custody.site import Site
@@ -49,7 +47,8 @@ def extract(
         )
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is not a directory")
-    with _extract_lock(site, requisition_id):
+    lock = site.settings.home / "locks" / f"extract-{requisition_id}.lock"
+    with exclusive(lock, f"requisition {requisition_id} is being extracted by another process"):
         final = out_dir / requisition_id
         if final.exists():
             recovered = _recover(site, requisition_id, final)
@@ -60,23 +59,6 @@ def extract(
         return _extract(
             site, requisition_id, out_dir, signer, actor, burn_in, stream_copy, progress
         )
-
-
-@contextmanager
-def _extract_lock(site: Site, requisition_id: str) -> Iterator[None]:
-    locks = site.settings.home / "locks"
-    locks.mkdir(exist_ok=True)
-    fd = os.open(locks / f"extract-{requisition_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise InvalidState(
-                f"requisition {requisition_id} is being extracted by another process"
-            ) from exc
-        yield
-    finally:
-        os.close(fd)
 
 
 def _recover(site: Site, requisition_id: str, final: Path) -> Built | None:
