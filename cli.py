@@ -19,8 +19,10 @@ import typer
 from typer.core import TyperGroup
 
 from custody.errors import ExitCode, KeyProblem, ScelleError
+from requisition.roles import Permission
 
 if TYPE_CHECKING:
+    from custody.checks import Report
     from custody.config import Settings
     from custody.site import Site
 
@@ -97,6 +99,8 @@ doc_app = _app("Legal documents, as HTML and PDF: cover sheet, seal label, regis
 app.add_typer(doc_app, name="doc")
 hold_app = _app("Holds: keep footage past its retention for a procedure.")
 app.add_typer(hold_app, name="hold")
+agent_app = _app("Designated agents (CSI L252-2): who may act, in which role.")
+app.add_typer(agent_app, name="agent")
 
 
 @app.callback()
@@ -120,10 +124,19 @@ def _settings(ctx: typer.Context) -> Settings:
     return load_settings({"home": obj.get("home"), "database_url": obj.get("database_url")})
 
 
-def _open(ctx: typer.Context) -> Site:
+def _open(ctx: typer.Context, permission: Permission) -> Site:
+    """The site, once the acting login is known to be a designated agent allowed to do
+    this (a refusal is recorded in the ledger and exits 5)."""
     from custody.site import open_site
+    from requisition.agents import authorise
 
-    return open_site(_settings(ctx))
+    site = open_site(_settings(ctx))
+    try:
+        authorise(site, site.login, permission, " ".join(ctx.command_path.split()[1:]))
+    except BaseException:
+        site.close()
+        raise
+    return site
 
 
 def _passphrase(confirm: bool = False) -> bytes:
@@ -162,27 +175,44 @@ def init(
         str | None,
         typer.Option(help="Key name and checkpoint origin prefix, e.g. csv.example.fr."),
     ] = None,
+    admin_name: Annotated[
+        str | None,
+        typer.Option(help="Your full name: you become the site's first administrator."),
+    ] = None,
+    designation: Annotated[
+        str,
+        typer.Option(help="Reference of the order designating you (arrêté, décision)."),
+    ] = "site initialisation",
 ) -> None:
-    """Create the site: database, encrypted signing key, ledger and first checkpoint."""
+    """Create the site: database, encrypted signing key, ledger and first checkpoint.
+
+    The login running it becomes the first administrator in the agents register."""
     from custody.config import load_settings
     from custody.keys import der_sha256, load_public_key, ssh_fingerprint
     from custody.note import verifier_key
     from custody.site import init_site
+    from requisition.agents import bootstrap
 
     obj = ctx.find_root().obj or {}
     settings = load_settings(
         {"home": obj.get("home"), "database_url": obj.get("database_url"), "site_name": site_name}
     )
-    site, checkpoint = init_site(settings, _passphrase(confirm=True))
+
+    def first_admin(site: Site) -> None:
+        bootstrap(site, site.login, admin_name or site.login, designation)
+
+    site, checkpoint = init_site(settings, _passphrase(confirm=True), then=first_admin)
+    admin = site.login
     site.close()
     public = load_public_key(settings.public_key_file)
     typer.echo(f"site initialised in {settings.home}")
-    typer.echo(f"database      {settings.database_url}")
+    typer.echo(f"database      {site.db.display_url}")
     typer.echo(f"signing key   {settings.key_file}")
     typer.echo(f"verifier key  {verifier_key(settings.site_name, public)}")
     typer.echo(f"ssh           {ssh_fingerprint(public)}")
     typer.echo(f"der sha256    {der_sha256(public)}")
     typer.echo(f"checkpoint    size {checkpoint.size}, written to {settings.checkpoint_file}")
+    typer.echo(f"administrator {admin} (designate the other agents with 'scelle agent add')")
 
 
 @config_app.command("show")
@@ -214,7 +244,7 @@ def keys_show(
     from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
     from custody.note import verifier_key
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         with site.db.read() as cur:
             from custody.checkpoints import read_identity
@@ -248,7 +278,7 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
     """Sign the current tree head and print the checkpoint (C2SP signed note)."""
     from custody import checkpoints
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.LEDGER_WRITE)
     try:
         signer = site.signer(_passphrase())
         _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
@@ -267,11 +297,9 @@ def ledger_note(
     """Record an event that happened outside scelle (a phone call, a seal opened)."""
     from custody.ledger import Record
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.LEDGER_WRITE)
     try:
-        entry = site.ledger.append(
-            site.settings.agent, Record("ledger.note", subject, reason, procedure)
-        )
+        entry = site.ledger.append(site.login, Record("ledger.note", subject, reason, procedure))
     finally:
         site.close()
     typer.echo(f"entry {entry.seq}")
@@ -288,7 +316,7 @@ def ledger_show(
     """List the latest entries, or show entry N."""
     from custody.ledger import decode_entry
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.AUDIT)
     try:
         ledger = site.ledger
         if raw:
@@ -327,7 +355,7 @@ def proof_inclusion(
     size: Annotated[int | None, typer.Option("--size", help="Tree size (default: all).")] = None,
 ) -> None:
     """Inclusion proof of entry INDEX in the tree of SIZE entries."""
-    site = _open(ctx)
+    site = _open(ctx, Permission.AUDIT)
     try:
         proof = site.ledger.inclusion(index, size)
     finally:
@@ -342,7 +370,7 @@ def proof_consistency(
     new: Annotated[int | None, typer.Option("--to", help="Later tree size (default: all).")] = None,
 ) -> None:
     """Consistency proof that the tree of FROM entries is a prefix of the tree of TO."""
-    site = _open(ctx)
+    site = _open(ctx, Permission.AUDIT)
     try:
         proof = site.ledger.consistency(old, new)
     finally:
@@ -357,15 +385,45 @@ def ledger_verify(
         list[Path] | None,
         typer.Option("--checkpoint", help="A checkpoint file an auditor kept (repeatable)."),
     ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Check a bundle from 'ledger export' (no site needed)."),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="With --bundle: the site key fingerprint you trust."),
+    ] = None,
+    audit_index: Annotated[
+        bool,
+        typer.Option("--audit-index", help="Also re-derive the audit index from every entry."),
+    ] = False,
 ) -> None:
-    """Recompute every leaf and root; check every checkpoint's signature and consistency."""
+    """Recompute every leaf and root; check every checkpoint's signature and consistency.
+
+    With --bundle, check an exported slice of the ledger offline instead."""
     import base64
 
+    if bundle is not None:
+        from custody.bundle_verify import verify_bundle
+        from custody.checks import VerificationFailed
+
+        try:
+            checked, count = verify_bundle(bundle, key)
+        except VerificationFailed as failed:
+            _show_report(failed.report, "bundle")
+            raise
+        _show_report(checked, "bundle")
+        pinned = " against the expected key" if checked.key_pinned else ""
+        typer.echo(f"VERIFIED{pinned}: {count} ledger entries in the signed tree")
+        return
+    from custody.audit import recompute
     from custody.verify import verify_ledger
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         report = verify_ledger(site.db, site.settings, checkpoint or [])
+        if audit_index:
+            recompute(site.db)
     finally:
         site.close()
     typer.echo(
@@ -373,25 +431,128 @@ def ledger_verify(
     )
     typer.echo(f"{report.checkpoints} signed checkpoints consistent with the log", nl=False)
     typer.echo(f" ({report.auditor_files} auditor files)" if report.auditor_files else "")
+    if audit_index:
+        typer.echo(f"audit index OK: one row per entry, as the {report.entries} entries say")
     unsigned = report.entries - report.latest_signed
     if unsigned:
         typer.echo(f"note: the latest {unsigned} entries are not yet covered by a checkpoint")
 
 
+@ledger_app.command("export")
+def ledger_export(
+    ctx: typer.Context,
+    first: Annotated[int, typer.Option("--from", help="First entry (seq), inclusive.")] = 0,
+    last: Annotated[
+        int | None,
+        typer.Option("--to", help="Last entry, inclusive (default: the latest checkpoint's)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="New directory (default: ./ledger-N-M).")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why: recorded in the ledger.")] = "audit",
+) -> None:
+    """Write a bundle (entries, range proof, signed checkpoint) an auditor checks offline."""
+    from custody.bundle import export_bundle
+    from custody.ledger import Record
+
+    site = _open(ctx, Permission.AUDIT)
+    try:
+        target = out or Path(f"ledger-{first}-{'latest' if last is None else last}")
+        made = export_bundle(site.db, target.absolute(), first, last)
+        site.ledger.append(
+            site.login,
+            Record(
+                "ledger.export",
+                {"from": made.first, "to": made.last},
+                reason,
+                data={"tree_size": made.tree_size, "path": str(made.path)},
+            ),
+        )
+    finally:
+        site.close()
+    typer.echo(
+        f"bundle {made.path}: entries {made.first} to {made.last}, "
+        f"proved against the signed checkpoint of {made.tree_size} entries"
+    )
+    typer.echo(f"check it with: scelle ledger verify --bundle {made.path} --key <fingerprint>")
+
+
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Apply pending schema migrations."""
+def db_upgrade(
+    ctx: typer.Context,
+    admin_name: Annotated[
+        str | None,
+        typer.Option(help="If the agents register is new: your name, as first administrator."),
+    ] = None,
+) -> None:
+    """Apply pending schema migrations (as the database owner).
+
+    A site upgraded from before the agents register has none: the login running the
+    upgrade becomes its first administrator, recorded in the ledger."""
     from custody import schema
     from custody.db import Database
+    from custody.site import open_site
+    from requisition.agents import authorise, bootstrap, list_all
 
-    db = Database(_settings(ctx).database_url)
+    settings = _settings(ctx)
+    db = Database(settings.database_url)
     try:
+        if schema.version(db) >= 5:
+            site = open_site(settings)
+            try:
+                authorise(site, site.login, Permission.DATABASE, "db upgrade")
+            finally:
+                site.close()
         applied = schema.upgrade(db)
     finally:
         db.dispose()
     typer.echo(
         f"applied migrations {applied}" if applied else f"schema is current (v{schema.LATEST})"
     )
+    site = open_site(settings)
+    try:
+        if not list_all(site):
+            bootstrap(site, site.login, admin_name or site.login, "database upgrade")
+            typer.echo(f"first administrator: {site.login}")
+    finally:
+        site.close()
+
+
+@db_app.command("copy")
+def db_copy(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="URL of the empty target database.")],
+) -> None:
+    """Copy the site's database to another (SQLite to PostgreSQL), both ledgers verified.
+
+    The source is left untouched; point the site at the target afterwards."""
+    import base64
+
+    from custody.db import Database
+    from custody.dbcopy import copy_database
+    from custody.ledger import Ledger, Record
+
+    site = _open(ctx, Permission.DATABASE)
+    target = Database(to)
+    try:
+        copied = copy_database(site.db, target, site.settings)
+        Ledger(target).append(
+            site.login,
+            Record(
+                "db.copy",
+                {"database": target.display_url},
+                "site database copied here, both ledgers verified",
+                data={"entries": copied.entries, "rows": copied.rows},
+            ),
+        )
+    finally:
+        target.dispose()
+        site.close()
+    total = sum(copied.rows.values())
+    typer.echo(f"copied {total} rows; ledger verified on both sides: {copied.entries} entries,")
+    typer.echo(f"root {base64.b64encode(copied.root).decode()}")
+    shown = target.display_url
+    typer.echo(f"now set database_url = {shown!r} in {site.settings.home / 'scelle.toml'}")
 
 
 @contextmanager
@@ -447,7 +608,7 @@ def camera_add(
     """Register a camera (a ledger entry records it)."""
     from requisition.cameras import CameraSpec, add_cameras
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.CAMERA_MANAGE)
     try:
         spec = CameraSpec(
             camera_id,
@@ -466,7 +627,7 @@ def camera_add(
             clock_method or "",
         )
         camera = spec.to_camera(site.settings.home)
-        add_cameras(site, [camera], site.settings.agent, reason)
+        add_cameras(site, [camera], site.login, reason)
     finally:
         site.close()
     typer.echo(f"camera {camera.id} registered (store {camera.store_kind}: {camera.store_path})")
@@ -480,9 +641,9 @@ def camera_import(
     """Import cameras from a CSV file: all of them, or none if one row is bad."""
     from requisition.cameras import import_csv
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.CAMERA_MANAGE)
     try:
-        cameras = import_csv(site, file, site.settings.agent)
+        cameras = import_csv(site, file, site.login)
     finally:
         site.close()
     typer.echo(f"{len(cameras)} cameras imported from {file}")
@@ -496,7 +657,7 @@ def camera_list(
     """Every registered camera."""
     from requisition.cameras import list_cameras
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         cameras = list_cameras(site)
     finally:
@@ -521,7 +682,7 @@ def camera_show(
     from exporters.index import footage_summary
     from requisition.cameras import get_camera
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         camera = get_camera(site, camera_id)
         summary = footage_summary(site, camera)
@@ -564,7 +725,7 @@ def footage_generate(
     from exporters.generate import generate_footage
     from requisition.timewindow import parse_span, parse_time, to_us
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.FOOTAGE_GENERATE)
     try:
         camera, window = _window(site, camera_id, start, end)
         gaps = [parse_span(g, camera.timezone) for g in gap or []]
@@ -597,7 +758,7 @@ def footage_scan(
     from exporters.index import scan
     from requisition.cameras import get_camera, list_cameras
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.FOOTAGE_INDEX)
     try:
         cameras = [get_camera(site, c) for c in camera_ids] if camera_ids else list_cameras(site)
         with _progress("scanning") as progress:
@@ -608,7 +769,7 @@ def footage_scan(
                 if progress:
                     progress(done[0] / len(cameras))
 
-            report = scan(site, cameras, site.settings.agent, progress=step)
+            report = scan(site, cameras, site.login, progress=step)
     finally:
         site.close()
     typer.echo(
@@ -631,10 +792,10 @@ def footage_find(
     from exporters.index import coverage_json, find, require_footage, scan
     from requisition.timewindow import now_us
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.FOOTAGE_FIND)
     try:
         camera, window = _window(site, camera_id, start, end)
-        scan(site, [camera], site.settings.agent)
+        scan(site, [camera], site.login)
         coverage = find(site, camera, window)
         require_footage(coverage, now_us())
     finally:
@@ -713,9 +874,9 @@ def requisition_register(
             deadline=deadline,
             prosecutor_authorisation=prosecutor_authorisation,
         )
-    site = _open(ctx)
+    site = _open(ctx, Permission.REGISTER)
     try:
-        registered = register(site, request, site.settings.agent)
+        registered = register(site, request, site.login)
     finally:
         site.close()
     typer.echo(
@@ -728,14 +889,12 @@ def requisition_register(
 def _decide(ctx: typer.Context, requisition_id: str, decision: str, reason: str) -> None:
     from requisition.requisitions import decide
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.REGISTER if decision == "cancel" else Permission.DECIDE)
     try:
-        decided = decide(site, requisition_id, decision, site.settings.agent, reason)
+        decided = decide(site, requisition_id, decision, site.login, reason)
     finally:
         site.close()
-    typer.echo(
-        f"requisition {decided.id}: {decided.state} by {decided.decided_by or site.settings.agent}"
-    )
+    typer.echo(f"requisition {decided.id}: {decided.state} by {decided.decided_by or site.login}")
 
 
 @requisition_app.command("approve")
@@ -783,7 +942,7 @@ def requisition_extract(
     """Build the signed export package of an approved requisition, atomically."""
     from requisition.extract import extract
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.EXTRACT)
     try:
         signer = site.signer(_passphrase())
         with _progress(f"extracting {requisition_id}") as progress:
@@ -792,7 +951,7 @@ def requisition_extract(
                 requisition_id,
                 out,
                 signer,
-                site.settings.agent,
+                site.login,
                 burn_in=burn_in,
                 stream_copy=stream_copy,
                 progress=progress,
@@ -821,11 +980,9 @@ def requisition_handover(
     """Record the handover of the sealed export: to whom, when, on what, under which seal."""
     from requisition.requisitions import Handover, handover
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.HANDOVER)
     try:
-        done = handover(
-            site, requisition_id, Handover(officer, unit, medium, seal, at), site.settings.agent
-        )
+        done = handover(site, requisition_id, Handover(officer, unit, medium, seal, at), site.login)
     finally:
         site.close()
     typer.echo(f"requisition {done.id} handed over to {done.handed_to} at {done.handed_at}")
@@ -839,7 +996,7 @@ def requisition_list(
     """Every requisition and its state."""
     from requisition.requisitions import list_all
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         found = list_all(site)
     finally:
@@ -863,7 +1020,7 @@ def requisition_show(
     from requisition.requisitions import as_json as requisition_json
     from requisition.requisitions import get
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         shown = requisition_json(site, get(site, requisition_id))
     finally:
@@ -885,9 +1042,9 @@ def export_copy(
     """Copy an export to removable media, then read the copy back and verify it."""
     from requisition.extract import copy_export
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.HANDOVER)
     try:
-        copied, report = copy_export(site, requisition_id, to, site.settings.agent)
+        copied, report = copy_export(site, requisition_id, to, site.login)
     finally:
         site.close()
     typer.echo(f"copied to {copied} and read back: {len(report.checks)} checks passed")
@@ -902,29 +1059,31 @@ def verify_cmd(
     ] = None,
 ) -> None:
     """Check an export: signatures, every file, no file added or missing, ledger proof."""
-    from exporters.verify_export import Report, VerificationFailed, verify_export
-
-    def show(report: Report) -> None:
-        typer.echo(f"export {report.directory}")
-        for name, why in report.checks:
-            typer.echo(
-                f"  {'OK  ' if why is None else 'FAIL'}  {name}" + (f": {why}" if why else "")
-            )
-        if report.key and not report.key_pinned:
-            typer.echo(
-                f"WARNING: signed by {report.fingerprint}; a key shipped inside the export proves "
-                "nothing until this fingerprint is compared with the one printed on the signed "
-                "cover sheet (use --key)",
-                err=True,
-            )
+    from custody.checks import VerificationFailed
+    from exporters.verify_export import verify_export
 
     try:
         report = verify_export(directory, key)
     except VerificationFailed as failed:
-        show(failed.report)
+        _show_report(failed.report, "export")
         raise
-    show(report)
+    _show_report(report, "export")
     typer.echo("VERIFIED" + (" against the expected key" if report.key_pinned else ""))
+
+
+def _show_report(report: Report, what: str) -> None:
+    """Every check, OK or FAIL; a warning when the key was not pinned."""
+    typer.echo(f"{what} {report.directory}")
+    for name, why in report.checks:
+        typer.echo(f"  {'OK  ' if why is None else 'FAIL'}  {name}" + (f": {why}" if why else ""))
+    if report.key and not report.key_pinned:
+        typer.echo(
+            f"WARNING: signed by {report.fingerprint}; a key shipped inside the {what} proves "
+            "nothing until this fingerprint is compared with the one printed on "
+            f"{'the signed cover sheet' if what == 'export' else 'the CSV signed papers'} "
+            "(use --key)",
+            err=True,
+        )
 
 
 def _issue(site: Site, document: Any, out: Path, stem: str, subject: dict[str, str]) -> None:
@@ -932,7 +1091,7 @@ def _issue(site: Site, document: Any, out: Path, stem: str, subject: dict[str, s
 
     html, pdf = document.write(out, stem)
     site.ledger.append(
-        site.settings.agent,
+        site.login,
         Record(
             "document.issue",
             subject,
@@ -968,7 +1127,7 @@ def doc_cover(
     """The cover sheet (procès-verbal de remise) of a requisition's export."""
     from exporters.documents import cover
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.DOCUMENT)
     try:
         document = cover(_export_dir(site, requisition_id), site.settings)
         _issue(
@@ -994,7 +1153,7 @@ def doc_label(
     from exporters.documents import label
     from requisition.requisitions import get
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.DOCUMENT)
     try:
         requisition = get(site, requisition_id)
         document = label(
@@ -1026,7 +1185,7 @@ def doc_register(
     from requisition.register import register_document
     from requisition.timewindow import parse_time, to_us
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.DOCUMENT)
     try:
         zone = site.settings.timezone
         try:
@@ -1060,10 +1219,10 @@ def hold_place(
     """Hold a camera's footage for a window, whatever its retention."""
     from requisition.holds import place
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.HOLD_PLACE)
     try:
         camera, window = _window(site, camera_id, start, end)
-        hold = place(site, camera.id, window, reason, procedure, site.settings.agent)
+        hold = place(site, camera.id, window, reason, procedure, site.login)
     finally:
         site.close()
     typer.echo(f"hold {hold.id} placed on camera {hold.camera_id}")
@@ -1079,7 +1238,7 @@ def hold_list(
     from requisition.holds import list_holds
     from requisition.timewindow import utc_text
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         holds = list_holds(site, active_only=not released)
     finally:
@@ -1118,9 +1277,9 @@ def hold_release(
     """Release a hold (a supervisor other than who placed it)."""
     from requisition.holds import release
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.HOLD_RELEASE)
     try:
-        hold = release(site, hold_id, reason, site.settings.agent)
+        hold = release(site, hold_id, reason, site.login)
     finally:
         site.close()
     typer.echo(f"hold {hold.id} released by {hold.released_by}")
@@ -1142,11 +1301,11 @@ def purge(
     from custody.retention import summary
     from requisition.timewindow import now_us, parse_time, to_us
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.PURGE)
     try:
         moment = to_us(parse_time(now, site.settings.timezone)) if now else now_us()
         signer = None if dry_run else site.signer(_passphrase())
-        report = run_purge(site, site.settings.agent, moment, dry_run=dry_run, signer=signer)
+        report = run_purge(site, site.login, moment, dry_run=dry_run, signer=signer)
     finally:
         site.close()
     shown = summary(report)
@@ -1182,7 +1341,7 @@ def status_cmd(
     """Holds, footage about to expire under a pending requisition, the last purge."""
     from requisition.status import status
 
-    site = _open(ctx)
+    site = _open(ctx, Permission.READ)
     try:
         shown = status(site)
     finally:
@@ -1206,6 +1365,168 @@ def status_cmd(
         )
 
 
+def _utc_bound(text: str | None, zone: str) -> str | None:
+    """An audit period bound: local time (or with an offset), or a date at midnight."""
+    if text is None:
+        return None
+    from datetime import UTC
+
+    from requisition.timewindow import parse_time
+
+    moment = parse_time(text if "T" in text else f"{text}T00:00", zone)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@app.command("audit")
+def audit_cmd(
+    ctx: typer.Context,
+    agent: Annotated[str | None, typer.Option(help="Only this agent's login.")] = None,
+    camera: Annotated[str | None, typer.Option(help="Only entries about this camera.")] = None,
+    requisition: Annotated[str | None, typer.Option(help="Only this requisition.")] = None,
+    procedure: Annotated[str | None, typer.Option(help="Only this procedure (PV) number.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="An action, or a family: footage.extract, footage, ...")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="From this local time or date (inclusive).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Until this local time or date (exclusive).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
+    reason: Annotated[str, typer.Option(help="Why you ask: recorded in the ledger.")] = "audit",
+) -> None:
+    """Who accessed which recordings of which camera, when, why, for which procedure and
+    receiving unit: answered from the ledger, each row re-read from its entry."""
+    from custody.audit import AuditFilter, query
+    from custody.ledger import Record
+    from requisition.timewindow import local_text, to_us
+
+    if as_json and as_csv:
+        _fail("choose one of --json and --csv", ExitCode.USAGE)
+    site = _open(ctx, Permission.AUDIT)
+    try:
+        zone = site.settings.timezone
+        wanted = AuditFilter(
+            agent=agent,
+            camera=camera,
+            requisition=requisition,
+            procedure=procedure,
+            action=action,
+            since=_utc_bound(since, zone),
+            until=_utc_bound(until, zone),
+        )
+        rows = query(site.db, wanted)
+        asked = {k: v for k, v in vars(wanted).items() if v is not None}
+        site.ledger.append(
+            site.login, Record("audit.query", {"filter": asked}, reason, data={"rows": len(rows)})
+        )
+    finally:
+        site.close()
+    answers = [r.as_json() for r in rows]
+    if as_json:
+        _print_json(answers)
+        return
+    from datetime import datetime
+
+    def local(utc: str) -> str:
+        return local_text(to_us(datetime.fromisoformat(utc)), zone)[:19].replace("T", " ")
+
+    if as_csv:
+        import csv
+
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        columns = ["seq", "time", "agent", "action", "cameras", "recordings"]
+        out.writerow([*columns, "requisition", "procedure", "unit", "reason"])
+        for a in answers:
+            a["time"] = local_text(to_us(datetime.fromisoformat(a["time"])), zone)
+            a["cameras"] = " ".join(a["cameras"])
+            a["recordings"] = "; ".join(a["recordings"])
+            out.writerow(
+                [
+                    a[k] if a[k] is not None else ""
+                    for k in [*columns, "requisition", "procedure", "unit", "reason"]
+                ]
+            )
+        return
+    typer.echo(
+        f"{'seq':>7}  {'time (' + zone + ')':<19}  {'agent':<16} {'action':<24} "
+        f"{'camera':<12} {'requisition':<11} {'procedure':<16} {'unit':<20} reason"
+    )
+    for a in answers:
+        typer.echo(
+            f"{a['seq']:>7}  {local(a['time']):<19}  {a['agent']:<16} {a['action']:<24} "
+            f"{','.join(a['cameras']) or '-':<12} {a['requisition'] or '-':<11} "
+            f"{a['procedure'] or '-':<16} {a['unit'] or '-':<20} {a['reason']}"
+        )
+        for recording in a["recordings"]:
+            typer.echo(f"{'':>9}{recording}")
+    typer.echo(f"{len(answers)} entries", err=True)
+
+
+@agent_app.command("add")
+def agent_add(
+    ctx: typer.Context,
+    login: Annotated[
+        str, typer.Argument(help="OS login, or PostgreSQL role on a shared database.")
+    ],
+    name: Annotated[str, typer.Option(help="Full name, as on the designation.")],
+    role: Annotated[str, typer.Option(help="operator, supervisor, auditor or admin.")],
+    designation: Annotated[
+        str, typer.Option(help="Reference of the designation order (arrêté, décision).")
+    ],
+) -> None:
+    """Designate an agent (administrators only)."""
+    from requisition.agents import NewAgent, add
+
+    site = _open(ctx, Permission.AGENT_MANAGE)
+    try:
+        agent = add(site, site.login, NewAgent(login, name, role, designation))
+    finally:
+        site.close()
+    typer.echo(f"agent {agent.login} ({agent.name}) designated as {agent.role}")
+
+
+@agent_app.command("disable")
+def agent_disable(
+    ctx: typer.Context,
+    login: Annotated[str, typer.Argument(help="The agent's login.")],
+    reason: Annotated[str, typer.Option(help="Why the designation ends.")],
+) -> None:
+    """Withdraw an agent's designation: they stay listed and can no longer act."""
+    from requisition.agents import disable
+
+    site = _open(ctx, Permission.AGENT_MANAGE)
+    try:
+        agent = disable(site, site.login, login, reason)
+    finally:
+        site.close()
+    typer.echo(f"agent {agent.login} disabled")
+
+
+@agent_app.command("list")
+def agent_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """The agents register: login, name, role, designation, status."""
+    from requisition.agents import list_all
+
+    site = _open(ctx, Permission.READ)
+    try:
+        agents = list_all(site)
+    finally:
+        site.close()
+    if as_json:
+        _print_json([a.model_dump() for a in agents])
+        return
+    typer.echo(f"{'login':<20} {'role':<11} {'status':<9} {'name':<24} designation")
+    for a in agents:
+        status = "active" if a.active else "disabled"
+        typer.echo(f"{a.login:<20} {a.role:<11} {status:<9} {a.name:<24} {a.designation}")
+
+
 @app.command()
 def demo(
     site: Annotated[
@@ -1214,7 +1535,7 @@ def demo(
     ] = None,
 ) -> None:
     """Build a demo site from nothing and show every part of scelle working."""
-    from requisition.demo import run_demo
+    from requisition.demo import DEMO_PV, run_demo
 
     result = run_demo(site, typer.echo)
     export = result.export.path
@@ -1230,8 +1551,9 @@ def demo(
     )
     for command in [
         f"scelle requisition show {result.requisition}",
-        "scelle ledger show",
-        f"scelle footage find C-044 --from {result.day}T14:00 --to {result.day}T14:04",
+        "scelle agent list",
+        "scelle audit --camera C-012",
+        f"scelle audit --procedure '{DEMO_PV}' --json",
         "scelle ledger verify",
     ]:
         typer.echo(f"  {command}")

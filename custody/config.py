@@ -8,7 +8,6 @@ they come from `SCELLE_PASSPHRASE_FILE`, `SCELLE_PASSPHRASE` or a prompt (cli.py
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 import socket
@@ -32,7 +31,6 @@ class Settings:
     key_file: Path
     checkpoint_file: Path
     timezone: str
-    agent: str
     max_window_hours: int
     csv_name: str  # printed on every document
     csv_authorisation: str  # the prefectoral authorisation of the system
@@ -52,9 +50,15 @@ class Settings:
     def rows(self) -> list[tuple[str, str, str]]:
         """(name, value, source) for `scelle config show`."""
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
-        names += ["timezone", "agent", "max_window_hours", "csv_name", "csv_authorisation"]
+        names += ["timezone", "max_window_hours", "csv_name", "csv_authorisation"]
         names += ["register_article"]
-        return [(n, str(getattr(self, n)), self.sources.get(n, "default")) for n in names]
+        return [(n, self._shown(n), self.sources.get(n, "default")) for n in names]
+
+    def _shown(self, name: str) -> str:
+        value = str(getattr(self, name))
+        if name == "database_url":  # never print a password
+            return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)
+        return value
 
 
 def _default_home() -> Path:
@@ -94,6 +98,13 @@ def load_settings(
     else:
         home = _default_home()
     home = home.expanduser().absolute()
+    if env.get("SCELLE_AGENT"):
+        # Earlier versions let this name the acting agent; now the login does, and a
+        # variable that silently stopped mattering would mislead the person who set it.
+        raise InputError(
+            "SCELLE_AGENT is no longer read: the acting agent is your authenticated login",
+            hint="unset SCELLE_AGENT; see 'scelle agent list'",
+        )
     toml = _read_toml(home / CONFIG_FILE)
     known = {
         "database_url",
@@ -101,7 +112,6 @@ def load_settings(
         "key_file",
         "checkpoint_file",
         "timezone",
-        "agent",
         "max_window_hours",
         "csv_name",
         "csv_authorisation",
@@ -135,9 +145,6 @@ def load_settings(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InputError(f"unknown time zone {timezone!r}") from exc
-    agent = pick("agent", getpass.getuser).strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", agent):
-        raise InputError(f"invalid agent name {agent!r}: letters, digits, '.', '_', '@', '-'")
     max_text = pick("max_window_hours", lambda: "24")
     if not (max_text.isascii() and max_text.isdigit()) or not 1 <= int(max_text) <= 24 * 31:
         raise InputError(f"max_window_hours must be a whole number of hours, not {max_text!r}")
@@ -148,7 +155,6 @@ def load_settings(
         key_file=path("key_file", "keys/site.p12"),
         checkpoint_file=path("checkpoint_file", "checkpoints.txt"),
         timezone=timezone,
-        agent=agent,
         max_window_hours=int(max_text),
         csv_name=pick("csv_name", lambda: "Centre de supervision vidéo"),
         csv_authorisation=pick(

@@ -65,6 +65,14 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
     dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
 
+def _pg_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Our columns are all integers or text; PostgreSQL widens SUM(bigint) to numeric,
+    # which would reach us as Decimal. Read numeric as int (it is always integral here).
+    from psycopg.types.numeric import IntLoader
+
+    dbapi_connection.adapters.register_loader("numeric", IntLoader)
+
+
 def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -77,6 +85,12 @@ class Database:
             parsed = make_url(url)
         except ArgumentError as exc:
             raise InputError(f"not a database URL: {url!r}") from exc
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
+        elif parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise InputError(
+                f"unsupported database {parsed.get_backend_name()!r}: sqlite or postgresql"
+            )
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.path: Path | None = None
@@ -92,6 +106,13 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            event.listen(self.engine, "connect", _pg_on_connect)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for messages and records."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -132,6 +153,21 @@ class Database:
         if self.is_sqlite:
             return self._transaction(["BEGIN"])
         return self._transaction(["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"])
+
+    def login(self) -> str:
+        """Who is acting, as authenticated by the system that holds the data.
+
+        PostgreSQL: the session's role, which the server authenticated (password,
+        certificate, peer). SQLite: the operating system login of this session
+        (`getpass.getuser`: LOGNAME, USER, then the password database), which is as
+        strong as the workstation's accounts and the database file's permissions.
+        """
+        if self.is_sqlite:
+            import getpass
+
+            return getpass.getuser()
+        with self.read() as cur:
+            return str(cur.execute("SELECT session_user").fetchone()[0])
 
     def _db_error(self, exc: BaseException) -> DatabaseError:
         where = self.path if self.path else "the database"

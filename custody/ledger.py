@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from custody import merkle
+from custody import audit, merkle
 from custody.canonical import canonical_bytes, parse_canonical
 from custody.db import Cursor, Database
 from custody.errors import InputError, IntegrityError
@@ -54,21 +54,24 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def entry_fields(seq: int, time: str, actor: str, record: Record) -> dict[str, Any]:
+    """One entry as the JSON object whose canonical bytes are stored."""
+    return {
+        "v": ENTRY_VERSION,
+        "seq": seq,
+        "time": time,
+        "actor": actor,
+        "action": record.action,
+        "subject": record.subject,
+        "reason": record.reason,
+        "procedure": record.procedure,
+        "data": dict(record.data),
+    }
+
+
 def entry_body(seq: int, time: str, actor: str, record: Record) -> bytes:
     """The canonical bytes of one entry."""
-    return canonical_bytes(
-        {
-            "v": ENTRY_VERSION,
-            "seq": seq,
-            "time": time,
-            "actor": actor,
-            "action": record.action,
-            "subject": record.subject,
-            "reason": record.reason,
-            "procedure": record.procedure,
-            "data": dict(record.data),
-        }
-    )
+    return canonical_bytes(entry_fields(seq, time, actor, record))
 
 
 def decode_entry(body: bytes) -> dict[str, Any]:
@@ -233,8 +236,10 @@ def append_locked(
     time = utc_now()
     appended: list[Appended] = []
     new_nodes: list[tuple[int, int, bytes]] = []
+    fields = []
     for record in records:
-        body = entry_body(tree.size, time, actor, record)
+        fields.append(entry_fields(tree.size, time, actor, record))
+        body = canonical_bytes(fields[-1])
         leaf = merkle.leaf_hash(body)
         appended.append(Appended(tree.size, body, leaf))
         new_nodes += tree.push(leaf)
@@ -242,4 +247,5 @@ def append_locked(
         "INSERT INTO ledger_entry (seq, body) VALUES (?, ?)", [(a.seq, a.body) for a in appended]
     )
     cur.executemany("INSERT INTO ledger_node (level, idx, hash) VALUES (?, ?, ?)", new_nodes)
+    audit.index_entries(cur, fields)
     return appended, tree

@@ -249,8 +249,61 @@ class CompactRange:
         self.size += 1
         return made
 
+    def push_node(self, level: int, h: bytes) -> None:
+        """Append a whole perfect subtree of 2**level leaves; the range's size must be a
+        multiple of its width (it is, for the nodes `aligned_nodes` names)."""
+        width = 1 << level
+        if self.size % width:
+            raise ProofError(f"a subtree of {width} leaves cannot follow {self.size} leaves")
+        index = self.size >> level
+        while index & 1:
+            if not self.hashes:
+                raise ProofError("the range proof's left side is too short")
+            h = node_hash(self.hashes.pop(), h)
+            index >>= 1
+        self.hashes.append(h)
+        self.size += width
+
     def root(self) -> bytes:
         return fold(self.hashes) if self.hashes else empty_root()
+
+
+def aligned_nodes(lo: int, hi: int) -> list[NodeKey]:
+    """The largest aligned perfect subtrees covering [lo, hi), left to right: what a
+    compact range of size `lo` absorbs to become one of size `hi`."""
+    keys: list[NodeKey] = []
+    while lo < hi:
+        level = (lo & -lo).bit_length() - 1 if lo else (hi - lo).bit_length() - 1
+        while (1 << level) > hi - lo:
+            level -= 1
+        keys.append((level, lo >> level))
+        lo += 1 << level
+    return keys
+
+
+def range_root(
+    start: int,
+    left: Sequence[bytes],
+    leaves: Iterable[bytes],
+    right: Sequence[bytes],
+    end: int,
+    size: int,
+) -> bytes:
+    """Root of a tree of `size` leaves, from the frontier of [0, start) (`left`), the
+    leaf hashes of [start, end) and the `aligned_nodes(end, size)` hashes (`right`):
+    a proof that every one of those leaves is in that tree, in that place."""
+    if len(left) != len(frontier_keys(start)) or len(right) != len(aligned_nodes(end, size)):
+        raise ProofError("the range proof has the wrong number of hashes")
+    for h in (*left, *right):
+        _check_hash("range proof hash", h)
+    tree = CompactRange(start, list(left))
+    for leaf in leaves:
+        tree.push(leaf)
+    if tree.size != end:
+        raise ProofError(f"the range proof covers {tree.size - start} leaves, not {end - start}")
+    for (level, _idx), h in zip(aligned_nodes(end, size), right, strict=True):
+        tree.push_node(level, h)
+    return tree.root()
 
 
 def tree_levels(leaves: Iterable[bytes]) -> list[list[bytes]]:

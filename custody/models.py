@@ -6,7 +6,7 @@ subtree (see custody/merkle.py) so that roots and proofs never read the whole lo
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 # INTEGER PRIMARY KEY is SQLite's rowid; BIGINT there would add a second index.
@@ -47,3 +47,34 @@ class SchemaVersion(SQLModel, table=True):
     version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     applied_at: str = Field(nullable=False)
     description: str = Field(nullable=False)
+
+
+class LedgerAudit(SQLModel, table=True):
+    """Index of the ledger for auditors' queries: one row per entry, derived from it in
+    the same transaction and append-only like it (custody/audit.py)."""
+
+    __tablename__ = "ledger_audit"
+    __table_args__ = (
+        Index("ledger_audit_by_actor", "actor", "seq"),
+        Index("ledger_audit_by_action", "action", "seq"),
+    )
+
+    seq: int = Field(sa_type=BigId, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    time: str = Field(nullable=False, index=True)
+    actor: str = Field(nullable=False)
+    action: str = Field(nullable=False)
+    requisition: str | None = Field(default=None, index=True)
+    procedure: str | None = Field(default=None, index=True)
+    unit: str | None = None
+
+
+class LedgerAuditCamera(SQLModel, table=True):
+    """Which cameras an entry touched (an extraction may touch several)."""
+
+    __tablename__ = "ledger_audit_camera"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    camera: str = Field(primary_key=True)
+    seq: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )

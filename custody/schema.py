@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, inspect, select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from custody.db import Database
@@ -38,7 +39,7 @@ _SQLITE_GUARDS = [
 
 _PG_GUARDS = [
     """CREATE FUNCTION scelle_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$""",
+    BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$""",
     """CREATE FUNCTION scelle_gapless() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF NEW.seq <> (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry) THEN
@@ -90,12 +91,82 @@ def _v4_purge(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables["purge_run"]])
 
 
+AUDIT_INDEX = ("ledger_audit", "ledger_audit_camera")
+
+
+def _append_only_guards(conn: Connection, tables: tuple[str, ...]) -> None:
+    for t in tables:
+        if conn.dialect.name == "sqlite":
+            for op in ("UPDATE", "DELETE"):
+                conn.exec_driver_sql(
+                    f"CREATE TRIGGER {t}_no_{op.lower()} BEFORE {op} ON {t} "
+                    f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END"
+                )
+        else:
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION scelle_append_only()"
+            )
+
+
+def _v5_agents_and_audit(conn: Connection) -> None:
+    import requisition.models  # noqa: F401 - registers the tables
+    from custody import audit
+    from custody.db import Cursor
+
+    names = ("agent", *AUDIT_INDEX)
+    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        audit.backfill(Cursor(cursor, conn.dialect.name == "sqlite"))
+    finally:
+        cursor.close()
+    _append_only_guards(conn, AUDIT_INDEX)
+
+
+# The application role: every agent's PostgreSQL role is a member of it. It may read
+# and append to the ledger and its index, never rewrite them; the owner of the tables
+# (who runs `scelle db upgrade`) is the only one who can change the schema.
+APP_ROLE = "scelle_app"
+
+
+def _pg_privileges(conn: Connection) -> None:
+    """Grant the application role what it needs, and no more (run after every upgrade)."""
+    import exporters.models  # noqa: F401 - every table must be known to grant on it
+    import requisition.models  # noqa: F401
+
+    exists = conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'").scalar()
+    if not exists:
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(f"CREATE ROLE {APP_ROLE} NOLOGIN")
+        except DBAPIError as exc:
+            raise DatabaseError(
+                f"the role {APP_ROLE} does not exist and cannot be created here",
+                hint=f"as a PostgreSQL administrator: CREATE ROLE {APP_ROLE} NOLOGIN",
+            ) from exc
+    guarded = (*APPEND_ONLY, *AUDIT_INDEX)
+    others = [t for t in SQLModel.metadata.tables if t not in guarded and t != "schema_version"]
+    for statement in (
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, {APP_ROLE}",
+        f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
+        f"GRANT SELECT, INSERT ON {', '.join(guarded)} TO {APP_ROLE}",
+        f"GRANT SELECT ON schema_version TO {APP_ROLE}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(others)} TO {APP_ROLE}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
+    ):
+        conn.exec_driver_sql(statement)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 MIGRATIONS: list[Migration] = [
     (1, "custody core: ledger entries, tree nodes, checkpoints", _v1_custody_core),
     (2, "camera register and footage index", _v2_footage),
     (3, "requisitions, their windows, holds", _v3_requisitions),
     (4, "retention purge: runs, destroyed segments", _v4_purge),
+    (5, "designated agents; audit index of the ledger", _v5_agents_and_audit),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -118,6 +189,8 @@ def upgrade(db: Database) -> list[int]:
                 insert(table).values(version=version, applied_at=now, description=description)
             )
             applied.append(version)
+        if conn.dialect.name == "postgresql":
+            _pg_privileges(conn)
     return applied
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -41,6 +42,11 @@ class Site:
     def ledger(self) -> Ledger:
         return Ledger(self.db)
 
+    @cached_property
+    def login(self) -> str:
+        """The authenticated login acting on this site (see Database.login)."""
+        return self.db.login()
+
     def signer(self, passphrase: bytes) -> Signer:
         return load_signer(self.settings.key_file, passphrase)
 
@@ -59,8 +65,12 @@ def open_site(settings: Settings) -> Site:
     return Site(settings, db)
 
 
-def init_site(settings: Settings, passphrase: bytes) -> tuple[Site, Checkpoint]:
-    """Create the site: database, key, genesis entry and first checkpoint."""
+def init_site(
+    settings: Settings, passphrase: bytes, then: Callable[[Site], object] | None = None
+) -> tuple[Site, Checkpoint]:
+    """Create the site: database, key, genesis entry and first checkpoint; `then` runs
+    on the new site before it counts as created (the first administrator is designated
+    there), so that a failure anywhere leaves no half site."""
     check_key_name(settings.site_name)
     check_key_name(settings.origin)
     home = settings.home
@@ -73,6 +83,12 @@ def init_site(settings: Settings, passphrase: bytes) -> tuple[Site, Checkpoint]:
         db.dispose()
         raise InvalidState(
             f"a site already exists here ({existing[0]})", hint="choose another SCELLE_HOME"
+        )
+    if db.path is None and schema.version(db) > 0:
+        db.dispose()
+        raise InvalidState(
+            "this database already holds a scelle site",
+            hint="on another workstation, copy the site directory instead of running init",
         )
     created_home = not home.exists()
     made: list[Path] = []
@@ -87,7 +103,7 @@ def init_site(settings: Settings, passphrase: bytes) -> tuple[Site, Checkpoint]:
         write_atomic(settings.public_key_file, public_pem(signer.public_key).encode())
         key = signer.public_key
         Ledger(db).append(
-            settings.agent,
+            db.login(),
             Record(
                 action="site.init",
                 subject=settings.site_name,
@@ -103,6 +119,8 @@ def init_site(settings: Settings, passphrase: bytes) -> tuple[Site, Checkpoint]:
             ),
         )
         checkpoint, _note = checkpoints.sign(db, settings.checkpoint_file, signer)
+        if then is not None:
+            then(Site(settings, db))
     except BaseException:
         db.dispose()
         if created_home:

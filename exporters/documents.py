@@ -24,11 +24,11 @@ import segno
 from markupsafe import Markup, escape
 
 from custody.canonical import parse_canonical
+from custody.checks import load_key_file
 from custody.config import Settings
 from custody.errors import InputError, IntegrityError
 from custody.keys import der_sha256, ssh_fingerprint
 from custody.note import parse_checkpoint, parse_note
-from exporters.verify_export import load_key
 from requisition.requisitions import LEGAL_BASES
 
 _GAP_WORDS = [
@@ -134,7 +134,7 @@ def cover_context(export: Path, settings: Settings) -> dict[str, Any]:
     except ValueError as exc:
         raise IntegrityError(f"{export}: manifest or ledger files are not canonical") from exc
     checkpoint = parse_checkpoint(note.body)
-    key = load_key(export)
+    key = load_key_file(export / "keys" / "signer.pub.pem")
     zone = settings.timezone
     r = manifest["requisition"]
     items = []

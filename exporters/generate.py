@@ -182,7 +182,7 @@ def generate_footage(
         corrupted=tuple(corrupted),
     )
     site.ledger.append(
-        site.settings.agent,
+        site.login,
         Record(
             "footage.generate",
             {"camera": camera.id, "from": utc_text(window.start), "to": utc_text(window.end)},

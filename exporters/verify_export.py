@@ -15,16 +15,15 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody import merkle
 from custody.canonical import parse_canonical
-from custody.errors import InputError, IntegrityError, ScelleError
+from custody.checks import Report, load_key_file, run_checks
+from custody.errors import InputError, IntegrityError
 from custody.keys import der_sha256, public_raw, ssh_fingerprint
 from custody.note import verify_checkpoint
 from custody.proofs import InclusionProof
@@ -58,22 +57,6 @@ FIXED = {
 }
 
 
-@dataclass
-class Report:
-    directory: Path
-    checks: list[tuple[str, str | None]] = field(default_factory=list)  # (name, failure)
-    key: Ed25519PublicKey | None = None
-    key_pinned: bool = False
-
-    @property
-    def failures(self) -> list[tuple[str, str]]:
-        return [(name, why) for name, why in self.checks if why is not None]
-
-    @property
-    def fingerprint(self) -> str | None:
-        return ssh_fingerprint(self.key) if self.key else None
-
-
 class _Export:
     """The files of an export, read once."""
 
@@ -95,22 +78,6 @@ class _Export:
             raise IntegrityError(f"{name} cannot be read: {exc.strerror}") from exc
 
 
-def load_key(root: Path) -> Ed25519PublicKey:
-    """The signing key shipped in an export (trusted only once its fingerprint is compared)."""
-    path = root / "keys" / "signer.pub.pem"
-    if path.is_symlink() or not path.is_file():
-        raise IntegrityError("keys/signer.pub.pem is missing or not a plain file")
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise IntegrityError(f"keys/signer.pub.pem cannot be read: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise IntegrityError("keys/signer.pub.pem is not a public key") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise IntegrityError("keys/signer.pub.pem is not an Ed25519 key")
-    return key
-
-
 def _keys_agree(export: _Export, key: Ed25519PublicKey) -> None:
     line = export.read("keys/allowed_signers").decode().split()
     if len(line) < 4 or line[-2] != "ssh-ed25519":
@@ -127,14 +94,6 @@ def _keys_agree(export: _Export, key: Ed25519PublicKey) -> None:
         "der_sha256"
     ) != der_sha256(key):
         raise IntegrityError("the manifest names another signing key")
-
-
-def _pinned(key: Ed25519PublicKey, expected: str) -> None:
-    value = expected.strip()
-    if value not in (ssh_fingerprint(key), der_sha256(key), ssh_fingerprint(key)[7:]):
-        raise IntegrityError(
-            f"the export is signed by {ssh_fingerprint(key)}, not by the key {value}"
-        )
 
 
 def _sums(export: _Export) -> None:
@@ -237,7 +196,7 @@ CERTIFICATE_FILES = {
 def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> Report:
     """Check a destruction certificate: signed JSON, signed PDF and HTML, nothing else."""
     report = Report(directory)
-    key = report.key = load_key(directory)
+    key = report.key = load_key_file(directory / "keys" / "signer.pub.pem")
 
     def read(name: str) -> bytes:
         path = directory / name
@@ -271,42 +230,7 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
         ("signed PDF and HTML", documents),
         ("no file added or missing", inventory),
     ]
-    return _run(report, checks, key_fingerprint)
-
-
-def _run(
-    report: Report, checks: list[tuple[str, Callable[[], None]]], pinned: str | None
-) -> Report:
-    """Run every check (the expected key first, when given), then raise if any failed."""
-    if pinned is not None:
-        key = report.key
-        if key is None or not pinned.strip():
-            raise InputError("--key is empty: give the fingerprint printed on the signed paper")
-        report.key_pinned = True
-        checks = [
-            ("signing key is the expected one (--key)", lambda: _pinned(key, pinned)),
-            *checks,
-        ]
-    for name, check in checks:
-        try:
-            check()
-            report.checks.append((name, None))
-        except (
-            ScelleError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            UnicodeDecodeError,
-        ) as exc:
-            why = exc.message if isinstance(exc, ScelleError) else f"malformed ({exc})"
-            report.checks.append((name, why))
-    if report.failures:
-        name, why = report.failures[0]
-        raise VerificationFailed(
-            report, f"{len(report.failures)} check(s) failed; first: {name}: {why}"
-        )
-    return report
+    return run_checks(report, checks, key_fingerprint)
 
 
 def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
@@ -320,7 +244,7 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         raise InputError(f"{directory} is not a scelle export (no {MANIFEST})")
     report = Report(directory)
     export = _Export(directory)
-    report.key = key = load_key(directory)
+    report.key = key = load_key_file(directory / "keys" / "signer.pub.pem")
     manifest = export.manifest_bytes
     sha = hashlib.sha256(manifest).hexdigest()
 
@@ -346,12 +270,4 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         ("ledger entry, inclusion proof, signed checkpoint", lambda: _ledger(export, key)),
         ("signed cover sheet and VERIFY.txt", lambda: _cover(export, key)),
     ]
-    return _run(report, checks, key_fingerprint)
-
-
-class VerificationFailed(IntegrityError):
-    """Carries the full report so that the CLI can print every check."""
-
-    def __init__(self, report: Report, message: str) -> None:
-        super().__init__(message)
-        self.report = report
+    return run_checks(report, checks, key_fingerprint)

@@ -2,8 +2,10 @@
 
 A new site, two cameras (one in scelle's own store with a recorder clock 1.5 s fast, one
 in a Frigate layout), a few minutes of real generated footage with a gap, a requisition
-registered by an operator and approved by a supervisor, the signed export built under
-the site directory, then verified as an investigator would.
+registered by an operator and approved by a supervisor (each a designated agent; the
+operator's attempt to approve is refused and recorded), the signed export built under
+the site directory, verified as an investigator would, and an auditor's question
+answered from the ledger.
 
 It never touches the operator's own site: the demo's settings ignore `SCELLE_*`
 variables (a demo must not write into a production database) and live in a directory
@@ -19,22 +21,28 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from custody.audit import AuditFilter, query
+from custody.checks import Report
 from custody.config import load_settings
-from custody.errors import InvalidState
+from custody.errors import InvalidState, PermissionDenied
 from custody.files import write_atomic
-from custody.site import init_site
+from custody.site import Site, init_site
 from custody.verify import LedgerReport, verify_ledger
 from exporters.generate import generate_footage
 from exporters.index import scan
 from exporters.package import Built
-from exporters.verify_export import Report, verify_export
+from exporters.verify_export import verify_export
+from requisition import agents
+from requisition.agents import NewAgent
 from requisition.cameras import CameraSpec, add_cameras, get_camera
 from requisition.extract import extract
 from requisition.requisitions import RequisitionRequest, WindowRequest, decide, register
+from requisition.roles import Permission, Role
 from requisition.timewindow import parse_span, parse_window
 
 PASSPHRASE_FILE = "demo-passphrase"  # noqa: S105 - a file name; the demo's throwaway key
 OPERATOR, SUPERVISOR = "demo-operator", "demo-supervisor"
+DEMO_PV = "PV 2026/004217"
 
 
 @dataclass(frozen=True)
@@ -60,13 +68,25 @@ def _demo_home(site: Path | None) -> Path:
 def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
     """Run the whole job on a new site; `say` narrates each step."""
     home = _demo_home(site).absolute()
-    settings = load_settings({"home": str(home)}, environ={"SCELLE_AGENT": OPERATOR})
+    settings = load_settings({"home": str(home)}, environ={})
     passphrase = secrets.token_urlsafe(24).encode()
     pass_file = home / PASSPHRASE_FILE
     write_atomic(pass_file, passphrase + b"\n", mode=0o600)
-    opened, _first = init_site(settings, passphrase)
+
+    def first_admin(site: Site) -> None:
+        agents.bootstrap(site, site.login, site.login, "demo site")
+
+    opened, _first = init_site(settings, passphrase, then=first_admin)
     try:
+        admin = opened.login
         say(f"site created in {home} (key {settings.key_file}, 600,000 PBKDF2 rounds)")
+        for login, role in ((OPERATOR, Role.OPERATOR), (SUPERVISOR, Role.SUPERVISOR)):
+            agents.add(opened, admin, NewAgent(login, login, role.value, "demo designation"))
+        say(f"agents designated by {admin} (admin): {OPERATOR}, {SUPERVISOR}")
+
+        def may(login: str, permission: Permission, what: str) -> None:
+            agents.authorise(opened, login, permission, what)
+
         cameras = [
             CameraSpec(
                 "C-012",
@@ -92,7 +112,7 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
                 store_path="frigate",
             ).to_camera(home),
         ]
-        add_cameras(opened, cameras, OPERATOR, "demo cameras")
+        add_cameras(opened, cameras, admin, "demo cameras")
         say("cameras C-012 (scelle store, recorder 1.5 s fast) and C-044 (Frigate layout)")
         day = (date.today() - timedelta(days=1)).isoformat()
         zone = settings.timezone
@@ -104,13 +124,15 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
             parse_window(f"{day}T14:00", f"{day}T14:04", zone, 24),
             gaps=[parse_span(f"{day}T14:02:10/{day}T14:02:30", zone)],
         )
+        may(OPERATOR, Permission.FOOTAGE_INDEX, "footage scan")
         indexed = scan(opened, [c012, c044], OPERATOR)
         say(f"footage generated with ffmpeg and indexed: {indexed.segments} segments hashed")
+        may(OPERATOR, Permission.REGISTER, "requisition register")
         registered = register(
             opened,
             RequisitionRequest(
                 legal_basis="60-1",
-                pv_number="PV 2026/004217",
+                pv_number=DEMO_PV,
                 officer_name="Lieutenant Claire Martin (OPJ)",
                 officer_unit="Commissariat de Villeurbanne, brigade de sûreté urbaine",
                 reason="vol à l'arraché, place de la Mairie, vers 14 h 01",
@@ -124,8 +146,14 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         )
         rid = registered.requisition.id
         say(f"requisition {rid} registered by {OPERATOR}; its footage is held")
+        try:
+            may(OPERATOR, Permission.DECIDE, "requisition approve")
+        except PermissionDenied as refused:
+            say(f"{OPERATOR} tries to approve it: {refused.message} (recorded in the ledger)")
+        may(SUPERVISOR, Permission.DECIDE, "requisition approve")
         decide(opened, rid, "approve", SUPERVISOR, "requisition in order")
         say(f"approved by {SUPERVISOR} (four eyes)")
+        may(OPERATOR, Permission.EXTRACT, "requisition extract")
         built = extract(opened, rid, home / "exports", opened.signer(passphrase), OPERATOR)
         state = "complete" if built.complete else f"{built.gaps} gap(s) stated"
         say(f"export built: {built.path} ({state})")
@@ -133,6 +161,12 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         say(f"export verified: {len(verified.checks)} checks passed")
         ledger = verify_ledger(opened.db, settings)
         say(f"ledger verified: {ledger.entries} entries, {ledger.checkpoints} checkpoints")
+        accesses = query(opened.db, AuditFilter(camera="C-012", action="footage"))
+        say(
+            f"audit of camera C-012: {len(accesses)} footage entries, the last "
+            f"{accesses[-1].row.action} by {accesses[-1].row.actor} "
+            f"for {accesses[-1].row.procedure} ({accesses[-1].row.unit})"
+        )
     finally:
         opened.close()
     return DemoResult(home, pass_file, rid, day, built, verified, ledger)

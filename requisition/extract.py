@@ -11,13 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from custody.checkpoints import read_identity
+from custody.checks import Report
 from custody.errors import InputError, IntegrityError, InvalidState
 from custody.files import exclusive, fsync_dir
 from custody.keys import Signer, ssh_fingerprint
 from custody.ledger import Record
 from custody.site import Site
 from exporters.package import Built, build
-from exporters.verify_export import Report, verify_export
+from exporters.verify_export import verify_export
 from requisition.requisitions import State, check_id, get, set_state, windows
 
 

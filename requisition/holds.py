@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from custody.errors import InputError, InvalidState, PermissionDenied
+from custody.errors import InputError, InvalidState
 from custody.ledger import Record
 from custody.site import Site
+from requisition.agents import refuse
 from requisition.cameras import get_camera
 from requisition.models import Hold
 from requisition.timewindow import Window, local_text, now_us, utc_text
@@ -76,8 +77,11 @@ def release(site: Site, hold_id: int, reason: str, actor: str) -> Hold:
     if not reason.strip():
         raise InputError("releasing a hold needs a reason")
     if actor.strip().casefold() == hold.placed_by.strip().casefold():
-        raise PermissionDenied(
-            f"{actor} placed hold {hold_id} and cannot also release it: a supervisor must"
+        refuse(
+            site,
+            actor,
+            "hold release",
+            f"{actor} placed hold {hold_id} and cannot also release it: another supervisor must",
         )
     with site.db.write() as cur:
         cur.execute(

@@ -88,3 +88,23 @@ class Hold(SQLModel, table=True):
     released_by: str | None = None
     released_at: str | None = None
     release_reason: str | None = None
+
+
+class Agent(SQLModel, table=True):
+    """An individually designated agent (CSI L252-2): who may act, in which role.
+
+    The row says who may act now; its history (designation, disabling) is in the ledger.
+    """
+
+    __tablename__ = "agent"
+
+    login: str = Field(primary_key=True)  # OS login (SQLite) or PostgreSQL role
+    name: str
+    role: str  # requisition.agents.Role
+    designation: str  # reference of the designation order (arrêté, décision)
+    active: bool
+    added_by: str
+    added_at: str  # UTC
+    disabled_by: str | None = None
+    disabled_at: str | None = None
+    disabled_reason: str | None = None

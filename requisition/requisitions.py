@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from custody.errors import InputError, InvalidState, PermissionDenied
+from custody.errors import InputError, InvalidState
 from custody.ledger import Record
 from custody.site import Site
+from requisition.agents import refuse
 from requisition.cameras import get_camera
 from requisition.models import Camera, Hold, Requisition, RequisitionWindow
 from requisition.timewindow import (
@@ -358,9 +359,12 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
     _nonempty(reason, "reason for the decision")
     requisition = get(site, requisition_id)
     if decision != "cancel" and same_agent(actor, requisition.registered_by):
-        raise PermissionDenied(
+        refuse(
+            site,
+            actor,
+            f"requisition {decision}",
             f"{actor} registered requisition {requisition_id} and cannot also {decision} it: "
-            "a second person (a supervisor) must"
+            "a second person (a supervisor) must",
         )
     now = utc_text(now_us())
     with site.db.write() as cur:

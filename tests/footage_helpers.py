@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from custody.config import load_settings
-from custody.site import Site, init_site
+from custody.site import Site
 from requisition.cameras import CameraSpec, add_cameras, get_camera
 from requisition.models import Camera
 from requisition.timewindow import Window, parse_window
@@ -13,12 +12,12 @@ from requisition.timewindow import Window, parse_window
 ZONE = "Europe/Paris"
 
 
-def new_site(home: Path) -> Site:
-    settings = load_settings(
-        {"home": str(home), "site_name": "csv.test"}, environ={"SCELLE_AGENT": "op"}
-    )
-    site, _ = init_site(settings, b"footage tests")
-    return site
+def new_site(home: Path, database_url: str) -> Site:
+    """A test site in `home` (named .../site) on `database_url`, with its agents."""
+    from tests.conftest import make_site
+
+    assert home.name == "site"
+    return make_site(home.parent, database_url=database_url).site
 
 
 def camera(site: Site, camera_id: str, **options: str) -> Camera:

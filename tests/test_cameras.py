@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from custody.ledger import decode_entry
-from tests.conftest import SiteEnv, run_cli
+from tests.conftest import ADMIN, SiteEnv, run_cli
 from tests.test_cli_errors import one_line_error, snapshot
 
 ADD = [
@@ -33,18 +33,18 @@ HEADER = (
 
 def test_add_show_list_and_the_ledger(site_env: SiteEnv) -> None:
     result = run_cli(
-        [*ADD, "--retention-days", "15", "--clock-offset-ms", "-1200"], env=site_env.env
+        [*ADD, "--retention-days", "15", "--clock-offset-ms", "-1200"], env=site_env.env_as(ADMIN)
     )
     assert result.exit_code == 0, result.stderr
-    shown = run_cli(["camera", "show", "C-012", "--json"], env=site_env.env)
+    shown = run_cli(["camera", "show", "C-012", "--json"], env=site_env.env_as(ADMIN))
     assert '"retention_days": 15' in shown.stdout
     assert '"clock_offset_ms": -1200' in shown.stdout
-    assert "C-012" in run_cli(["camera", "list"], env=site_env.env).stdout
-    entry = decode_entry(site_env.site.ledger.entry(1))
+    assert "C-012" in run_cli(["camera", "list"], env=site_env.env_as(ADMIN)).stdout
+    entry = decode_entry(site_env.site.ledger.entry(site_env.site.ledger.size() - 1))
     assert entry["action"] == "camera.add"
     assert entry["subject"] == {"camera": "C-012"}
     assert entry["data"]["authorisation_ref"] == "AP-2024-117"
-    assert entry["actor"] == "test-operator"
+    assert entry["actor"] == ADMIN
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_add_show_list_and_the_ledger(site_env: SiteEnv) -> None:
 def test_bad_camera_fields(site_env: SiteEnv, extra: list[str], message: str) -> None:
     site_env.site.close()
     before = snapshot(site_env.settings.home)
-    result = run_cli([*ADD, *extra], env=site_env.env)  # a repeated option: the last wins
+    result = run_cli([*ADD, *extra], env=site_env.env_as(ADMIN))  # a repeated option: the last wins
     assert result.exit_code == 3, result.stderr
     assert message in one_line_error(result.stderr)
     assert snapshot(site_env.settings.home) == before
@@ -75,17 +75,17 @@ def test_path_tricks_in_a_camera_id(site_env: SiteEnv, camera_id: str) -> None:
     before = snapshot(site_env.settings.home)
     args = [*ADD]
     args[2] = camera_id
-    result = run_cli(args, env=site_env.env)
+    result = run_cli(args, env=site_env.env_as(ADMIN))
     assert result.exit_code == 3
     assert "invalid camera id" in one_line_error(result.stderr)
     assert snapshot(site_env.settings.home) == before
-    shown = run_cli(["camera", "show", camera_id], env=site_env.env)
+    shown = run_cli(["camera", "show", camera_id], env=site_env.env_as(ADMIN))
     assert shown.exit_code == 3
 
 
 def test_duplicate_camera_is_refused(site_env: SiteEnv) -> None:
-    assert run_cli(ADD, env=site_env.env).exit_code == 0
-    result = run_cli(ADD, env=site_env.env)
+    assert run_cli(ADD, env=site_env.env_as(ADMIN)).exit_code == 0
+    result = run_cli(ADD, env=site_env.env_as(ADMIN))
     assert result.exit_code == 5
     assert "already registered" in one_line_error(result.stderr)
 
@@ -104,16 +104,16 @@ def test_csv_import_is_all_or_nothing(site_env: SiteEnv, tmp_path: Path) -> None
         + "C-004,Parc,Parc de la Tête d'Or,Lyon,AP-4,2028-01-01,45,0\n"
     )
     size = site_env.site.ledger.size()
-    result = run_cli(["camera", "import", str(bad)], env=site_env.env)
+    result = run_cli(["camera", "import", str(bad)], env=site_env.env_as(ADMIN))
     assert result.exit_code == 3
     assert f"{bad} line 3: camera C-004: retention of 45 days" in one_line_error(result.stderr)
-    assert run_cli(["camera", "list"], env=site_env.env).stdout == ""
+    assert run_cli(["camera", "list"], env=site_env.env_as(ADMIN)).stdout == ""
     assert site_env.site.ledger.size() == size
-    result = run_cli(["camera", "import", str(good)], env=site_env.env)
+    result = run_cli(["camera", "import", str(good)], env=site_env.env_as(ADMIN))
     assert result.exit_code == 0, result.stderr
     assert "2 cameras imported" in result.stdout
     assert site_env.site.ledger.size() == size + 2
-    again = run_cli(["camera", "import", str(good)], env=site_env.env)
+    again = run_cli(["camera", "import", str(good)], env=site_env.env_as(ADMIN))
     assert again.exit_code == 5
     assert "camera C-001 is already registered; nothing imported" in again.stderr
 
@@ -137,6 +137,6 @@ def test_csv_import_is_all_or_nothing(site_env: SiteEnv, tmp_path: Path) -> None
 def test_bad_csv_files(site_env: SiteEnv, tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "inventory.csv"
     path.write_text(content)
-    result = run_cli(["camera", "import", str(path)], env=site_env.env)
+    result = run_cli(["camera", "import", str(path)], env=site_env.env_as(ADMIN))
     assert result.exit_code == 3
     assert message in one_line_error(result.stderr)

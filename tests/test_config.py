@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from custody.config import load_settings
+from custody.errors import InputError
 from tests.conftest import run_cli
 
 
@@ -15,14 +18,15 @@ def test_precedence(tmp_path: Path) -> None:
     (home / "scelle.toml").write_text(
         'site_name = "from.file"\ntimezone = "Europe/Brussels"\ncheckpoint_file = "cp/log.txt"\n'
     )
-    env = {"SCELLE_HOME": str(home), "SCELLE_SITE_NAME": "from.env", "SCELLE_AGENT": "bob"}
+    env = {"SCELLE_HOME": str(home), "SCELLE_SITE_NAME": "from.env"}
     s = load_settings({"site_name": "from.flag"}, environ=env)
     assert s.site_name == "from.flag" and s.sources["site_name"] == "flag --site-name"
     s = load_settings({}, environ=env)
     assert s.site_name == "from.env" and s.sources["site_name"] == "env SCELLE_SITE_NAME"
     assert s.timezone == "Europe/Brussels" and s.sources["timezone"].startswith("file ")
     assert s.checkpoint_file == home / "cp" / "log.txt"
-    assert s.agent == "bob"
+    with pytest.raises(InputError, match="SCELLE_AGENT is no longer read"):
+        load_settings({}, environ={**env, "SCELLE_AGENT": "bob"})
     s = load_settings({}, environ={"SCELLE_HOME": str(home)})
     assert s.site_name == "from.file"
     assert s.database_url == f"sqlite:///{home / 'scelle.db'}"

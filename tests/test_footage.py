@@ -18,6 +18,7 @@ from exporters.master import extract_master
 from exporters.working import make_working_copies
 from requisition.models import Camera
 from requisition.timewindow import local_text, parse_time, to_us
+from tests.conftest import fresh_database
 from tests.footage_helpers import ZONE, camera, new_site, window
 
 FRAME_US = 100_000  # generated footage runs at 10 frames per second
@@ -30,8 +31,11 @@ class Footage:
 
 
 @pytest.fixture(scope="module")
-def footage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Footage]:
-    site = new_site(tmp_path_factory.mktemp("footage") / "site")
+def footage(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Footage]:
+    root = tmp_path_factory.mktemp("footage")
+    site = new_site(root / "site", fresh_database(backend, request, root))
     cams = {
         "A": camera(site, "CAM-A"),
         "DST": camera(site, "CAM-DST"),
@@ -166,8 +170,8 @@ def test_stream_copy_mode_never_invents_frames(footage: Footage, tmp_path: Path)
         assert w.probe.duration_us >= w.span.end_us - w.span.start_us - FRAME_US
 
 
-def test_a_segment_altered_after_ingest_is_detected(tmp_path: Path) -> None:
-    site = new_site(tmp_path / "site")
+def test_a_segment_altered_after_ingest_is_detected(tmp_path: Path, database_url: str) -> None:
+    site = new_site(tmp_path / "site", database_url)
     cam = camera(site, "CAM-X")
     generate_footage(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
     scan(site, [cam], "op", settle_seconds=0)
@@ -183,9 +187,9 @@ def test_a_segment_altered_after_ingest_is_detected(tmp_path: Path) -> None:
     site.close()
 
 
-def test_a_corrupt_segment_never_hides_good_footage(tmp_path: Path) -> None:
+def test_a_corrupt_segment_never_hides_good_footage(tmp_path: Path, database_url: str) -> None:
     """a [0,60) good, b [50,110) corrupt, c [60,120) good: no gap at all."""
-    site = new_site(tmp_path / "site")
+    site = new_site(tmp_path / "site", database_url)
     cam = camera(site, "CAM-Y")
     generate_footage(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
     scan(site, [cam], "op", settle_seconds=0)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tests.conftest import SiteEnv, run_cli
+from tests.conftest import ADMIN, SiteEnv, run_cli
 from tests.test_cameras import ADD
 from tests.test_cli_errors import one_line_error, snapshot
 
@@ -19,7 +19,7 @@ def day(days: int) -> str:
 
 @pytest.fixture
 def with_camera(site_env: SiteEnv) -> SiteEnv:
-    assert run_cli(ADD, env=site_env.env).exit_code == 0
+    assert run_cli(ADD, env=site_env.env_as(ADMIN)).exit_code == 0
     return site_env
 
 
@@ -40,7 +40,7 @@ def test_generate_then_find(with_camera: SiteEnv) -> None:
             "--corrupt",
             "2026-11-24T10:03:10",
         ],
-        env=env,
+        env=with_camera.env_as(ADMIN),  # synthetic footage: an administrator's tool
     )
     assert made.exit_code == 0, made.stderr
     assert "4 segments" in made.stdout
@@ -139,7 +139,7 @@ def test_bad_windows(with_camera: SiteEnv, args: list[str], code: int, message: 
 
 
 def test_generate_refuses_bad_requests_before_writing(with_camera: SiteEnv) -> None:
-    env = with_camera.env
+    env = with_camera.env_as(ADMIN)
     args = [
         "footage",
         "generate",

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import SiteEnv, run_cli
+from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_cameras import ADD
 from tests.test_cli_errors import one_line_error
 
 
 def test_place_list_release(site_env: SiteEnv) -> None:
     env = site_env.env
-    assert run_cli(ADD, env=env).exit_code == 0
+    assert run_cli(ADD, env=site_env.env_as(ADMIN)).exit_code == 0
+    place = [
+        "hold",
+        "place",
+        "--camera",
+        "C-012",
+        "--from",
+        "2026-11-21T10:00",
+        "--to",
+        "2026-11-21T11:00",
+        "--reason",
+        "préservation",
+    ]
     placed = run_cli(
         [
             "hold",
@@ -35,21 +47,39 @@ def test_place_list_release(site_env: SiteEnv) -> None:
         ("C-012", "2026-11-20T09:00:00Z", "PV 2026/9")
     ]
     hold_id = str(listed[0]["id"])
-    same = run_cli(["hold", "release", hold_id, "--reason", "done"], env=env)
+    by_operator = run_cli(["hold", "release", hold_id, "--reason", "done"], env=env)
+    assert by_operator.exit_code == 5
+    assert one_line_error(by_operator.stderr) == (
+        "scelle: error: refused: test-operator (operator) may not release holds"
+    )
+    supervisor = site_env.env_as(SUPERVISOR)
+    assert run_cli(place, env=supervisor).exit_code == 0
+    own = json.loads(run_cli(["hold", "list", "--json"], env=env).stdout)[-1]["id"]
+    same = run_cli(["hold", "release", str(own), "--reason", "done"], env=supervisor)
     assert same.exit_code == 5
-    assert "cannot also release it: a supervisor must" in one_line_error(same.stderr)
-    supervisor = {**env, "SCELLE_AGENT": "supervisor"}
+    assert "cannot also release it: another supervisor must" in one_line_error(same.stderr)
     released = run_cli(
         ["hold", "release", hold_id, "--reason", "procédure classée"], env=supervisor
     )
     assert released.exit_code == 0, released.stderr
-    assert json.loads(run_cli(["hold", "list", "--json"], env=env).stdout) == []
-    assert len(json.loads(run_cli(["hold", "list", "--all", "--json"], env=env).stdout)) == 1
+    assert [h["id"] for h in json.loads(run_cli(["hold", "list", "--json"], env=env).stdout)] == [
+        own
+    ]
+    assert len(json.loads(run_cli(["hold", "list", "--all", "--json"], env=env).stdout)) == 2
     again = run_cli(["hold", "release", hold_id, "--reason", "x"], env=supervisor)
     assert again.exit_code == 5 and "already released" in again.stderr
     actions = [
-        e["action"] for e in json.loads(run_cli(["ledger", "show", "--json"], env=env).stdout)
+        e["action"]
+        for e in json.loads(
+            run_cli(["ledger", "show", "--json"], env=site_env.env_as(AUDITOR)).stdout
+        )
     ]
-    assert actions[-2:] == ["hold.place", "hold.release"]
+    assert actions[-5:] == [
+        "hold.place",
+        "access.refused",  # an operator may not release
+        "hold.place",
+        "access.refused",  # nor may the supervisor who placed it
+        "hold.release",
+    ]
     unknown = run_cli(["hold", "release", "999", "--reason", "x"], env=supervisor)
     assert unknown.exit_code == 3 and "unknown hold 999" in unknown.stderr

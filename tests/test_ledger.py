@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,18 +13,21 @@ from custody import merkle
 from custody.errors import InputError
 from custody.ledger import Ledger, Record, decode_entry
 from custody.verify import verify_ledger
-from tests.conftest import SiteEnv
+from tests.conftest import OPERATOR, SiteEnv, raw_connection
+
+BLOB = {True: "x'00'", False: "'\\x00'::bytea"}
 
 
 def test_entries_are_canonical_and_carry_who_what_why(site_env: SiteEnv) -> None:
     ledger = site_env.site.ledger
+    before = ledger.size()
     appended = ledger.append(
         "alice", Record("footage.view", {"camera": "C-1"}, "checking a report", "PV 2026/1")
     )
     body = ledger.entry(appended.seq)
     assert body == appended.body
     entry = decode_entry(body)
-    assert entry["seq"] == appended.seq == 1
+    assert entry["seq"] == appended.seq == before
     assert entry["actor"] == "alice"
     assert entry["action"] == "footage.view"
     assert entry["subject"] == {"camera": "C-1"}
@@ -36,8 +38,8 @@ def test_entries_are_canonical_and_carry_who_what_why(site_env: SiteEnv) -> None
 
 def test_proofs_from_the_database_verify_and_match_a_fresh_tree(site_env: SiteEnv) -> None:
     ledger = site_env.site.ledger
-    for i in range(40):
-        ledger.append("op", Record("ledger.note", str(i), "r"))
+    while ledger.size() < 41:
+        ledger.append("op", Record("ledger.note", "n", "r"))
     bodies = [body for _, body in ledger.entries()]
     levels = merkle.tree_levels([merkle.leaf_hash(b) for b in bodies])
     assert ledger.root() == (41, merkle.levels_root(levels, 41))
@@ -52,10 +54,11 @@ def test_proofs_from_the_database_verify_and_match_a_fresh_tree(site_env: SiteEn
 
 def test_a_batch_is_all_or_nothing(site_env: SiteEnv) -> None:
     ledger = site_env.site.ledger
+    before = ledger.size()
     good = Record("ledger.note", "a", "r")
     with pytest.raises(InputError, match="floats are not allowed"):
         ledger.append_many("op", [good, Record("ledger.note", "b", "r", data={"x": 1.5})])
-    assert ledger.size() == 1
+    assert ledger.size() == before
 
 
 @pytest.mark.parametrize(
@@ -67,28 +70,44 @@ def test_a_batch_is_all_or_nothing(site_env: SiteEnv) -> None:
     ],
 )
 def test_bad_records_are_refused(site_env: SiteEnv, record: Record, message: str) -> None:
+    before = site_env.site.ledger.size()
     with pytest.raises(InputError, match=message):
         site_env.site.ledger.append("op", record)
-    assert site_env.site.ledger.size() == 1
+    assert site_env.site.ledger.size() == before
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "UPDATE ledger_entry SET body = x'00' WHERE seq = 0",
-        "DELETE FROM ledger_entry WHERE seq = 0",
-        "UPDATE ledger_node SET hash = x'00'",
-        "DELETE FROM ledger_node",
-        "DELETE FROM ledger_checkpoint",
-        "UPDATE ledger_checkpoint SET note = ''",
-        "INSERT INTO ledger_entry VALUES (5, x'00')",
-    ],
-)
+REWRITES = [
+    "UPDATE ledger_entry SET body = {blob} WHERE seq = 0",
+    "DELETE FROM ledger_entry WHERE seq = 0",
+    "UPDATE ledger_node SET hash = {blob}",
+    "DELETE FROM ledger_node",
+    "DELETE FROM ledger_checkpoint",
+    "UPDATE ledger_checkpoint SET note = ''",
+    "INSERT INTO ledger_entry VALUES (9, {blob})",
+    "UPDATE ledger_audit SET actor = 'nobody'",
+    "DELETE FROM ledger_audit WHERE seq = 0",
+]
+
+
+@pytest.mark.parametrize("statement", REWRITES)
 def test_the_database_itself_refuses_rewrites(site_env: SiteEnv, statement: str) -> None:
-    assert site_env.site.db.path is not None
-    conn = sqlite3.connect(site_env.site.db.path)
-    with pytest.raises(sqlite3.IntegrityError, match=r"append-only|gapless"):
-        conn.execute(statement)
+    """The table owner (or anyone with the SQLite file) meets the triggers."""
+    conn = raw_connection(site_env)
+    with pytest.raises(Exception, match=r"append-only|gapless") as refused:
+        conn.execute(statement.format(blob=BLOB[site_env.site.db.is_sqlite]))
+    assert type(refused.value).__name__ in ("IntegrityError", "RaiseException")
+    conn.close()
+
+
+@pytest.mark.backends("postgresql")
+@pytest.mark.parametrize("statement", [s for s in REWRITES if not s.startswith("INSERT")])
+def test_the_application_role_may_not_rewrite_the_ledger(site_env: SiteEnv, statement: str) -> None:
+    """An agent's role (member of scelle_app) is refused by privileges, before any trigger."""
+    conn = raw_connection(site_env, OPERATOR)
+    with pytest.raises(Exception, match=r"permission denied for table") as refused:
+        conn.execute(statement.format(blob=BLOB[False]))
+    assert type(refused.value).__name__ == "InsufficientPrivilege"
+    conn.execute("SELECT COUNT(*) FROM ledger_entry")  # reading is allowed
     conn.close()
 
 
@@ -109,6 +128,7 @@ WRITER = textwrap.dedent(
 
 def test_two_processes_appending_at_once_keep_one_gapless_tree(site_env: SiteEnv) -> None:
     home = str(site_env.settings.home)
+    before = site_env.site.ledger.size()
     root = Path(__file__).parent.parent
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, home, who, "1000"], cwd=root)
@@ -117,8 +137,8 @@ def test_two_processes_appending_at_once_keep_one_gapless_tree(site_env: SiteEnv
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     ledger = Ledger(site_env.site.db)
     seqs = [seq for seq, _ in ledger.entries()]
-    assert seqs == list(range(2001))
-    actors = [decode_entry(body)["actor"] for _, body in ledger.entries(1)]
+    assert seqs == list(range(before + 2000))
+    actors = [decode_entry(body)["actor"] for _, body in ledger.entries(before)]
     assert actors.count("writer-a") == actors.count("writer-b") == 1000
     report = verify_ledger(site_env.site.db, site_env.settings)
-    assert report.entries == 2001
+    assert report.entries == before + 2000

@@ -21,7 +21,7 @@ from exporters.generate import generate_footage
 from exporters.index import scan
 from requisition.cameras import get_camera
 from requisition.timewindow import parse_window
-from tests.conftest import SiteEnv, require_tool, run_cli
+from tests.conftest import ADMIN, SUPERVISOR, SiteEnv, require_tool, run_cli
 from tests.test_cameras import ADD
 
 ZONE = "Europe/Paris"
@@ -36,7 +36,7 @@ def digest(path: Path) -> str:
 
 @pytest.fixture
 def store(site_env: SiteEnv) -> Iterator[SiteEnv]:
-    assert run_cli([*ADD, "--retention-days", "2"], env=site_env.env).exit_code == 0
+    assert run_cli([*ADD, "--retention-days", "2"], env=site_env.env_as(ADMIN)).exit_code == 0
     site = site_env.site
     camera = get_camera(site, "C-012")
     for start, end in (OLD, RECENT):
@@ -51,7 +51,7 @@ def segments(env: SiteEnv) -> dict[str, str]:
 
 
 def purge(env: SiteEnv, now: str, *extra: str) -> tuple[int, dict[str, object], str]:
-    result = run_cli(["purge", "--now", now, "--json", *extra], env=env.env)
+    result = run_cli(["purge", "--now", now, "--json", *extra], env=env.env_as(ADMIN))
     return result.exit_code, json.loads(result.stdout or "{}"), result.stderr
 
 
@@ -164,7 +164,7 @@ def test_a_purge_killed_between_intent_and_outcome_is_completed(store: SiteEnv) 
     assert len(segments(store)) == 7  # intent recorded, nothing deleted yet
     last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=store.env).stdout)
     assert last[0]["action"] == "footage.destroy.intent"
-    result = run_cli(["purge", "--now", "2026-11-13T12:00"], env=store.env)
+    result = run_cli(["purge", "--now", "2026-11-13T12:00"], env=store.env_as(ADMIN))
     assert result.exit_code == 0, result.stderr
     assert "completed interrupted purge(s) [1]" in result.stdout
     assert not any("/2026-11-10/" in k for k in segments(store))
@@ -316,7 +316,7 @@ def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path:
         ],
         env=env,
     ).stdout.split()[1]
-    run_cli(["requisition", "approve", rid], env={**env, "SCELLE_AGENT": "supervisor"})
+    run_cli(["requisition", "approve", rid], env=store.env_as(SUPERVISOR))
     assert run_cli(["requisition", "extract", rid, "--out", str(tmp_path)], env=env).exit_code == 0
     old = (date.today() - timedelta(days=40)).isoformat()
     run_cli(
@@ -342,7 +342,7 @@ def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path:
     (hold,) = json.loads(run_cli(["hold", "list", "--json"], env=env).stdout)
     run_cli(
         ["hold", "release", str(hold["id"]), "--reason", "jugement rendu"],
-        env={**env, "SCELLE_AGENT": "supervisor"},
+        env=store.env_as(SUPERVISOR),
     )
     code, report, _ = purge(store, f"{date.today().isoformat()}T03:01")
     assert code == 0 and report["exports_destroyed"] == [rid]

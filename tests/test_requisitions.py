@@ -20,7 +20,7 @@ from exporters.generate import generate_footage
 from exporters.index import scan
 from requisition.cameras import get_camera
 from requisition.timewindow import parse_window
-from tests.conftest import SiteEnv, run_cli
+from tests.conftest import ADMIN, SUPERVISOR, SiteEnv, run_cli
 from tests.test_cameras import ADD
 from tests.test_cli_errors import one_line_error, snapshot
 
@@ -46,7 +46,7 @@ REGISTER = [
 @pytest.fixture
 def filmed(site_env: SiteEnv) -> Iterator[SiteEnv]:
     """A site with camera C-012 and three minutes of yesterday's footage, indexed."""
-    assert run_cli(ADD, env=site_env.env).exit_code == 0
+    assert run_cli(ADD, env=site_env.env_as(ADMIN)).exit_code == 0
     site = site_env.site
     camera = get_camera(site, "C-012")
     generate_footage(
@@ -78,7 +78,7 @@ def test_register_holds_at_once_and_the_ledger_says_who(filmed: SiteEnv) -> None
 
 def test_urgent_and_unavailable_windows_are_flagged(filmed: SiteEnv) -> None:
     short = [*ADD[:2], "C-099", *ADD[3:], "--retention-days", "2"]
-    assert run_cli(short, env=filmed.env).exit_code == 0
+    assert run_cli(short, env=filmed.env_as(ADMIN)).exit_code == 0
     old = (date.today() - timedelta(days=10)).isoformat()
     result = run_cli(
         [
@@ -108,9 +108,9 @@ def test_four_eyes(filmed: SiteEnv, tmp_path: Path) -> None:
     early = run_cli(["requisition", "extract", rid, "--out", str(tmp_path)], env=filmed.env)
     assert early.exit_code == 5
     assert "only an approved requisition is extracted" in one_line_error(early.stderr)
-    supervisor = {**filmed.env, "SCELLE_AGENT": "supervisor"}
+    supervisor = filmed.env_as(SUPERVISOR)
     approved = run_cli(["requisition", "approve", rid], env=supervisor)
-    assert approved.exit_code == 0 and "approved by supervisor" in approved.stdout
+    assert approved.exit_code == 0 and "approved by test-supervisor" in approved.stdout
     again = run_cli(["requisition", "deny", rid, "--reason", "late"], env=supervisor)
     assert again.exit_code == 5 and "is approved, not received" in again.stderr
 
@@ -119,7 +119,7 @@ def test_extract_hand_over_and_refuse_an_existing_directory(
     filmed: SiteEnv, tmp_path: Path
 ) -> None:
     rid = register(filmed.env)
-    run_cli(["requisition", "approve", rid], env={**filmed.env, "SCELLE_AGENT": "supervisor"})
+    run_cli(["requisition", "approve", rid], env=filmed.env_as(SUPERVISOR))
     out = tmp_path / "exports"
     (out / rid).mkdir(parents=True)
     size = filmed.site.ledger.size()
@@ -221,7 +221,7 @@ def test_register_from_a_file(filmed: SiteEnv, tmp_path: Path) -> None:
 
 def test_kill_during_extraction_leaves_all_or_nothing(filmed: SiteEnv, tmp_path: Path) -> None:
     rid = register(filmed.env)
-    run_cli(["requisition", "approve", rid], env={**filmed.env, "SCELLE_AGENT": "supervisor"})
+    run_cli(["requisition", "approve", rid], env=filmed.env_as(SUPERVISOR))
     out = tmp_path / "exports"
     root = Path(__file__).parent.parent
     env = {**os.environ, **filmed.env}
@@ -257,7 +257,7 @@ def test_an_attempt_killed_after_the_rename_is_finished_not_redone(
     filmed: SiteEnv, tmp_path: Path
 ) -> None:
     rid = register(filmed.env)
-    run_cli(["requisition", "approve", rid], env={**filmed.env, "SCELLE_AGENT": "supervisor"})
+    run_cli(["requisition", "approve", rid], env=filmed.env_as(SUPERVISOR))
     out = tmp_path / "exports"
     assert (
         run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env).exit_code == 0

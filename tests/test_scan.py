@@ -24,8 +24,10 @@ def ingest_entries(site: Site) -> list[dict[str, Any]]:
     ]
 
 
-def test_batches_by_hour_with_the_merkle_root_of_their_segments(tmp_path: Path) -> None:
-    site = new_site(tmp_path / "site")
+def test_batches_by_hour_with_the_merkle_root_of_their_segments(
+    tmp_path: Path, database_url: str
+) -> None:
+    site = new_site(tmp_path / "site", database_url)
     cam = camera(site, "CAM-H", store_kind="frigate", store_path="frigate")
     generate_footage(site, cam, window("2026-11-20T10:58", "2026-11-20T11:01"))  # 18 x 10 s
     report = scan(site, [cam], "op")
@@ -50,8 +52,8 @@ def test_batches_by_hour_with_the_merkle_root_of_their_segments(tmp_path: Path) 
     site.close()
 
 
-def test_scans_are_incremental(tmp_path: Path) -> None:
-    site = new_site(tmp_path / "site")
+def test_scans_are_incremental(tmp_path: Path, database_url: str) -> None:
+    site = new_site(tmp_path / "site", database_url)
     cam = camera(site, "CAM-I")
     generate_footage(site, cam, window("2026-11-20T10:00", "2026-11-20T10:03"))
     first = scan(site, [cam], "op")
@@ -66,8 +68,8 @@ def test_scans_are_incremental(tmp_path: Path) -> None:
     site.close()
 
 
-def test_a_file_still_being_written_waits(tmp_path: Path) -> None:
-    site = new_site(tmp_path / "site")
+def test_a_file_still_being_written_waits(tmp_path: Path, database_url: str) -> None:
+    site = new_site(tmp_path / "site", database_url)
     cam = camera(site, "CAM-S")
     generate_footage(site, cam, window("2026-11-20T10:00", "2026-11-20T10:02"))
     fresh = next(Path(cam.store_path).rglob("*.mp4"))

@@ -27,10 +27,10 @@ ENTRIES = 20  # checkpoints are signed at sizes 1 (init), 10 and 20
 
 
 @pytest.fixture
-def built(tmp_path: Path) -> Iterator[SiteEnv]:
-    env = make_site(tmp_path)
+def built(tmp_path: Path, database_url: str) -> Iterator[SiteEnv]:
+    env = make_site(tmp_path, database_url=database_url)
     ledger, signer = env.site.ledger, env.site.signer(PASSPHRASE)
-    for i in range(1, ENTRIES):
+    for i in range(ledger.size(), ENTRIES):  # entry i says "reason i"
         ledger.append("op", Record("ledger.note", f"subject {i}", f"reason {i}"))
         if ledger.size() in (10, ENTRIES):
             checkpoints.sign(env.site.db, env.settings.checkpoint_file, signer)

@@ -1,0 +1,300 @@
+"""Auditors' questions, answered from the ledger: who touched which recordings of which
+camera, when, why, for which procedure and receiving unit.
+
+The entries are the evidence. `ledger_audit` (one row per entry) and
+`ledger_audit_camera` (one row per camera an entry names) only index them: written in
+the same transaction as the entry, append-only like it, so that a query over millions
+of entries reads only the rows it returns. Each returned row is then re-read from the
+entry's own bytes and checked against the filter again: a damaged index can make a
+query miss a row (`ledger verify` recomputes the index and says so), never show one the
+ledger does not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from custody.db import Cursor, Database
+from custody.errors import IntegrityError
+
+_REGISTER = "requisition.register"
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index keeps of one entry."""
+
+    seq: int
+    time: str
+    actor: str
+    action: str
+    requisition: str | None
+    procedure: str | None
+    unit: str | None
+    cameras: tuple[str, ...]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _cameras(subject: Any, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The cameras an entry names: in its subject, or in the windows its data lists."""
+    found: list[Any] = []
+    if isinstance(subject, Mapping):
+        found += [subject.get("camera"), *(subject.get("cameras") or [])]
+    windows = data.get("windows")
+    if isinstance(windows, list):
+        found += [w.get("camera") for w in windows if isinstance(w, Mapping)]
+    return tuple(sorted({c for c in found if isinstance(c, str) and c}))
+
+
+def derive(
+    entry: Mapping[str, Any], known: Mapping[str, tuple[str | None, str | None]]
+) -> IndexRow:
+    """The index row of a decoded entry. `known` maps a requisition to the (procedure,
+    unit) of its registration, so that every later entry about it carries them too."""
+    subject = entry.get("subject")
+    data: Mapping[str, Any] = entry["data"] if isinstance(entry.get("data"), Mapping) else {}
+    requisition = _text(subject.get("requisition")) if isinstance(subject, Mapping) else None
+    procedure, unit = _text(entry.get("procedure")), _text(data.get("officer_unit"))
+    unit = unit or _text(data.get("unit"))
+    if requisition is not None and requisition in known:
+        registered_procedure, registered_unit = known[requisition]
+        procedure = procedure or registered_procedure
+        unit = unit or registered_unit
+    return IndexRow(
+        seq=int(entry["seq"]),
+        time=str(entry.get("time")),
+        actor=str(entry.get("actor")),
+        action=str(entry.get("action")),
+        requisition=requisition,
+        procedure=procedure,
+        unit=unit,
+        cameras=_cameras(subject, data),
+    )
+
+
+def registrations(
+    cur: Cursor, requisitions: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """(procedure, unit) of each requisition's registration, from the index."""
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for rid in set(requisitions):
+        row = cur.execute(
+            "SELECT procedure, unit FROM ledger_audit WHERE requisition = ? AND action = ?",
+            [rid, _REGISTER],
+        ).fetchone()
+        if row is not None:
+            found[rid] = (row[0], row[1])
+    return found
+
+
+def index_entries(cur: Cursor, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Index entries being appended, inside the append's transaction."""
+    wanted = [
+        e["subject"]["requisition"]
+        for e in entries
+        if isinstance(e.get("subject"), Mapping) and _text(e["subject"].get("requisition"))
+    ]
+    known = registrations(cur, wanted) if wanted else {}
+    rows: list[IndexRow] = []
+    for entry in entries:
+        row = derive(entry, known)
+        if row.action == _REGISTER and row.requisition is not None:
+            known[row.requisition] = (row.procedure, row.unit)
+        rows.append(row)
+    write(cur, rows)
+
+
+def write(cur: Cursor, rows: Sequence[IndexRow]) -> None:
+    cur.executemany(
+        "INSERT INTO ledger_audit (seq, time, actor, action, requisition, procedure, unit) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(r.seq, r.time, r.actor, r.action, r.requisition, r.procedure, r.unit) for r in rows],
+    )
+    cameras = [(c, r.seq) for r in rows for c in r.cameras]
+    if cameras:
+        cur.executemany("INSERT INTO ledger_audit_camera (camera, seq) VALUES (?, ?)", cameras)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What an auditor asks; every field given must hold. Times are UTC ISO text."""
+
+    agent: str | None = None
+    camera: str | None = None
+    requisition: str | None = None
+    procedure: str | None = None
+    action: str | None = None  # "footage.extract", or a prefix: "footage"
+    since: str | None = None
+    until: str | None = None
+
+    def matches(self, row: IndexRow) -> bool:
+        action_ok = self.action is None or (
+            row.action == self.action or row.action.startswith(self.action + ".")
+        )
+        return (
+            action_ok
+            and (self.agent is None or row.actor == self.agent)
+            and (self.camera is None or self.camera in row.cameras)
+            and (self.requisition is None or row.requisition == self.requisition)
+            and (self.procedure is None or row.procedure == self.procedure)
+            and (self.since is None or row.time >= self.since)
+            and (self.until is None or row.time < self.until)
+        )
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One answer: the index row, re-derived from the entry, with the entry's words."""
+
+    row: IndexRow
+    reason: str
+    recordings: tuple[str, ...]  # "CAM-1 2026-11-24T14:00:00+01:00 → 14:05:00+01:00"
+
+    def as_json(self) -> dict[str, Any]:
+        r = self.row
+        return {
+            "seq": r.seq,
+            "time": r.time,
+            "agent": r.actor,
+            "action": r.action,
+            "cameras": list(r.cameras),
+            "recordings": list(self.recordings),
+            "requisition": r.requisition,
+            "procedure": r.procedure,
+            "unit": r.unit,
+            "reason": self.reason,
+        }
+
+
+def _recordings(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    data = entry.get("data")
+    windows = data.get("windows") if isinstance(data, Mapping) else None
+    if not isinstance(windows, list):
+        if isinstance(data, Mapping) and {"camera", "from", "to"} <= data.keys():
+            windows = [data]
+        else:
+            return ()
+    out = []
+    for w in windows:
+        if isinstance(w, Mapping) and {"camera", "from", "to"} <= w.keys():
+            out.append(f"{w['camera']} {w['from']} → {w['to']}")
+    return tuple(out)
+
+
+def query(db: Database, wanted: AuditFilter) -> list[AuditRow]:
+    """Every entry matching `wanted`, oldest first, read back from the entry bytes."""
+    from custody.ledger import decode_entry
+
+    where, params = ["1 = 1"], []
+    source = "ledger_audit a"
+    if wanted.camera is not None:
+        source += " JOIN ledger_audit_camera c ON c.seq = a.seq AND c.camera = ?"
+        params.append(wanted.camera)
+    for column, value in (
+        ("a.actor", wanted.agent),
+        ("a.requisition", wanted.requisition),
+        ("a.procedure", wanted.procedure),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if wanted.action is not None:
+        where.append("(a.action = ? OR (a.action > ? AND a.action < ?))")
+        params += [wanted.action, wanted.action + ".", wanted.action + "/"]
+    if wanted.since is not None:
+        where.append("a.time >= ?")
+        params.append(wanted.since)
+    if wanted.until is not None:
+        where.append("a.time < ?")
+        params.append(wanted.until)
+    sql = (
+        f"SELECT a.seq, e.body FROM {source} JOIN ledger_entry e ON e.seq = a.seq "
+        f"WHERE {' AND '.join(where)} ORDER BY a.seq"
+    )
+    answers: list[AuditRow] = []
+    with db.read() as cur:
+        check_complete(cur)
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+        entries = [decode_entry(bytes(body)) for _seq, body in rows]
+        wanted_rids = [
+            e["subject"]["requisition"]
+            for e in entries
+            if isinstance(e.get("subject"), Mapping) and _text(e["subject"].get("requisition"))
+        ]
+        known = registrations(cur, wanted_rids) if wanted_rids else {}
+    for (seq, _body), entry in zip(rows, entries, strict=True):
+        row = derive(entry, known)
+        if row.seq != int(seq) or not wanted.matches(row):
+            raise IntegrityError(
+                f"the audit index disagrees with ledger entry {seq}",
+                hint="run 'scelle ledger verify'",
+            )
+        answers.append(AuditRow(row, str(entry.get("reason")), _recordings(entry)))
+    return answers
+
+
+def check_complete(cur: Cursor) -> None:
+    """The index has a row for every entry (an index behind the log would hide rows)."""
+    entries = cur.execute("SELECT MAX(seq) FROM ledger_entry").fetchone()[0]
+    indexed = cur.execute("SELECT COUNT(*), MAX(seq) FROM ledger_audit").fetchone()
+    size = -1 if entries is None else int(entries)
+    if int(indexed[0]) != size + 1 or (indexed[1] is not None and int(indexed[1]) != size):
+        raise IntegrityError(
+            f"the audit index covers {indexed[0]} of {size + 1} ledger entries",
+            hint="run 'scelle ledger verify'",
+        )
+
+
+def recompute(db: Database) -> None:
+    """Compare the whole index with what the entries say; IntegrityError on the first
+    difference. Run by `ledger verify --audit-index` (reads and parses every entry)."""
+    from custody.ledger import decode_entry
+
+    with db.read() as cur:
+        check_complete(cur)
+        cur.execute(
+            "SELECT e.body, a.seq, a.time, a.actor, a.action, a.requisition, a.procedure, a.unit "
+            "FROM ledger_entry e JOIN ledger_audit a ON a.seq = e.seq ORDER BY e.seq"
+        )
+        known: dict[str, tuple[str | None, str | None]] = {}
+        stored: list[IndexRow] = []
+        while chunk := cur.fetchmany(5000):
+            for body, *values in chunk:
+                entry = decode_entry(bytes(body))
+                row = derive(entry, known)
+                if row.action == _REGISTER and row.requisition is not None:
+                    known[row.requisition] = (row.procedure, row.unit)
+                stored.append(row)
+                if (
+                    row.seq,
+                    row.time,
+                    row.actor,
+                    row.action,
+                    row.requisition,
+                    row.procedure,
+                    row.unit,
+                ) != tuple(values):
+                    raise IntegrityError(f"the audit index disagrees with ledger entry {row.seq}")
+        cameras = sorted(cur.execute("SELECT seq, camera FROM ledger_audit_camera").fetchall())
+    if [(int(s), c) for s, c in cameras] != sorted((r.seq, c) for r in stored for c in r.cameras):
+        raise IntegrityError("the audit index's cameras disagree with the ledger entries")
+
+
+def backfill(cur: Cursor) -> None:
+    """Index a ledger written before the index existed (schema v5), in seq order."""
+    from custody.ledger import decode_entry
+
+    known: dict[str, tuple[str | None, str | None]] = {}
+    rows: list[IndexRow] = []
+    for (body,) in cur.execute("SELECT body FROM ledger_entry ORDER BY seq").fetchall():
+        row = derive(decode_entry(bytes(body)), known)
+        if row.action == _REGISTER and row.requisition is not None:
+            known[row.requisition] = (row.procedure, row.unit)
+        rows.append(row)
+    write(cur, rows)

@@ -1,0 +1,99 @@
+"""What every offline verification shares: run all checks, report each, raise at the end.
+
+Used by `scelle verify` (exports, destruction certificates) and `scelle ledger verify
+--bundle`; nothing here imports the database layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from custody.errors import InputError, IntegrityError, ScelleError
+from custody.keys import der_sha256, ssh_fingerprint
+
+
+@dataclass
+class Report:
+    directory: Path
+    checks: list[tuple[str, str | None]] = field(default_factory=list)  # (name, failure)
+    key: Ed25519PublicKey | None = None
+    key_pinned: bool = False
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        return [(name, why) for name, why in self.checks if why is not None]
+
+    @property
+    def fingerprint(self) -> str | None:
+        return ssh_fingerprint(self.key) if self.key else None
+
+
+def load_key_file(path: Path) -> Ed25519PublicKey:
+    """A public key shipped with what it signed (trusted only once its fingerprint is
+    compared with one printed on signed paper)."""
+    name = f"{path.parent.name}/{path.name}" if path.parent.name == "keys" else path.name
+    if path.is_symlink() or not path.is_file():
+        raise IntegrityError(f"{name} is missing or not a plain file")
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except OSError as exc:
+        raise IntegrityError(f"{name} cannot be read: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise IntegrityError(f"{name} is not a public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise IntegrityError(f"{name} is not an Ed25519 key")
+    return key
+
+
+def pinned_key(key: Ed25519PublicKey, expected: str) -> None:
+    value = expected.strip()
+    if value not in (ssh_fingerprint(key), der_sha256(key), ssh_fingerprint(key)[7:]):
+        raise IntegrityError(f"signed by {ssh_fingerprint(key)}, not by the key {value}")
+
+
+def run_checks(
+    report: Report, checks: list[tuple[str, Callable[[], None]]], pinned: str | None
+) -> Report:
+    """Run every check (the expected key first, when given), then raise if any failed."""
+    if pinned is not None:
+        key = report.key
+        if key is None or not pinned.strip():
+            raise InputError("--key is empty: give the fingerprint printed on the signed paper")
+        report.key_pinned = True
+        checks = [
+            ("signing key is the expected one (--key)", lambda: pinned_key(key, pinned)),
+            *checks,
+        ]
+    for name, check in checks:
+        try:
+            check()
+            report.checks.append((name, None))
+        except (
+            ScelleError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            UnicodeDecodeError,
+        ) as exc:
+            why = exc.message if isinstance(exc, ScelleError) else f"malformed ({exc})"
+            report.checks.append((name, why))
+    if report.failures:
+        name, why = report.failures[0]
+        raise VerificationFailed(
+            report, f"{len(report.failures)} check(s) failed; first: {name}: {why}"
+        )
+    return report
+
+
+class VerificationFailed(IntegrityError):
+    """Carries the full report so that the CLI can print every check."""
+
+    def __init__(self, report: Report, message: str) -> None:
+        super().__init__(message)
+        self.report = report

@@ -1,0 +1,89 @@
+"""`scelle db copy`: move a site's database (SQLite to PostgreSQL, usually), losing nothing.
+
+The source ledger is verified first, the target is migrated to the current schema and
+must be empty, every table is copied in one target transaction (foreign keys first,
+the ledger's own triggers checking every entry is appended in order), sequences are
+moved past the copied ids, and the target ledger is verified in full: same size, same
+root. The source is left as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Table, func, insert, select, text
+from sqlmodel import SQLModel
+
+from custody import schema
+from custody.config import Settings
+from custody.db import Database
+from custody.errors import IntegrityError, InvalidState
+from custody.verify import verify_ledger
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Copied:
+    rows: dict[str, int]
+    entries: int
+    root: bytes
+
+
+def _tables() -> list[Table]:
+    import exporters.models  # noqa: F401 - every table, in foreign-key order
+    import requisition.models  # noqa: F401
+
+    return [t for t in SQLModel.metadata.sorted_tables if t.name != "schema_version"]
+
+
+def copy_database(
+    source: Database,
+    target: Database,
+    settings: Settings,
+    progress: Callable[[str, int], None] | None = None,
+) -> Copied:
+    """Copy every row of `source` into the empty database `target`; verify both ledgers."""
+    before = verify_ledger(source, settings)
+    schema.upgrade(target)
+    with target.engine.connect() as conn:
+        if conn.execute(text("SELECT COUNT(*) FROM ledger_entry")).scalar():
+            raise InvalidState(
+                "the target database already holds a ledger", hint="copy into an empty database"
+            )
+    rows: dict[str, int] = {}
+    with source.engine.connect() as src, target.engine.begin() as dst:
+        for table in _tables():
+            order = list(table.primary_key.columns) or list(table.columns)
+            result = src.execution_options(stream_results=True).execute(
+                select(table).order_by(*order)
+            )
+            count = 0
+            while batch := result.fetchmany(BATCH):
+                dst.execute(insert(table), [dict(r._mapping) for r in batch])
+                count += len(batch)
+                if progress is not None:
+                    progress(table.name, count)
+            rows[table.name] = count
+            if target.is_sqlite:
+                continue
+            for column in table.primary_key.columns:
+                if column.autoincrement is True or (
+                    column.autoincrement == "auto"
+                    and len(table.primary_key.columns) == 1
+                    and column.type.python_type is int
+                ):
+                    sequence = dst.execute(
+                        select(func.pg_get_serial_sequence(table.name, column.name))
+                    ).scalar()
+                    if sequence and count:
+                        dst.execute(
+                            select(
+                                func.setval(sequence, select(func.max(column)).scalar_subquery())
+                            )
+                        )
+    after = verify_ledger(target, settings)
+    if (after.entries, after.root) != (before.entries, before.root):
+        raise IntegrityError("the copied ledger differs from the source")
+    return Copied(rows, after.entries, after.root)

@@ -1,0 +1,78 @@
+"""Roles and what each may do: a table the CLI reads before it opens anything.
+
+Kept apart from requisition/agents.py so that `scelle --help` does not import the
+database layer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"  # registers requisitions, extracts, seals and hands over
+    SUPERVISOR = "supervisor"  # approves or denies, places and lifts holds, purges
+    AUDITOR = "auditor"  # reads the ledger and the registers, never the footage
+    ADMIN = "admin"  # designates agents, keeps the camera register and the database
+
+
+class Permission(StrEnum):
+    """Things an agent may be allowed to do; the text is what a refusal names."""
+
+    READ = "read the registers"
+    LEDGER_WRITE = "sign checkpoints or add notes to the ledger"
+    AUDIT = "query or export the ledger for an audit"
+    AGENT_MANAGE = "designate or disable agents"
+    CAMERA_MANAGE = "change the camera register"
+    FOOTAGE_INDEX = "index footage"
+    FOOTAGE_GENERATE = "generate test footage"
+    FOOTAGE_FIND = "search the footage index"
+    REGISTER = "register or cancel requisitions"
+    DECIDE = "approve or deny requisitions"
+    EXTRACT = "extract footage"
+    HANDOVER = "hand over or copy exports"
+    DOCUMENT = "issue documents"
+    HOLD_PLACE = "place holds"
+    HOLD_RELEASE = "release holds"
+    PURGE = "run the retention purge"
+    DATABASE = "upgrade or copy the database"
+
+
+_ALL = frozenset(Permission)
+_OPERATOR = {
+    Permission.READ,
+    Permission.LEDGER_WRITE,
+    Permission.FOOTAGE_INDEX,
+    Permission.FOOTAGE_FIND,
+    Permission.REGISTER,
+    Permission.EXTRACT,
+    Permission.HANDOVER,
+    Permission.DOCUMENT,
+    Permission.HOLD_PLACE,  # preserving footage never destroys anything: anyone on duty
+}
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.OPERATOR: frozenset(_OPERATOR),
+    Role.SUPERVISOR: frozenset(
+        _OPERATOR | {Permission.DECIDE, Permission.HOLD_RELEASE, Permission.PURGE, Permission.AUDIT}
+    ),
+    Role.AUDITOR: frozenset({Permission.READ, Permission.AUDIT, Permission.LEDGER_WRITE}),
+    Role.ADMIN: frozenset(
+        {
+            Permission.READ,
+            Permission.LEDGER_WRITE,
+            Permission.AUDIT,
+            Permission.AGENT_MANAGE,
+            Permission.CAMERA_MANAGE,
+            Permission.FOOTAGE_INDEX,
+            Permission.FOOTAGE_GENERATE,
+            Permission.PURGE,
+            Permission.DATABASE,
+        }
+    ),
+}
+assert set().union(*GRANTS.values()) == _ALL, "a permission no role holds"
+
+
+def who_may(permission: Permission) -> str:
+    roles = [r.value for r in Role if permission in GRANTS[r]]
+    return f"the {' or '.join(roles)} role may"
