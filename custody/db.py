@@ -103,6 +103,14 @@ class Database:
                     f"no database at {self.path}", hint="run 'scelle init' or set SCELLE_HOME"
                 )
         self.engine: Engine = create_engine(parsed)
+        # The driver's own errors, which raw DB-API calls raise unwrapped.
+        self._driver_errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+        self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+        if not self.is_sqlite:
+            import psycopg
+
+            self._driver_errors = (psycopg.Error,)
+            self._integrity_errors = (psycopg.IntegrityError, psycopg.errors.RaiseException)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
@@ -119,9 +127,10 @@ class Database:
 
     @contextmanager
     def _transaction(self, begin: Sequence[str]) -> Iterator[Cursor]:
+        connect_errors = (DBAPIError, *self._driver_errors)
         try:
             raw = self.engine.raw_connection()
-        except (DBAPIError, sqlite3.Error) as exc:
+        except connect_errors as exc:
             raise self._db_error(exc) from exc
         try:
             cur = raw.cursor()
@@ -135,8 +144,8 @@ class Database:
                 raise
             finally:
                 cur.close()
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.IntegrityError):
+        except self._driver_errors as exc:
+            if isinstance(exc, self._integrity_errors):  # a guard rail: the caller's to explain
                 raise
             raise self._db_error(exc) from exc
         finally:

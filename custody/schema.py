@@ -134,9 +134,6 @@ APP_ROLE = "scelle_app"
 
 def _pg_privileges(conn: Connection) -> None:
     """Grant the application role what it needs, and no more (run after every upgrade)."""
-    import exporters.models  # noqa: F401 - every table must be known to grant on it
-    import requisition.models  # noqa: F401
-
     exists = conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'").scalar()
     if not exists:
         try:
@@ -147,16 +144,22 @@ def _pg_privileges(conn: Connection) -> None:
                 f"the role {APP_ROLE} does not exist and cannot be created here",
                 hint=f"as a PostgreSQL administrator: CREATE ROLE {APP_ROLE} NOLOGIN",
             ) from exc
-    guarded = (*APPEND_ONLY, *AUDIT_INDEX)
-    others = [t for t in SQLModel.metadata.tables if t not in guarded and t != "schema_version"]
-    for statement in (
+    present = set(inspect(conn).get_table_names())
+    guarded = [t for t in (*APPEND_ONLY, *AUDIT_INDEX) if t in present]
+    others = sorted(present - {*guarded, "schema_version"})
+    statements = [
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, {APP_ROLE}",
         f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
-        f"GRANT SELECT, INSERT ON {', '.join(guarded)} TO {APP_ROLE}",
         f"GRANT SELECT ON schema_version TO {APP_ROLE}",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(others)} TO {APP_ROLE}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
-    ):
+    ]
+    if guarded:
+        statements.append(f"GRANT SELECT, INSERT ON {', '.join(guarded)} TO {APP_ROLE}")
+    if others:
+        statements.append(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(others)} TO {APP_ROLE}"
+        )
+    for statement in statements:
         conn.exec_driver_sql(statement)
 
 

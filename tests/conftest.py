@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,17 +146,10 @@ def make_site(root: Path, name: str = "csv.test", database_url: str | None = Non
     SQLite file), created by ADMIN, with an operator, a supervisor and an auditor."""
     home = root / "site"
     settings = load_settings({"home": str(home), "site_name": name, "database_url": database_url})
-    login = os.environ.get("LOGNAME")
-    os.environ["LOGNAME"] = ADMIN  # who runs init on SQLite; the URL says it on PostgreSQL
-    try:
+    with logged_in_as(ADMIN):  # who runs init on SQLite; the URL says it on PostgreSQL
         site, _ = init_site(
             settings, PASSPHRASE, then=lambda s: agents.bootstrap(s, ADMIN, "Alice Admin", "AR-1")
         )
-    finally:
-        if login is None:
-            del os.environ["LOGNAME"]
-        else:
-            os.environ["LOGNAME"] = login
     for agent_login, role in AGENTS.items():
         agents.add(site, ADMIN, agents.NewAgent(agent_login, agent_login, role, "AR-2"))
     pass_file = root / "passphrase"
@@ -170,7 +164,21 @@ def site_env(tmp_path: Path, backend: str, database_url: str) -> Iterator[SiteEn
     env.site.close()
 
 
-def raw_connection(env: SiteEnv, login: str | None = None) -> Any:
+@contextmanager
+def logged_in_as(login: str) -> Iterator[None]:
+    """The OS login getpass reports, for code run in-process (SQLite identity)."""
+    old = os.environ.get("LOGNAME")
+    os.environ["LOGNAME"] = login
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["LOGNAME"]
+        else:
+            os.environ["LOGNAME"] = old
+
+
+def raw_connection(env: SiteEnv, login: str | None = None, database: str | None = None) -> Any:
     """A DB-API connection to the site's database in autocommit mode, as its owner (or
     `login`): SQLite's file itself, or a PostgreSQL session. Tests use it to attack."""
     url = make_url(env.settings.database_url)
@@ -183,7 +191,7 @@ def raw_connection(env: SiteEnv, login: str | None = None) -> Any:
     return psycopg.connect(
         host=url.host,
         port=url.port,
-        dbname=url.database,
+        dbname=database or url.database,
         user=login or url.username,
         autocommit=True,
     )

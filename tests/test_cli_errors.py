@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.conftest import ADMIN, AUDITOR, SiteEnv, run_cli
 
@@ -61,6 +62,7 @@ def test_missing_key(site_env: SiteEnv) -> None:
     assert snapshot(site_env.settings.home) == before
 
 
+@pytest.mark.backends("sqlite")
 def test_unreadable_database(site_env: SiteEnv) -> None:
     site_env.site.close()
     db = site_env.settings.home / "scelle.db"
@@ -70,6 +72,19 @@ def test_unreadable_database(site_env: SiteEnv) -> None:
         result = run_cli(args, env=site_env.env)
         assert result.exit_code == 6, args
         assert "file is not a database" in one_line_error(result.stderr)
+    assert snapshot(site_env.settings.home) == before
+
+
+@pytest.mark.backends("postgresql")
+def test_unreachable_database_server(site_env: SiteEnv) -> None:
+    site_env.site.close()
+    url = make_url(site_env.settings.database_url).set(port=1)  # nothing listens there
+    env = {**site_env.env, "SCELLE_DATABASE_URL": url.render_as_string(hide_password=False)}
+    before = snapshot(site_env.settings.home)
+    result = run_cli(["ledger", "verify"], env=env)
+    assert result.exit_code == 6
+    assert one_line_error(result.stderr).startswith("scelle: error: cannot use the database:")
+    assert "Traceback" not in result.stderr
     assert snapshot(site_env.settings.home) == before
 
 

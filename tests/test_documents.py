@@ -18,8 +18,8 @@ import pytest
 from pypdf import PdfReader
 
 from exporters.documents import render
-from requisition.demo import run_demo
-from tests.conftest import require_tool, run_cli
+from requisition.demo import OPERATOR, run_demo
+from tests.conftest import ADMIN, logged_in_as, require_tool, run_cli
 
 
 def pdf_text(path: Path) -> str:
@@ -33,7 +33,8 @@ def flat(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, str]]:
-    result = run_demo(tmp_path_factory.mktemp("docs") / "site", lambda _line: None)
+    with logged_in_as(ADMIN):  # the demo site's administrator
+        result = run_demo(tmp_path_factory.mktemp("docs") / "site", lambda _line: None)
     yield result.home, result.export.path, result.day
 
 
@@ -93,7 +94,7 @@ def test_a_tampered_cover_sheet_fails_verification(
 
 def test_label_and_register_through_the_cli(demo: tuple[Path, Path, str], tmp_path: Path) -> None:
     home, export, day = demo
-    env = {"SCELLE_HOME": str(home)}
+    env = {"SCELLE_HOME": str(home), "LOGNAME": OPERATOR}
     rid = export.name
     handed = run_cli(
         [
@@ -131,7 +132,8 @@ def test_label_and_register_through_the_cli(demo: tuple[Path, Path, str], tmp_pa
     sent = f"réquisition {rid} (PV 2026/004217) remise à Lt Martin, BSU Villeurbanne"
     assert flat(sent) in flat(register)
     assert flat(register).count(flat(sent)) == 2  # both cameras of the requisition
-    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=env).stdout)[0]
+    audit = {**env, "LOGNAME": ADMIN}
+    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=audit).stdout)[0]
     pdf = tmp_path / f"register-{day}-{today}.pdf"
     assert last["action"] == "document.issue"
     assert last["data"]["sha256"]["pdf"] == hashlib.sha256(pdf.read_bytes()).hexdigest()

@@ -22,8 +22,8 @@ from custody.signatures import (
     sign_raw,
     sign_sshsig,
 )
-from requisition.demo import run_demo
-from tests.conftest import require_tool, run_cli
+from requisition.demo import OPERATOR, run_demo
+from tests.conftest import ADMIN, logged_in_as, require_tool, run_cli
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class Export:
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Export]:
-    result = run_demo(tmp_path_factory.mktemp("demo") / "site", lambda _line: None)
+    with logged_in_as(ADMIN):  # the demo site's administrator
+        result = run_demo(tmp_path_factory.mktemp("demo") / "site", lambda _line: None)
     identity = (result.export.path / "keys" / "allowed_signers").read_text().split()[0]
     assert result.verified.fingerprint is not None
     yield Export(result.export.path, result.verified.fingerprint, identity, result.home)
@@ -185,7 +186,7 @@ def manifest_resigned_with_another_key(root: Path) -> None:
 
 def inclusion_proof_for_another_entry(root: Path, site: Path) -> None:
     """Swap in entry 1 of the same ledger, with its own valid proof."""
-    env = {"SCELLE_HOME": str(site)}
+    env = {"SCELLE_HOME": str(site), "LOGNAME": ADMIN}
     body = run_cli(["ledger", "show", "1", "--raw"], env=env).stdout
     proof = run_cli(["ledger", "proof", "inclusion", "--index", "1"], env=env).stdout
     (root / "ledger" / "entry.json").write_text(body)
@@ -265,14 +266,15 @@ def test_verify_refuses_a_directory_that_is_not_an_export(tmp_path: Path) -> Non
 
 
 def test_export_copy_reads_back_and_is_recorded(export: Export, tmp_path: Path) -> None:
-    env = {"SCELLE_HOME": str(export.site)}
+    env = {"SCELLE_HOME": str(export.site), "LOGNAME": OPERATOR}
     medium = tmp_path / "usb"
     medium.mkdir()
     result = run_cli(["export", "copy", export.path.name, "--to", str(medium)], env=env)
     assert result.exit_code == 0, result.stderr
     assert "read back: 10 checks passed" in result.stdout
     assert run_cli(["verify", str(medium / export.path.name)]).exit_code == 0
-    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=env).stdout)[0]
+    audit = {**env, "LOGNAME": ADMIN}
+    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=audit).stdout)[0]
     assert last["action"] == "export.copy"
     again = run_cli(["export", "copy", export.path.name, "--to", str(medium)], env=env)
     assert again.exit_code == 5

@@ -21,7 +21,7 @@ from exporters.generate import generate_footage
 from exporters.index import scan
 from requisition.cameras import get_camera
 from requisition.timewindow import parse_window
-from tests.conftest import ADMIN, SUPERVISOR, SiteEnv, require_tool, run_cli
+from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, require_tool, run_cli
 from tests.test_cameras import ADD
 
 ZONE = "Europe/Paris"
@@ -87,7 +87,9 @@ def test_expired_unheld_segments_go_held_ones_stay_intact(store: SiteEnv) -> Non
         assert before[name] == value  # what is kept is bit for bit what was there
     assert sum("/2026-11-13/" in k for k in after) == 2  # recent footage untouched
     assert report["destroyed"] == 3
-    entries = json.loads(run_cli(["ledger", "show", "--json", "--limit", "3"], env=env).stdout)
+    entries = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "3"], env=store.env_as(AUDITOR)).stdout
+    )
     assert [e["action"] for e in entries][-2:] == ["footage.destroy.intent", "footage.destroy"]
     assert entries[-2]["data"]["segments"] == 3 and entries[-2]["data"]["held"] == 2
     assert run_cli(["ledger", "verify"], env=env).exit_code == 0
@@ -162,7 +164,9 @@ def test_a_purge_killed_between_intent_and_outcome_is_completed(store: SiteEnv) 
     )
     assert proc.returncode == -9
     assert len(segments(store)) == 7  # intent recorded, nothing deleted yet
-    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=store.env).stdout)
+    last = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "1"], env=store.env_as(AUDITOR)).stdout
+    )
     assert last[0]["action"] == "footage.destroy.intent"
     result = run_cli(["purge", "--now", "2026-11-13T12:00"], env=store.env_as(ADMIN))
     assert result.exit_code == 0, result.stderr
@@ -347,5 +351,7 @@ def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path:
     code, report, _ = purge(store, f"{date.today().isoformat()}T03:01")
     assert code == 0 and report["exports_destroyed"] == [rid]
     assert not (tmp_path / rid).exists()
-    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "3"], env=env).stdout)
+    last = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "3"], env=store.env_as(AUDITOR)).stdout
+    )
     assert "export.destroy" in [e["action"] for e in last]

@@ -20,7 +20,7 @@ from exporters.generate import generate_footage
 from exporters.index import scan
 from requisition.cameras import get_camera
 from requisition.timewindow import parse_window
-from tests.conftest import ADMIN, SUPERVISOR, SiteEnv, run_cli
+from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_cameras import ADD
 from tests.test_cli_errors import one_line_error, snapshot
 
@@ -71,7 +71,9 @@ def test_register_holds_at_once_and_the_ledger_says_who(filmed: SiteEnv) -> None
     assert shown["windows"][0]["from_utc"].endswith("T09:00:00Z")
     actions = [
         e["action"]
-        for e in json.loads(run_cli(["ledger", "show", "--json"], env=filmed.env).stdout)
+        for e in json.loads(
+            run_cli(["ledger", "show", "--json"], env=filmed.env_as(AUDITOR)).stdout
+        )
     ]
     assert actions[-2:] == ["requisition.register", "hold.place"]
 
@@ -99,8 +101,15 @@ def test_urgent_and_unavailable_windows_are_flagged(filmed: SiteEnv) -> None:
 
 
 def test_four_eyes(filmed: SiteEnv, tmp_path: Path) -> None:
+    """An operator may not approve; a supervisor may, but not what they registered."""
     rid = register(filmed.env)
-    same = run_cli(["requisition", "approve", rid], env=filmed.env)
+    by_operator = run_cli(["requisition", "approve", rid], env=filmed.env)
+    assert by_operator.exit_code == 5
+    assert one_line_error(by_operator.stderr) == (
+        "scelle: error: refused: test-operator (operator) may not approve or deny requisitions"
+    )
+    own = register(filmed.env_as(SUPERVISOR))
+    same = run_cli(["requisition", "approve", own], env=filmed.env_as(SUPERVISOR))
     assert same.exit_code == 5
     assert "cannot also approve it: a second person (a supervisor) must" in one_line_error(
         same.stderr
@@ -151,9 +160,9 @@ def test_extract_hand_over_and_refuse_an_existing_directory(
         env=filmed.env,
     )
     assert handed.exit_code == 0, handed.stderr
-    last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=filmed.env).stdout)[
-        0
-    ]
+    last = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "1"], env=filmed.env_as(AUDITOR)).stdout
+    )[0]
     assert last["action"] == "requisition.handover" and last["data"]["seal_number"] == "S-2026-0042"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,12 @@ import requisition.models  # noqa: F401
 from custody import schema
 from custody.db import Database
 from custody.errors import DatabaseError
-from tests.conftest import SiteEnv
+from tests.conftest import SiteEnv, raw_connection
 
 
 def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
-    assert schema.upgrade(migrated) == [1, 2, 3, 4]
+    assert schema.upgrade(migrated) == [1, 2, 3, 4, 5]
     assert schema.upgrade(migrated) == []
     fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
     SQLModel.metadata.create_all(fresh.engine)
@@ -38,45 +38,49 @@ def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
 
 def test_older_and_newer_schemas_are_refused(site_env: SiteEnv) -> None:
     site_env.site.close()
-    path = site_env.site.db.path
-    assert path is not None
-    conn = sqlite3.connect(path)
+    conn = raw_connection(site_env)
     conn.execute("INSERT INTO schema_version VALUES (99, 'x', 'from the future')")
-    conn.commit()
-    db = Database(f"sqlite:///{path}")
+    db = Database(site_env.settings.database_url)
     with pytest.raises(DatabaseError, match="v99 is newer than this scelle"):
         schema.require_current(db)
     conn.execute("DELETE FROM schema_version")
-    conn.commit()
     with pytest.raises(DatabaseError, match="not a scelle database"):
         schema.require_current(db)
     db.dispose()
     conn.close()
 
 
-def test_db_upgrade_migrates_a_v1_site(site_env: SiteEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A site created before the footage tables existed is upgraded in place, and its
-    ledger still verifies."""
-    from tests.conftest import run_cli
+def test_db_upgrade_migrates_a_v1_site(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site created before the footage tables, the agents register and the audit index
+    existed is upgraded in place: the index is built from the entries, the upgrading
+    login becomes the first administrator, and the ledger still verifies."""
+    from custody import audit
+    from custody.config import load_settings
+    from custody.site import init_site
+    from tests.conftest import ADMIN, run_cli
 
-    home = site_env.settings.home
-    site_env.site.close()
-    path = home / "scelle.db"
-    path.unlink()
-    for suffix in ("-wal", "-shm"):
-        (home / f"scelle.db{suffix}").unlink(missing_ok=True)
-    site_env.settings.checkpoint_file.unlink()
-    site_env.settings.key_file.unlink()
-    site_env.settings.public_key_file.unlink()
-    with monkeypatch.context() as before_footage:
-        before_footage.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
-        before_footage.setattr(schema, "LATEST", 1)
-        assert run_cli(["init", "--site-name", "csv.test"], env=site_env.env).exit_code == 0
-    refused = run_cli(["camera", "list"], env=site_env.env)
+    settings = load_settings({"home": str(tmp_path / "site"), "site_name": "csv.test"})
+    with monkeypatch.context() as v1:
+        v1.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        v1.setattr(schema, "LATEST", 1)
+        v1.setattr(audit, "index_entries", lambda _cur, _entries: None)  # not yet written
+        site, _ = init_site(settings, b"passphrase")
+        site.close()
+    env = {"SCELLE_HOME": str(settings.home)}
+    refused = run_cli(["camera", "list"], env=env)
     assert refused.exit_code == 6
-    assert "schema v1 is older than this scelle's v4" in refused.stderr
-    upgraded = run_cli(["db", "upgrade"], env=site_env.env)
-    assert upgraded.stdout.strip() == "applied migrations [2, 3, 4]"
-    assert run_cli(["camera", "list"], env=site_env.env).exit_code == 0
-    assert run_cli(["ledger", "verify"], env=site_env.env).exit_code == 0
-    assert run_cli(["db", "upgrade"], env=site_env.env).stdout.strip() == "schema is current (v4)"
+    assert "schema v1 is older than this scelle's v5" in refused.stderr
+    upgraded = run_cli(["db", "upgrade"], env=env)
+    assert upgraded.stdout.splitlines() == [
+        "applied migrations [2, 3, 4, 5]",
+        f"first administrator: {ADMIN}",
+    ]
+    assert run_cli(["camera", "list"], env=env).exit_code == 0
+    verified = run_cli(["ledger", "verify", "--audit-index"], env=env)
+    assert verified.exit_code == 0, verified.stderr
+    assert "audit index OK" in verified.stdout
+    found = json.loads(run_cli(["audit", "--action", "site", "--json"], env=env).stdout)
+    assert [(row["seq"], row["action"]) for row in found] == [(0, "site.init")]
+    assert run_cli(["db", "upgrade"], env=env).stdout.strip() == "schema is current (v5)"

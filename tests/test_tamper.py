@@ -9,19 +9,20 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import make_url
 
 from custody import checkpoints, merkle, treecheck
 from custody.canonical import canonical_bytes, parse_canonical
 from custody.keys import Signer, public_pem
 from custody.ledger import Record
 from custody.note import Checkpoint, sign_checkpoint
-from tests.conftest import PASSPHRASE, SiteEnv, make_site, run_cli
+from tests.conftest import PASSPHRASE, SiteEnv, make_site, raw_connection, run_cli
 
 ENTRIES = 20  # checkpoints are signed at sizes 1 (init), 10 and 20
 
@@ -38,19 +39,40 @@ def built(tmp_path: Path, database_url: str) -> Iterator[SiteEnv]:
     yield env
 
 
-def connect(env: SiteEnv) -> sqlite3.Connection:
-    assert env.site.db.path is not None
-    conn = sqlite3.connect(env.site.db.path, isolation_level=None)
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        conn.execute(f"DROP TRIGGER {name}")
-    return conn
+class Attacker:
+    """Write access to the database with the guard rails off: anyone with the SQLite
+    file drops the triggers; a PostgreSQL superuser switches them off for its session."""
+
+    def __init__(self, env: SiteEnv) -> None:
+        self.sqlite = env.site.db.is_sqlite
+        if self.sqlite:
+            self.conn = raw_connection(env)
+            triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            for (name,) in self.conn.execute(triggers).fetchall():
+                self.conn.execute(f"DROP TRIGGER {name}")
+        else:
+            self.conn = raw_connection(env, "postgres")
+            self.conn.execute("SET session_replication_role = replica")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(sql if self.sqlite else sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        if self.sqlite:
+            self.conn.executemany(sql, rows)
+        else:
+            self.conn.cursor().executemany(sql.replace("?", "%s"), list(rows))
 
 
-def bodies(conn: sqlite3.Connection) -> list[bytes]:
-    return [b for (b,) in conn.execute("SELECT body FROM ledger_entry ORDER BY seq")]
+def connect(env: SiteEnv) -> Attacker:
+    return Attacker(env)
 
 
-def rewrite_log(conn: sqlite3.Connection, new_bodies: list[bytes]) -> None:
+def bodies(conn: Attacker) -> list[bytes]:
+    return [bytes(b) for (b,) in conn.execute("SELECT body FROM ledger_entry ORDER BY seq")]
+
+
+def rewrite_log(conn: Attacker, new_bodies: list[bytes]) -> None:
     """Replace the whole log with `new_bodies`, renumbered, and recompute every node."""
     conn.execute("DELETE FROM ledger_entry")
     conn.execute("DELETE FROM ledger_node")
@@ -126,19 +148,28 @@ def whole_log_rewritten_and_rehashed(env: SiteEnv) -> None:
 
 
 def older_database_restored(env: SiteEnv) -> None:
-    """An administrator's copy of the database file, put back after the site went on."""
+    """An administrator's copy of the database, put back after the site went on."""
     from custody.site import open_site
 
+    url = make_url(env.settings.database_url)
     db = env.site.db.path
-    assert db is not None and not Path(f"{db}-wal").exists()  # closed: the file is whole
-    backup = db.with_name("backup.db")
-    shutil.copy(db, backup)
+    if db is not None:
+        assert not Path(f"{db}-wal").exists()  # closed: the file is whole
+        shutil.copy(db, db.with_name("backup.db"))
+    else:
+        admin = raw_connection(env, "postgres", database="postgres")
+        admin.execute(f"CREATE DATABASE {url.database}_backup TEMPLATE {url.database}")
     opened = open_site(env.settings)  # the site goes on: ten more entries, a checkpoint
     for i in range(10):
         opened.ledger.append("op", Record("ledger.note", "later", f"later {i}"))
     checkpoints.sign(opened.db, env.settings.checkpoint_file, opened.signer(PASSPHRASE))
     opened.close()
-    shutil.copy(backup, db)
+    if db is not None:
+        shutil.copy(db.with_name("backup.db"), db)
+    else:
+        admin.execute(f"DROP DATABASE {url.database} WITH (FORCE)")
+        admin.execute(f"ALTER DATABASE {url.database}_backup RENAME TO {url.database}")
+        admin.close()
 
 
 def forged_checkpoint_in_file(env: SiteEnv) -> None:
@@ -198,11 +229,11 @@ def all_checkpoints_deleted(env: SiteEnv) -> None:
 
 
 def tree_node_edited(env: SiteEnv) -> None:
-    connect(env).execute("UPDATE ledger_node SET hash = zeroblob(32) WHERE level = 1 AND idx = 2")
+    connect(env).execute("UPDATE ledger_node SET hash = ? WHERE level = 1 AND idx = 2", [bytes(32)])
 
 
 def upper_tree_node_edited(env: SiteEnv) -> None:
-    connect(env).execute("UPDATE ledger_node SET hash = zeroblob(32) WHERE level = 3 AND idx = 1")
+    connect(env).execute("UPDATE ledger_node SET hash = ? WHERE level = 3 AND idx = 1", [bytes(32)])
 
 
 def leaf_and_entry_edited(env: SiteEnv) -> None:
