@@ -127,7 +127,7 @@ class Database:
 
     @contextmanager
     def _transaction(self, begin: Sequence[str]) -> Iterator[Cursor]:
-        connect_errors = (DBAPIError, *self._driver_errors)
+        connect_errors: tuple[type[Exception], ...] = (DBAPIError, *self._driver_errors)
         try:
             raw = self.engine.raw_connection()
         except connect_errors as exc:

@@ -176,3 +176,58 @@ def test_earlier_roots_never_change_on_append(entries: list[bytes]) -> None:
         roots.append(tree.range.root())
         for size, root in enumerate(roots, start=1):
             assert merkle.root_at(size, tree.get) == root
+
+
+def _range_proof(leaves: Sequence[bytes], start: int, end: int) -> bytes:
+    """Rebuild the root from a range proof made from a full in-memory tree."""
+    levels = merkle.tree_levels([merkle.leaf_hash(x) for x in leaves])
+    left = [levels[lv][i] for lv, i in merkle.frontier_keys(start)]
+    right = [levels[lv][i] for lv, i in merkle.aligned_nodes(end, len(leaves))]
+    middle = [merkle.leaf_hash(x) for x in leaves[start:end]]
+    return merkle.range_root(start, left, middle, right, end, len(leaves))
+
+
+def test_range_proofs_rebuild_the_root_for_every_range_up_to_33_leaves() -> None:
+    for n in range(1, 34):
+        leaves = [bytes([i]) for i in range(n)]
+        want = naive_root(leaves)
+        for start in range(n):
+            for end in range(start + 1, n + 1):
+                assert _range_proof(leaves, start, end) == want, (n, start, end)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5000), st.data())
+def test_range_proofs_on_larger_trees_and_any_flip_is_caught(n: int, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, n - 1))
+    end = data.draw(st.integers(start + 1, min(n, start + 64)))
+    leaves = [i.to_bytes(4, "big") for i in range(n)]
+    assert _range_proof(leaves, start, end) == naive_root(leaves)
+    changed = list(leaves)
+    changed[data.draw(st.integers(start, end - 1))] += b"x"
+    levels = merkle.tree_levels([merkle.leaf_hash(x) for x in leaves])
+    left = [levels[lv][i] for lv, i in merkle.frontier_keys(start)]
+    right = [levels[lv][i] for lv, i in merkle.aligned_nodes(end, n)]
+    forged = [merkle.leaf_hash(x) for x in changed[start:end]]
+    assert merkle.range_root(start, left, forged, right, end, n) != naive_root(leaves)
+    if left or right:  # a hash of the proof flipped
+        hashes = left + right
+        k = data.draw(st.integers(0, len(hashes) - 1))
+        hashes[k] = bytes([hashes[k][0] ^ 1]) + hashes[k][1:]
+        good = [merkle.leaf_hash(x) for x in leaves[start:end]]
+        flipped = merkle.range_root(start, hashes[: len(left)], good, hashes[len(left) :], end, n)
+        assert flipped != naive_root(leaves)
+
+
+def test_range_proofs_with_the_wrong_shape_are_refused() -> None:
+    leaves = [bytes([i]) for i in range(10)]
+    levels = merkle.tree_levels([merkle.leaf_hash(x) for x in leaves])
+    left = [levels[lv][i] for lv, i in merkle.frontier_keys(3)]
+    right = [levels[lv][i] for lv, i in merkle.aligned_nodes(6, 10)]
+    middle = [merkle.leaf_hash(x) for x in leaves[3:6]]
+    with pytest.raises(ProofError, match="wrong number of hashes"):
+        merkle.range_root(3, left[:-1], middle, right, 6, 10)
+    with pytest.raises(ProofError, match="covers 2 leaves, not 3"):
+        merkle.range_root(3, left, middle[:2], right, 6, 10)
+    with pytest.raises(ProofError, match="is 31 bytes"):
+        merkle.range_root(3, [left[0][:31], *left[1:]], middle, right, 6, 10)
