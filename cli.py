@@ -491,18 +491,15 @@ def db_upgrade(
     upgrade becomes its first administrator, recorded in the ledger."""
     from custody import schema
     from custody.db import Database
-    from custody.site import open_site
+    from custody.site import Site, open_site
     from requisition.agents import authorise, bootstrap, list_all
 
     settings = _settings(ctx)
     db = Database(settings.database_url)
     try:
-        if schema.version(db) >= 5:
-            site = open_site(settings)
-            try:
-                authorise(site, site.login, Permission.DATABASE, "db upgrade")
-            finally:
-                site.close()
+        if schema.version(db) >= 5:  # an agents register exists: only an admin upgrades
+            older = Site(settings, db)  # not open_site: its schema is older by definition
+            authorise(older, older.login, Permission.DATABASE, "db upgrade")
         applied = schema.upgrade(db)
     finally:
         db.dispose()
@@ -531,20 +528,30 @@ def db_copy(
     from custody.db import Database
     from custody.dbcopy import copy_database
     from custody.ledger import Ledger, Record
+    from custody.site import Site
+    from requisition import agents
 
     site = _open(ctx, Permission.DATABASE)
     target = Database(to)
     try:
         copied = copy_database(site.db, target, site.settings)
+        moved = Site(site.settings, target)
         Ledger(target).append(
-            site.login,
+            moved.login,
             Record(
                 "db.copy",
                 {"database": target.display_url},
-                "site database copied here, both ledgers verified",
-                data={"entries": copied.entries, "rows": copied.rows},
+                f"site database copied here by {site.login}, both ledgers verified",
+                data={"entries": copied.entries, "rows": copied.rows, "from": site.login},
             ),
         )
+        admin = agents.get(moved, moved.login)
+        if admin is None:  # PostgreSQL roles are not the SQLite logins: its owner administers
+            agents.add(
+                moved,
+                moved.login,
+                agents.NewAgent(moved.login, moved.login, "admin", f"db copy by {site.login}"),
+            )
     finally:
         target.dispose()
         site.close()
@@ -1511,6 +1518,8 @@ def agent_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """The agents register: login, name, role, designation, status."""
+    import dataclasses
+
     from requisition.agents import list_all
 
     site = _open(ctx, Permission.READ)
@@ -1519,7 +1528,7 @@ def agent_list(
     finally:
         site.close()
     if as_json:
-        _print_json([a.model_dump() for a in agents])
+        _print_json([dataclasses.asdict(a) for a in agents])
         return
     typer.echo(f"{'login':<20} {'role':<11} {'status':<9} {'name':<24} designation")
     for a in agents:

@@ -39,7 +39,7 @@ from requisition.timewindow import Window, parse_window
 
 
 def new_site(home: Path, store: Path) -> tuple[Site, Camera]:
-    settings = load_settings({"home": str(home)}, environ={"SCELLE_AGENT": "bench"})
+    settings = load_settings({"home": str(home)}, environ={})
     site, _ = init_site(settings, b"bench")
     spec = CameraSpec(
         "BENCH-1", "Bench", "Bench", "Lyon", "AP-0", "2030-01-01", store_path=str(store)

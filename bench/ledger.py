@@ -47,9 +47,7 @@ def record(i: int) -> Record:
 
 
 def new_site(root: Path, name: str) -> Site:
-    settings = load_settings(
-        {"home": str(root / name), "site_name": "bench.test"}, environ={"SCELLE_AGENT": "bench"}
-    )
+    settings = load_settings({"home": str(root / name), "site_name": "bench.test"}, environ={})
     site, _ = init_site(settings, PASSPHRASE)
     return site
 

@@ -56,7 +56,7 @@ def main() -> None:
     per_camera = args.segments // args.cameras
     with tempfile.TemporaryDirectory(prefix="scelle-bench-", dir=os.environ.get("BENCH_TMP")) as d:
         root = Path(d)
-        settings = load_settings({"home": str(root / "site")}, environ={"SCELLE_AGENT": "cron"})
+        settings = load_settings({"home": str(root / "site")}, environ={})
         site, _ = init_site(settings, b"bench")
         start = to_us(parse_time("2026-10-01T00:00", "UTC"))
         t = time.perf_counter()

@@ -46,7 +46,10 @@ def verify_bundle(root: Path, key_fingerprint: str | None = None) -> tuple[Repor
         raise InputError(f"{root} is not a scelle ledger bundle (no proof.json)")
     report = Report(root)
     key = report.key = load_key_file(root / "key.pub.pem")
-    proof: dict[str, Any] = parse_canonical(_read(root, "proof.json"))
+    try:
+        proof: dict[str, Any] = parse_canonical(_read(root, "proof.json"))
+    except ValueError as exc:
+        raise IntegrityError("proof.json is not canonical JSON") from exc
     counted = [0]
 
     def sums() -> None:

@@ -57,7 +57,9 @@ class Settings:
     def _shown(self, name: str) -> str:
         value = str(getattr(self, name))
         if name == "database_url":  # never print a password
-            return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)
+            from custody.db import hide_password
+
+            return hide_password(value)
         return value
 
 

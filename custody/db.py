@@ -1,28 +1,45 @@
-"""The database engine: SQLite by default, PostgreSQL when the URL says so.
+"""The database: SQLite by default, PostgreSQL when the URL says so.
 
-SQLModel/SQLAlchemy own the schema and ordinary queries. The ledger's hot paths (one
-durable append per transaction, streaming a million entries for verification) go to
-the DB-API cursor through `Database.write()` / `Database.read()`, which also hold the
-one rule that keeps the log linear: writers are serialised (`BEGIN IMMEDIATE` on SQLite,
-a transaction-scoped advisory lock on PostgreSQL).
+The ledger's hot paths (one durable append per transaction, streaming a million entries
+for verification, auditors' queries) go straight to the DB-API driver through
+`Database.write()` / `Database.read()`, which also hold the one rule that keeps the log
+linear: writers are serialised (`BEGIN IMMEDIATE` on SQLite, a transaction-scoped
+advisory lock on PostgreSQL). SQLModel/SQLAlchemy own the schema and the workflow's
+ordinary queries through `Database.engine`, made on first use: a command that only
+reads the ledger never imports SQLAlchemy (half a second of start-up here).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from custody.errors import (
+    DatabaseError,
+    InputError,
+    IntegrityError,
+    PermissionDenied,
+    SiteError,
+)
 
-from custody.errors import DatabaseError, InputError, SiteError
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # Arbitrary constant naming "the scelle ledger" for pg_advisory_xact_lock.
 _PG_LEDGER_LOCK = 0x5CE11E
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def hide_password(url: str) -> str:
+    """The URL without its password or query (which may hold one: ?password=...)."""
+    return _PASSWORD.sub(r"\1***@", url.split("?", 1)[0])
 
 
 class Cursor:
@@ -55,113 +72,164 @@ class Cursor:
         return list(self._raw.fetchmany(n))
 
 
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+def _sqlite_setup(conn: sqlite3.Connection) -> None:
     # We issue BEGIN ourselves (IMMEDIATE for writers); pysqlite's implicit BEGIN would
     # start deferred transactions that fail with SQLITE_BUSY when they later write.
-    dbapi_connection.isolation_level = None
-    dbapi_connection.execute("PRAGMA busy_timeout = 60000")
-    dbapi_connection.execute("PRAGMA journal_mode = WAL")
-    dbapi_connection.execute("PRAGMA synchronous = FULL")
-    dbapi_connection.execute("PRAGMA foreign_keys = ON")
+    conn.isolation_level = None
+    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
 
 
-def _pg_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _pg_setup(conn: Any) -> None:
     # Our columns are all integers or text; PostgreSQL widens SUM(bigint) to numeric,
     # which would reach us as Decimal. Read numeric as int (it is always integral here).
     from psycopg.types.numeric import IntLoader
 
-    dbapi_connection.adapters.register_loader("numeric", IntLoader)
-
-
-def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.adapters.register_loader("numeric", IntLoader)
 
 
 class Database:
     """One site database. `create=False` refuses to conjure an empty SQLite file."""
 
     def __init__(self, url: str, *, create: bool = False) -> None:
-        try:
-            parsed = make_url(url)
-        except ArgumentError as exc:
-            raise InputError(f"not a database URL: {url!r}") from exc
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
-        elif parsed.get_backend_name() not in ("sqlite", "postgresql"):
-            raise InputError(
-                f"unsupported database {parsed.get_backend_name()!r}: sqlite or postgresql"
-            )
+        scheme, _, rest = url.partition("://")
+        backend, _, driver = scheme.partition("+")
+        if not rest:
+            raise InputError(f"not a database URL: {hide_password(url)!r}")
+        if backend not in ("sqlite", "postgresql") or driver not in ("", "pysqlite", "psycopg"):
+            raise InputError(f"unsupported database {scheme!r}: sqlite or postgresql")
         self.url = url
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.is_sqlite = backend == "sqlite"
         self.path: Path | None = None
         if self.is_sqlite:
-            if not parsed.database or parsed.database == ":memory:":
+            database = unquote(urlsplit(url).path)[1:]  # sqlite:///relative, sqlite:////abs
+            if not database or database == ":memory:":
                 raise InputError("the SQLite database must be a file")
-            self.path = Path(parsed.database)
+            self.path = Path(database)
             if not create and not self.path.exists():
                 raise SiteError(
                     f"no database at {self.path}", hint="run 'scelle init' or set SCELLE_HOME"
                 )
-        self.engine: Engine = create_engine(parsed)
-        # The driver's own errors, which raw DB-API calls raise unwrapped.
-        self._driver_errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
-        self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
-        if not self.is_sqlite:
+            self._driver_errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+            self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+        else:
             import psycopg
 
             self._driver_errors = (psycopg.Error,)
             self._integrity_errors = (psycopg.IntegrityError, psycopg.errors.RaiseException)
-        if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine, "begin", _sqlite_on_begin)
-        else:
-            event.listen(self.engine, "connect", _pg_on_connect)
+        self._local = threading.local()  # one driver connection per thread, reused
 
     @property
     def display_url(self) -> str:
-        """The URL without its password, for messages and records."""
-        return self.engine.url.render_as_string(hide_password=True)
+        return hide_password(self.url)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for the schema and the workflow's ORM queries."""
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(self.url)
+        if not self.is_sqlite:
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
+        engine = create_engine(parsed)
+        event.listen(engine, "handle_error", self._on_error)
+        if self.is_sqlite:
+            event.listen(engine, "connect", lambda conn, _record: _sqlite_setup(conn))
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        else:
+            event.listen(engine, "connect", lambda conn, _record: _pg_setup(conn))
+        return engine
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        for raw in getattr(self._local, "idle", []):
+            raw.close()
+        self._local.idle = []
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    def _connect(self) -> Any:
+        """An idle driver connection of this thread, or a new one (a transaction opened
+        inside another gets its own connection, as a pool would give)."""
+        idle: list[Any] = self._local.__dict__.setdefault("idle", [])
+        if idle:
+            return idle.pop()
+        raw: Any
+        try:
+            if self.is_sqlite:
+                assert self.path is not None
+                raw = sqlite3.connect(self.path, isolation_level=None)
+                _sqlite_setup(raw)
+                return raw
+            import psycopg
+
+            raw = psycopg.connect("postgresql://" + self.url.partition("://")[2])
+            _pg_setup(raw)
+            return raw
+        except self._driver_errors as exc:
+            raise self._db_error(exc) from exc
 
     @contextmanager
-    def _transaction(self, begin: Sequence[str]) -> Iterator[Cursor]:
-        connect_errors: tuple[type[Exception], ...] = (DBAPIError, *self._driver_errors)
-        try:
-            raw = self.engine.raw_connection()
-        except connect_errors as exc:
-            raise self._db_error(exc) from exc
+    def _transaction(self, statements: Sequence[str]) -> Iterator[Cursor]:
+        """Run `statements` (the opening of the transaction), yield a cursor, commit."""
+        raw = self._connect()
+        healthy = True
         try:
             cur = raw.cursor()
             try:
-                for statement in begin:
+                for statement in statements:
                     cur.execute(statement)
                 yield Cursor(cur, self.is_sqlite)
-                raw.commit()
+                if self.is_sqlite:
+                    cur.execute("COMMIT")
+                else:
+                    raw.commit()
             except BaseException:
-                raw.rollback()
+                healthy = self._rollback(raw)
                 raise
             finally:
                 cur.close()
         except self._driver_errors as exc:
-            if isinstance(exc, self._integrity_errors):  # a guard rail: the caller's to explain
-                raise
+            detail = str(exc).splitlines()[0]
+            if isinstance(exc, self._integrity_errors):  # a guard rail refused the write
+                raise IntegrityError(f"the database refused the write: {detail}") from exc
+            if type(exc).__name__ == "InsufficientPrivilege":  # PostgreSQL's own refusal
+                raise PermissionDenied(
+                    f"the database refused: {detail}",
+                    hint="the agents register is changed by the database owner",
+                ) from exc
             raise self._db_error(exc) from exc
         finally:
-            raw.close()
+            if healthy:
+                self._local.idle.append(raw)
+            else:
+                raw.close()
+
+    def _rollback(self, raw: Any) -> bool:
+        """Roll back; False if the connection is unusable (it is then closed)."""
+        try:
+            if not self.is_sqlite:
+                raw.rollback()
+            elif raw.in_transaction:
+                raw.execute("ROLLBACK")
+            return True
+        except self._driver_errors:
+            return False
 
     def write(self) -> Any:
         """A transaction holding the site's single writer lock (context manager)."""
         if self.is_sqlite:
             return self._transaction(["BEGIN IMMEDIATE"])
-        return self._transaction(["BEGIN", f"SELECT pg_advisory_xact_lock({_PG_LEDGER_LOCK})"])
+        # psycopg opens the transaction itself, at the first statement.
+        return self._transaction([f"SELECT pg_advisory_xact_lock({_PG_LEDGER_LOCK})"])
 
     def read(self) -> Any:
         """A read transaction with one consistent snapshot (context manager)."""
         if self.is_sqlite:
             return self._transaction(["BEGIN"])
-        return self._transaction(["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"])
+        return self._transaction(["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"])
 
     def login(self) -> str:
         """Who is acting, as authenticated by the system that holds the data.
@@ -177,6 +245,13 @@ class Database:
             return getpass.getuser()
         with self.read() as cur:
             return str(cur.execute("SELECT session_user").fetchone()[0])
+
+    def _on_error(self, context: Any) -> None:
+        """ORM paths too: a server gone or a file locked is one line and exit 6."""
+        from sqlalchemy.exc import OperationalError
+
+        if context.is_disconnect or isinstance(context.sqlalchemy_exception, OperationalError):
+            raise self._db_error(context.original_exception)
 
     def _db_error(self, exc: BaseException) -> DatabaseError:
         where = self.path if self.path else "the database"

@@ -35,7 +35,9 @@ def _tables() -> list[Table]:
     import exporters.models  # noqa: F401 - every table, in foreign-key order
     import requisition.models  # noqa: F401
 
-    return [t for t in SQLModel.metadata.sorted_tables if t.name != "schema_version"]
+    tables = [t for t in SQLModel.metadata.sorted_tables if t.name != "schema_version"]
+    # The entries first: the tree's nodes and the audit index may only follow them.
+    return sorted(tables, key=lambda t: t.name != "ledger_entry")
 
 
 def copy_database(

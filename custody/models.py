@@ -6,11 +6,13 @@ subtree (see custody/merkle.py) so that roots and proofs never read the whole lo
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 # INTEGER PRIMARY KEY is SQLite's rowid; BIGINT there would add a second index.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Text compared by bytes (SQLite's default; PostgreSQL's follows the database locale).
+Ordered = String().with_variant(String(collation="C"), "postgresql")
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -59,10 +61,17 @@ class LedgerAudit(SQLModel, table=True):
         Index("ledger_audit_by_action", "action", "seq"),
     )
 
-    seq: int = Field(sa_type=BigId, primary_key=True, sa_column_kwargs={"autoincrement": False})
-    time: str = Field(nullable=False, index=True)
+    seq: int = Field(
+        sa_type=BigId,
+        primary_key=True,
+        foreign_key="ledger_entry.seq",  # no index row ahead of the log
+        sa_column_kwargs={"autoincrement": False},
+    )
+    # Byte order (C collation) for the range comparisons of periods and action families,
+    # whatever the PostgreSQL database's locale.
+    time: str = Field(sa_type=Ordered, nullable=False, index=True)
     actor: str = Field(nullable=False)
-    action: str = Field(nullable=False)
+    action: str = Field(sa_type=Ordered, nullable=False)
     requisition: str | None = Field(default=None, index=True)
     procedure: str | None = Field(default=None, index=True)
     unit: str | None = None
@@ -76,5 +85,8 @@ class LedgerAuditCamera(SQLModel, table=True):
 
     camera: str = Field(primary_key=True)
     seq: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+        sa_type=BigInteger,
+        primary_key=True,
+        foreign_key="ledger_entry.seq",
+        sa_column_kwargs={"autoincrement": False},
     )

@@ -15,16 +15,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-
-from sqlalchemy import Connection, insert, inspect, select
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel
+from typing import TYPE_CHECKING
 
 from custody.db import Database
 from custody.errors import DatabaseError
-from custody.models import SchemaVersion
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only when the schema is changed
+    from sqlalchemy import Connection, MetaData
 
 APPEND_ONLY = ("ledger_entry", "ledger_node", "ledger_checkpoint")
+
+
+def _metadata() -> MetaData:
+    """Every model's table (SQLModel is imported only when the schema is changed, which
+    keeps it out of the start-up of ordinary commands)."""
+    from sqlmodel import SQLModel
+
+    import custody.models  # noqa: F401 - registers the tables
+    import exporters.models  # noqa: F401
+    import requisition.models  # noqa: F401
+
+    return SQLModel.metadata
+
 
 _SQLITE_GUARDS = [
     f"CREATE TRIGGER {t}_no_{op.lower()} BEFORE {op} ON {t} "
@@ -57,30 +69,27 @@ _PG_GUARDS = [
 
 
 def _v1_custody_core(conn: Connection) -> None:
-    tables = [SQLModel.metadata.tables[name] for name in APPEND_ONLY]
-    SQLModel.metadata.create_all(conn, tables=tables)
+    tables = [_metadata().tables[name] for name in APPEND_ONLY]
+    _metadata().create_all(conn, tables=tables)
     guards = _SQLITE_GUARDS if conn.dialect.name == "sqlite" else _PG_GUARDS
     for statement in guards:
         conn.exec_driver_sql(statement)
 
 
 def _v2_footage(conn: Connection) -> None:
-    import exporters.models  # noqa: F401 - registers the tables
-    import requisition.models  # noqa: F401
-
     names = ("camera", "ingest_batch", "segment", "scan_state")
-    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
+    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
 
 
 def _v3_requisitions(conn: Connection) -> None:
-    import requisition.models  # noqa: F401 - registers the tables
 
     names = ("requisition", "requisition_window", "hold")
-    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
+    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
 
 
 def _v4_purge(conn: Connection) -> None:
-    import exporters.models  # noqa: F401 - registers the tables
+
+    from sqlalchemy import inspect
 
     have = {c["name"] for c in inspect(conn).get_columns("segment")}
     if "purge_run" not in have:
@@ -88,7 +97,7 @@ def _v4_purge(conn: Connection) -> None:
     if "destroyed_at" not in have:
         conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN destroyed_at VARCHAR")
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_end ON segment (camera_id, end_us)")
-    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables["purge_run"]])
+    _metadata().create_all(conn, tables=[_metadata().tables["purge_run"]])
 
 
 AUDIT_INDEX = ("ledger_audit", "ledger_audit_camera")
@@ -109,13 +118,48 @@ def _append_only_guards(conn: Connection, tables: tuple[str, ...]) -> None:
             )
 
 
+# A stored tree node must sit on entries that exist: nobody can plant the node of a
+# future entry (which would make every later append fail on its primary key).
+_NODE_FOLLOWS_SQLITE = (
+    "CREATE TRIGGER ledger_node_follows BEFORE INSERT ON ledger_node "
+    "WHEN NOT EXISTS (SELECT 1 FROM ledger_entry WHERE seq = ((NEW.idx + 1) << NEW.level) - 1) "
+    "BEGIN SELECT RAISE(ABORT, 'ledger_node ahead of the log'); END"
+)
+_PG_V5 = [
+    """CREATE FUNCTION scelle_node_follows() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NOT EXISTS (SELECT 1 FROM ledger_entry
+                     WHERE seq = ((NEW.idx + 1) * (1::bigint << NEW.level)) - 1) THEN
+        RAISE EXCEPTION 'ledger_node ahead of the log';
+      END IF;
+      RETURN NEW;
+    END $$""",
+    "CREATE TRIGGER ledger_node_follows BEFORE INSERT ON ledger_node "
+    "FOR EACH ROW EXECUTE FUNCTION scelle_node_follows()",
+    # An agent's session appends only in its own name: the entry's actor is the role the
+    # server authenticated. Only the tables' owner (who creates and migrates the site)
+    # may write for someone else.
+    """CREATE FUNCTION scelle_entry_author() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF session_user <> (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID)
+         AND (convert_from(NEW.body, 'UTF8')::jsonb ->> 'actor') IS DISTINCT FROM session_user
+      THEN
+        RAISE EXCEPTION USING MESSAGE =
+          'a ledger entry must name the session''s own role (' || session_user || ')';
+      END IF;
+      RETURN NEW;
+    END $$""",
+    "CREATE TRIGGER ledger_entry_author BEFORE INSERT ON ledger_entry "
+    "FOR EACH ROW EXECUTE FUNCTION scelle_entry_author()",
+]
+
+
 def _v5_agents_and_audit(conn: Connection) -> None:
-    import requisition.models  # noqa: F401 - registers the tables
     from custody import audit
     from custody.db import Cursor
 
     names = ("agent", *AUDIT_INDEX)
-    SQLModel.metadata.create_all(conn, tables=[SQLModel.metadata.tables[n] for n in names])
+    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
@@ -124,6 +168,8 @@ def _v5_agents_and_audit(conn: Connection) -> None:
     finally:
         cursor.close()
     _append_only_guards(conn, AUDIT_INDEX)
+    for statement in [_NODE_FOLLOWS_SQLITE] if conn.dialect.name == "sqlite" else _PG_V5:
+        conn.exec_driver_sql(statement)
 
 
 # The application role: every agent's PostgreSQL role is a member of it. It may read
@@ -134,6 +180,9 @@ APP_ROLE = "scelle_app"
 
 def _pg_privileges(conn: Connection) -> None:
     """Grant the application role what it needs, and no more (run after every upgrade)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
     exists = conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'").scalar()
     if not exists:
         try:
@@ -144,13 +193,16 @@ def _pg_privileges(conn: Connection) -> None:
                 f"the role {APP_ROLE} does not exist and cannot be created here",
                 hint=f"as a PostgreSQL administrator: CREATE ROLE {APP_ROLE} NOLOGIN",
             ) from exc
-    present = set(inspect(conn).get_table_names())
+    present = set(inspect(conn).get_table_names()) & set(_metadata().tables)
     guarded = [t for t in (*APPEND_ONLY, *AUDIT_INDEX) if t in present]
-    others = sorted(present - {*guarded, "schema_version"})
+    # The agents register is read by agents and changed only by the owner: no agent
+    # can promote or re-enable themselves.
+    read_only = [t for t in ("schema_version", "agent") if t in present]
+    others = sorted(present - {*guarded, *read_only})
     statements = [
-        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC, {APP_ROLE}",
+        f"REVOKE ALL ON {', '.join(sorted(present))} FROM PUBLIC, {APP_ROLE}",
         f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
-        f"GRANT SELECT ON schema_version TO {APP_ROLE}",
+        f"GRANT SELECT ON {', '.join(read_only)} TO {APP_ROLE}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
     ]
     if guarded:
@@ -163,7 +215,7 @@ def _pg_privileges(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
-Migration = tuple[int, str, Callable[[Connection], None]]
+Migration = tuple[int, str, Callable[["Connection"], None]]
 MIGRATIONS: list[Migration] = [
     (1, "custody core: ledger entries, tree nodes, checkpoints", _v1_custody_core),
     (2, "camera register and footage index", _v2_footage),
@@ -176,7 +228,9 @@ LATEST = MIGRATIONS[-1][0]
 
 def upgrade(db: Database) -> list[int]:
     """Apply every missing migration in one transaction; returns the versions applied."""
-    table = SQLModel.metadata.tables[SchemaVersion.__tablename__]
+    from sqlalchemy import insert, select
+
+    table = _metadata().tables["schema_version"]
     applied: list[int] = []
     with db.engine.begin() as conn:
         table.create(conn, checkfirst=True)

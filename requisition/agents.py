@@ -11,15 +11,13 @@ does not happen. The agent table says who may act now; the ledger keeps its hist
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
-
-from sqlmodel import Session, select
+from typing import Any, NoReturn
 
 from custody.errors import InputError, InvalidState, PermissionDenied
 from custody.ledger import Record
 from custody.site import Site
-from requisition.models import Agent
 from requisition.roles import GRANTS, Permission, Role, who_may
 from requisition.timewindow import now_us, utc_text
 
@@ -50,14 +48,42 @@ def check_login(login: str) -> str:
     return login
 
 
+@dataclass(frozen=True)
+class Agent:
+    """A row of the agents register (read with plain SQL: authorising every command must
+    not pay for importing the ORM)."""
+
+    login: str
+    name: str
+    role: str
+    designation: str
+    active: bool
+    added_by: str
+    added_at: str
+    disabled_by: str | None
+    disabled_at: str | None
+    disabled_reason: str | None
+
+
+_COLUMNS = ", ".join(Agent.__dataclass_fields__)
+
+
 def get(site: Site, login: str) -> Agent | None:
-    with Session(site.db.engine) as session:
-        return session.get(Agent, login)
+    with site.db.read() as cur:
+        row = cur.execute(f"SELECT {_COLUMNS} FROM agent WHERE login = ?", [login]).fetchone()
+    return None if row is None else _agent(row)
 
 
 def list_all(site: Site) -> list[Agent]:
-    with Session(site.db.engine) as session:
-        return list(session.exec(select(Agent).order_by(Agent.login)).all())
+    with site.db.read() as cur:
+        rows = cur.execute(f"SELECT {_COLUMNS} FROM agent ORDER BY login").fetchall()
+    return [_agent(row) for row in rows]
+
+
+def _agent(row: Sequence[Any]) -> Agent:
+    values = list(row)
+    values[4] = bool(values[4])  # SQLite keeps booleans as 0 and 1
+    return Agent(*values)
 
 
 def _insert(site: Site, actor: str, agent: NewAgent, reason: str) -> Agent:
@@ -148,6 +174,8 @@ def authorise(site: Site, login: str, permission: Permission, what: str) -> Agen
         why, hint = f"{login} is not a designated agent of this site", "ask an administrator"
     elif not agent.active:
         why, hint = f"{login} is disabled since {agent.disabled_at}", None
+    elif agent.role not in GRANTS:
+        why, hint = f"{login} has an unknown role {agent.role!r}", "ask an administrator"
     elif permission not in GRANTS[Role(agent.role)]:
         why = f"{login} ({agent.role}) may not {permission.value}"
         hint = who_may(permission)

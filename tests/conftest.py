@@ -185,7 +185,9 @@ def raw_connection(env: SiteEnv, login: str | None = None, database: str | None 
     if url.get_backend_name() == "sqlite":
         import sqlite3
 
-        return sqlite3.connect(str(url.database), isolation_level=None)
+        conn = sqlite3.connect(str(url.database), isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")  # as scelle's own connections do
+        return conn
     import psycopg
 
     return psycopg.connect(

@@ -47,7 +47,7 @@ def _free_port() -> int:
 class PgServer:
     """One cluster, started on a free port; `stop()` removes it."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
         self.port = _free_port()
         self.as_root = os.geteuid() == 0
@@ -76,8 +76,10 @@ class PgServer:
             str(self.dir / "log"),
             "-w",
             "-o",
-            f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=200"
+            + (
+                "" if durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            ),
             "start",
         )
         self._counter = 0
@@ -98,7 +100,7 @@ class PgServer:
         dsn = f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={database}"
         with psycopg.connect(dsn, autocommit=True) as conn:
             for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
 
     def new_database(self) -> str:
         """A new empty database; returns its name."""

@@ -146,3 +146,23 @@ def test_an_index_behind_the_ledger_is_refused(worked: SiteEnv) -> None:
     result = run_cli(["audit"], env=worked.env_as(AUDITOR))
     assert result.exit_code == 4
     assert "the audit index covers" in result.stderr
+
+
+@pytest.mark.backends("postgresql")
+def test_families_and_periods_whatever_the_database_locale(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A French-locale database orders '.' and '/' its own way; the index compares bytes."""
+    from tests.conftest import make_site
+
+    server = request.getfixturevalue("pg_server")
+    name = f"fr{tmp_path.name[-8:].replace('-', '_')}".lower()
+    server.execute(
+        f'CREATE DATABASE {name} OWNER "{ADMIN}" TEMPLATE template0 '
+        "LOCALE_PROVIDER icu ICU_LOCALE 'fr-FR-u-ka-shifted' LOCALE 'C'"
+    )
+    env = make_site(tmp_path, database_url=server.url(name, user=ADMIN))
+    rows = audit(env, "--action", "agent")
+    assert [r["action"] for r in rows] == ["agent.add"] * 4
+    assert audit(env, "--action", "agent", "--from", "2000-01-01T00:00") == rows
+    env.site.close()

@@ -154,6 +154,15 @@ def file_tampered_without_resum(path: Path) -> None:
         handle.write("trust me\n")
 
 
+def proof_reformatted(path: Path) -> None:
+    """Same JSON, other bytes: not the bytes the bundle's SHA256SUMS and scelle wrote."""
+    import json
+
+    proof = json.loads((path / "proof.json").read_bytes())
+    (path / "proof.json").write_text(json.dumps(proof, indent=2))
+    _resum(path)
+
+
 def file_added(path: Path) -> None:
     (path / "extra.txt").write_text("x")
 
@@ -193,6 +202,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "proof_hash_flipped": (proof_hash_flipped, "the entries do not rebuild the signed root"),
     "file_tampered_without_resum": (file_tampered_without_resum, "README.txt does not match"),
     "file_added": (file_added, "file(s) added or missing: extra.txt"),
+    "proof_reformatted": (proof_reformatted, "proof.json is not canonical JSON"),
     "resigned_with_another_key": (resigned_with_another_key, "signed by SHA256:"),
 }
 

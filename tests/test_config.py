@@ -57,3 +57,11 @@ def test_unknown_time_zone_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code == 3
     assert "unknown time zone 'Mars/Olympus'" in result.stderr
+
+
+def test_no_password_is_ever_shown() -> None:
+    from custody.db import hide_password
+
+    assert hide_password("postgresql://scelle:s3cret@db/csv") == "postgresql://scelle:***@db/csv"
+    shown = hide_password("postgresql://scelle@db/csv?password=s3cret&sslmode=require")
+    assert "s3cret" not in shown and shown == "postgresql://scelle@db/csv"

@@ -8,12 +8,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from custody import audit, merkle
-from custody.errors import InputError
+from custody.db import Database
+from custody.errors import InputError, IntegrityError
 from custody.ledger import Ledger, Record, decode_entry
 from custody.verify import verify_ledger
-from tests.conftest import OPERATOR, SiteEnv, raw_connection
+from tests.conftest import OPERATOR, SUPERVISOR, SiteEnv, raw_connection
 
 BLOB = {True: "x'00'", False: "'\\x00'::bytea"}
 
@@ -144,3 +146,40 @@ def test_eight_processes_appending_at_once_keep_one_gapless_tree(site_env: SiteE
     report = verify_ledger(site_env.site.db, site_env.settings)
     assert report.entries == before + 1200
     audit.recompute(site_env.site.db)  # the index kept up, entry for entry
+
+
+@pytest.mark.backends("postgresql")
+def test_an_agent_appends_only_in_its_own_name_and_cannot_promote_itself(
+    site_env: SiteEnv,
+) -> None:
+    """The server, not scelle, holds these lines: an agent's session with psql could not
+    cross them either."""
+    conn = raw_connection(site_env, OPERATOR)
+    with pytest.raises(Exception, match="permission denied for table agent"):
+        conn.execute("UPDATE agent SET role = 'admin' WHERE login = session_user")
+    conn.close()
+    url = make_url(site_env.settings.database_url).set(username=OPERATOR)
+    as_operator = Database(url.render_as_string(hide_password=False))
+    ledger = Ledger(as_operator)
+    with pytest.raises(IntegrityError, match="must name the session's own role"):
+        ledger.append(SUPERVISOR, Record("agent.add", {"agent": "x"}, "forged"))
+    ledger.append(OPERATOR, Record("ledger.note", "s", "in my own name"))
+    as_operator.dispose()
+    verify_ledger(site_env.site.db, site_env.settings)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO ledger_audit (seq, time, actor, action) VALUES (9999, 't', 'a', 'x')",
+        "INSERT INTO ledger_audit_camera (camera, seq) VALUES ('C', 9999)",
+        "INSERT INTO ledger_node (level, idx, hash) VALUES (0, 9999, {blob})",
+    ],
+)
+def test_nothing_can_be_planted_ahead_of_the_log(site_env: SiteEnv, statement: str) -> None:
+    """A row for an entry that does not exist yet would make the next append fail."""
+    conn = raw_connection(site_env)
+    with pytest.raises(Exception, match=r"FOREIGN KEY|foreign key|ahead of the log"):
+        conn.execute(statement.format(blob=BLOB[site_env.site.db.is_sqlite]))
+    conn.close()
+    site_env.site.ledger.append(OPERATOR, Record("ledger.note", "s", "still appends"))

@@ -84,3 +84,20 @@ def test_db_upgrade_migrates_a_v1_site(
     found = json.loads(run_cli(["audit", "--action", "site", "--json"], env=env).stdout)
     assert [(row["seq"], row["action"]) for row in found] == [(0, "site.init")]
     assert run_cli(["db", "upgrade"], env=env).stdout.strip() == "schema is current (v5)"
+
+
+def test_a_later_migration_still_upgrades(
+    site_env: SiteEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`db upgrade` checks the administrator on a schema older than its own."""
+    from tests.conftest import ADMIN, OPERATOR, run_cli
+
+    site_env.site.close()
+    step = (schema.LATEST + 1, "a later step", lambda _conn: None)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, step])
+    monkeypatch.setattr(schema, "LATEST", schema.LATEST + 1)
+    refused = run_cli(["db", "upgrade"], env=site_env.env_as(OPERATOR))
+    assert refused.exit_code == 5 and "may not upgrade or copy the database" in refused.stderr
+    upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == f"applied migrations [{schema.LATEST}]"
