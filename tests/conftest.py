@@ -87,8 +87,12 @@ def fresh_database(backend: str, request: pytest.FixtureRequest, root: Path) -> 
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database(backend, request, tmp_path)
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    url = fresh_database(backend, request, tmp_path)
+    yield url
+    if backend != "sqlite":  # a few MB each: the session would leave gigabytes behind
+        server: PgServer = request.getfixturevalue("pg_server")
+        server.execute(f"DROP DATABASE IF EXISTS {make_url(url).database} WITH (FORCE)")
 
 
 def as_login(url: str, login: str) -> dict[str, str]:

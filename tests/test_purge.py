@@ -149,7 +149,7 @@ KILLED = textwrap.dedent(
 
     site = open_site(load_settings({"home": sys.argv[1]}))
     now = to_us(parse_time(sys.argv[2], "Europe/Paris"))
-    _intent(site, "cron", now, plan(site, now))
+    _intent(site, site.login, now, plan(site, now))
     os.kill(os.getpid(), signal.SIGKILL)  # between intent and outcome
     """
 )
@@ -160,7 +160,7 @@ def test_a_purge_killed_between_intent_and_outcome_is_completed(store: SiteEnv) 
     proc = subprocess.run(
         [sys.executable, "-c", KILLED, str(store.settings.home), "2026-11-13T12:00"],
         cwd=root,
-        env={**os.environ, **store.env},
+        env={**os.environ, **store.env_as(ADMIN)},  # cron's account
     )
     assert proc.returncode == -9
     assert len(segments(store)) == 7  # intent recorded, nothing deleted yet

@@ -50,6 +50,7 @@ class Attacker:
             triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
             for (name,) in self.conn.execute(triggers).fetchall():
                 self.conn.execute(f"DROP TRIGGER {name}")
+            self.conn.execute("PRAGMA foreign_keys = OFF")
         else:
             self.conn = raw_connection(env, "postgres")
             self.conn.execute("SET session_replication_role = replica")
