@@ -4,9 +4,11 @@ A real PostgreSQL server (fsync on) is started on 127.0.0.1. Eight processes app
 scelle ledger entries, one durable transaction each, for the given time; then the log
 is checked: seq gapless from 0, one tree (every stored node recomputed and every
 checkpoint consistent: `verify_ledger`), and the audit index re-derived entry by entry.
-Beside it, in the same run on the same server: eight processes doing a plain
+Beside it, in the same run on the same server, two baselines of a plain
 `INSERT ... ; COMMIT` loop of the same bytes into a table with no lock, no tree and no
-index, which is the most a shared PostgreSQL can take here.
+index: eight processes at once (the most this server takes: their commits share fsyncs),
+and one process (commits one after another, as a linear log's must be: each append needs
+the previous one's tree, so appends are serialised and cannot share a commit).
 
 Usage: python bench/pg_append.py [--seconds 30] [--processes 8]
 """
@@ -93,6 +95,8 @@ def main() -> None:
             dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=plain"
             start = time.time() + 5
             plain = run(plain_writer, [(dsn, w, seconds, start) for w in who])
+            start = time.time() + 5
+            serial = run(plain_writer, [(dsn, who[0], seconds, start)])
 
             site = open_site(settings)
             n = site.ledger.size()

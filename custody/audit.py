@@ -115,14 +115,13 @@ def index_entries(cur: Cursor, entries: Sequence[Mapping[str, Any]]) -> None:
 
 
 def write(cur: Cursor, rows: Sequence[IndexRow]) -> None:
-    cur.executemany(
-        "INSERT INTO ledger_audit (seq, time, actor, action, requisition, procedure, unit) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    cur.insert(
+        "ledger_audit (seq, time, actor, action, requisition, procedure, unit)",
         [(r.seq, r.time, r.actor, r.action, r.requisition, r.procedure, r.unit) for r in rows],
     )
     cameras = [(c, r.seq) for r in rows for c in r.cameras]
     if cameras:
-        cur.executemany("INSERT INTO ledger_audit_camera (camera, seq) VALUES (?, ?)", cameras)
+        cur.insert("ledger_audit_camera (camera, seq)", cameras)
 
 
 @dataclass(frozen=True)

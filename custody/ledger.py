@@ -243,9 +243,7 @@ def append_locked(
         leaf = merkle.leaf_hash(body)
         appended.append(Appended(tree.size, body, leaf))
         new_nodes += tree.push(leaf)
-    cur.executemany(
-        "INSERT INTO ledger_entry (seq, body) VALUES (?, ?)", [(a.seq, a.body) for a in appended]
-    )
-    cur.executemany("INSERT INTO ledger_node (level, idx, hash) VALUES (?, ?, ?)", new_nodes)
+    cur.insert("ledger_entry (seq, body)", [(a.seq, a.body) for a in appended])
+    cur.insert("ledger_node (level, idx, hash)", new_nodes)
     audit.index_entries(cur, fields)
     return appended, tree
