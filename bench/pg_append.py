@@ -107,15 +107,14 @@ def main() -> None:
             audit.recompute(site.db)
             checked = time.perf_counter() - t
             site.close()
-        ours, theirs = sum(counts) / seconds, sum(plain) / seconds
+        ours, theirs, one = sum(counts) / seconds, sum(plain) / seconds, serial[0] / seconds
         print(f"{p} processes x {seconds:.0f} s on PostgreSQL {bindir.parent.name} (fsync on)")
+        print(f"  scelle appends        {sum(counts):>8,} entries  {ours:>7,.0f}/s  {counts}")
+        print(f"  plain INSERT, {p} proc  {sum(plain):>8,} rows     {theirs:>7,.0f}/s  {plain}")
+        print(f"  plain INSERT, 1 proc  {serial[0]:>8,} rows     {one:>7,.0f}/s")
         print(
-            f"  scelle appends   {sum(counts):>8,} entries  {ours:>8,.0f}/s  per process {counts}"
+            f"  ratio to {p} plain: {ours / theirs:.2f}; to 1 plain (serial commits): {ours / one:.2f}"
         )
-        print(
-            f"  plain INSERT     {sum(plain):>8,} rows     {theirs:>8,.0f}/s  per process {plain}"
-        )
-        print(f"  ratio            {ours / theirs:.2f}")
         print(f"  seq gapless 0..{n - 1}: {seqs == list(range(n))}")
         print(
             f"  verify: {report.entries:,} entries, one tree, {report.checkpoints} checkpoints "
