@@ -88,6 +88,9 @@ def _sqlite_setup(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # 64 MB of page cache (the default is 2 MB): an audit query's random reads over a
+    # million-entry ledger stay in memory once read.
+    conn.execute("PRAGMA cache_size = -65536")
 
 
 def _pg_setup(conn: Any) -> None:
