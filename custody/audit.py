@@ -21,6 +21,7 @@ from custody.db import Cursor, Database
 from custody.errors import IntegrityError
 
 _REGISTER = "requisition.register"
+Known = dict[str, tuple[str | None, str | None]]  # requisition -> (procedure, unit)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,18 @@ class IndexRow:
     procedure: str | None
     unit: str | None
     cameras: tuple[str, ...]
+
+    def columns(self) -> tuple[Any, ...]:
+        """The values of a `ledger_audit` row, in its column order."""
+        return (
+            self.seq,
+            self.time,
+            self.actor,
+            self.action,
+            self.requisition,
+            self.procedure,
+            self.unit,
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -52,11 +65,10 @@ def _cameras(subject: Any, data: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted({c for c in found if isinstance(c, str) and c}))
 
 
-def derive(
-    entry: Mapping[str, Any], known: Mapping[str, tuple[str | None, str | None]]
-) -> IndexRow:
+def derive(entry: Mapping[str, Any], known: Known) -> IndexRow:
     """The index row of a decoded entry. `known` maps a requisition to the (procedure,
-    unit) of its registration, so that every later entry about it carries them too."""
+    unit) of its registration, so that every later entry about it carries them too; a
+    registration derived here is added to it."""
     subject = entry.get("subject")
     data: Mapping[str, Any] = entry["data"] if isinstance(entry.get("data"), Mapping) else {}
     requisition = _text(subject.get("requisition")) if isinstance(subject, Mapping) else None
@@ -66,7 +78,7 @@ def derive(
         registered_procedure, registered_unit = known[requisition]
         procedure = procedure or registered_procedure
         unit = unit or registered_unit
-    return IndexRow(
+    row = IndexRow(
         seq=int(entry["seq"]),
         time=str(entry.get("time")),
         actor=str(entry.get("actor")),
@@ -76,13 +88,22 @@ def derive(
         unit=unit,
         cameras=_cameras(subject, data),
     )
+    if row.action == _REGISTER and requisition is not None:
+        known[requisition] = (procedure, unit)
+    return row
 
 
-def registrations(
-    cur: Cursor, requisitions: Iterable[str]
-) -> dict[str, tuple[str | None, str | None]]:
+def _named_requisitions(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [
+        e["subject"]["requisition"]
+        for e in entries
+        if isinstance(e.get("subject"), Mapping) and _text(e["subject"].get("requisition"))
+    ]
+
+
+def registrations(cur: Cursor, requisitions: Iterable[str]) -> Known:
     """(procedure, unit) of each requisition's registration, from the index."""
-    found: dict[str, tuple[str | None, str | None]] = {}
+    found: Known = {}
     wanted = sorted(set(requisitions))
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
@@ -99,25 +120,14 @@ def registrations(
 
 def index_entries(cur: Cursor, entries: Sequence[Mapping[str, Any]]) -> None:
     """Index entries being appended, inside the append's transaction."""
-    wanted = [
-        e["subject"]["requisition"]
-        for e in entries
-        if isinstance(e.get("subject"), Mapping) and _text(e["subject"].get("requisition"))
-    ]
-    known = registrations(cur, wanted) if wanted else {}
-    rows: list[IndexRow] = []
-    for entry in entries:
-        row = derive(entry, known)
-        if row.action == _REGISTER and row.requisition is not None:
-            known[row.requisition] = (row.procedure, row.unit)
-        rows.append(row)
-    write(cur, rows)
+    known = registrations(cur, _named_requisitions(entries))
+    write(cur, [derive(entry, known) for entry in entries])
 
 
 def write(cur: Cursor, rows: Sequence[IndexRow]) -> None:
     cur.insert(
         "ledger_audit (seq, time, actor, action, requisition, procedure, unit)",
-        [(r.seq, r.time, r.actor, r.action, r.requisition, r.procedure, r.unit) for r in rows],
+        [r.columns() for r in rows],
     )
     cameras = [(c, r.seq) for r in rows for c in r.cameras]
     if cameras:
@@ -228,12 +238,7 @@ def query(db: Database, wanted: AuditFilter) -> list[AuditRow]:
         cur.execute(sql, params)
         rows = cur.fetchall()
         entries = [_parse(bytes(body), int(seq)) for seq, body in rows]
-        wanted_rids = [
-            e["subject"]["requisition"]
-            for e in entries
-            if isinstance(e.get("subject"), Mapping) and _text(e["subject"].get("requisition"))
-        ]
-        known = registrations(cur, wanted_rids) if wanted_rids else {}
+        known = registrations(cur, _named_requisitions(entries))
     for (seq, _body), entry in zip(rows, entries, strict=True):
         row = derive(entry, known)
         if row.seq != int(seq) or not wanted.matches(row):
@@ -281,24 +286,13 @@ def recompute(db: Database) -> None:
             "SELECT e.body, a.seq, a.time, a.actor, a.action, a.requisition, a.procedure, a.unit "
             "FROM ledger_entry e JOIN ledger_audit a ON a.seq = e.seq ORDER BY e.seq"
         )
-        known: dict[str, tuple[str | None, str | None]] = {}
+        known: Known = {}
         stored: list[IndexRow] = []
         while chunk := cur.fetchmany(5000):
             for body, *values in chunk:
-                entry = decode_entry(bytes(body))
-                row = derive(entry, known)
-                if row.action == _REGISTER and row.requisition is not None:
-                    known[row.requisition] = (row.procedure, row.unit)
+                row = derive(decode_entry(bytes(body)), known)
                 stored.append(row)
-                if (
-                    row.seq,
-                    row.time,
-                    row.actor,
-                    row.action,
-                    row.requisition,
-                    row.procedure,
-                    row.unit,
-                ) != tuple(values):
+                if row.columns() != tuple(values):
                     raise IntegrityError(f"the audit index disagrees with ledger entry {row.seq}")
         cameras = sorted(cur.execute("SELECT seq, camera FROM ledger_audit_camera").fetchall())
     if [(int(s), c) for s, c in cameras] != sorted((r.seq, c) for r in stored for c in r.cameras):
@@ -309,11 +303,6 @@ def backfill(cur: Cursor) -> None:
     """Index a ledger written before the index existed (schema v5), in seq order."""
     from custody.ledger import decode_entry
 
-    known: dict[str, tuple[str | None, str | None]] = {}
-    rows: list[IndexRow] = []
-    for (body,) in cur.execute("SELECT body FROM ledger_entry ORDER BY seq").fetchall():
-        row = derive(decode_entry(bytes(body)), known)
-        if row.action == _REGISTER and row.requisition is not None:
-            known[row.requisition] = (row.procedure, row.unit)
-        rows.append(row)
-    write(cur, rows)
+    known: Known = {}
+    bodies = cur.execute("SELECT body FROM ledger_entry ORDER BY seq").fetchall()
+    write(cur, [derive(decode_entry(bytes(body)), known) for (body,) in bodies])

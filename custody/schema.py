@@ -38,18 +38,13 @@ def _metadata() -> MetaData:
     return SQLModel.metadata
 
 
-_SQLITE_GUARDS = [
-    f"CREATE TRIGGER {t}_no_{op.lower()} BEFORE {op} ON {t} "
-    f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END"
-    for t in APPEND_ONLY
-    for op in ("UPDATE", "DELETE")
-] + [
+_SQLITE_GAPLESS = (
     "CREATE TRIGGER ledger_entry_gapless BEFORE INSERT ON ledger_entry "
     "WHEN NEW.seq != (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry) "
     "BEGIN SELECT RAISE(ABORT, 'ledger_entry seq must be gapless'); END"
-]
+)
 
-_PG_GUARDS = [
+_PG_GAPLESS_AND_FUNCTIONS = [
     """CREATE FUNCTION scelle_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END $$""",
     """CREATE FUNCTION scelle_gapless() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -61,49 +56,11 @@ _PG_GUARDS = [
     END $$""",
     "CREATE TRIGGER ledger_entry_gapless BEFORE INSERT ON ledger_entry "
     "FOR EACH ROW EXECUTE FUNCTION scelle_gapless()",
-] + [
-    f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} "
-    "FOR EACH STATEMENT EXECUTE FUNCTION scelle_append_only()"
-    for t in APPEND_ONLY
 ]
 
 
-def _v1_custody_core(conn: Connection) -> None:
-    tables = [_metadata().tables[name] for name in APPEND_ONLY]
-    _metadata().create_all(conn, tables=tables)
-    guards = _SQLITE_GUARDS if conn.dialect.name == "sqlite" else _PG_GUARDS
-    for statement in guards:
-        conn.exec_driver_sql(statement)
-
-
-def _v2_footage(conn: Connection) -> None:
-    names = ("camera", "ingest_batch", "segment", "scan_state")
-    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
-
-
-def _v3_requisitions(conn: Connection) -> None:
-
-    names = ("requisition", "requisition_window", "hold")
-    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
-
-
-def _v4_purge(conn: Connection) -> None:
-
-    from sqlalchemy import inspect
-
-    have = {c["name"] for c in inspect(conn).get_columns("segment")}
-    if "purge_run" not in have:
-        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN purge_run BIGINT")
-    if "destroyed_at" not in have:
-        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN destroyed_at VARCHAR")
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_end ON segment (camera_id, end_us)")
-    _metadata().create_all(conn, tables=[_metadata().tables["purge_run"]])
-
-
-AUDIT_INDEX = ("ledger_audit", "ledger_audit_camera")
-
-
 def _append_only_guards(conn: Connection, tables: tuple[str, ...]) -> None:
+    """Triggers refusing UPDATE and DELETE (and TRUNCATE on PostgreSQL) on `tables`."""
     for t in tables:
         if conn.dialect.name == "sqlite":
             for op in ("UPDATE", "DELETE"):
@@ -116,6 +73,40 @@ def _append_only_guards(conn: Connection, tables: tuple[str, ...]) -> None:
                 f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {t} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION scelle_append_only()"
             )
+
+
+def _v1_custody_core(conn: Connection) -> None:
+    tables = [_metadata().tables[name] for name in APPEND_ONLY]
+    _metadata().create_all(conn, tables=tables)
+    gapless = [_SQLITE_GAPLESS] if conn.dialect.name == "sqlite" else _PG_GAPLESS_AND_FUNCTIONS
+    for statement in gapless:
+        conn.exec_driver_sql(statement)
+    _append_only_guards(conn, APPEND_ONLY)
+
+
+def _v2_footage(conn: Connection) -> None:
+    names = ("camera", "ingest_batch", "segment", "scan_state")
+    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
+
+
+def _v3_requisitions(conn: Connection) -> None:
+    names = ("requisition", "requisition_window", "hold")
+    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
+
+
+def _v4_purge(conn: Connection) -> None:
+    from sqlalchemy import inspect
+
+    have = {c["name"] for c in inspect(conn).get_columns("segment")}
+    if "purge_run" not in have:
+        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN purge_run BIGINT")
+    if "destroyed_at" not in have:
+        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN destroyed_at VARCHAR")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_end ON segment (camera_id, end_us)")
+    _metadata().create_all(conn, tables=[_metadata().tables["purge_run"]])
+
+
+AUDIT_INDEX = ("ledger_audit", "ledger_audit_camera")
 
 
 # A stored tree node must sit on entries that exist: nobody can plant the node of a
