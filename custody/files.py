@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,3 +82,87 @@ def append_durable(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(fd)
     if created:
         fsync_dir(path.parent)
+
+
+def _walk_beneath(root: Path, relative: str) -> tuple[int, str]:
+    """A descriptor of the directory holding `root/relative` and the final name,
+    reached without following any symbolic link below `root` (a link planted in a
+    recorder's store must never lead scelle to read or delete a file elsewhere)."""
+    parts = relative.split("/")
+    if not relative or any(p in ("", ".", "..") for p in parts) or relative.startswith("/"):
+        raise ValueError(f"not a plain relative path: {relative!r}")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
+class NotRegular(OSError):
+    """A path under a store that is a link, a directory, a FIFO or a device."""
+
+
+def open_beneath(root: Path, relative: str) -> int:
+    """Open `root/relative` for reading, only if it is a regular file reached without
+    following a symbolic link; NotRegular (an OSError) otherwise. The caller closes it.
+    O_NONBLOCK: opening a FIFO planted in place of a segment must not hang."""
+    try:
+        parent, name = _walk_beneath(root, relative)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise NotRegular(errno.ELOOP, "a directory on the path is a link", relative) from exc
+        raise
+    try:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise NotRegular(errno.ELOOP, "a symbolic link", relative) from exc
+            raise
+    finally:
+        os.close(parent)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegular(errno.EINVAL, "not a regular file", relative)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def regular_beneath(root: Path, relative: str) -> bool:
+    """True if `root/relative` is a regular file reached without any symbolic link."""
+    try:
+        os.close(open_beneath(root, relative))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def unlink_beneath(root: Path, relative: str) -> bool:
+    """Delete the regular file `root/relative`, never through a symbolic link.
+
+    False if it was already gone; NotRegular if something other than a regular file
+    (a link, a directory) is there: it is left in place for a person to look at."""
+    try:
+        parent, name = _walk_beneath(root, relative)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise NotRegular(errno.ELOOP, "a directory on the path is a link", relative) from exc
+        raise
+    try:
+        try:
+            mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(mode):
+            raise NotRegular(errno.EINVAL, "not a regular file: left in place", relative)
+        os.unlink(name, dir_fd=parent)
+        return True
+    finally:
+        os.close(parent)
