@@ -785,6 +785,8 @@ def footage_scan(
     )
     for path in report.unreadable:
         typer.echo(f"unreadable: {path}")
+    for path in report.not_regular:
+        typer.echo(f"not a regular file (a link, ...), not indexed: {path}")
 
 
 @footage_app.command("find")
@@ -971,7 +973,10 @@ def requisition_extract(
     if built.complete:
         typer.echo("complete: no gap in the footage")
     else:
-        typer.echo(f"PARTIAL: {built.gaps} gap(s), {built.altered} segment(s) altered since ingest")
+        typer.echo(
+            f"PARTIAL: {built.gaps} gap(s), {built.altered} segment(s) withheld (gone, not a "
+            "regular file, or altered since ingest)"
+        )
 
 
 @requisition_app.command("handover")

@@ -96,6 +96,11 @@ class FootageUnavailable(EnvironmentProblem):
     """The footage asked for is not kept (never recorded, or past its retention)."""
 
 
+class DiskFull(EnvironmentProblem):
+    """A disk (the export's, a removable medium) has no room left; nothing half-written
+    was kept."""
+
+
 class FfmpegError(EnvironmentProblem):
     """ffmpeg is missing, or failed on input that should have worked."""
 

@@ -29,13 +29,8 @@ from custody.config import Settings
 from custody.errors import InputError, IntegrityError
 from custody.keys import der_sha256, ssh_fingerprint
 from custody.note import parse_checkpoint, parse_note
+from exporters.gaps import FRENCH, WITHHELD, GapKind, kind_of
 from requisition.requisitions import LEGAL_BASES
-
-_GAP_WORDS = [
-    ("no footage recorded", "aucun enregistrement"),
-    ("corrupt segment", "segment illisible (corrompu)"),
-    ("segment ", "segment disparu du stockage depuis l'indexation"),
-]
 
 
 @dataclass(frozen=True)
@@ -109,17 +104,34 @@ def render(kind: str, context: dict[str, Any]) -> Document:
     return Document(kind, html, bytes(pdf))
 
 
-def _gap_words(gap: dict[str, str], zone: str) -> str:
-    reason = next((fr for en, fr in _GAP_WORDS if gap["reason"].startswith(en)), gap["reason"])
+def _gap_words(gap: dict[str, Any], zone: str) -> str:
+    """A gap as the cover sheet states it: when, how long, and why, from its kind."""
     start = datetime.fromisoformat(gap["from_utc"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(gap["to_utc"].replace("Z", "+00:00"))
     seconds = (end - start).total_seconds()
     length = f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    detail = gap["reason"].split(" ", 2)[2] if gap["reason"].startswith("corrupt") else ""
+    segment = gap.get("segment")
     return (
         f"aucune image du {fr_time(gap['from_utc'], zone)} au {fr_time(gap['to_utc'], zone)} "
-        f"({length}) : {reason}" + (f" — {detail}" if detail else "")
+        f"({length}) : {FRENCH[kind_of(gap)]}" + (f" — {segment}" if segment else "")
     )
+
+
+def _withheld_words(item: dict[str, Any]) -> list[str]:
+    """Indexed segments the export does not hold although no gap names them (their time
+    is covered by other footage): the gaps name all the others."""
+    segments = item["coverage"]["segments"]
+    named = {gap.get("segment") for gap in item["coverage"]["gaps"]}
+    if segments and "state" in segments[0]:
+        return [
+            f"{s['path']} : {FRENCH[GapKind(s['state'])]}"
+            for s in segments
+            if s["state"] != "ok" and GapKind(s["state"]) in WITHHELD and s["path"] not in named
+        ]
+    return [  # a manifest written before segments had a state, nor gaps a segment
+        f"{path} : segment disparu ou modifié depuis l'indexation : écarté, non remis"
+        for path in item.get("altered_since_ingest", [])
+    ]
 
 
 def cover_context(export: Path, settings: Settings) -> dict[str, Any]:
@@ -153,6 +165,7 @@ def cover_context(export: Path, settings: Settings) -> dict[str, Any]:
                 "offset": f"{offset / 1000:+.3f} s".replace(".", ","),
                 "clock_measured": fr_time(cam["clock"]["measured_at"], cam["timezone"]),
                 "gaps": [_gap_words(g, cam["timezone"]) for g in cov["gaps"]],
+                "withheld": _withheld_words(item),
             }
         )
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()

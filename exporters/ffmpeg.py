@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 
@@ -98,10 +99,22 @@ class Probe:
     codec: str
 
 
-def probe(path: Path) -> Probe:
+Source = Path | BinaryIO  # a path, or a file already opened safely (custody.files.open_beneath)
+
+
+def _open(source: Source) -> av.container.InputContainer:
+    """A container on `source`; an open file is read from its start, by descriptor, so
+    that what is probed is the file that was opened, whatever its path now names."""
+    if isinstance(source, Path):
+        return av.open(str(source), mode="r")
+    source.seek(0)
+    return av.open(source, mode="r")
+
+
+def probe(source: Source) -> Probe:
     """Open a video file and read its video stream's facts; CorruptSegment if unreadable."""
     try:
-        with av.open(str(path)) as container:
+        with _open(source) as container:
             stream = container.streams.video[0]
             if stream.duration is not None and stream.time_base is not None:
                 duration = int(stream.duration * stream.time_base * 1_000_000)
@@ -121,11 +134,11 @@ def probe(path: Path) -> Probe:
         raise CorruptSegment(f"not readable video ({_reason(exc)})") from exc
 
 
-def check_readable(path: Path) -> Probe:
+def check_readable(source: Source) -> Probe:
     """Probe, then read every packet (no decoding): catches truncated and garbled files."""
-    facts = probe(path)
+    facts = probe(source)
     try:
-        with av.open(str(path)) as container:
+        with _open(source) as container:
             count = sum(1 for p in container.demux(video=0) if p.size)
     except (av.error.FFmpegError, OSError) as exc:
         raise CorruptSegment(f"damaged ({_reason(exc)})") from exc

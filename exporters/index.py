@@ -13,11 +13,12 @@ which parts are missing and which segments cannot be read.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from custody import merkle
 from custody.canonical import canonical_bytes
 from custody.db import Cursor
 from custody.errors import CorruptSegment, FootageUnavailable
+from custody.files import NotRegular, open_beneath
 from custody.ledger import Record
 from custody.site import Site
 from exporters.ffmpeg import check_readable, probe
+from exporters.gaps import WITHHELD, GapKind
 from exporters.stores import FootageStore, StoreKind, open_store
 from requisition.models import Camera
 from requisition.timewindow import Window, local_text, utc_text
@@ -42,10 +45,25 @@ def camera_store(camera: Camera) -> FootageStore:
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
-    """Stream a file through SHA-256 in large chunks; never read a video whole."""
+    """Stream a file through SHA-256 in large chunks; never read a video whole. For our
+    own files (an export being built); a store's files go through `open_store_file`."""
     with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256")
-        return digest.hexdigest(), handle.tell()
+        return sha256_stream(handle)
+
+
+def sha256_stream(handle: io.BufferedReader) -> tuple[str, int]:
+    """SHA-256 and size of an open file, read from its start in large chunks."""
+    handle.seek(0)
+    digest = hashlib.file_digest(handle, "sha256")
+    return digest.hexdigest(), handle.tell()
+
+
+def open_store_file(root: Path, relative: str) -> io.BufferedReader:
+    """A store's file opened for reading without following any symbolic link below the
+    store root (a link planted in a recorder's store must never make scelle hash, copy
+    or deliver a file from elsewhere); NotRegular (an OSError) if it is not a regular
+    file, ValueError if `relative` is not a plain relative path."""
+    return os.fdopen(open_beneath(root, relative), "rb")
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,7 @@ class ScanReport:
     bytes: int = 0
     batches: int = 0
     unreadable: list[str] = field(default_factory=list)
+    not_regular: list[str] = field(default_factory=list)  # links and the like: not indexed
 
 
 def _known_paths(cur: Cursor, camera_id: str, prefix: str) -> set[str]:
@@ -99,8 +118,9 @@ def _new_segments(
     now = time.time()
     try:
         with os.scandir(directory) as entries:
+            # Links, FIFOs and devices are listed too, to be reported, never followed.
             files = sorted(
-                (e for e in entries if e.is_file(follow_symlinks=False)), key=lambda e: e.name
+                (e for e in entries if not e.is_dir(follow_symlinks=False)), key=lambda e: e.name
             )
     except FileNotFoundError:  # the directory went away with its last segment
         return found, False
@@ -113,17 +133,23 @@ def _new_segments(
             if now - entry.stat(follow_symlinks=False).st_mtime < settle_seconds:
                 settled = False
                 continue
-            duration = name.duration_us
-            if duration is None:
-                try:
-                    duration = probe(Path(entry.path)).duration_us
-                except CorruptSegment:
-                    # Indexed and hashed all the same; its nominal length is reported as
-                    # a gap ("corrupt segment") whenever a window covers it.
-                    report.unreadable.append(rel)
-                    duration = store.default_segment_seconds * 1_000_000
-            digest, size = sha256_file(Path(entry.path))
+            # What is probed and hashed is the file this descriptor holds, reached with
+            # no link: a link swapped in after the listing is refused, not followed.
+            with open_store_file(store.root, rel) as handle:
+                duration = name.duration_us
+                if duration is None:
+                    try:
+                        duration = probe(handle).duration_us
+                    except CorruptSegment:
+                        # Indexed and hashed all the same; its nominal length is reported
+                        # as a gap ("corrupt segment") whenever a window covers it.
+                        report.unreadable.append(rel)
+                        duration = store.default_segment_seconds * 1_000_000
+                digest, size = sha256_stream(handle)
         except FileNotFoundError:  # the recorder's own clean-up removed it meanwhile
+            continue
+        except NotRegular:
+            report.not_regular.append(rel)
             continue
         found.append(NewSegment(rel, name.start_us, name.start_us + duration, size, digest))
     return found, settled
@@ -257,7 +283,11 @@ def scan(
 
 @dataclass(frozen=True)
 class SegmentRef:
-    """An indexed segment; times in the recorder's clock."""
+    """An indexed segment; times in the recorder's clock.
+
+    `root` and `path` name it in its store (read only through `open_store_file`);
+    `file` is where its bytes are read to make a working copy: the store file, or, in
+    an export, the master copy verified against the ingest hash."""
 
     path: str
     file: Path
@@ -265,6 +295,7 @@ class SegmentRef:
     end_us: int
     size: int
     sha256: str
+    root: Path
 
 
 @dataclass(frozen=True)
@@ -277,12 +308,24 @@ class Span:
 
 
 @dataclass(frozen=True)
+class Unusable:
+    """An indexed segment that gives no footage, and why."""
+
+    segment: SegmentRef
+    kind: GapKind
+    reason: str
+
+
+@dataclass(frozen=True)
 class Gap:
-    """A stretch of reference time with no usable footage, and why."""
+    """A stretch of reference time with no usable footage, and why (the segment that
+    should have covered it, for every kind but `no_footage`)."""
 
     start_us: int
     end_us: int
+    kind: GapKind
     reason: str
+    segment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -293,10 +336,16 @@ class Coverage:
     segments: tuple[SegmentRef, ...]  # every indexed segment overlapping the window
     spans: tuple[Span, ...]
     gaps: tuple[Gap, ...]
+    unusable: tuple[Unusable, ...] = ()
 
     @property
     def complete(self) -> bool:
         return not self.gaps
+
+    @property
+    def withheld(self) -> tuple[Unusable, ...]:
+        """Indexed segments that are no longer what was ingested (gap or not)."""
+        return tuple(u for u in self.unusable if u.kind in WITHHELD)
 
 
 def _indexed(site: Site, camera: Camera, start: int, end: int) -> list[SegmentRef]:
@@ -309,7 +358,7 @@ def _indexed(site: Site, camera: Camera, start: int, end: int) -> list[SegmentRe
             [camera.id, end, start - MAX_SEGMENT_US, start],
         )
         return [
-            SegmentRef(path, root / path, s, e, size, digest)
+            SegmentRef(path, root / path, s, e, size, digest, root)
             for path, s, e, size, digest in cur.fetchall()
         ]
 
@@ -317,26 +366,41 @@ def _indexed(site: Site, camera: Camera, start: int, end: int) -> list[SegmentRe
 def find(site: Site, camera: Camera, window: Window, *, check: bool = True) -> Coverage:
     """Segments, spans and gaps of `window` (reference time) for one camera.
 
-    With `check`, every segment is opened and read through (no decoding): a corrupt,
-    truncated or vanished segment is unusable. Spans are the union of usable segments;
-    gaps are the rest of the window, attributed to the unusable segments they overlap
-    (so a corrupt segment never hides good footage another segment holds).
+    With `check`, every segment is opened in its store without following links, hashed
+    and compared with its ingest hash, and read through (no decoding): a segment that is
+    not a regular file, altered, corrupt, truncated or vanished is unusable. Without it,
+    nothing is opened (an extraction checks the master copies it makes instead).
     """
     offset = camera.clock_offset_ms * 1000
     rec = Window(window.start + offset, window.end + offset)
     segments = _indexed(site, camera, rec.start, rec.end)
     usable: list[SegmentRef] = []
-    unusable: list[tuple[SegmentRef, str]] = []
+    unusable: list[Unusable] = []
     for seg in segments:
-        reason = _unusable(seg) if check else None
-        if reason:
-            unusable.append((seg, reason))
+        bad = check_segment(seg) if check else None
+        if bad:
+            unusable.append(bad)
         else:
             usable.append(seg)
+    return coverage_of(camera, window, segments, usable, unusable)
+
+
+def coverage_of(
+    camera: Camera,
+    window: Window,
+    segments: Sequence[SegmentRef],
+    usable: Sequence[SegmentRef],
+    unusable: Sequence[Unusable],
+) -> Coverage:
+    """Spans are the union of the usable segments; gaps are the rest of the window,
+    attributed to the unusable segments they overlap (so a corrupt or altered segment
+    never hides good footage another segment holds)."""
+    offset = camera.clock_offset_ms * 1000
+    rec = Window(window.start + offset, window.end + offset)
     spans: list[Span] = []
     members: list[SegmentRef] = []
     span_start = span_end = rec.start
-    for seg in usable:
+    for seg in sorted(usable, key=lambda s: s.start_us):
         start, end = max(seg.start_us, rec.start), min(seg.end_us, rec.end)
         if end <= start:
             continue
@@ -350,51 +414,103 @@ def find(site: Site, camera: Camera, window: Window, *, check: bool = True) -> C
         members, span_start, span_end = [seg], start, end
     if members:
         spans.append(Span(span_start - offset, span_end - offset, tuple(members)))
+    bad = sorted(unusable, key=lambda u: u.segment.start_us)
     gaps: list[Gap] = []
     cursor = rec.start
     covered = [(s.start_us + offset, s.end_us + offset) for s in spans] + [(rec.end, rec.end)]
     for covered_from, covered_to in covered:  # the holes lie between covered stretches
         if covered_from > cursor:
-            gaps += _explain_hole(cursor, covered_from, unusable, offset)
+            gaps += _explain_hole(cursor, covered_from, bad, offset)
         cursor = max(cursor, covered_to)
-    return Coverage(camera, window, offset, tuple(segments), tuple(spans), _merge(gaps))
+    return Coverage(camera, window, offset, tuple(segments), tuple(spans), _merge(gaps), tuple(bad))
 
 
-def _explain_hole(
-    start: int, end: int, unusable: list[tuple[SegmentRef, str]], offset: int
-) -> list[Gap]:
+def _explain_hole(start: int, end: int, unusable: list[Unusable], offset: int) -> list[Gap]:
     """Split a stretch with no usable footage by the unusable segments inside it."""
     gaps, pos = [], start
-    for seg, reason in unusable:
+    for bad in unusable:
+        seg = bad.segment
         s, e = max(seg.start_us, pos), min(seg.end_us, end)
         if e <= s:
             continue
         if s > pos:
-            gaps.append(Gap(pos - offset, s - offset, "no footage recorded"))
-        gaps.append(Gap(s - offset, e - offset, reason))
+            gaps.append(Gap(pos - offset, s - offset, GapKind.NO_FOOTAGE, NO_FOOTAGE))
+        gaps.append(Gap(s - offset, e - offset, bad.kind, bad.reason, seg.path))
         pos = e
     if pos < end:
-        gaps.append(Gap(pos - offset, end - offset, "no footage recorded"))
+        gaps.append(Gap(pos - offset, end - offset, GapKind.NO_FOOTAGE, NO_FOOTAGE))
     return gaps
 
 
+NO_FOOTAGE = "no footage recorded"
+
+
 def _merge(gaps: list[Gap]) -> tuple[Gap, ...]:
+    """Join adjacent gaps that say the same thing (kind, reason, segment)."""
     merged: list[Gap] = []
     for gap in gaps:
-        if merged and merged[-1].end_us == gap.start_us and merged[-1].reason == gap.reason:
-            merged[-1] = Gap(merged[-1].start_us, gap.end_us, gap.reason)
+        joined = replace(gap, start_us=merged[-1].start_us) if merged else None
+        if (
+            joined
+            and merged[-1].end_us == gap.start_us
+            and joined == replace(merged[-1], end_us=gap.end_us)
+        ):
+            merged[-1] = joined
         else:
             merged.append(gap)
     return tuple(merged)
 
 
-def _unusable(seg: SegmentRef) -> str | None:
-    if not seg.file.is_file():
-        return f"segment {seg.path} missing from the store"
+def unreachable(seg: SegmentRef, exc: OSError | ValueError) -> Unusable:
+    """The gap kind of a segment its store will not give: a link or another non-regular
+    file (withheld), or a file gone or unreadable."""
+    if isinstance(exc, NotRegular | ValueError):
+        what = exc.strerror if isinstance(exc, NotRegular) else "not a plain path"
+        return Unusable(
+            seg,
+            GapKind.NOT_REGULAR,
+            f"segment {seg.path} is not a regular file in the store ({what}): withheld",
+        )
+    if isinstance(exc, FileNotFoundError):
+        return Unusable(seg, GapKind.MISSING, f"segment {seg.path} missing from the store")
+    return Unusable(
+        seg,
+        GapKind.MISSING,
+        f"segment {seg.path} cannot be read from the store ({exc.strerror or exc})",
+    )
+
+
+def altered(seg: SegmentRef, digest: str, size: int) -> Unusable | None:
+    """None if (`digest`, `size`) are the segment's ingest hash and size."""
+    if (digest, size) == (seg.sha256, seg.size):
+        return None
+    return Unusable(
+        seg,
+        GapKind.ALTERED,
+        f"segment {seg.path} altered since ingest (sha256 {seg.sha256[:16]}… and "
+        f"{seg.size} bytes at ingest, now {digest[:16]}… and {size} bytes): withheld",
+    )
+
+
+def corrupt(seg: SegmentRef, exc: CorruptSegment) -> Unusable:
+    return Unusable(seg, GapKind.CORRUPT, f"corrupt segment {seg.path}: {exc.message}")
+
+
+def check_segment(seg: SegmentRef) -> Unusable | None:
+    """Is this indexed segment, in its store, still a regular file reached with no link,
+    bit for bit what was ingested, and readable video? None if so."""
     try:
-        check_readable(seg.file)
-    except CorruptSegment as exc:
-        return f"corrupt segment {seg.path}: {exc.message}"
+        handle = open_store_file(seg.root, seg.path)
+    except (OSError, ValueError) as exc:
+        return unreachable(seg, exc)
+    with handle:
+        changed = altered(seg, *sha256_stream(handle))
+        if changed:
+            return changed
+        try:
+            check_readable(handle)
+        except CorruptSegment as exc:
+            return corrupt(seg, exc)
     return None
 
 
@@ -445,6 +561,7 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
             "to_utc": utc_text(end),
         }
 
+    state = {u.segment.path: str(u.kind) for u in coverage.unusable}
     return {
         "camera": coverage.camera.id,
         "window": interval(coverage.window.start, coverage.window.end),
@@ -456,6 +573,7 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
                 "recorder_end_utc": utc_text(s.end_us),
                 "size": s.size,
                 "sha256": s.sha256,
+                "state": state.get(s.path, "ok"),
             }
             for s in coverage.segments
         ],
@@ -463,6 +581,10 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
             interval(s.start_us, s.end_us) | {"segments": [x.path for x in s.segments]}
             for s in coverage.spans
         ],
-        "gaps": [interval(g.start_us, g.end_us) | {"reason": g.reason} for g in coverage.gaps],
+        "gaps": [
+            interval(g.start_us, g.end_us)
+            | {"kind": str(g.kind), "reason": g.reason, "segment": g.segment}
+            for g in coverage.gaps
+        ],
         "complete": coverage.complete,
     }

@@ -20,6 +20,7 @@ proven before the rename, so that the package carries its own proof of registrat
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ from typing import Any
 from custody import checkpoints
 from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity
-from custody.errors import InvalidState
+from custody.errors import DiskFull, FfmpegError, InvalidState
 from custody.files import fsync_dir, write_atomic
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
 from custody.ledger import Record
@@ -48,7 +49,7 @@ from custody.signatures import (
 from custody.site import Site
 from exporters import documents
 from exporters.index import Coverage, coverage_json, find, scan, sha256_file
-from exporters.master import extract_master
+from exporters.master import extract_master, verified_coverage
 from exporters.verify_text import verify_text
 from exporters.working import make_working_copies
 from requisition.models import Camera, Requisition
@@ -56,6 +57,11 @@ from requisition.timewindow import Window, now_us, utc_text
 
 FORMAT = "scelle-export/1"
 MANIFEST = "manifest.json"
+RESERVE = 8 << 20
+"""Bytes held back on the export's disk until the export's ledger entry is appended:
+what is written after it (proof, checkpoint, VERIFY.txt, cover sheet) then always fits,
+so that the ledger never records an export that a full disk left unwritten."""
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,38 @@ class Built:
     gaps: int
     altered: int
     ledger_seq: int
+
+
+def _disk_full(out_dir: Path, requisition_id: str, needed: int | None) -> DiskFull:
+    free = shutil.disk_usage(out_dir).free
+    need = (
+        f"it needs more than {needed:,} bytes (master copy and reserve; the working copy "
+        "comes on top)"
+        if needed
+        else "the disk filled up while it was being built"
+    )
+    return DiskFull(
+        f"not enough space in {out_dir} for the export of {requisition_id}: {need}, "
+        f"{free:,} bytes are free: nothing was kept",
+        hint="free some space or choose another --out, then extract again",
+    )
+
+
+def _reserve(path: Path, size: int) -> None:
+    """Allocate `size` bytes at `path` (really, not a sparse file), or OSError."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    finally:
+        os.close(fd)
+
+
+def _drop_empty_dirs(root: Path) -> None:
+    """Remove directories left empty (a camera whose every segment was withheld, a
+    window with no span): an export lists files, and verify refuses empty directories."""
+    for directory in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(directory.iterdir()):
+            directory.rmdir()
 
 
 def _files(root: Path, directory: str, role: str) -> list[dict[str, Any]]:
@@ -125,9 +163,20 @@ def build(
         return _build_in(
             site, requisition, pairs, tmp, final, signer, actor, burn_in, stream_copy, progress
         )
+    except (OSError, FfmpegError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        full = exc.errno in _DISK_FULL if isinstance(exc, OSError) else _ffmpeg_full(exc)
+        if full:
+            raise _disk_full(out_dir, requisition.id, None) from exc
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _ffmpeg_full(exc: FfmpegError) -> bool:
+    """ffmpeg reports a full disk only in words (its strerror)."""
+    return any(os.strerror(code) in exc.message for code in _DISK_FULL)
 
 
 def _build_in(
@@ -143,7 +192,13 @@ def _build_in(
     progress: Callable[[float], None] | None,
 ) -> Built:
     scan(site, {c.id: c for c, _ in pairs}.values(), actor)
-    coverages: list[Coverage] = [find(site, camera, window) for camera, window in pairs]
+    # Nothing is opened in the stores here: each segment is read once, to be copied,
+    # and every check is made on the copy (verified_coverage).
+    found: list[Coverage] = [find(site, cam, window, check=False) for cam, window in pairs]
+    needed = sum(seg.size for c in found for seg in c.segments) + RESERVE
+    if shutil.disk_usage(tmp).free < needed:
+        raise _disk_full(tmp.parent, requisition.id, needed)
+    _reserve(tmp / ".reserve", RESERVE)
     site.ledger.append(
         actor,
         Record(
@@ -151,22 +206,22 @@ def _build_in(
             {"requisition": requisition.id, "cameras": sorted({c.id for c, _ in pairs})},
             f"extraction for requisition {requisition.id}",
             requisition.pv_number,
-            data={
-                "windows": [coverage_json(c)["window"] | {"camera": c.camera.id} for c in coverages]
-            },
+            data={"windows": [coverage_json(c)["window"] | {"camera": c.camera.id} for c in found]},
         ),
     )
-    items, altered_total = [], []
+    items, altered_total, coverages = [], [], []
 
     def part(i: int) -> Callable[[float], None] | None:
         if progress is None:
             return None
         report = progress
-        return lambda fraction: report((i + fraction) / len(coverages))
+        return lambda fraction: report((i + fraction) / len(found))
 
-    for i, coverage in enumerate(coverages):
-        cam = coverage.camera.id
-        master = extract_master(coverage.segments, tmp / "master" / f"{i + 1:02d}-{cam}")
+    for i, indexed in enumerate(found):
+        cam = indexed.camera.id
+        master = extract_master(indexed.segments, tmp / "master" / f"{i + 1:02d}-{cam}")
+        coverage = verified_coverage(indexed, master)  # its spans point at the copies
+        coverages.append(coverage)
         working = make_working_copies(
             coverage,
             tmp / "working" / f"{i + 1:02d}-{cam}",
@@ -174,7 +229,7 @@ def _build_in(
             stream_copy=stream_copy,
             progress=part(i),
         )
-        altered = [f.segment.path for f in master.altered] + [s.path for s in master.missing]
+        altered = [u.segment.path for u in coverage.withheld]
         altered_total += altered
         items.append(
             {
@@ -189,9 +244,12 @@ def _build_in(
                     }
                     for w in working
                 ],
+                # Indexed segments withheld (missing, not a regular file, or altered):
+                # none of their bytes is in the export; each is named in the gaps.
                 "altered_since_ingest": altered,
             }
         )
+    _drop_empty_dirs(tmp)
     files = _files(tmp, "master", "master") + _files(tmp, "working", "working")
     sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in files).encode()
     write_atomic(tmp / "SHA256SUMS", sums)
@@ -257,6 +315,7 @@ def _build_in(
             },
         ),
     )
+    (tmp / ".reserve").unlink()  # what follows is small: it fits in what this frees
     checkpoint, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
     proof = site.ledger.inclusion(entry.seq, checkpoint.size)
     write_atomic(tmp / "ledger" / "entry.json", entry.body)

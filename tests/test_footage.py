@@ -12,6 +12,7 @@ import pytest
 
 from custody.errors import FootageAltered
 from custody.site import Site
+from exporters.gaps import GapKind
 from exporters.generate import generate_footage
 from exporters.index import Coverage, find, scan
 from exporters.master import extract_master
@@ -181,9 +182,19 @@ def test_a_segment_altered_after_ingest_is_detected(tmp_path: Path, database_url
     data[len(data) // 2] ^= 0x01
     victim.write_bytes(bytes(data))
     master = extract_master(coverage.segments, tmp_path / "master")
-    assert [f.segment.path for f in master.altered] == [coverage.segments[1].path]
+    assert [(u.segment.path, u.kind) for u in master.withheld] == [
+        (coverage.segments[1].path, GapKind.ALTERED)
+    ]
+    assert [f.segment.path for f in master.files] == [coverage.segments[0].path]
+    assert sorted(p.name for p in (tmp_path / "master").iterdir()) == [
+        coverage.segments[0].path.replace("/", "_")  # the altered copy was deleted
+    ]
     with pytest.raises(FootageAltered, match="1 segment\\(s\\) missing or changed since ingest"):
         master.check()
+    again = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
+    assert [(g.kind, g.segment) for g in again.gaps] == [
+        (GapKind.ALTERED, coverage.segments[1].path)
+    ]
     site.close()
 
 

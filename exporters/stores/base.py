@@ -4,6 +4,7 @@ back which segments exist, with their start times, from names alone."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,21 @@ class FootageStore(Protocol):
         ...
 
 
+def real_dir(path: Path) -> bool:
+    """True if `path` itself is a directory, not a symbolic link to one (`is_dir()`
+    follows links: a camera directory linked elsewhere would lead out of the store)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def subdirs(path: Path) -> list[Path]:
-    """Real subdirectories (no symbolic links: a link could lead out of the store)."""
+    """Real subdirectories of the real directory `path` (no symbolic links, neither
+    `path` itself nor below it: a link could lead out of the store). Reads go through
+    `custody.files.open_beneath` all the same, which refuses a link swapped in later."""
+    if not real_dir(path):
+        return []
     try:
         with os.scandir(path) as entries:
             return sorted(Path(e.path) for e in entries if e.is_dir(follow_symlinks=False))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exporters.stores.base import SegmentName, subdirs
+from exporters.stores.base import SegmentName, real_dir, subdirs
 from requisition.timewindow import from_us, to_us
 
 _NAME = re.compile(r"(\d{2})\.(\d{2})\.mp4")
@@ -34,7 +34,7 @@ class FrigateStore:
         for day in subdirs(self.root / "recordings"):
             if _DAY.fullmatch(day.name):
                 for hour in subdirs(day):
-                    if _HOUR.fullmatch(hour.name) and (hour / camera).is_dir():
+                    if _HOUR.fullmatch(hour.name) and real_dir(hour / camera):
                         yield hour / camera
 
     def parse(self, directory: Path, name: str) -> SegmentName | None:
