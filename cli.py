@@ -1069,18 +1069,34 @@ def verify_cmd(
         str | None,
         typer.Option("--key", help="Expected key fingerprint, from the signed cover sheet."),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON output: checks, complete, gaps, withheld.")
+    ] = False,
 ) -> None:
-    """Check an export: signatures, every file, no file added or missing, ledger proof."""
+    """Check an export: signatures, every file, no file added or missing, ledger proof.
+
+    A partial export that passes every check is reported as PARTIAL, each gap named
+    (camera, period, kind), and exits 0: it is authentic, and says itself what it lacks
+    (--json: "complete": false). Exit 4 if any check fails.
+    """
     from custody.checks import VerificationFailed
-    from exporters.verify_export import verify_export
+    from exporters.verify_export import completeness_lines, report_json, verdict, verify_export
 
     try:
         report = verify_export(directory, key)
     except VerificationFailed as failed:
-        _show_report(failed.report, "export")
+        if as_json:
+            _print_json(report_json(failed.report))
+        else:
+            _show_report(failed.report, "export")
         raise
+    if as_json:
+        _print_json(report_json(report))
+        return
     _show_report(report, "export")
-    typer.echo("VERIFIED" + (" against the expected key" if report.key_pinned else ""))
+    for line in completeness_lines(report):
+        typer.echo(line)
+    typer.echo(verdict(report))
 
 
 def _show_report(report: Report, what: str) -> None:

@@ -15,6 +15,8 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ from custody.signatures import (
     verify_raw,
     verify_sshsig,
 )
+from exporters.gaps import ENGLISH, WITHHELD, GapKind, kind_of
+from exporters.verify_text import stated
 
 MANIFEST = "manifest.json"
 FIXED = {
@@ -171,8 +175,10 @@ def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
 
 
 def _cover(export: _Export, key: Ed25519PublicKey) -> None:
-    """The cover sheet and VERIFY.txt are signed; the cover states this manifest's hash
-    and ledger entry."""
+    """The cover sheet and VERIFY.txt are signed, and both are this export's: the cover
+    states this manifest's hash and ledger entry, VERIFY.txt this requisition, key,
+    manifest hash and ledger entry (the same key signs every export of the site: a
+    signature alone would let one export's papers pass for another's)."""
     for name in ("documents/cover.html", "documents/cover.pdf", "VERIFY.txt"):
         verify_raw(key, export.read(name), export.read(f"{name}.sig"))
     html = export.read("documents/cover.html").decode().replace("<wbr>", "")
@@ -180,6 +186,22 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
     seq = parse_canonical(export.read("ledger/entry.json")).get("seq")
     if sha not in html or f"entrée n° {seq}" not in html:
         raise IntegrityError("the cover sheet states another manifest or ledger entry")
+    try:
+        says = stated(export.read("VERIFY.txt").decode())
+    except ValueError as exc:
+        raise IntegrityError(str(exc)) from exc
+    requisition = export.manifest.get("requisition", {}).get("id")
+    if (says.requisition_id, says.manifest_sha256, says.ledger_seq) != (
+        requisition,
+        sha,
+        str(seq),
+    ):
+        raise IntegrityError(
+            f"VERIFY.txt is another export's: it names requisition {says.requisition_id}, "
+            f"manifest {says.manifest_sha256[:16]}…, ledger entry {says.ledger_seq}"
+        )
+    if says.ssh_fingerprint != ssh_fingerprint(key):
+        raise IntegrityError("VERIFY.txt names another signing key")
 
 
 CERTIFICATE_FILES = {
@@ -233,16 +255,103 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
     return run_checks(report, checks, key_fingerprint)
 
 
+@dataclass
+class ExportReport(Report):
+    """A verified export's report, with what its signed manifest says it lacks: an
+    authentic export may still be partial, and its verdict must say so."""
+
+    complete: bool = False
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # each with its camera
+    withheld: list[dict[str, Any]] = field(default_factory=list)  # segments not delivered
+
+
+def _completeness(report: ExportReport, manifest: dict[str, Any]) -> None:
+    """Read the gaps and withheld segments of a manifest whose signature verified."""
+    for item in manifest["items"]:
+        camera = item["camera"]["id"]
+        for gap in item["coverage"]["gaps"]:
+            report.gaps.append(gap | {"camera": camera, "kind": str(kind_of(gap))})
+        segments = item["coverage"]["segments"]
+        if segments and "state" in segments[0]:
+            states = {s["path"]: s["state"] for s in segments if s["state"] != "ok"}
+        else:  # a manifest written before segments had a state
+            states = {path: str(GapKind.MISSING) for path in item["altered_since_ingest"]}
+        report.withheld += [
+            {"camera": camera, "path": path, "kind": state}
+            for path, state in states.items()
+            if GapKind(state) in WITHHELD
+        ]
+    report.complete = manifest["complete"] is True and not report.gaps and not report.withheld
+
+
+def _seconds(gap: dict[str, Any]) -> str:
+    start, end = (
+        datetime.fromisoformat(gap[k].replace("Z", "+00:00")) for k in ("from_utc", "to_utc")
+    )
+    seconds = (end - start).total_seconds()
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def completeness_lines(report: Report) -> list[str]:
+    """Each gap (camera, period in local time, kind) and each withheld segment, as the
+    cover sheet states them; nothing for a complete export (or a certificate)."""
+    if not isinstance(report, ExportReport):
+        return []
+    lines = []
+    for gap in report.gaps:
+        segment = f" — {gap['segment']}" if gap.get("segment") else ""
+        lines.append(
+            f"  GAP       {gap['camera']}  {gap['from']} to {gap['to']} ({_seconds(gap)}): "
+            f"{ENGLISH[GapKind(gap['kind'])]}{segment}"
+        )
+    named = {gap.get("segment") for gap in report.gaps}
+    for seg in report.withheld:  # one whose time other footage covers is in no gap
+        if seg["path"] not in named:
+            lines.append(
+                f"  WITHHELD  {seg['camera']}  {seg['path']}: {ENGLISH[GapKind(seg['kind'])]}"
+                " (its time is covered by other footage)"
+            )
+    return lines
+
+
+def verdict(report: Report) -> str:
+    """The last line of `scelle verify`: an authentic but partial export is never
+    reported as plainly VERIFIED."""
+    against = " against the expected key" if report.key_pinned else ""
+    if not isinstance(report, ExportReport) or report.complete:
+        return f"VERIFIED{against}"
+    return (
+        f"PARTIAL export, VERIFIED{against}: {len(report.gaps)} gap(s) in the footage, "
+        f"{len(report.withheld)} indexed segment(s) withheld (listed above; the cover sheet "
+        "states them too)"
+    )
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """`scelle verify --json`: every check, and for an export its completeness."""
+    shown: dict[str, Any] = {
+        "directory": str(report.directory),
+        "verified": not report.failures,
+        "key_pinned": report.key_pinned,
+        "fingerprint": report.fingerprint,
+        "checks": [{"name": n, "ok": why is None, "failure": why} for n, why in report.checks],
+    }
+    if isinstance(report, ExportReport) and not report.failures:
+        shown |= {"complete": report.complete, "gaps": report.gaps, "withheld": report.withheld}
+    return shown
+
+
 def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
     """Check everything; return the report, or raise IntegrityError after listing all.
-    A directory holding `certificate.json` is checked as a destruction certificate."""
+    A directory holding `certificate.json` is checked as a destruction certificate.
+    An export's report also says whether it is complete, and if not, what it lacks."""
     if key_fingerprint is not None and not key_fingerprint.strip():
         raise InputError("--key is empty: give the fingerprint printed on the signed paper")
     if not (directory / MANIFEST).is_file():
         if (directory / "certificate.json").is_file():
             return verify_certificate(directory, key_fingerprint)
         raise InputError(f"{directory} is not a scelle export (no {MANIFEST})")
-    report = Report(directory)
+    report = ExportReport(directory)
     export = _Export(directory)
     report.key = key = load_key_file(directory / "keys" / "signer.pub.pem")
     manifest = export.manifest_bytes
@@ -270,4 +379,9 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         ("ledger entry, inclusion proof, signed checkpoint", lambda: _ledger(export, key)),
         ("signed cover sheet and VERIFY.txt", lambda: _cover(export, key)),
     ]
-    return run_checks(report, checks, key_fingerprint)
+    run_checks(report, checks, key_fingerprint)
+    try:
+        _completeness(report, export.manifest)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IntegrityError(f"the manifest's gaps are malformed ({exc})") from exc
+    return report

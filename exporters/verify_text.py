@@ -2,29 +2,66 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.keys import der_sha256, ssh_fingerprint
+
+# The lines that bind a VERIFY.txt to its export (`scelle verify` reads them back: a
+# VERIFY.txt signed by the same key but copied from another export must not pass).
+_HEAD = "EXPORT {} — VÉRIFICATION / VERIFICATION"
+_SSH = "  ssh-keygen -lf      : "
+_SHA = "SHA-256 du manifeste / of the manifest: "
+_SEQ = "Entrée du registre de traçabilité / custody ledger entry: "
+
+
+@dataclass(frozen=True)
+class Stated:
+    """What a VERIFY.txt says it is about."""
+
+    requisition_id: str
+    ssh_fingerprint: str
+    manifest_sha256: str
+    ledger_seq: str
+
+
+def stated(text: str) -> Stated:
+    """Read the binding lines back; ValueError if one is missing or stated twice."""
+    lines = text.splitlines()
+    head = re.fullmatch(_HEAD.format("(.+)"), lines[0] if lines else "")
+    if head is None:
+        raise ValueError("VERIFY.txt does not start with the export it is about")
+
+    def one(prefix: str) -> str:
+        found = [line[len(prefix) :] for line in lines if line.startswith(prefix)]
+        if len(found) != 1:
+            raise ValueError(f"VERIFY.txt does not state {prefix.strip(' :')!r} exactly once")
+        return found[0]
+
+    return Stated(head[1], one(_SSH), one(_SHA), one(_SEQ))
 
 
 def verify_text(
     requisition_id: str, key_name: str, key: Ed25519PublicKey, manifest_sha256: str, seq: int
 ) -> str:
     ssh_fp, der_fp = ssh_fingerprint(key), der_sha256(key)
+    head = _HEAD.format(requisition_id)
     return f"""\
-EXPORT {requisition_id} — VÉRIFICATION / VERIFICATION
+{head}
 =====================================================
 
 Empreintes de la clé de signature du CSV (à comparer avec celles imprimées sur le
 procès-verbal de remise signé) / Fingerprints of the CSV's signing key (compare them with
 those printed on the signed handover sheet):
 
-  ssh-keygen -lf      : {ssh_fp}
+{_SSH}{ssh_fp}
   openssl DER sha256  : {der_fp}
   clé / key           : {key_name}
 
-SHA-256 du manifeste / of the manifest: {manifest_sha256}
-Entrée du registre de traçabilité / custody ledger entry: {seq}
+{_SHA}{manifest_sha256}
+{_SEQ}{seq}
 
 Une clé fournie dans l'export ne prouve rien tant que son empreinte n'a pas été comparée
 avec celle du procès-verbal. / A key shipped inside the export proves nothing until its
