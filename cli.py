@@ -1051,15 +1051,21 @@ def export_copy(
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
     to: Annotated[Path, typer.Option("--to", help="Mounted removable medium (directory).")],
 ) -> None:
-    """Copy an export to removable media, then read the copy back and verify it."""
+    """Copy an export to removable media, then read the copy back and verify it.
+
+    What an interrupted copy of the same export left on the medium is removed first
+    (and named). A medium without room for the export: one line, exit 6, nothing left.
+    """
     from requisition.extract import copy_export
 
     site = _open(ctx, Permission.HANDOVER)
     try:
-        copied, report = copy_export(site, requisition_id, to, site.login)
+        copied = copy_export(site, requisition_id, to, site.login)
     finally:
         site.close()
-    typer.echo(f"copied to {copied} and read back: {len(report.checks)} checks passed")
+    for stale in copied.stale:
+        typer.echo(f"removed {stale}, left on the medium by an interrupted copy")
+    typer.echo(f"copied to {copied.path} and read back: {len(copied.report.checks)} checks passed")
 
 
 @app.command("verify")

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from custody.checkpoints import read_identity
 from custody.checks import Report
-from custody.errors import InputError, IntegrityError, InvalidState
+from custody.errors import DiskFull, InputError, IntegrityError, InvalidState
 from custody.files import exclusive, fsync_dir
 from custody.keys import Signer, ssh_fingerprint
 from custody.ledger import Record
 from custody.site import Site
+from exporters.master import copy_file
 from exporters.package import Built, build
 from exporters.verify_export import verify_export
 from requisition.requisitions import State, check_id, get, set_state, windows
@@ -133,27 +136,90 @@ def _drop_cached(root: Path) -> None:
                 os.close(fd)
 
 
-def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> tuple[Path, Report]:
-    """Copy the export to `medium`, read it back, verify it; only then say it is there."""
+@dataclass(frozen=True)
+class Copied:
+    path: Path
+    report: Report  # of the copy, read back from the medium
+    stale: tuple[Path, ...]  # interrupted copies of this export found and removed
+
+
+def _remove_stale(medium: Path, requisition_id: str) -> tuple[Path, ...]:
+    """Remove what an interrupted copy of this export left on the medium (the caller
+    holds this requisition's copy lock: no live copy owns them)."""
+    stale = tuple(sorted(medium.glob(f".{requisition_id}.partial-*")))
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if stale:
+        fsync_dir(medium)
+    return stale
+
+
+def _needed(source: Path, medium: Path) -> int:
+    """Bytes the copy takes on the medium: each file rounded up to the medium's blocks
+    (a FAT32 key's 32 KB clusters), one block per directory. Raises IntegrityError on
+    anything in the export but plain files and directories."""
+    block = os.statvfs(medium).f_frsize or 4096
+    total = block
+    for path in source.rglob("*"):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            raise IntegrityError(f"the export at {source} holds {path.name}, not a plain file")
+        size = path.stat().st_size if path.is_file() else 1
+        total += -(-size // block) * block
+    return total
+
+
+def _copy_tree(source: Path, dest: Path) -> None:
+    """Copy the export's files and directories into the new directory `dest`; the first
+    error (a full medium: ENOSPC) is raised as is, not gathered like shutil.copytree's."""
+    for directory, subdirs, files in os.walk(source):
+        target = dest / Path(directory).relative_to(source)
+        for name in sorted(subdirs):
+            (target / name).mkdir()
+        for name in sorted(files):
+            copy_file(Path(directory) / name, target / name)
+
+
+def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Copied:
+    """Copy the export to `medium`, read it back, verify it; only then say it is there.
+
+    One copy of a requisition at a time (so that what an interrupted copy left is known
+    to be stale, and removed); room on the medium is checked first and a medium that
+    fills up anyway is one DiskFull error; either way nothing is left on it."""
     requisition = get(site, check_id(requisition_id))
     if not requisition.export_path or not Path(requisition.export_path).is_dir():
         raise InvalidState(f"requisition {requisition_id} has no export to copy")
     if not medium.is_dir():
         raise InvalidState(f"{medium} is not a mounted directory")
-    final = medium / requisition_id
-    if final.exists():
-        raise InvalidState(f"{final} already exists on the medium")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{requisition_id}.partial-", dir=medium))
-    try:
-        shutil.copytree(requisition.export_path, tmp, dirs_exist_ok=True)
-        _drop_cached(tmp)
-        for directory in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
-            fsync_dir(directory)
-        os.rename(tmp, final)
-        fsync_dir(medium)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    source = Path(requisition.export_path)
+    lock = site.settings.home / "locks" / f"copy-{requisition_id}.lock"
+    with exclusive(lock, f"the export of {requisition_id} is being copied by another process"):
+        stale = _remove_stale(medium, requisition_id)
+        final = medium / requisition_id
+        if final.exists():
+            raise InvalidState(f"{final} already exists on the medium")
+        needed, free = _needed(source, medium), shutil.disk_usage(medium).free
+        if needed > free:
+            raise _medium_full(medium, requisition_id, needed, free)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{requisition_id}.partial-", dir=medium))
+        try:
+            _copy_tree(source, tmp)
+            _drop_cached(tmp)
+            for directory in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
+                fsync_dir(directory)
+            os.rename(tmp, final)
+            fsync_dir(medium)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                free = shutil.disk_usage(medium).free
+                raise _medium_full(medium, requisition_id, needed, free) from exc
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     with site.db.read() as cur:
         site_key = read_identity(cur).public_key
     try:
@@ -175,7 +241,19 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> tu
             {"requisition": requisition_id},
             f"export copied to removable medium {medium} and read back",
             requisition.pv_number,
-            data={"destination": str(final), "manifest_sha256": requisition.manifest_sha256},
+            data={
+                "destination": str(final),
+                "manifest_sha256": requisition.manifest_sha256,
+                "stale_removed": [str(p) for p in stale],
+            },
         ),
     )
-    return final, report
+    return Copied(final, report, stale)
+
+
+def _medium_full(medium: Path, requisition_id: str, needed: int, free: int) -> DiskFull:
+    return DiskFull(
+        f"not enough space on {medium} for the export of {requisition_id}: it needs "
+        f"{needed:,} bytes, {free:,} bytes are free: nothing was left on the medium",
+        hint="use a larger medium, or free space on it",
+    )
