@@ -4,6 +4,7 @@ real probe, gaps exact. One site, footage generated once for the module."""
 from __future__ import annotations
 
 import filecmp
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from custody.site import Site
 from exporters.gaps import GapKind
 from exporters.generate import generate_footage
 from exporters.index import Coverage, find, scan
-from exporters.master import extract_master
+from exporters.master import extract_master, verified_coverage
 from exporters.working import make_working_copies
 from requisition.models import Camera
 from requisition.timewindow import local_text, parse_time, to_us
@@ -219,4 +220,31 @@ def test_a_corrupt_segment_never_hides_good_footage(tmp_path: Path, database_url
     assert spans(coverage) == [("2026-11-20T11:00:00+01:00", "2026-11-20T11:02:00+01:00")]
     partial = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02:30"))
     assert gaps(partial) == [("2026-11-20T11:02:00+01:00", "2026-11-20T11:02:30+01:00", "no")]
+    site.close()
+
+
+def test_working_copies_are_made_from_the_verified_master_copies(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Once copied and verified, the store is never read again: with the store gone (or
+    swapped under our feet), the working copy is still made, from the master copies."""
+    site = new_site(tmp_path / "site", database_url)
+    cam = camera(site, "CAM-W")
+    corrupt_at = to_us(parse_time("2026-11-20T11:01:10", ZONE))
+    generate_footage(
+        site, cam, window("2026-11-20T11:00", "2026-11-20T11:03"), corrupt=[corrupt_at]
+    )
+    scan(site, [cam], "op", settle_seconds=0)
+    found = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:03"), check=False)
+    master = extract_master(found.segments, tmp_path / "export" / "master")
+    shutil.rmtree(cam.store_path)
+    coverage = verified_coverage(found, master)
+    assert [(g.kind, g.segment) for g in coverage.gaps] == [
+        (GapKind.CORRUPT, found.segments[1].path)
+    ]
+    assert len(master.files) == 3  # the corrupt segment is copied all the same, as recorded
+    members = [seg.file for span in coverage.spans for seg in span.segments]
+    assert members and all(f.parent == tmp_path / "export" / "master" for f in members)
+    made = make_working_copies(coverage, tmp_path / "export" / "working", burn_in=True)
+    assert [round(w.probe.duration_us / 1e6) for w in made] == [60, 60]
     site.close()
