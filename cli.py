@@ -822,7 +822,14 @@ def footage_find(
         typer.echo(f"  footage {span['from']} to {span['to']}")
     for g in shown["gaps"]:
         typer.echo(f"  GAP     {g['from']} to {g['to']}: {g['reason']}")
-    typer.echo("complete" if shown["complete"] else f"incomplete: {len(shown['gaps'])} gap(s)")
+    withheld = [s["path"] for s in shown["segments"] if s["state"] not in ("ok", "corrupt")]
+    for path in withheld:
+        typer.echo(f"  WITHHELD {path}: not what was ingested, never exported")
+    typer.echo(
+        "complete"
+        if shown["complete"]
+        else f"incomplete: {len(shown['gaps'])} gap(s), {len(withheld)} segment(s) withheld"
+    )
 
 
 def _window_option(text: str) -> tuple[str, str, str]:

@@ -340,7 +340,9 @@ class Coverage:
 
     @property
     def complete(self) -> bool:
-        return not self.gaps
+        """No gap, and no indexed segment withheld (even one whose time other footage
+        covers: an investigator must know that a recording was tampered with)."""
+        return not self.gaps and not self.withheld
 
     @property
     def withheld(self) -> tuple[Unusable, ...]:

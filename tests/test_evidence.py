@@ -245,7 +245,8 @@ def test_an_altered_segment_hidden_by_other_footage_is_still_named(
     assert "PARTIAL: 0 gap(s), 1 segment(s) withheld" in out
     export = tmp_path / "exports" / rid
     m = manifest(export)
-    assert m["items"][0]["coverage"]["gaps"] == [] and m["complete"] is False
+    cov = m["items"][0]["coverage"]
+    assert cov["gaps"] == [] and cov["complete"] is False and m["complete"] is False
     assert not list((export / "master").rglob("*dup*"))
     assert flat("1 autre(s) segment(s) indexé(s) non remis") in flat(
         pdf_text(export / "documents" / "cover.pdf")
@@ -286,6 +287,12 @@ def test_footage_find_checks_each_segment_against_its_ingest_hash_without_links(
     assert shown.exit_code == 0, shown.stderr
     kinds = [g["kind"] for g in json.loads(shown.stdout)["gaps"]]
     assert kinds == ["altered", "not_regular"]
+    text = run_cli(
+        ["footage", "find", "C-012", "--from", f"{DAY}T10:00", "--to", f"{DAY}T10:03"],
+        env=filmed.env.env,
+    )
+    assert f"  WITHHELD {altered}: not what was ingested, never exported" in text.stdout
+    assert text.stdout.splitlines()[-1] == "incomplete: 2 gap(s), 2 segment(s) withheld"
 
 
 def test_frigate_camera_directory_symlink_is_never_entered(
