@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from custody.errors import ExitCode, KeyProblem, ScelleError
+from custody.text import INT64_MAX, whole_number
 from requisition.roles import Permission
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ Exit codes:
   6  environment: site, database, file or tool missing or unreadable
   7  key error: missing key, wrong passphrase
   8  purge: nothing to do
-  9  purge: partly failed (some files could not be deleted)"""
+  9  purge: partly failed (some files could not be deleted)
+  141  the reader of the output closed the pipe early (| head): as SIGPIPE"""
 
 
 class _ScelleGroup(TyperGroup):
@@ -45,7 +47,12 @@ class _ScelleGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a reader that left early shows here, not at exit
+            return result
+        except BrokenPipeError:  # `scelle ledger show | head -1`: the reader has enough
+            _discard_stdout()
+            raise typer.Exit(int(ExitCode.BROKEN_PIPE)) from None
         except ScelleError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
@@ -59,6 +66,17 @@ class _ScelleGroup(TyperGroup):
             where = f": {exc.filename}" if exc.filename else ""
             typer.echo(f"scelle: error: {exc.strerror or exc}{where}", err=True)
             raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for a reader that closed the pipe
+    goes nowhere, instead of failing again in Python's flush at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # not a file descriptor (a test runner's capture)
+        pass
 
 
 def _app(help_text: str, **kwargs: Any) -> typer.Typer:
@@ -168,6 +186,19 @@ def _fail(message: str, code: ExitCode) -> NoReturn:
     raise typer.Exit(int(code))
 
 
+def _whole(what: str, low: int = 0, high: int | None = INT64_MAX) -> Callable[[str], int]:
+    """The parser of a whole-number argument: ASCII digits within [low, high], else one
+    line and exit 3 (`1_0` and `٣` are not numbers here, and 2**63 is not an id that a
+    database driver should meet: it raised OverflowError)."""
+
+    def parse(value: str | int) -> int:
+        if isinstance(value, int):  # a default
+            return value
+        return whole_number(value, what, low=low, high=high)
+
+    return parse
+
+
 @app.command()
 def init(
     ctx: typer.Context,
@@ -220,8 +251,14 @@ def config_show(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Every setting, its value and the source that won (flag, env, file, default)."""
-    rows = _settings(ctx).rows()
+    """Every setting, its value and the source that won (flag, env, file, default).
+
+    Once the site exists, its name is the one its ledger entry 0 records (set at init)."""
+    from custody.site import recorded_site_name
+
+    settings = _settings(ctx)
+    recorded = recorded_site_name(settings)
+    rows = (settings.as_recorded(recorded) if recorded else settings).rows()
     if as_json:
         _print_json({name: {"value": value, "source": src} for name, value, src in rows})
         return
@@ -287,6 +324,25 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
     typer.echo(note, nl=False)
 
 
+@ledger_app.command("disavow")
+def ledger_disavow(
+    ctx: typer.Context,
+    row: Annotated[int, typer.Argument(metavar="CHECKPOINT", help="Database checkpoint id.")],
+    reason: Annotated[str, typer.Option(help="What the investigation found (required).")],
+) -> None:
+    """Record that a forged database checkpoint (its signature fails) proves nothing.
+
+    'scelle ledger verify' raises the alarm about such a row until this is recorded."""
+    from custody.checkpoints import disavow
+
+    site = _open(ctx, Permission.DATABASE)
+    try:
+        stored = disavow(site.ledger, site.login, row, reason)
+    finally:
+        site.close()
+    typer.echo(f"{stored.where} (added by {stored.signed_by or 'unknown'}) disavowed")
+
+
 @ledger_app.command("note")
 def ledger_note(
     ctx: typer.Context,
@@ -308,10 +364,17 @@ def ledger_note(
 @ledger_app.command("show")
 def ledger_show(
     ctx: typer.Context,
-    seq: Annotated[int | None, typer.Argument(help="Entry number; default: the latest.")] = None,
+    seq: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="N", help="Entry number; default: the latest.", parser=_whole("N", high=None)
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     raw: Annotated[bool, typer.Option("--raw", help="Entry N's exact stored bytes.")] = False,
-    limit: Annotated[int, typer.Option(help="Entries listed without N.")] = 20,
+    limit: Annotated[
+        int, typer.Option(help="Entries listed without N.", parser=_whole("--limit"))
+    ] = 20,
 ) -> None:
     """List the latest entries, or show entry N."""
     from custody.ledger import decode_entry
@@ -351,8 +414,11 @@ def ledger_show(
 @proof_app.command("inclusion")
 def proof_inclusion(
     ctx: typer.Context,
-    index: Annotated[int, typer.Option("--index", help="Entry number.")],
-    size: Annotated[int | None, typer.Option("--size", help="Tree size (default: all).")] = None,
+    index: Annotated[int, typer.Option("--index", help="Entry number.", parser=_whole("--index"))],
+    size: Annotated[
+        int | None,
+        typer.Option("--size", help="Tree size (default: all).", parser=_whole("--size")),
+    ] = None,
 ) -> None:
     """Inclusion proof of entry INDEX in the tree of SIZE entries."""
     site = _open(ctx, Permission.AUDIT)
@@ -366,8 +432,11 @@ def proof_inclusion(
 @proof_app.command("consistency")
 def proof_consistency(
     ctx: typer.Context,
-    old: Annotated[int, typer.Option("--from", help="Earlier tree size.")],
-    new: Annotated[int | None, typer.Option("--to", help="Later tree size (default: all).")] = None,
+    old: Annotated[int, typer.Option("--from", help="Earlier tree size.", parser=_whole("--from"))],
+    new: Annotated[
+        int | None,
+        typer.Option("--to", help="Later tree size (default: all).", parser=_whole("--to")),
+    ] = None,
 ) -> None:
     """Consistency proof that the tree of FROM entries is a prefix of the tree of TO."""
     site = _open(ctx, Permission.AUDIT)
@@ -433,6 +502,8 @@ def ledger_verify(
     typer.echo(f" ({report.auditor_files} auditor files)" if report.auditor_files else "")
     if audit_index:
         typer.echo(f"audit index OK: one row per entry, as the {report.entries} entries say")
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}")
     unsigned = report.entries - report.latest_signed
     if unsigned:
         typer.echo(f"note: the latest {unsigned} entries are not yet covered by a checkpoint")
@@ -441,10 +512,16 @@ def ledger_verify(
 @ledger_app.command("export")
 def ledger_export(
     ctx: typer.Context,
-    first: Annotated[int, typer.Option("--from", help="First entry (seq), inclusive.")] = 0,
+    first: Annotated[
+        int, typer.Option("--from", help="First entry (seq), inclusive.", parser=_whole("--from"))
+    ] = 0,
     last: Annotated[
         int | None,
-        typer.Option("--to", help="Last entry, inclusive (default: the latest checkpoint's)."),
+        typer.Option(
+            "--to",
+            help="Last entry, inclusive (default: the latest checkpoint's).",
+            parser=_whole("--to"),
+        ),
     ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="New directory (default: ./ledger-N-M).")
@@ -525,12 +602,14 @@ def db_copy(
     The source is left untouched; point the site at the target afterwards."""
     import base64
 
+    from custody.config import check_database_url
     from custody.db import Database
     from custody.dbcopy import copy_database
     from custody.ledger import Ledger, Record
     from custody.site import Site
     from requisition import agents
 
+    check_database_url(to, "--to")
     site = _open(ctx, Permission.DATABASE)
     target = Database(to)
     try:
@@ -590,7 +669,7 @@ def camera_add(
     commune: Annotated[str, typer.Option(help="Commune.")],
     authorisation_ref: Annotated[str, typer.Option(help="Prefectoral authorisation reference.")],
     authorisation_expires: Annotated[str, typer.Option(help="Authorisation expiry, YYYY-MM-DD.")],
-    retention_days: Annotated[int, typer.Option(help="Retention in days, 1 to 30.")] = 30,
+    retention_days: Annotated[str, typer.Option(help="Retention in days, 1 to 30.")] = "30",
     timezone: Annotated[str, typer.Option(help="Time zone of the camera.")] = "Europe/Paris",
     store_kind: Annotated[
         str, typer.Option(help="Footage store layout: scelle or frigate.")
@@ -602,8 +681,8 @@ def camera_add(
         str | None, typer.Option(help="The camera's name in the store (default: ID).")
     ] = None,
     clock_offset_ms: Annotated[
-        int, typer.Option(help="Recorder clock minus reference clock, in ms.")
-    ] = 0,
+        str, typer.Option(help="Recorder clock minus reference clock, in ms.")
+    ] = "0",
     clock_measured_at: Annotated[
         str | None, typer.Option(help="When the offset was measured (local time).")
     ] = None,
@@ -624,12 +703,12 @@ def camera_add(
             commune,
             authorisation_ref,
             authorisation_expires,
-            str(retention_days),
+            retention_days,
             timezone,
             store_kind,
             store_path,
             store_camera or "",
-            str(clock_offset_ms),
+            clock_offset_ms,
             clock_measured_at or "",
             clock_method or "",
         )
@@ -719,7 +798,11 @@ def footage_generate(
     start: Annotated[str, typer.Option("--from", help="Start, local time of the camera.")],
     end: Annotated[str, typer.Option("--to", help="End, local time of the camera.")],
     segment_seconds: Annotated[
-        int | None, typer.Option(help="Segment length (default: the store's).")
+        int | None,
+        typer.Option(
+            help="Segment length, 1 to 3600 (default: the store's).",
+            parser=_whole("--segment-seconds", low=1, high=3600),
+        ),
     ] = None,
     gap: Annotated[
         list[str] | None, typer.Option(help="Leave no footage in START/END (repeatable).")
@@ -761,9 +844,11 @@ def footage_scan(
         list[str] | None, typer.Option("--camera", help="Only this camera (repeatable).")
     ] = None,
 ) -> None:
-    """Index new segments: hash each once, record ingest in the ledger by camera and hour."""
-    from exporters.index import scan
-    from requisition.cameras import get_camera, list_cameras
+    """Index new segments: hash each once, record ingest in the ledger by camera and hour.
+
+    A camera whose store cannot be read is named (one line each, exit 6) and the others
+    are indexed all the same."""
+    from requisition.cameras import get_camera, list_cameras, scan_all
 
     site = _open(ctx, Permission.FOOTAGE_INDEX)
     try:
@@ -776,7 +861,7 @@ def footage_scan(
                 if progress:
                     progress(done[0] / len(cameras))
 
-            report = scan(site, cameras, site.login, progress=step)
+            report, skipped = scan_all(site, cameras, site.login, progress=step)
     finally:
         site.close()
     typer.echo(
@@ -787,6 +872,10 @@ def footage_scan(
         typer.echo(f"unreadable: {path}")
     for path in report.not_regular:
         typer.echo(f"not a regular file (a link, ...), not indexed: {path}")
+    for camera_id, why in skipped:
+        typer.echo(f"scelle: error: camera {camera_id} not indexed: {why}", err=True)
+    if skipped:
+        raise typer.Exit(int(ExitCode.ENVIRONMENT))
 
 
 @footage_app.command("find")
@@ -859,15 +948,23 @@ def requisition_register(
         list[str] | None, typer.Option(help="CAMERA=FROM/TO in local time (repeatable).")
     ] = None,
     received_via: Annotated[
-        str, typer.Option(help="email, letter, fax, phone, in-person or platform.")
-    ] = "email",
+        str | None,
+        typer.Option(help="email (default), letter, fax, phone, in-person or platform."),
+    ] = None,
     received_at: Annotated[str | None, typer.Option(help="When it arrived (default: now).")] = None,
     deadline: Annotated[str | None, typer.Option(help="Deadline set by the officer.")] = None,
     prosecutor_authorisation: Annotated[
         str | None, typer.Option(help="Prosecutor's authorisation (required for 77-1-1).")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Register even if one with this PV and these windows exists."),
+    ] = False,
 ) -> None:
-    """Register a requisition; its footage is held at once, before any approval."""
+    """Register a requisition; its footage is held at once, before any approval.
+
+    The same PV number with the same windows is refused (exit 5, naming the requisition
+    already registered) unless --force: a file registered twice is not two requisitions."""
     from requisition.requisitions import (
         RequisitionRequest,
         WindowRequest,
@@ -876,6 +973,25 @@ def requisition_register(
     )
 
     if file is not None:
+        flags = {
+            "--legal-basis": legal_basis,
+            "--pv": pv,
+            "--officer": officer,
+            "--unit": unit,
+            "--reason": reason,
+            "--window": window,
+            "--received-via": received_via,
+            "--received-at": received_at,
+            "--deadline": deadline,
+            "--prosecutor-authorisation": prosecutor_authorisation,
+        }
+        given = [flag for flag, value in flags.items() if value is not None]
+        if given:
+            _fail(
+                f"--file holds the whole requisition: {', '.join(given)} cannot be added to it "
+                "(edit the file, or give every field as an option without --file)",
+                ExitCode.USAGE,
+            )
         request = RequisitionRequest.from_file(file)
     else:
         request = RequisitionRequest(
@@ -885,14 +1001,14 @@ def requisition_register(
             officer_unit=unit or "",
             reason=reason or "",
             windows=tuple(WindowRequest(*_window_option(w)) for w in window or []),
-            received_via=received_via,
+            received_via=received_via or "email",
             received_at=received_at,
             deadline=deadline,
             prosecutor_authorisation=prosecutor_authorisation,
         )
     site = _open(ctx, Permission.REGISTER)
     try:
-        registered = register(site, request, site.login)
+        registered = register(site, request, site.login, force=force)
     finally:
         site.close()
     typer.echo(
@@ -907,10 +1023,16 @@ def _decide(ctx: typer.Context, requisition_id: str, decision: str, reason: str)
 
     site = _open(ctx, Permission.REGISTER if decision == "cancel" else Permission.DECIDE)
     try:
-        decided = decide(site, requisition_id, decision, site.login, reason)
+        outcome = decide(site, requisition_id, decision, site.login, reason)
     finally:
         site.close()
+    decided = outcome.requisition
     typer.echo(f"requisition {decided.id}: {decided.state} by {decided.decided_by or site.login}")
+    for hold in outcome.released:
+        typer.echo(f"hold {hold.id} on camera {hold.camera_id} released")
+    if outcome.kept:
+        ids = ", ".join(str(h.id) for h in outcome.kept)
+        typer.echo(f"holds {ids} kept: {outcome.kept_because}")
 
 
 @requisition_app.command("approve")
@@ -1223,17 +1345,22 @@ def doc_register(
 ) -> None:
     """The register of recordings for a period: recordings, destructions, transmissions."""
     from custody.errors import InputError
+    from custody.text import shown
     from requisition.register import register_document
     from requisition.timewindow import parse_time, to_us
 
     site = _open(ctx, Permission.DOCUMENT)
     try:
         zone = site.settings.timezone
-        try:
-            first = to_us(parse_time(f"{start}T00:00", zone))
-            last = to_us(parse_time(f"{end}T00:00", zone)) + 86_400_000_000
-        except InputError as exc:
-            raise InputError(f"--from and --to are days (YYYY-MM-DD): {exc.message}") from exc
+        days = []
+        for option, day in (("--from", start), ("--to", end)):
+            try:
+                days.append(to_us(parse_time(f"{day}T00:00", zone)))
+            except InputError as exc:
+                raise InputError(
+                    f"{option} {shown(day)} is not a day: write it as 2026-03-14"
+                ) from exc
+        first, last = days[0], days[1] + 86_400_000_000
         if last <= first:
             raise InputError("--to is before --from")
         document = register_document(site, first, last)
@@ -1312,7 +1439,7 @@ def hold_list(
 @hold_app.command("release")
 def hold_release(
     ctx: typer.Context,
-    hold_id: Annotated[int, typer.Argument(metavar="HOLD")],
+    hold_id: Annotated[int, typer.Argument(metavar="HOLD", parser=_whole("HOLD"))],
     reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
 ) -> None:
     """Release a hold (a supervisor other than who placed it)."""
@@ -1333,18 +1460,26 @@ def purge(
         bool, typer.Option("--dry-run", help="Say what would go; change nothing.")
     ] = False,
     now: Annotated[
-        str | None, typer.Option("--now", help="Purge as of this local time (default: now).")
+        str | None,
+        typer.Option("--now", help="With --dry-run: plan as of this local time (default: now)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
-    """Destroy footage past its retention unless held; for cron or a systemd timer."""
-    from custody.retention import purge as run_purge
-    from custody.retention import summary
-    from requisition.timewindow import now_us, parse_time, to_us
+    """Destroy footage past its retention unless held; for cron or a systemd timer.
+
+    A real purge always runs as of the system clock: footage inside its retention is
+    never destroyed. An interrupted purge is finished first, against the holds then in
+    force."""
+    if now is not None and not dry_run:
+        _fail("--now only with --dry-run: a purge destroys footage as of the clock", ExitCode.USAGE)
+    from requisition.purge import lines as purge_lines
+    from requisition.purge import purge as run_purge
+    from requisition.purge import summary
+    from requisition.timewindow import parse_time, to_us
 
     site = _open(ctx, Permission.PURGE)
     try:
-        moment = to_us(parse_time(now, site.settings.timezone)) if now else now_us()
+        moment = to_us(parse_time(now, site.settings.timezone)) if now else None
         signer = None if dry_run else site.signer(_passphrase())
         report = run_purge(site, site.login, moment, dry_run=dry_run, signer=signer)
     finally:
@@ -1353,17 +1488,8 @@ def purge(
     if as_json:
         _print_json(shown)
     else:
-        for cam in shown["cameras"]:
-            verb = "would destroy" if dry_run else "destroyed"
-            typer.echo(
-                f"{cam['camera']}: {verb} {cam['to_destroy']} segments, kept {cam['held']} held"
-            )
-        if report.resumed:
-            typer.echo(f"completed interrupted purge(s) {report.resumed}")
-        for path in report.certificates:
-            typer.echo(f"destruction certificate {path}")
-        for rid in report.exports:
-            typer.echo(f"export of requisition {rid} destroyed (handed over more than a month ago)")
+        for line in purge_lines(report):
+            typer.echo(line)
         for failure in report.failures:
             typer.echo(f"FAILED {failure}", err=True)
     if report.failures:
@@ -1406,15 +1532,26 @@ def status_cmd(
         )
 
 
-def _utc_bound(text: str | None, zone: str) -> str | None:
+def _utc_bound(value: str | None, zone: str, option: str) -> str | None:
     """An audit period bound: local time (or with an offset), or a date at midnight."""
-    if text is None:
+    if value is None:
         return None
     from datetime import UTC
 
+    from custody.errors import InputError
+    from custody.text import shown
     from requisition.timewindow import parse_time
 
-    moment = parse_time(text if "T" in text else f"{text}T00:00", zone)
+    day = "T" not in value and " " not in value.strip()
+    try:
+        moment = parse_time(f"{value}T00:00" if day else value, zone)
+    except InputError as exc:
+        if day or exc.message.startswith("malformed time"):  # quote it as typed
+            raise InputError(
+                f"{option} {shown(value)} is not a date or a local time: "
+                "write it as 2026-03-14 or 2026-03-14T09:30"
+            ) from exc
+        raise
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -1455,8 +1592,8 @@ def audit_cmd(
             requisition=requisition,
             procedure=procedure,
             action=action,
-            since=_utc_bound(since, zone),
-            until=_utc_bound(until, zone),
+            since=_utc_bound(since, zone, "--from"),
+            until=_utc_bound(until, zone, "--to"),
         )
         rows = query(site.db, wanted)
         asked = {k: v for k, v in vars(wanted).items() if v is not None}
@@ -1600,6 +1737,65 @@ def demo(
         "scelle ledger verify",
     ]:
         typer.echo(f"  {command}")
+
+
+# Every text typed on the command line is checked before the command runs (custody.text):
+# printable, on one line (a reason may take several), of a sensible length; a path holds
+# no control character. The library checks the same of what files provide. A NUL typed
+# here was stored by SQLite and broke `db copy` to PostgreSQL months later.
+_PROSE = frozenset({"reason"})
+_LONG = frozenset({"to", "database_url"})  # URLs (db copy --to) may be long
+
+
+def _label(name: str, hint: Any) -> str:
+    """How the user wrote parameter `name`: `--pv`, `--from`, `SUBJECT`."""
+    for info in getattr(hint, "__metadata__", ()):
+        if isinstance(info, typer.models.ArgumentInfo):
+            return info.metavar or name.upper()
+        if isinstance(info, typer.models.OptionInfo):
+            decls = [info.default, *(info.param_decls or ())]
+            return next(
+                (d for d in decls if isinstance(d, str) and d.startswith("--")),
+                f"--{name.replace('_', '-')}",
+            )
+    return f"--{name.replace('_', '-')}"
+
+
+def _checked_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`command`, refusing first (one line, exit 3) a text argument custody.text refuses."""
+    import functools
+    import typing
+
+    from custody import text
+
+    hints = typing.get_type_hints(command, include_extras=True)
+    labels = {name: _label(name, hint) for name, hint in hints.items() if name != "return"}
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        for name, value in kwargs.items():
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, Path):
+                    text.path_text(str(item), labels[name])
+                elif isinstance(item, str) and name in _PROSE:
+                    text.prose(item, labels[name])
+                elif isinstance(item, str):
+                    text.line(item, labels[name], text.PATH_MAX if name in _LONG else text.LINE_MAX)
+        return command(*args, **kwargs)
+
+    return checked
+
+
+def _check_inputs_of(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        if command.callback is not None:
+            command.callback = _checked_inputs(command.callback)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _check_inputs_of(sub.typer_instance)
+
+
+_check_inputs_of(app)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.config import load_settings
-from custody.retention import purge
+from requisition.purge import purge
 from custody.site import init_site
 from exporters.stores.scelle_dir import ScelleDirStore
 from requisition.cameras import CameraSpec, add_cameras

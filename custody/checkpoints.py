@@ -5,11 +5,17 @@ only ever appended to. Restoring an older database file, or truncating and rebui
 the log, leaves the file holding a checkpoint the database cannot match, and
 `scelle ledger verify` says so. Before signing, the site checks that the new
 checkpoint is consistent with the last one it signed: it never signs a fork.
+
+Several workstations share one PostgreSQL database, each with its own checkpoint file:
+each database checkpoint records the *station* (host and file) it was also written to,
+and a station's file must hold every checkpoint recorded for it, so that a truncated or
+replaced file is still caught while the other stations' checkpoints are not asked of it.
 """
 
 from __future__ import annotations
 
 import base64
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +24,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody import merkle
 from custody.db import Cursor, Database
-from custody.errors import IntegrityError, KeyProblem
+from custody.errors import InputError, IntegrityError, KeyProblem
 from custody.files import append_durable
 from custody.keys import Signer, public_raw
-from custody.ledger import current_size, decode_entry, fetch_nodes, utc_now
+from custody.ledger import (
+    Ledger,
+    Record,
+    current_size,
+    database_appends,
+    decode_entry,
+    fetch_nodes,
+    utc_now,
+)
 from custody.note import Checkpoint, sign_checkpoint, split_notes, verify_checkpoint
 
 
@@ -57,6 +71,14 @@ def read_identity(cur: Cursor) -> Identity:
 class StoredCheckpoint:
     where: str  # "database checkpoint 3", "checkpoints.txt line 12": for messages
     note: str
+    station: str | None = None  # database rows: the station's file it was written to
+    signed_by: str | None = None  # database rows: the login that added it
+    row: int | None = None  # database rows: their id
+
+
+def station_id(checkpoint_file: Path) -> str:
+    """This workstation's name for its checkpoint file: host and absolute path."""
+    return f"{socket.gethostname()}:{checkpoint_file.absolute()}"
 
 
 def file_checkpoints(path: Path, label: str | None = None) -> list[StoredCheckpoint]:
@@ -75,8 +97,45 @@ def file_checkpoints(path: Path, label: str | None = None) -> list[StoredCheckpo
 
 
 def db_checkpoints(cur: Cursor) -> list[StoredCheckpoint]:
-    cur.execute("SELECT id, note FROM ledger_checkpoint ORDER BY id")
-    return [StoredCheckpoint(f"database checkpoint {i}", note) for i, note in cur.fetchall()]
+    cur.execute("SELECT id, note, station, signed_by FROM ledger_checkpoint ORDER BY id")
+    return [
+        StoredCheckpoint(f"database checkpoint {i}", note, station, signed_by, int(i))
+        for i, note, station, signed_by in cur.fetchall()
+    ]
+
+
+DISAVOW = "ledger.disavow"
+
+
+def usable(
+    stored: list[StoredCheckpoint], identity: Identity
+) -> tuple[list[tuple[StoredCheckpoint, Checkpoint]], list[tuple[StoredCheckpoint, str]]]:
+    """Database checkpoints whose signature verifies, and the others with why.
+
+    A row whose signature fails proves nothing: signing and exports set it aside, so that
+    one agent's junk row cannot stop the log for the others; `ledger verify` raises the
+    alarm about it until an administrator has recorded that it is disavowed."""
+    opened, forged = [], []
+    for s in stored:
+        try:
+            opened.append((s, open_checkpoint(s, identity)))
+        except IntegrityError as exc:
+            forged.append((s, exc.message))
+    return opened, forged
+
+
+def disavowed(cur: Cursor) -> set[int]:
+    """Database checkpoint rows an administrator has recorded as proving nothing."""
+    cur.execute(
+        "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq WHERE a.action = ?",
+        [DISAVOW],
+    )
+    rows = set()
+    for (body,) in cur.fetchall():
+        subject = decode_entry(bytes(body)).get("subject")
+        if isinstance(subject, dict) and isinstance(subject.get("checkpoint"), int):
+            rows.add(int(subject["checkpoint"]))
+    return rows
 
 
 def open_checkpoint(stored: StoredCheckpoint, identity: Identity) -> Checkpoint:
@@ -91,7 +150,9 @@ def open_checkpoint(stored: StoredCheckpoint, identity: Identity) -> Checkpoint:
 
 
 def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoint, str]:
-    """Sign the current tree head, after checking it extends every earlier checkpoint."""
+    """Sign the current tree head, after checking it extends every earlier checkpoint;
+    record it in the database (for this station) and append it to this station's file,
+    the file first checked for room and written in full before anything is committed."""
     with db.write() as cur:
         identity = read_identity(cur)
         if public_raw(signer.public_key) != public_raw(identity.public_key):
@@ -101,9 +162,12 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
         def get(keys: Any) -> dict[merkle.NodeKey, bytes]:
             return fetch_nodes(cur, keys)
 
-        earlier = db_checkpoints(cur) + file_checkpoints(checkpoint_file)
-        if earlier:
-            last = max((open_checkpoint(s, identity) for s in earlier), key=lambda c: c.size)
+        in_db = db_checkpoints(cur)
+        in_file = file_checkpoints(checkpoint_file)
+        opened, _forged = usable(in_db, identity)
+        opened += [(s, open_checkpoint(s, identity)) for s in in_file]
+        if opened:
+            last = max((cp for _, cp in opened), key=lambda c: c.size)
             if last.size > size or merkle.root_at(last.size, get) != last.root:
                 raise IntegrityError(
                     f"refusing to sign: the log no longer extends the checkpoint of size "
@@ -112,11 +176,43 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
                 )
         checkpoint = Checkpoint(identity.origin, size, merkle.root_at(size, get))
         note = sign_checkpoint(checkpoint, identity.key_name, signer)
-        if any(s.note == note for s in earlier):  # Ed25519 is deterministic: same head
+        if any(s.note == note for s in in_file):  # Ed25519 is deterministic: same head
             return checkpoint, note
+        if not any(s.note == note for s, _ in opened):
+            station = station_id(checkpoint_file)
+            if not database_appends(cur):
+                cur.execute(
+                    "INSERT INTO ledger_checkpoint (tree_size, root, note, signed_at, "
+                    "signed_by, station) VALUES (?, ?, ?, ?, ?, ?)",
+                    [size, checkpoint.root, note, utc_now(), db.login(), station],
+                )
+            else:
+                cur.execute("SELECT scelle_add_checkpoint(?, ?)", [note, station])
         append_durable(checkpoint_file, (note + "\n").encode())
-        cur.execute(
-            "INSERT INTO ledger_checkpoint (tree_size, root, note, signed_at) VALUES (?, ?, ?, ?)",
-            [size, checkpoint.root, note, utc_now()],
-        )
     return checkpoint, note
+
+
+def disavow(ledger: Ledger, actor: str, row: int, reason: str) -> StoredCheckpoint:
+    """Record in the ledger that database checkpoint `row` is forged and proves nothing
+    (after an investigation: `reason`). Refused for a row whose signature verifies."""
+    if not reason.strip():
+        raise InputError("give the reason (--reason): what the investigation found")
+    with ledger.db.read() as cur:
+        identity = read_identity(cur)
+        found = [s for s in db_checkpoints(cur) if s.row == row]
+    if not found:
+        raise InputError(f"no database checkpoint {row}")
+    _opened, forged = usable(found, identity)
+    if not forged:
+        raise InputError(f"database checkpoint {row} is signed by the site key: it stands")
+    stored, why = forged[0]
+    ledger.append(
+        actor,
+        Record(
+            DISAVOW,
+            {"checkpoint": row},
+            reason.strip(),
+            data={"signed_by": stored.signed_by, "why": why, "note": stored.note},
+        ),
+    )
+    return stored

@@ -11,6 +11,7 @@ reads the ledger never imports SQLAlchemy (half a second of start-up here).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import threading
@@ -25,21 +26,45 @@ from custody.errors import (
     DatabaseError,
     InputError,
     IntegrityError,
+    InvalidState,
     PermissionDenied,
     SiteError,
 )
+from custody.files import exclusive as file_lock
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 # Arbitrary constant naming "the scelle ledger" for pg_advisory_xact_lock.
-_PG_LEDGER_LOCK = 0x5CE11E
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+PG_LEDGER_LOCK = 0x5CE11E
+_USER = re.compile(r"[^:/?#@]*")
 
 
 def hide_password(url: str) -> str:
-    """The URL without its password or query (which may hold one: ?password=...)."""
-    return _PASSWORD.sub(r"\1***@", url.split("?", 1)[0])
+    """The URL without its password or query (which may hold one: ?password=...).
+
+    No part of a password is ever shown, whatever it holds: an unencoded '@', '/', '?'
+    or '#' in it makes the URL ambiguous (libpq and SQLAlchemy split it differently), so
+    everything from the ':' after the user name to the last '@' is hidden, and, when the
+    hidden part holds one of '/?#', all that follows too (it may be the password's end)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    user = _USER.match(rest)
+    assert user is not None  # the pattern matches the empty string
+    name, after = user.group(), rest[user.end() :]
+    if after.startswith("@"):  # a user and no password
+        return f"{scheme}{sep}{name}@{_cut(after[1:])}"
+    if after.startswith(":") and "@" in after:  # a password, or a port before an '@'
+        secret, _, host = after[1:].rpartition("@")
+        shown = "***" if any(c in secret for c in "/?#") else _cut(host)
+        return f"{scheme}{sep}{name}:***@{shown}"
+    return f"{scheme}{sep}{_cut(rest)}"
+
+
+def _cut(text: str) -> str:
+    """Up to a query or a fragment, which may hold a password (?password=...)."""
+    return re.split(r"[?#]", text, maxsplit=1)[0]
 
 
 class Cursor:
@@ -51,6 +76,10 @@ class Cursor:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._raw)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._qmark
 
     def _sql(self, sql: str) -> str:
         return sql if self._qmark else sql.replace("?", "%s")
@@ -234,13 +263,40 @@ class Database:
         if self.is_sqlite:
             return self._transaction(["BEGIN IMMEDIATE"])
         # psycopg opens the transaction itself, at the first statement.
-        return self._transaction([f"SELECT pg_advisory_xact_lock({_PG_LEDGER_LOCK})"])
+        return self._transaction([f"SELECT pg_advisory_xact_lock({PG_LEDGER_LOCK})"])
 
     def read(self) -> Any:
         """A read transaction with one consistent snapshot (context manager)."""
         if self.is_sqlite:
             return self._transaction(["BEGIN"])
         return self._transaction(["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"])
+
+    @contextmanager
+    def exclusive(self, name: str, busy: str) -> Iterator[None]:
+        """One holder of `name` at a time among every process using this database, on
+        every workstation: a PostgreSQL session advisory lock, or, for a SQLite file
+        (which only one machine uses), an flock beside it. Either dies with its holder.
+        InvalidState(`busy`) at once if someone holds it."""
+        if self.path is not None:
+            with file_lock(self.path.with_name(f"{self.path.name}.{name}.lock"), busy):
+                yield
+            return
+        digest = hashlib.sha256(f"scelle:{name}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        raw = self._connect()  # its own session: closing it releases the lock
+        try:
+            try:
+                with raw.cursor() as cur:
+                    cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
+                    held = bool(cur.fetchone()[0])
+                raw.commit()
+            except self._driver_errors as exc:
+                raise self._db_error(exc) from exc
+            if not held:
+                raise InvalidState(busy, hint="it may run on another workstation: wait for it")
+            yield
+        finally:
+            raw.close()
 
     def login(self) -> str:
         """Who is acting, as authenticated by the system that holds the data.

@@ -72,12 +72,28 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 def append_durable(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Append `data` in one write and fsync it; the file is only ever appended to."""
+    """Append `data` and fsync it, all or nothing: a short write or a full disk
+    (ENOSPC) takes the file back to its former length and raises OSError, so that
+    nothing that depends on the append is committed and the file never ends in half a
+    record."""
     created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                view = view[written:]
+            os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, str(path)) from exc
+            raise
     finally:
         os.close(fd)
     if created:

@@ -111,6 +111,7 @@ class Ledger:
         # The frontier after our last append: reused while nobody else has appended
         # since (same size), which saves a node look-up per append.
         self._frontier: merkle.CompactRange | None = None
+        self._database_appends: bool | None = None  # known at the first append
 
     def append(self, actor: str, record: Record) -> Appended:
         """Append one entry in its own durable transaction."""
@@ -123,7 +124,9 @@ class Ledger:
         for record in records:
             record.check()
         with self.db.write() as cur:
-            appended, frontier = append_locked(cur, actor, records, self._frontier)
+            appended, frontier = append_locked(
+                cur, actor, records, self._frontier, in_database=self._in_database(cur)
+            )
         self._frontier = frontier  # only once committed
         return appended
 
@@ -133,7 +136,12 @@ class Ledger:
         for record in records:
             record.check()
         self._frontier = None  # the caller commits: our cache cannot know when
-        return append_locked(cur, actor, records)[0]
+        return append_locked(cur, actor, records, in_database=self._in_database(cur))[0]
+
+    def _in_database(self, cur: Cursor) -> bool:
+        if self._database_appends is None:
+            self._database_appends = database_appends(cur)
+        return self._database_appends
 
     def size(self) -> int:
         with self.db.read() as cur:
@@ -213,17 +221,39 @@ class Ledger:
         return size
 
 
+def database_appends(cur: Cursor) -> bool:
+    """Whether this database appends through `scelle_append` (PostgreSQL, schema v6+)."""
+    if cur.is_sqlite:
+        return False
+    row = cur.execute("SELECT to_regprocedure('scelle_append(bytea[])') IS NOT NULL").fetchone()
+    return bool(row[0])
+
+
 def append_locked(
     cur: Cursor,
     actor: str,
     records: Sequence[Record],
     cached: merkle.CompactRange | None = None,
-) -> tuple[list[Appended], merkle.CompactRange]:
+    *,
+    in_database: bool | None = None,
+) -> tuple[list[Appended], merkle.CompactRange | None]:
     """Append inside a transaction that already holds the writer lock.
 
     Returns the entries and the new frontier; `cached` is used only if its size is
-    the log's current size.
+    the log's current size. On PostgreSQL the database appends (custody/pg_ledger.py):
+    the entries carry the server's time, and the server computes their tree nodes and
+    index rows itself; no frontier is kept then.
     """
+    if in_database is None:
+        in_database = database_appends(cur)
+    if in_database:
+        size, time = cur.execute("SELECT size, at FROM scelle_ledger_head()").fetchone()
+        appended = []
+        for offset, record in enumerate(records):
+            body = canonical_bytes(entry_fields(int(size) + offset, time, actor, record))
+            appended.append(Appended(int(size) + offset, body, merkle.leaf_hash(body)))
+        cur.execute("SELECT scelle_append(?)", [[a.body for a in appended]])
+        return appended, None
     n = current_size(cur)
     if cached is not None and cached.size == n:
         tree = merkle.CompactRange(n, list(cached.hashes))
@@ -234,7 +264,7 @@ def append_locked(
             raise IntegrityError("the ledger tree is damaged: a frontier node is missing")
         tree = merkle.CompactRange(n, [nodes[k] for k in keys])
     time = utc_now()
-    appended: list[Appended] = []
+    appended = []
     new_nodes: list[tuple[int, int, bytes]] = []
     fields = []
     for record in records:

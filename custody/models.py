@@ -41,6 +41,8 @@ class LedgerCheckpoint(SQLModel, table=True):
     root: bytes = Field(sa_type=LargeBinary, nullable=False)
     note: str = Field(sa_type=Text, nullable=False)
     signed_at: str = Field(nullable=False)
+    signed_by: str | None = None  # the login that added it (v6)
+    station: str | None = None  # the workstation's checkpoint file it was written to (v6)
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -90,3 +92,13 @@ class LedgerAuditCamera(SQLModel, table=True):
         foreign_key="ledger_entry.seq",
         sa_column_kwargs={"autoincrement": False},
     )
+
+
+class LedgerPolicy(SQLModel, table=True):
+    """Which roles may record each ledger action: what PostgreSQL's `scelle_append`
+    checks (custody/pg_ledger.py). Written by the tables' owner at each upgrade."""
+
+    __tablename__ = "ledger_policy"
+
+    action: str = Field(sa_type=Ordered, primary_key=True)
+    roles: str = Field(nullable=False)  # comma-separated role names

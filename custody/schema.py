@@ -163,6 +163,69 @@ def _v5_agents_and_audit(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
+def _v6_guards(conn: Connection) -> None:
+    """The purge obeys the ledger; PostgreSQL checks every append and checkpoint."""
+    from sqlalchemy import inspect
+
+    from custody import pg_ledger
+    from custody.db import Cursor
+
+    for table, columns in (
+        ("purge_run", ("intent_seqs", "outcome_seqs", "tally")),
+        ("ledger_checkpoint", ("signed_by", "station")),
+    ):
+        have = {c["name"] for c in inspect(conn).get_columns(table)}
+        for column in columns:
+            if column not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    _metadata().create_all(conn, tables=[_metadata().tables["ledger_policy"]])
+    # Holds placed before v6 were decided by the table: restate those in force in the
+    # ledger, which the purge now reads (requisition/holds.py).
+    from requisition.holds import restate
+
+    login = _login(conn)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            for statement in pg_ledger.PG_V6:  # no parameters: '%' is plpgsql's, not ours
+                cursor.execute(statement)
+        restate(Cursor(cursor, conn.dialect.name == "sqlite"), login)
+    finally:
+        cursor.close()
+
+
+def _login(conn: Connection) -> str:
+    if conn.dialect.name == "sqlite":
+        import getpass
+
+        return getpass.getuser()
+    return str(conn.exec_driver_sql("SELECT session_user").scalar())
+
+
+# What the application role may change in the workflow's tables: only the columns scelle
+# changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
+# What decides what is kept is read from the ledger anyway (requisition/purge.py).
+_APP_WRITES = {
+    "camera": ["INSERT"],
+    "ingest_batch": ["INSERT"],
+    "segment": ["INSERT", "UPDATE (purge_run, destroyed_at)"],
+    "scan_state": ["INSERT", "DELETE"],
+    "requisition": [
+        "INSERT",
+        "UPDATE (state, decided_by, decided_at, decision_reason, export_path, "
+        "manifest_sha256, handed_to, handed_at, medium, seal_number)",
+    ],
+    "requisition_window": ["INSERT"],
+    "hold": ["INSERT", "UPDATE (released_by, released_at, release_reason)"],
+    "purge_run": [
+        "INSERT",
+        "UPDATE (state, failures, certificate, intent_seqs, outcome_seqs, tally)",
+    ],
+}
+
+
 # The application role: every agent's PostgreSQL role is a member of it. It may read
 # and append to the ledger and its index, never rewrite them; the owner of the tables
 # (who runs `scelle db upgrade`) is the only one who can change the schema.
@@ -185,23 +248,25 @@ def _pg_privileges(conn: Connection) -> None:
                 hint=f"as a PostgreSQL administrator: CREATE ROLE {APP_ROLE} NOLOGIN",
             ) from exc
     present = set(inspect(conn).get_table_names()) & set(_metadata().tables)
-    guarded = [t for t in (*APPEND_ONLY, *AUDIT_INDEX) if t in present]
-    # The agents register is read by agents and changed only by the owner: no agent
-    # can promote or re-enable themselves.
-    read_only = [t for t in ("schema_version", "agent") if t in present]
-    others = sorted(present - {*guarded, *read_only})
     statements = [
         f"REVOKE ALL ON {', '.join(sorted(present))} FROM PUBLIC, {APP_ROLE}",
         f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
-        f"GRANT SELECT ON {', '.join(read_only)} TO {APP_ROLE}",
+        f"GRANT SELECT ON {', '.join(sorted(present))} TO {APP_ROLE}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
     ]
-    if guarded:
-        statements.append(f"GRANT SELECT, INSERT ON {', '.join(guarded)} TO {APP_ROLE}")
-    if others:
-        statements.append(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(others)} TO {APP_ROLE}"
-        )
+    for table, rights in _APP_WRITES.items():
+        if table in present:
+            statements += [f"GRANT {right} ON {table} TO {APP_ROLE}" for right in rights]
+    if "ledger_policy" in present:
+        from custody import pg_ledger
+        from requisition.roles import action_roles
+
+        statements += pg_ledger.grant_statements(APP_ROLE)
+        statements.append("DELETE FROM ledger_policy")
+        statements += [
+            f"INSERT INTO ledger_policy (action, roles) VALUES ('{a}', '{','.join(r)}')"
+            for a, r in sorted(action_roles().items())
+        ]
     for statement in statements:
         conn.exec_driver_sql(statement)
 
@@ -213,6 +278,7 @@ MIGRATIONS: list[Migration] = [
     (3, "requisitions, their windows, holds", _v3_requisitions),
     (4, "retention purge: runs, destroyed segments", _v4_purge),
     (5, "designated agents; audit index of the ledger", _v5_agents_and_audit),
+    (6, "holds and approvals read from the ledger; appends checked by PostgreSQL", _v6_guards),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -21,9 +21,12 @@ from custody import merkle, treecheck
 from custody.checkpoints import (
     StoredCheckpoint,
     db_checkpoints,
+    disavowed,
     file_checkpoints,
     open_checkpoint,
     read_identity,
+    station_id,
+    usable,
 )
 from custody.config import Settings
 from custody.db import Cursor, Database
@@ -40,6 +43,7 @@ class LedgerReport:
     checkpoints: int  # distinct signed checkpoints verified
     latest_signed: int  # size of the largest checkpoint (0 if none)
     auditor_files: int
+    warnings: tuple[str, ...] = ()  # forged database checkpoints, disavowed
 
 
 def _explain(cur: Cursor, defect: treecheck.Defect, hi: int) -> IntegrityError:
@@ -108,8 +112,8 @@ def _check_upper(cur: Cursor, tops: list[bytes], size: int) -> list[list[bytes]]
 
 
 def _opened_checkpoints(
-    cur: Cursor, settings: Settings, auditor_files: Sequence[Path]
-) -> list[tuple[StoredCheckpoint, Checkpoint]]:
+    cur: Cursor, settings: Settings, auditor_files: Sequence[Path], strict: bool
+) -> tuple[list[tuple[StoredCheckpoint, Checkpoint]], list[str]]:
     identity = read_identity(cur)
     in_db = db_checkpoints(cur)
     if not settings.checkpoint_file.is_file():
@@ -128,15 +132,30 @@ def _opened_checkpoints(
         if not found:
             raise IntegrityError(f"{path}: holds no checkpoint")
         kept += found
-    opened = [(s, open_checkpoint(s, identity)) for s in in_db + in_file + kept]
+    opened, forged = usable(in_db, identity)
+    waived = disavowed(cur)
+    ignored = []
+    for s, why in forged:
+        if s.row not in waived:
+            raise IntegrityError(
+                f"{why} (a forged row, added by {s.signed_by or 'an unknown login'})",
+                hint=f"investigate; then an administrator records it: scelle ledger disavow "
+                f"{s.row} --reason …",
+            )
+        ignored.append(f"{s.where} (added by {s.signed_by or 'unknown'}) is forged: disavowed")
+    opened += [(s, open_checkpoint(s, identity)) for s in in_file + kept]
+    # This station's file must hold every checkpoint recorded for it (on SQLite, every
+    # one: a SQLite site has one station, and rows from before v6 name none).
+    mine = station_id(settings.checkpoint_file)
     file_notes = {s.note for s in in_file}
-    for s in in_db:
-        if s.note not in file_notes:
+    for s, _cp in opened:
+        required = s.station == mine or (strict and s.station is None)
+        if s.where.startswith("database") and s.note not in file_notes and required:
             raise IntegrityError(
                 f"{s.where} is missing from {settings.checkpoint_file}: "
                 "checkpoint file truncated or replaced"
             )
-    return opened
+    return opened, ignored
 
 
 def verify_ledger(
@@ -151,7 +170,9 @@ def verify_ledger(
                 f"the site public key {settings.public_key_file} is not the key recorded in "
                 "ledger entry 0: key replaced"
             )
-        opened = _opened_checkpoints(cur, settings, auditor_files)
+        opened, ignored = _opened_checkpoints(
+            cur, settings, auditor_files, strict=db.path is not None
+        )
         n = current_size(cur)
         sizes = sorted({cp.size for _, cp in opened if cp.size <= n} | {n})
         wanted = {key for m in sizes for key in merkle.perfect_nodes(0, m)}
@@ -190,4 +211,5 @@ def verify_ledger(
         checkpoints=len({s.note for s, _ in opened}),
         latest_signed=max((cp.size for _, cp in opened), default=0),
         auditor_files=len(auditor_files),
+        warnings=tuple(ignored),
     )

@@ -38,14 +38,17 @@ class PurgeRun(SQLModel, table=True):
     __tablename__ = "purge_run"
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
-    started_at: str
-    now_utc: str  # the purge's notion of now (--now), checked against the clock
+    started_at: str  # the system clock when it started (UTC)
+    now_utc: str  # the purge's "as of" (now, or earlier with the library's as_of)
     actor: str
     state: str  # intent, done, partial
     segments: int
     bytes: int = Field(sa_type=BigInteger)
     failures: int = 0
     certificate: str | None = None
+    intent_seqs: str | None = None  # JSON list of the intent's ledger entries
+    outcome_seqs: str | None = None  # JSON list of the outcome's ledger entries
+    tally: str | None = None  # JSON: absent and spared per camera, failures, batch by batch
 
 
 class IngestBatch(SQLModel, table=True):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from custody import text
 from custody.errors import InputError, InvalidState, PermissionDenied
 from custody.ledger import Record
 from custody.site import Site
@@ -37,14 +38,20 @@ class NewAgent:
             roles = ", ".join(r.value for r in Role)
             raise InputError(f"unknown role {self.role!r}: one of {roles}")
         for label, value in (("name", self.name), ("designation reference", self.designation)):
-            if not value.strip() or "\n" in value:
-                raise InputError(f"the agent's {label} is empty or spans several lines")
+            text.line(value, f"the agent's {label}")
+            if not value.strip():
+                raise InputError(f"the agent's {label} is empty")
         return NewAgent(login, self.name.strip(), self.role, self.designation.strip())
+
+
+def same_agent(a: str, b: str) -> bool:
+    """Agents compare without case or surrounding spaces: `Root ` is `root`."""
+    return a.strip().casefold() == b.strip().casefold()
 
 
 def check_login(login: str) -> str:
     if not LOGIN.fullmatch(login):
-        raise InputError(f"invalid login {login!r}: letters, digits, '.', '_', '@', '-'")
+        raise InputError(f"invalid login {text.shown(login)}: letters, digits, '.', '_', '@', '-'")
     return login
 
 
@@ -133,6 +140,7 @@ def bootstrap(site: Site, login: str, name: str, designation: str) -> Agent:
 
 def disable(site: Site, actor: str, login: str, reason: str) -> Agent:
     """Withdraw a designation; the agent stays listed, and can no longer act."""
+    text.prose(reason, "the reason for disabling the agent")
     if not reason.strip():
         raise InputError("give the reason for disabling the agent (--reason)")
     now = utc_text(now_us())

@@ -9,9 +9,11 @@ Approval and denial need a supervisor who is not the operator who registered it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -21,12 +23,24 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from custody import text
 from custody.errors import InputError, InvalidState
 from custody.ledger import Record
 from custody.site import Site
-from requisition.agents import refuse
+from requisition.agents import get as get_agent
+from requisition.agents import refuse, same_agent
 from requisition.cameras import get_camera
-from requisition.models import Camera, Hold, Requisition, RequisitionWindow
+from requisition.holds import (
+    Hold,
+    HoldBook,
+    insert_hold,
+    mark_released,
+    of_requisition,
+    place_entry,
+    release_entries,
+)
+from requisition.models import Camera, Requisition, RequisitionWindow
+from requisition.roles import GRANTS, Permission, Role
 from requisition.timewindow import (
     Window,
     from_us,
@@ -62,15 +76,67 @@ class State(StrEnum):
     UNAVAILABLE = "video unavailable"
 
 
-def same_agent(a: str, b: str) -> bool:
-    """Agents compare without case or surrounding spaces: `Root ` is `root`."""
-    return a.strip().casefold() == b.strip().casefold()
-
-
 def check_id(requisition_id: str) -> str:
     if not _ID.fullmatch(requisition_id):
         raise InputError(f"invalid requisition id {requisition_id!r}: expected YYYY-NNNNN")
     return requisition_id
+
+
+MAX_FILE_BYTES = 1_000_000  # a requisition is a page of text, not a megabyte
+WINDOW_FIELDS = ("camera", "from", "to")
+PROSE_FIELDS = frozenset({"reason"})  # may run over several lines; the others are one line
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads keeps the last of two equal keys; a requisition must not say two things."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _kind(value: Any) -> str:
+    """What a JSON or TOML value is, in words (never the value: it may be megabytes)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _fields_as_text(
+    path: Path,
+    where: str,
+    doc: dict[str, Any],
+    known: Collection[str],
+    required: Collection[str],
+) -> None:
+    """Every field of `doc` known, present if required, and acceptable text."""
+    unknown = sorted(set(doc) - set(known))
+    if unknown:
+        raise InputError(f"{path}: {where}unknown field {text.shown(unknown[0])}")
+    missing = [name for name in required if name not in doc]
+    if missing:
+        raise InputError(f"{path}: {where}missing field {missing[0]!r}")
+    for name, value in doc.items():
+        what = f"{path}: {where}{name}"
+        if not isinstance(value, str):
+            raise InputError(f"{what} must be text, not {_kind(value)}")
+        (text.prose if name in PROSE_FIELDS else text.line)(value, what)
 
 
 @dataclass(frozen=True)
@@ -97,39 +163,51 @@ class RequisitionRequest:
 
     @classmethod
     def from_file(cls, path: Path) -> RequisitionRequest:
-        """Read a requisition from TOML or JSON (requisitions arrive by any means)."""
+        """Read a requisition from TOML or JSON (requisitions arrive by any means).
+
+        Whatever the file holds, the answer is this requisition or one InputError naming
+        the file and the field as written there: a file too large to be a requisition, a
+        structure nested without end (Python's parsers recurse), a key given twice (JSON
+        would keep the last one silently), a field missing, unknown, or not text."""
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(
+                f"{path} is larger than {MAX_FILE_BYTES:,} bytes: not a requisition file"
+            )
+        try:
+            source = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"{path} is not UTF-8 text") from exc
+        kind = "JSON" if path.suffix == ".json" else "TOML"
         try:
-            doc: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+            doc: Any = (
+                json.loads(source, object_pairs_hook=_unique_keys)
+                if kind == "JSON"
+                else tomllib.loads(source)
+            )
+        except _DuplicateKey as exc:
+            key = text.shown(exc.args[0])
+            raise InputError(f"{path}: the key {key} is given twice") from exc
+        except RecursionError as exc:
+            raise InputError(f"{path}: not valid {kind}: nested too deeply") from exc
         except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(
-                f"{path}: not valid {path.suffix[1:].upper() or 'TOML'}: {exc}"
-            ) from exc
+            raise InputError(f"{path}: not valid {kind}: {exc}") from exc
         if not isinstance(doc, dict):
-            raise InputError(f"{path}: expected a table of fields")
+            raise InputError(f"{path}: expected a table of fields, not {_kind(doc)}")
         windows = doc.pop("windows", [])
         if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
             raise InputError(f"{path}: windows must be a list of {{camera, from, to}}")
-        known = {f for f in cls.__dataclass_fields__ if f != "windows"}
-        unknown = sorted(set(doc) - known)
-        if unknown:
-            raise InputError(f"{path}: unknown field {unknown[0]!r}")
-        for name, value in doc.items():
-            if not isinstance(value, str):
-                raise InputError(f"{path}: {name} must be text, not {json.dumps(value)}")
-        for w in windows:
-            if not all(isinstance(w.get(k), str) for k in ("camera", "from", "to")):
-                raise InputError(f"{path}: each window needs camera, from and to as text")
-        try:
-            parsed = tuple(WindowRequest(w["camera"], w["from"], w["to"]) for w in windows)
-            return cls(windows=parsed, **doc)
-        except (KeyError, TypeError) as exc:
-            raise InputError(f"{path}: missing field {exc}") from exc
+        fields_ = {f.name: f for f in dataclasses.fields(cls) if f.name != "windows"}
+        _fields_as_text(path, "", doc, fields_, [n for n, f in fields_.items() if _required(f)])
+        parsed = []
+        for number, w in enumerate(windows, start=1):
+            _fields_as_text(path, f"window {number}: ", w, WINDOW_FIELDS, WINDOW_FIELDS)
+            parsed.append(WindowRequest(w["camera"], w["from"], w["to"]))
+        return cls(windows=tuple(parsed), **doc)
 
 
 @dataclass(frozen=True)
@@ -154,7 +232,36 @@ def _nonempty(value: str | None, what: str) -> str:
     return value.strip()
 
 
+def _texts(request: RequisitionRequest) -> None:
+    """Every text printable and of a sensible length, named as in a requisition file."""
+    for f in dataclasses.fields(request):
+        value = getattr(request, f.name)
+        if isinstance(value, str):
+            (text.prose if f.name in PROSE_FIELDS else text.line)(value, f.name)
+    for number, w in enumerate(request.windows, start=1):
+        for name, value in zip(WINDOW_FIELDS, (w.camera, w.start, w.end), strict=True):
+            text.line(value, f"window {number}: {name}")
+
+
+def _past(item: WindowRequest, camera: Camera, window: Window, now: int) -> None:
+    """Footage is requested once recorded: a window ending after now cannot be held yet."""
+    if window.end <= now:
+        return
+    zone = ZoneInfo(camera.timezone)
+    end = now - now % 60_000_000  # the example ends at the last whole minute
+
+    def shown(us: int) -> str:  # with its offset: valid even in the autumn's repeated hour
+        return from_us(us).astimezone(zone).isoformat(timespec="minutes")
+
+    raise InputError(
+        f"the window {item.camera}={item.start}/{item.end} ends in the future: only footage "
+        f"already recorded can be requested, e.g. {camera.id}={shown(end - 3_600_000_000)}/"
+        f"{shown(end)}"
+    )
+
+
 def _validate(site: Site, request: RequisitionRequest, now: int) -> list[tuple[Camera, Window]]:
+    _texts(request)
     if request.legal_basis not in LEGAL_BASES:
         raise InputError(
             f"unknown legal basis {request.legal_basis!r}: one of {', '.join(LEGAL_BASES)}"
@@ -174,13 +281,29 @@ def _validate(site: Site, request: RequisitionRequest, now: int) -> list[tuple[C
     pairs = []
     for item in request.windows:
         camera = get_camera(site, item.camera)
-        pairs.append(
-            (
-                camera,
-                parse_window(item.start, item.end, camera.timezone, site.settings.max_window_hours),
-            )
-        )
+        window = parse_window(item.start, item.end, camera.timezone, site.settings.max_window_hours)
+        _past(item, camera, window, now)
+        pairs.append((camera, window))
     return pairs
+
+
+def _registered_before(
+    site: Site, pv_number: str, pairs: list[tuple[Camera, Window]]
+) -> tuple[str, str] | None:
+    """(id, state) of a requisition already registered with this PV number and these
+    windows: the same file registered twice must not make a second requisition."""
+    wanted = sorted((camera.id, w.start, w.end) for camera, w in pairs)
+    found: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+    with site.db.read() as cur:
+        cur.execute(
+            "SELECT r.id, r.state, w.camera_id, w.start_us, w.end_us FROM requisition r "
+            "JOIN requisition_window w ON w.requisition_id = r.id WHERE r.pv_number = ? "
+            "ORDER BY r.id",
+            [pv_number.strip()],
+        )
+        for rid, state, camera_id, start, end in cur.fetchall():
+            found.setdefault((rid, state), []).append((camera_id, int(start), int(end)))
+    return next((key for key, got in found.items() if sorted(got) == wanted), None)
 
 
 def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatus:
@@ -210,10 +333,22 @@ def _time(text: str | None, zone: str, default: int | None) -> str | None:
     return utc_text(to_us(parse_time(text, zone)))
 
 
-def register(site: Site, request: RequisitionRequest, actor: str) -> Registered:
-    """Record a requisition, hold its footage, and say what is urgent or already gone."""
+def register(
+    site: Site, request: RequisitionRequest, actor: str, *, force: bool = False
+) -> Registered:
+    """Record a requisition, hold its footage, and say what is urgent or already gone.
+
+    One already registered with the same PV number and windows is refused (InvalidState,
+    naming it) unless `force`: a file registered twice must not be two requisitions."""
     now = now_us()
     pairs = _validate(site, request, now)
+    earlier = None if force else _registered_before(site, request.pv_number, pairs)
+    if earlier is not None:
+        raise InvalidState(
+            f"requisition {earlier[0]} ({earlier[1]}) already has PV number "
+            f"{request.pv_number.strip()!r} and the same windows",
+            hint="if this really is a second requisition, register it with --force",
+        )
     statuses = tuple(_status(site, camera, window, now) for camera, window in pairs)
     zone = site.settings.timezone
     received_at = _time(request.received_at, zone, now)
@@ -266,27 +401,26 @@ def register(site: Site, request: RequisitionRequest, actor: str) -> Registered:
             )
             if status.unavailable:
                 continue
-            _insert(
+            reason = f"requisition {requisition.id}"
+            hold_id = insert_hold(
                 cur,
-                "hold",
-                {
-                    "camera_id": status.camera.id,
-                    "start_us": status.window.start,
-                    "end_us": status.window.end,
-                    "reason": f"requisition {requisition.id}",
-                    "procedure": requisition.pv_number,
-                    "requisition_id": requisition.id,
-                    "placed_by": actor,
-                    "placed_at": utc_text(now),
-                },
+                status.camera.id,
+                status.window,
+                reason,
+                requisition.pv_number,
+                actor,
+                utc_text(now),
+                requisition.id,
             )
             records.append(
-                Record(
-                    "hold.place",
-                    {"camera": status.camera.id, "requisition": requisition.id},
+                place_entry(
+                    hold_id,
+                    status.camera.id,
+                    status.window,
+                    status.camera.timezone,
                     f"preservation for requisition {requisition.id}",
                     requisition.pv_number,
-                    data=_window_json(status),
+                    requisition.id,
                 )
             )
         site.ledger.append_in(cur, actor, records)
@@ -337,8 +471,8 @@ def windows(site: Site, requisition_id: str) -> list[tuple[Camera, Window]]:
 
 
 def holds(site: Site, requisition_id: str) -> list[Hold]:
-    with Session(site.db.engine) as session:
-        return list(session.exec(select(Hold).where(Hold.requisition_id == requisition_id)).all())
+    """The requisition's holds, as the ledger states them."""
+    return of_requisition(site, requisition_id)
 
 
 def list_all(site: Site) -> list[Requisition]:
@@ -353,8 +487,34 @@ _DECISIONS = {
 }
 
 
-def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: str) -> Requisition:
-    """Approve, deny or cancel a received requisition; approve and deny need four eyes."""
+@dataclass(frozen=True)
+class Decision:
+    """A decision, and what became of the requisition's holds."""
+
+    requisition: Requisition
+    released: tuple[Hold, ...] = ()
+    kept: tuple[Hold, ...] = ()
+    kept_because: str | None = None
+
+
+def _may_release(site: Site, actor: str, holds_: list[Hold]) -> str | None:
+    """Why `actor` may not release these holds, or None: the same rule as
+    `scelle hold release` (the role may, and someone other than who placed them)."""
+    agent = get_agent(site, actor)
+    grants = GRANTS.get(Role(agent.role)) if agent and agent.role in GRANTS else None
+    if not grants or Permission.HOLD_RELEASE not in grants:
+        return f"{actor} may not release holds: a supervisor releases them (scelle hold release)"
+    if any(same_agent(actor, h.placed_by) for h in holds_):
+        return f"{actor} placed them: another supervisor releases them (scelle hold release)"
+    return None
+
+
+def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: str) -> Decision:
+    """Approve, deny or cancel a received requisition; approve and deny need four eyes.
+
+    A denied or cancelled requisition no longer needs its footage: its holds are released
+    in the same transaction (recorded), when the decider may release them (a supervisor who
+    did not place them); otherwise they are kept and the decision says so and why."""
     state, action = _DECISIONS[decision]
     _nonempty(reason, "reason for the decision")
     requisition = get(site, requisition_id)
@@ -366,6 +526,9 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
             f"{actor} registered requisition {requisition_id} and cannot also {decision} it: "
             "a second person (a supervisor) must",
         )
+    ending = decision in ("deny", "cancel")
+    active = [h for h in holds(site, requisition_id) if h.active] if ending else []
+    blocked = _may_release(site, actor, active) if active else None
     now = utc_text(now_us())
     with site.db.write() as cur:
         # Checked again under the writer lock: a concurrent decision must not be overwritten
@@ -380,12 +543,26 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
             "decision_reason = ? WHERE id = ? AND state = ?",
             [state.value, actor, now, reason, requisition_id, State.RECEIVED.value],
         )
-        site.ledger.append_in(
-            cur,
-            actor,
-            [Record(action, {"requisition": requisition_id}, reason, requisition.pv_number)],
-        )
-    return get(site, requisition_id)
+        kept = [
+            h
+            for h in (HoldBook().refresh(cur).active() if ending else [])
+            if h.requisition_id == requisition_id
+        ]
+        data: dict[str, Any] = {}
+        if kept and blocked:
+            data = {"holds_kept": [h.id for h in kept], "holds_kept_because": blocked}
+        subject = {"requisition": requisition_id}
+        records = [Record(action, subject, reason, requisition.pv_number, data=data)]
+        released: list[Hold] = []
+        if kept and not blocked:
+            why = f"requisition {requisition_id} {state.value}: {reason}"
+            mark_released(cur, kept, actor, why)
+            records += release_entries(kept, why, requisition.pv_number)
+            released, kept = kept, []
+        site.ledger.append_in(cur, actor, records)
+    return Decision(
+        get(site, requisition_id), tuple(released), tuple(kept), blocked if kept else None
+    )
 
 
 def set_state(site: Site, requisition_id: str, state: State, **fields: str | None) -> None:
@@ -406,6 +583,13 @@ class Handover:
     seal_number: str
     at: str | None = None  # local time; default now
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Typed by an operator: each field printable text on one line, of sane length."""
+        for name in ("officer", "unit", "medium", "seal_number"):
+            text.line(getattr(self, name), name.replace("_", " "))
+        if self.at is not None:
+            text.line(self.at, "at")
 
 
 MEDIA = ("usb", "dvd", "download")

@@ -76,3 +76,44 @@ assert set().union(*GRANTS.values()) == _ALL, "a permission no role holds"
 def who_may(permission: Permission) -> str:
     roles = [r.value for r in Role if permission in GRANTS[r]]
     return f"the {' or '.join(roles)} role may"
+
+
+# What each ledger action needs, as the database checks it on PostgreSQL
+# (custody/pg_ledger.py reads `ledger_policy`, written from this at each upgrade).
+# `access.refused` may be recorded by anyone about themselves; actions absent from this
+# table (site.init, db.copy, hold.restate) only by the owner of the tables.
+ACTION_PERMISSION: dict[str, Permission] = {
+    "ledger.note": Permission.LEDGER_WRITE,
+    "ledger.disavow": Permission.DATABASE,
+    "ledger.export": Permission.AUDIT,
+    "audit.query": Permission.AUDIT,
+    "agent.add": Permission.AGENT_MANAGE,
+    "agent.disable": Permission.AGENT_MANAGE,
+    "camera.add": Permission.CAMERA_MANAGE,
+    "footage.ingest": Permission.FOOTAGE_INDEX,
+    "footage.generate": Permission.FOOTAGE_GENERATE,
+    "footage.extract": Permission.EXTRACT,
+    "footage.destroy.intent": Permission.PURGE,
+    "footage.destroy": Permission.PURGE,
+    "footage.destroy.failed": Permission.PURGE,
+    "export.destroy": Permission.PURGE,
+    "hold.place": Permission.HOLD_PLACE,
+    "hold.release": Permission.HOLD_RELEASE,
+    "requisition.register": Permission.REGISTER,
+    "requisition.cancel": Permission.REGISTER,
+    "requisition.approve": Permission.DECIDE,
+    "requisition.deny": Permission.DECIDE,
+    "requisition.unavailable": Permission.EXTRACT,
+    "requisition.export": Permission.EXTRACT,
+    "requisition.handover": Permission.HANDOVER,
+    "export.copy": Permission.HANDOVER,
+    "document.issue": Permission.DOCUMENT,
+}
+
+
+def action_roles() -> dict[str, list[str]]:
+    """Each ledger action and the roles that may record it."""
+    return {
+        action: [r.value for r in Role if permission in GRANTS[r]]
+        for action, permission in ACTION_PERMISSION.items()
+    }

@@ -7,6 +7,7 @@ from typing import Any
 
 from custody.site import Site
 from requisition.cameras import get_camera
+from requisition.holds import HoldBook
 from requisition.requisitions import URGENT_US, State
 from requisition.timewindow import local_text, now_us, utc_text
 
@@ -17,7 +18,7 @@ PENDING = (State.RECEIVED, State.APPROVED, State.PROCESSING)
 def status(site: Site) -> dict[str, Any]:
     now = now_us()
     with site.db.read() as cur:
-        holds = cur.execute("SELECT COUNT(*) FROM hold WHERE released_at IS NULL").fetchone()[0]
+        holds = len(HoldBook().refresh(cur).active())
         cur.execute(
             "SELECT r.id, r.state, r.pv_number, w.camera_id, w.start_us, w.end_us "
             f"FROM requisition r JOIN requisition_window w ON w.requisition_id = r.id "

@@ -36,3 +36,17 @@ def camera(site: Site, camera_id: str, **options: str) -> Camera:
 
 def window(start: str, end: str) -> Window:
     return parse_window(start, end, ZONE, max_hours=48)
+
+
+def fake_segments(site: Site, camera: Camera, start_us: int, count: int, seconds: int = 60) -> None:
+    """`count` small files named as the camera's recorder names segments, indexed: for
+    tests of what the purge keeps and deletes, where nobody plays the footage."""
+    from exporters.index import camera_store, scan
+
+    store = camera_store(camera)
+    for i in range(count):
+        begin = start_us + i * seconds * 1_000_000
+        path = store.segment_path(camera.store_camera, begin, seconds * 1_000_000)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"segment {camera.id} {begin}\n".encode())
+    scan(site, [camera], site.login, settle_seconds=0)

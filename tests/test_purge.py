@@ -1,48 +1,68 @@
 """The retention purge on real files: expired and unheld gone, held intact, the boundary
-to the second, a purge killed between intent and outcome, two at once, a clock gone back."""
+to the second, two at once, a clock gone back, the certificate, the register, exports.
+
+Footage is dated from the real clock (a real purge always runs as of it); the boundary is
+tested through the library, whose `as_of` may lie in the past. Races with holds, and
+purges killed and resumed, are in tests/test_purge_races.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from custody.retention import purge_lock
+from custody.ledger import Record
 from exporters.generate import generate_footage
-from exporters.index import scan
+from exporters.index import camera_store, scan
 from requisition.cameras import get_camera
-from requisition.timewindow import parse_window
+from requisition.purge import purge as run_purge
+from requisition.timewindow import Window, local_text, now_us, utc_text
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, require_tool, run_cli
 from tests.test_cameras import ADD
 
 ZONE = "Europe/Paris"
-# The camera keeps 2 days. Footage: 2026-11-10 10:00-10:05 and 2026-11-13 10:00-10:02.
-OLD = ("2026-11-10T10:00", "2026-11-10T10:05")
-RECENT = ("2026-11-13T10:00", "2026-11-13T10:02")
+MIN = 60_000_000
+DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class Footage:
+    env: SiteEnv
+    old: Window  # 5 one-minute segments, three days ago: past the 2-day retention
+    recent: Window  # 2 segments, a day ago: kept
+
+    def segment(self, minute: int) -> str:
+        """The store path of the old footage's segment starting `minute` minutes in."""
+        camera = get_camera(self.env.site, "C-012")
+        path = camera_store(camera).segment_path("C-012", self.old.start + minute * MIN, MIN)
+        return str(path.relative_to(self.env.settings.home / "footage"))
+
+
+@pytest.fixture
+def store(site_env: SiteEnv) -> Iterator[Footage]:
+    assert run_cli([*ADD, "--retention-days", "2"], env=site_env.env_as(ADMIN)).exit_code == 0
+    site = site_env.site
+    camera = get_camera(site, "C-012")
+    base = now_us() // MIN * MIN
+    old = Window(base - 3 * DAY, base - 3 * DAY + 5 * MIN)
+    recent = Window(base - DAY, base - DAY + 2 * MIN)
+    for window in (old, recent):
+        generate_footage(site, camera, window)
+    scan(site, [camera], ADMIN)
+    yield Footage(site_env, old, recent)
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def store(site_env: SiteEnv) -> Iterator[SiteEnv]:
-    assert run_cli([*ADD, "--retention-days", "2"], env=site_env.env_as(ADMIN)).exit_code == 0
-    site = site_env.site
-    camera = get_camera(site, "C-012")
-    for start, end in (OLD, RECENT):
-        generate_footage(site, camera, parse_window(start, end, ZONE, 24))
-    scan(site, [camera], "op")
-    yield site_env
 
 
 def segments(env: SiteEnv) -> dict[str, str]:
@@ -50,12 +70,16 @@ def segments(env: SiteEnv) -> dict[str, str]:
     return {str(p.relative_to(root)): digest(p) for p in sorted(root.rglob("*.mp4"))}
 
 
-def purge(env: SiteEnv, now: str, *extra: str) -> tuple[int, dict[str, object], str]:
-    result = run_cli(["purge", "--now", now, "--json", *extra], env=env.env_as(ADMIN))
+def purge(env: SiteEnv, *extra: str) -> tuple[int, dict[str, object], str]:
+    result = run_cli(["purge", "--json", *extra], env=env.env_as(ADMIN))
     return result.exit_code, json.loads(result.stdout or "{}"), result.stderr
 
 
-def test_expired_unheld_segments_go_held_ones_stay_intact(store: SiteEnv) -> None:
+def local(us: int) -> str:
+    return local_text(us, ZONE)
+
+
+def test_expired_unheld_segments_go_held_ones_stay_intact(store: Footage) -> None:
     env = store.env
     hold = run_cli(
         [
@@ -64,125 +88,123 @@ def test_expired_unheld_segments_go_held_ones_stay_intact(store: SiteEnv) -> Non
             "--camera",
             "C-012",
             "--from",
-            "2026-11-10T10:03:30",
+            local(store.old.start + 3 * MIN + 30_000_000),
             "--to",
-            "2026-11-10T10:04:10",
+            local(store.old.start + 4 * MIN + 10_000_000),
             "--reason",
             "procédure en cours",
         ],
-        env=env,
+        env=env.env,
     )
-    assert hold.exit_code == 0
-    before = segments(store)
+    assert hold.exit_code == 0, hold.stderr
+    before = segments(env)
     assert len(before) == 7
-    code, report, _ = purge(store, "2026-11-13T12:00")
+    code, report, _ = purge(env)
     assert code == 0, report
-    after = segments(store)
-    kept_old = {k: v for k, v in after.items() if "/2026-11-10/" in k}
-    assert sorted(kept_old) == [
-        "C-012/2026-11-10/09/20261110T090300.000Z_60000.mp4",  # 10:03-10:04, held
-        "C-012/2026-11-10/09/20261110T090400.000Z_60000.mp4",  # 10:04-10:05, held
+    after = segments(env)
+    assert sorted(k for k in after if k in {store.segment(m) for m in range(5)}) == [
+        store.segment(3),  # 3:00-4:00, held
+        store.segment(4),  # 4:00-5:00, held
     ]
     for name, value in after.items():
         assert before[name] == value  # what is kept is bit for bit what was there
-    assert sum("/2026-11-13/" in k for k in after) == 2  # recent footage untouched
+    assert len(after) == 4  # the two held, and the recent footage untouched
     assert report["destroyed"] == 3
     entries = json.loads(
-        run_cli(["ledger", "show", "--json", "--limit", "3"], env=store.env_as(AUDITOR)).stdout
+        run_cli(["ledger", "show", "--json", "--limit", "3"], env=env.env_as(AUDITOR)).stdout
     )
     assert [e["action"] for e in entries][-2:] == ["footage.destroy.intent", "footage.destroy"]
     assert entries[-2]["data"]["segments"] == 3 and entries[-2]["data"]["held"] == 2
-    assert run_cli(["ledger", "verify"], env=env).exit_code == 0
+    assert run_cli(["ledger", "verify"], env=env.env).exit_code == 0
     found = run_cli(
-        ["footage", "find", "C-012", "--from", OLD[0], "--to", OLD[1], "--json"], env=env
+        [
+            "footage",
+            "find",
+            "C-012",
+            "--from",
+            local(store.old.start),
+            "--to",
+            local(store.old.end),
+            "--json",
+        ],
+        env=env.env,
     )
     gaps = json.loads(found.stdout)["gaps"]
-    assert [(g["from"], g["to"]) for g in gaps] == [
-        ("2026-11-10T10:00:00+01:00", "2026-11-10T10:03:00+01:00")
+    assert [(g["from_utc"], g["to_utc"]) for g in gaps] == [
+        (utc_text(store.old.start), utc_text(store.old.start + 3 * MIN))
     ]
-    code, _, _ = purge(store, "2026-11-13T12:01")
+    code, _, _ = purge(env)
     assert code == 8  # nothing more has expired
 
 
-def test_the_boundary_is_handled_to_the_second(store: SiteEnv) -> None:
-    """The 10:04-10:05 segment goes when all of it is two days old: at 10:05:00, not 10:04:59."""
-    code, report, _ = purge(store, "2026-11-12T10:04:59")
-    assert code == 0 and report["destroyed"] == 4
-    assert "C-012/2026-11-10/09/20261110T090400.000Z_60000.mp4" in segments(store)
-    code, report, _ = purge(store, "2026-11-12T10:05:00")
-    assert code == 0 and report["destroyed"] == 1
-    assert not any("/2026-11-10/" in k for k in segments(store))
+def test_the_boundary_is_handled_to_the_second(store: Footage) -> None:
+    """The 4:00-5:00 segment goes when all of it is two days old: not a second before."""
+    site = store.env.site
+    last_end = store.old.start + 5 * MIN
+    report = run_purge(site, ADMIN, last_end + 2 * DAY - 1_000_000)
+    assert report.destroyed == 4 and not report.failures
+    assert store.segment(4) in segments(store.env)
+    report = run_purge(site, ADMIN, last_end + 2 * DAY)
+    assert report.destroyed == 1
+    assert not any(store.segment(m) in segments(store.env) for m in range(5))
 
 
-def test_a_clock_gone_backwards_is_refused(store: SiteEnv) -> None:
-    assert purge(store, "2026-11-13T12:00")[0] == 0
-    before = segments(store)
-    code, _, stderr = purge(store, "2026-11-13T11:00")
+def test_a_purge_as_of_the_future_is_refused(store: Footage) -> None:
+    """`--now` plans only: a purge dated ahead destroyed footage inside its retention."""
+    before = segments(store.env)
+    later = local(now_us() + 5 * DAY)
+    code, _, stderr = purge(store.env, "--now", later)
+    assert code == 2
+    assert "--now only with --dry-run" in stderr
+    from custody.errors import InputError
+
+    with pytest.raises(InputError, match="after the system clock"):
+        run_purge(store.env.site, ADMIN, now_us() + 5 * DAY)
+    code, report, _ = purge(store.env, "--dry-run", "--now", later)
+    assert code == 0 and report["cameras"] == [{"camera": "C-012", "to_destroy": 7, "held": 0}]
+    assert segments(store.env) == before
+    assert purge(store.env)[0] == 0  # and the clock guard still lets the real one run
+
+
+def test_a_clock_gone_backwards_is_refused(store: Footage) -> None:
+    assert purge(store.env)[0] == 0
+    with store.env.site.db.write() as cur:  # the last purge started an hour ahead of now
+        cur.execute("UPDATE purge_run SET started_at = ?", [utc_text(now_us() + 3_600_000_000)])
+    camera = get_camera(store.env.site, "C-012")
+    generate_footage(store.env.site, camera, Window(store.old.start - 2 * MIN, store.old.start))
+    scan(store.env.site, [camera], ADMIN)
+    before = segments(store.env)
+    code, _, stderr = purge(store.env)
     assert code == 5
-    assert "before the last purge" in stderr and "refusing to purge" in stderr
-    assert segments(store) == before
+    assert "before the last purge started" in stderr and "check the system clock (NTP)" in stderr
+    assert segments(store.env) == before
 
 
-def test_two_purges_at_once(store: SiteEnv) -> None:
-    before = segments(store)
-    with purge_lock(store.settings.home):
-        code, _, stderr = purge(store, "2026-11-13T12:00")
+def test_two_purges_at_once(store: Footage) -> None:
+    before = segments(store.env)
+    with store.env.site.db.exclusive("purge", "held by the test"):
+        code, _, stderr = purge(store.env)
     assert code == 5 and "another purge is running" in stderr
-    assert segments(store) == before
-    assert purge(store, "2026-11-13T12:00")[0] == 0  # the lock died with its holder
+    assert segments(store.env) == before
+    assert purge(store.env)[0] == 0  # the lock died with its holder
 
 
-def test_dry_run_changes_nothing(store: SiteEnv) -> None:
-    before, size = segments(store), store.site.ledger.size()
-    code, report, _ = purge(store, "2026-11-13T12:00", "--dry-run")
+def test_dry_run_changes_nothing(store: Footage) -> None:
+    before, size = segments(store.env), store.env.site.ledger.size()
+    code, report, _ = purge(store.env, "--dry-run")
     assert code == 0 and report["cameras"] == [{"camera": "C-012", "to_destroy": 5, "held": 0}]
-    assert segments(store) == before and store.site.ledger.size() == size
-
-
-KILLED = textwrap.dedent(
-    """
-    import os, signal, sys
-    from custody.config import load_settings
-    from custody.retention import _intent, plan
-    from custody.site import open_site
-    from requisition.timewindow import parse_time, to_us
-
-    site = open_site(load_settings({"home": sys.argv[1]}))
-    now = to_us(parse_time(sys.argv[2], "Europe/Paris"))
-    _intent(site, site.login, now, plan(site, now))
-    os.kill(os.getpid(), signal.SIGKILL)  # between intent and outcome
-    """
-)
-
-
-def test_a_purge_killed_between_intent_and_outcome_is_completed(store: SiteEnv) -> None:
-    root = Path(__file__).parent.parent
-    proc = subprocess.run(
-        [sys.executable, "-c", KILLED, str(store.settings.home), "2026-11-13T12:00"],
-        cwd=root,
-        env={**os.environ, **store.env_as(ADMIN)},  # cron's account
-    )
-    assert proc.returncode == -9
-    assert len(segments(store)) == 7  # intent recorded, nothing deleted yet
-    last = json.loads(
-        run_cli(["ledger", "show", "--json", "--limit", "1"], env=store.env_as(AUDITOR)).stdout
-    )
-    assert last[0]["action"] == "footage.destroy.intent"
-    result = run_cli(["purge", "--now", "2026-11-13T12:00"], env=store.env_as(ADMIN))
-    assert result.exit_code == 0, result.stderr
-    assert "completed interrupted purge(s) [1]" in result.stdout
-    assert not any("/2026-11-10/" in k for k in segments(store))
-    assert run_cli(["ledger", "verify"], env=store.env).exit_code == 0
+    assert segments(store.env) == before and store.env.site.ledger.size() == size
 
 
 def test_the_destruction_certificate_verifies_with_openssl_and_scelle(
-    store: SiteEnv, tmp_path: Path
+    store: Footage, tmp_path: Path
 ) -> None:
-    code, report, _ = purge(store, "2026-11-13T12:00")
+    code, report, _ = purge(store.env)
     assert code == 0
     (cert,) = [Path(p) for p in report["certificates"]]  # type: ignore[union-attr]
     body = json.loads((cert / "certificate.json").read_text())
     assert body["cameras"][0]["segments"] == 5 and body["cameras"][0]["camera"] == "C-012"
+    assert body["cameras"][0]["held_segments"] == 0
     assert len(body["cameras"][0]["merkle_root"]) == 64
     opened = subprocess.run(
         [
@@ -201,7 +223,7 @@ def test_the_destruction_certificate_verifies_with_openssl_and_scelle(
         capture_output=True,
     )
     assert opened.returncode == 0
-    fingerprint = run_cli(["keys", "show", "--fingerprint"], env=store.env).stdout.split()[1]
+    fingerprint = run_cli(["keys", "show", "--fingerprint"], env=store.env.env).stdout.split()[1]
     checked = run_cli(["verify", str(cert), "--key", fingerprint])
     assert checked.exit_code == 0, checked.stdout
     forged = tmp_path / "forged"
@@ -214,29 +236,27 @@ def test_the_destruction_certificate_verifies_with_openssl_and_scelle(
         p.extract_text() for p in PdfReader(cert / "documents" / "destruction.pdf").pages
     )
     assert "Certificat de destruction" in text and "C-012" in text
+    assert not list(cert.parent.glob(".*partial*"))  # built aside, renamed whole
 
 
-def test_the_register_shows_destruction_dates(store: SiteEnv, tmp_path: Path) -> None:
-    assert purge(store, "2026-11-13T12:00")[0] == 0
+def test_the_register_shows_destruction_dates(store: Footage, tmp_path: Path) -> None:
+    assert purge(store.env)[0] == 0
+    first = local(store.old.start)[:10]
+    last = local(store.recent.start)[:10]
     made = run_cli(
-        ["doc", "register", "--from", "2026-11-10", "--to", "2026-11-13", "--out", str(tmp_path)],
-        env=store.env,
+        ["doc", "register", "--from", first, "--to", last, "--out", str(tmp_path)],
+        env=store.env.env,
     )
     assert made.exit_code == 0, made.stderr
-    text = "".join(
-        p.extract_text() for p in PdfReader(tmp_path / "register-2026-11-10-2026-11-13.pdf").pages
-    )
-    flat = "".join(text.split())
-    assert (
-        "5segmentsdu10/11/2026à10:00:00(UTC+01:00)au10/11/2026à10:05:00(UTC+01:00)(purgen°1)"
-        in flat
-    )
+    (pdf,) = tmp_path.glob("register-*.pdf")
+    flat = "".join("".join(p.extract_text() for p in PdfReader(pdf).pages).split())
+    start = local(store.old.start)
+    day = f"{start[8:10]}/{start[5:7]}/{start[:4]}"
+    assert f"5segmentsdu{day}à{start[11:19]}" in flat and "(purgen°1)" in flat
     assert "7segments" in flat  # recordings made in the period, destroyed ones included
 
 
-def test_status_shows_holds_expiring_footage_and_the_last_purge(store: SiteEnv) -> None:
-    from datetime import date, timedelta
-
+def test_status_shows_holds_expiring_footage_and_the_last_purge(store: Footage) -> None:
     day = (date.today() - timedelta(days=1)).isoformat()
     registered = run_cli(
         [
@@ -255,18 +275,18 @@ def test_status_shows_holds_expiring_footage_and_the_last_purge(store: SiteEnv) 
             "--window",
             f"C-012={day}T10:00/{day}T10:05",
         ],
-        env=store.env,
+        env=store.env.env,
     )
     assert registered.exit_code == 0, registered.stderr
-    assert purge(store, "2026-11-13T12:00")[0] == 0
-    shown = json.loads(run_cli(["status", "--json"], env=store.env).stdout)
+    assert purge(store.env)[0] == 0
+    shown = json.loads(run_cli(["status", "--json"], env=store.env.env).stdout)
     assert shown["active_holds"] == 1
     assert [e["camera"] for e in shown["expiring_within_72h"]] == ["C-012"]  # 2-day retention
     assert shown["last_purge"]["state"] == "done" and shown["last_purge"]["segments"] == 5
 
 
-def test_a_requisition_for_destroyed_footage_gets_the_certificate(store: SiteEnv) -> None:
-    code, report, _ = purge(store, "2026-11-13T12:00")
+def test_a_requisition_for_destroyed_footage_gets_the_certificate(store: Footage) -> None:
+    code, report, _ = purge(store.env)
     assert code == 0
     (cert,) = report["certificates"]  # type: ignore[misc]
     result = run_cli(
@@ -284,23 +304,19 @@ def test_a_requisition_for_destroyed_footage_gets_the_certificate(store: SiteEnv
             "--reason",
             "r",
             "--window",
-            f"C-012={OLD[0]}/{OLD[1]}",
+            f"C-012={local(store.old.start)}/{local(store.old.end)}",
         ],
-        env=store.env,
+        env=store.env.env,
     )
     assert result.exit_code == 0, result.stderr
     assert "(video unavailable)" in result.stdout
-    assert "destroyed on schedule at 2026-11-" in result.stdout
+    assert "destroyed on schedule at " in result.stdout
     assert f"certificate {cert}" in result.stdout
 
 
-def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path: Path) -> None:
-    from datetime import date, timedelta
-
-    env = store.env
-    day = (date.today() - timedelta(days=1)).isoformat()
-    camera = get_camera(store.site, "C-012")
-    generate_footage(store.site, camera, parse_window(f"{day}T10:00", f"{day}T10:01", ZONE, 24))
+def _register_and_extract(store: Footage, out: Path, pv: str) -> str:
+    env = store.env.env
+    window = f"C-012={local(store.recent.start)}/{local(store.recent.start + MIN)}"
     rid = run_cli(
         [
             "requisition",
@@ -308,7 +324,7 @@ def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path:
             "--legal-basis",
             "60-1",
             "--pv",
-            "PV 3",
+            pv,
             "--officer",
             "O",
             "--unit",
@@ -316,14 +332,15 @@ def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path:
             "--reason",
             "r",
             "--window",
-            f"C-012={day}T10:00/{day}T10:01",
+            window,
         ],
         env=env,
     ).stdout.split()[1]
-    run_cli(["requisition", "approve", rid], env=store.env_as(SUPERVISOR))
-    assert run_cli(["requisition", "extract", rid, "--out", str(tmp_path)], env=env).exit_code == 0
+    assert run_cli(["requisition", "approve", rid], env=store.env.env_as(SUPERVISOR)).exit_code == 0
+    extracted = run_cli(["requisition", "extract", rid, "--out", str(out)], env=env)
+    assert extracted.exit_code == 0, extracted.stderr
     old = (date.today() - timedelta(days=40)).isoformat()
-    run_cli(
+    handed = run_cli(
         [
             "requisition",
             "handover",
@@ -341,17 +358,148 @@ def test_exports_go_a_month_after_handover_unless_held(store: SiteEnv, tmp_path:
         ],
         env=env,
     )
-    code, report, _ = purge(store, f"{date.today().isoformat()}T03:00")
+    assert handed.exit_code == 0, handed.stderr
+    return rid
+
+
+def test_exports_go_a_month_after_handover_unless_held(store: Footage, tmp_path: Path) -> None:
+    env = store.env.env
+    rid = _register_and_extract(store, tmp_path, "PV 3")
+    code, report, _ = purge(store.env)
     assert report["exports_destroyed"] == [] and (tmp_path / rid).is_dir()  # its hold stands
     (hold,) = json.loads(run_cli(["hold", "list", "--json"], env=env).stdout)
-    run_cli(
+    released = run_cli(
         ["hold", "release", str(hold["id"]), "--reason", "jugement rendu"],
-        env=store.env_as(SUPERVISOR),
+        env=store.env.env_as(SUPERVISOR),
     )
-    code, report, _ = purge(store, f"{date.today().isoformat()}T03:01")
+    assert released.exit_code == 0, released.stderr
+    code, report, _ = purge(store.env)
     assert code == 0 and report["exports_destroyed"] == [rid]
     assert not (tmp_path / rid).exists()
     last = json.loads(
-        run_cli(["ledger", "show", "--json", "--limit", "3"], env=store.env_as(AUDITOR)).stdout
+        run_cli(["ledger", "show", "--json", "--limit", "3"], env=store.env.env_as(AUDITOR)).stdout
     )
     assert "export.destroy" in [e["action"] for e in last]
+
+
+def test_purge_exports_never_removes_what_is_not_the_sealed_export(
+    store: Footage, tmp_path: Path
+) -> None:
+    """An export path edited in the table (to the site's home, say) is not removed: only a
+    directory holding the manifest the ledger sealed is."""
+    rid = _register_and_extract(store, tmp_path / "out", "PV 4")
+    (hold,) = json.loads(run_cli(["hold", "list", "--json"], env=store.env.env).stdout)
+    run_cli(
+        ["hold", "release", str(hold["id"]), "--reason", "jugement rendu"],
+        env=store.env.env_as(SUPERVISOR),
+    )
+    decoy = tmp_path / rid
+    decoy.mkdir()
+    (decoy / "precious.txt").write_text("not an export")
+    with store.env.site.db.write() as cur:
+        cur.execute("UPDATE requisition SET export_path = ? WHERE id = ?", [str(decoy), rid])
+    code, report, _ = purge(store.env)
+    assert code == 9 and report["exports_destroyed"] == []
+    assert "is not the sealed export the ledger records: left in place" in str(report["failures"])
+    assert (decoy / "precious.txt").read_text() == "not an export"
+
+
+def test_a_camera_whose_register_row_was_edited_is_not_purged(store: Footage) -> None:
+    """Retention is the one its camera.add entry recorded: a row edited to one day more
+    (or less) stops the purge of that camera, loudly."""
+    before = segments(store.env)
+    with store.env.site.db.write() as cur:
+        cur.execute("UPDATE camera SET retention_days = 1 WHERE id = 'C-012'")
+    result = run_cli(["purge"], env=store.env.env_as(ADMIN))
+    assert result.exit_code == 9
+    assert (
+        "FAILED camera C-012 not purged: its register row differs from its ledger entry "
+        "(retention_days)" in result.stderr
+    )
+    assert segments(store.env) == before
+
+
+def test_segment_rows_edited_to_look_expired_are_left_in_place(store: Footage) -> None:
+    """A row re-dated into the past (to get a recent segment destroyed) no longer matches
+    its file name nor its ingest entry's Merkle root: the file stays."""
+    before = segments(store.env)
+    with store.env.site.db.write() as cur:
+        cur.execute(
+            "UPDATE segment SET start_us = start_us - ?, end_us = end_us - ? "
+            "WHERE start_us >= ?",
+            [2 * DAY, 2 * DAY, store.recent.start],
+        )
+    code, report, _ = purge(store.env)
+    assert code == 9
+    assert "its index row does not match the file name: left in place" in str(report["failures"])
+    assert report["destroyed"] == 5
+    assert {k: v for k, v in segments(store.env).items()} == {
+        k: v for k, v in before.items() if k not in {store.segment(m) for m in range(5)}
+    }
+
+
+def test_a_symlinked_store_directory_is_never_followed(store: Footage, tmp_path: Path) -> None:
+    """A day directory of the store replaced by a link to elsewhere: the purge deletes
+    nothing through it, and says so."""
+    outside = tmp_path / "elsewhere"
+    day_dir = store.env.settings.home / "footage" / Path(store.segment(0)).parent.parent
+    shutil.copytree(day_dir, outside)
+    shutil.rmtree(day_dir)
+    day_dir.symlink_to(outside, target_is_directory=True)
+    kept = sorted(p.name for p in outside.rglob("*.mp4"))
+    code, report, _ = purge(store.env)
+    assert code == 9 and "a directory on the path is a link" in str(report["failures"])
+    assert sorted(p.name for p in outside.rglob("*.mp4")) == kept
+
+
+def test_a_certificate_that_could_not_be_written_is_made_by_the_next_run(
+    store: Footage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills after the deletions: the run is recorded, its certificate is not;
+    the next run (nothing left to destroy) makes it."""
+    import requisition.purge as module
+
+    site = store.env.site
+    signer = site.signer(store.env.passphrase_file.read_bytes().rstrip(b"\n"))
+    real = module.write_atomic
+
+    def full(path: Path, data: bytes, mode: int = 0o644) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(module, "write_atomic", full)
+    with pytest.raises(OSError, match="No space left"):
+        run_purge(site, ADMIN, signer=signer)
+    assert not list((store.env.settings.home / "certificates").glob("*"))
+    monkeypatch.setattr(module, "write_atomic", real)
+    report = run_purge(site, ADMIN, signer=signer)
+    assert report.destroyed == 0 and len(report.certificates) == 1
+    body = json.loads((report.certificates[0] / "certificate.json").read_text())
+    assert body["purge"] == 1 and body["cameras"][0]["segments"] == 5
+
+
+def test_a_ledger_note_cannot_release_a_hold(store: Footage) -> None:
+    """Only a hold.release entry releases; the table's display is not what the purge reads."""
+    placed = run_cli(
+        [
+            "hold",
+            "place",
+            "--camera",
+            "C-012",
+            "--from",
+            local(store.old.start),
+            "--to",
+            local(store.old.end),
+            "--reason",
+            "r",
+        ],
+        env=store.env.env,
+    )
+    assert placed.exit_code == 0
+    with store.env.site.db.write() as cur:
+        cur.execute("UPDATE hold SET released_at = '2026-01-01T00:00:00Z', released_by = 'x'")
+    store.env.site.ledger.append(ADMIN, Record("ledger.note", "hold 1", "released, honest"))
+    code, report, _ = purge(store.env)
+    assert report["destroyed"] == 0 and report["cameras"] == [
+        {"camera": "C-012", "to_destroy": 0, "held": 5}
+    ]
+    assert len(segments(store.env)) == 7

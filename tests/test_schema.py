@@ -19,7 +19,7 @@ from tests.conftest import SiteEnv, raw_connection
 
 def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
-    assert schema.upgrade(migrated) == [1, 2, 3, 4, 5]
+    assert schema.upgrade(migrated) == [1, 2, 3, 4, 5, 6]
     assert schema.upgrade(migrated) == []
     fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
     SQLModel.metadata.create_all(fresh.engine)
@@ -71,10 +71,10 @@ def test_db_upgrade_migrates_a_v1_site(
     env = {"SCELLE_HOME": str(settings.home)}
     refused = run_cli(["camera", "list"], env=env)
     assert refused.exit_code == 6
-    assert "schema v1 is older than this scelle's v5" in refused.stderr
+    assert f"schema v1 is older than this scelle's v{schema.LATEST}" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=env)
     assert upgraded.stdout.splitlines() == [
-        "applied migrations [2, 3, 4, 5]",
+        "applied migrations [2, 3, 4, 5, 6]",
         f"first administrator: {ADMIN}",
     ]
     assert run_cli(["camera", "list"], env=env).exit_code == 0
@@ -83,7 +83,7 @@ def test_db_upgrade_migrates_a_v1_site(
     assert "audit index OK" in verified.stdout
     found = json.loads(run_cli(["audit", "--action", "site", "--json"], env=env).stdout)
     assert [(row["seq"], row["action"]) for row in found] == [(0, "site.init")]
-    assert run_cli(["db", "upgrade"], env=env).stdout.strip() == "schema is current (v5)"
+    assert run_cli(["db", "upgrade"], env=env).stdout.strip() == "schema is current (v6)"
 
 
 def test_a_later_migration_still_upgrades(

@@ -327,7 +327,9 @@ def test_tamper_is_detected(built: SiteEnv, case: str, chunking: str) -> None:
     result = run_cli(["ledger", "verify"], env=built.env)
     assert result.exit_code == 4, (case, result.stdout, result.stderr)
     assert message in result.stderr, (case, result.stderr)
-    assert len(result.stderr.strip().splitlines()) == 1
+    first, *rest = result.stderr.strip().splitlines()
+    assert first.startswith("scelle: error: ") and all(r.startswith("hint: ") for r in rest)
+    assert len(rest) <= 1
     assert "Traceback" not in result.stderr
 
 
