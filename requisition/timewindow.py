@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 from custody.errors import InputError
 
-_FORMAT = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:\d{2})?"
+_FORMAT = re.compile(  # ASCII: \d would also take `٠١` (Arabic-Indic) in an offset
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
