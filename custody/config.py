@@ -8,6 +8,7 @@ they come from `SCELLE_PASSPHRASE_FILE`, `SCELLE_PASSPHRASE` or a prompt (cli.py
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
@@ -47,6 +48,16 @@ class Settings:
         """The checkpoint origin line of this site's ledger."""
         return f"{self.site_name}/ledger"
 
+    def as_recorded(self, site_name: str) -> Settings:
+        """These settings with the site's name as ledger entry 0 records it. The name is
+        fixed at init (the key's name, every checkpoint's origin): a value configured
+        since changes nothing, and `config show` must not claim it does."""
+        source = "ledger entry 0, set at init"
+        if site_name != self.site_name and "site_name" in self.sources:
+            source += f"; {self.sources['site_name']} says {self.site_name!r}, ignored"
+        sources = {**self.sources, "site_name": source}
+        return dataclasses.replace(self, site_name=site_name, sources=sources)
+
     def rows(self) -> list[tuple[str, str, str]]:
         """(name, value, source) for `scelle config show`."""
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
@@ -61,6 +72,24 @@ class Settings:
 
             return hide_password(value)
         return value
+
+
+def check_database_url(url: str, what: str = "database_url") -> str:
+    """Refuse a URL whose password holds an unencoded '@' or '/': libpq then reads part
+    of the password as the host and prints it in its error ("failed to resolve host
+    'ss@db'"), and SQLAlchemy splits it elsewhere. The message never shows the password."""
+    from custody.db import hide_password
+
+    _, sep, rest = url.partition("://")
+    user, colon, after = (rest if sep else url).partition(":")
+    secret = after.rpartition("@")[0]
+    port = re.match(r"[0-9]*/", secret)  # host:5432/db?sslcert=/a@b: no password there
+    if colon and not port and not any(c in user for c in "/?#@") and any(c in secret for c in "@/"):
+        raise InputError(
+            f"{what} {hide_password(url)}: the password holds an unencoded '@' or '/'",
+            hint="percent-encode them in the URL: '@' as %40, '/' as %2F",
+        )
+    return url
 
 
 def _default_home() -> Path:
@@ -152,7 +181,9 @@ def load_settings(
         raise InputError(f"max_window_hours must be a whole number of hours, not {max_text!r}")
     return Settings(
         home=home,
-        database_url=pick("database_url", lambda: f"sqlite:///{home / 'scelle.db'}"),
+        database_url=check_database_url(
+            pick("database_url", lambda: f"sqlite:///{home / 'scelle.db'}")
+        ),
         site_name=pick("site_name", _default_site_name),
         key_file=path("key_file", "keys/site.p12"),
         checkpoint_file=path("checkpoint_file", "checkpoints.txt"),

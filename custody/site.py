@@ -16,7 +16,7 @@ from pathlib import Path
 from custody import checkpoints, schema
 from custody.config import Settings
 from custody.db import Database
-from custody.errors import InvalidState, SiteError
+from custody.errors import InvalidState, ScelleError, SiteError
 from custody.files import write_atomic
 from custody.keys import (
     Signer,
@@ -63,6 +63,25 @@ def open_site(settings: Settings) -> Site:
         db.dispose()
         raise
     return Site(settings, db)
+
+
+def recorded_site_name(settings: Settings) -> str | None:
+    """The site's name as its ledger entry 0 records it, or None if there is no site (or
+    its database cannot be read now): what `config show` reports once a site exists."""
+    url = settings.database_url
+    if not url.startswith("sqlite"):  # a server that does not answer must not hang us
+        url += ("&" if "?" in url else "?") + "connect_timeout=5"
+    try:
+        db = Database(url)
+    except ScelleError:
+        return None
+    try:
+        with db.read() as cur:
+            return checkpoints.read_identity(cur).key_name
+    except ScelleError:
+        return None
+    finally:
+        db.dispose()
 
 
 def init_site(
