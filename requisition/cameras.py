@@ -8,25 +8,29 @@ nothing, and a bad row is named by its line number.
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, select
 
+from custody import text
 from custody.db import Cursor
 from custody.errors import InputError, InvalidState
 from custody.ledger import Record, utc_now
 from custody.site import Site
+from exporters.index import ScanReport, scan_camera
 from exporters.stores import StoreKind
 from requisition.models import Camera
 from requisition.timewindow import parse_time, to_us, utc_text
 
 MAX_RETENTION_DAYS = 30  # CSI L252-5: never more than one month
+CameraRow = dict[str, Any]  # a checked camera: its column values, as the table holds them
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 REQUIRED = ("id", "name", "location", "commune", "authorisation_ref", "authorisation_expires")
 OPTIONAL = {
@@ -45,7 +49,7 @@ def check_token(value: str, what: str) -> str:
     """Identifiers that become path components: no separators, no dots in front."""
     if not TOKEN.fullmatch(value) or ".." in value:
         raise InputError(
-            f"invalid {what} {value!r}: letters, digits, '.', '_' and '-' only, "
+            f"invalid {what} {text.shown(value)}: letters, digits, '.', '_' and '-' only, "
             "starting with a letter or digit"
         )
     return value
@@ -55,8 +59,19 @@ def store_root(store_path: str, home: Path) -> Path:
     """A store directory: absolute, or relative to the site; never through `..`."""
     path = Path(store_path)
     if not store_path.strip() or ".." in path.parts:
-        raise InputError(f"invalid store path {store_path!r}: '..' is not allowed")
+        raise InputError(f"invalid store path {text.shown(store_path)}: '..' is not allowed")
     return path if path.is_absolute() else home / path
+
+
+def store_problem(root: Path) -> str | None:
+    """Why `root` cannot be a footage store, or None: it must be a directory, or not exist
+    yet (the recorder creates it). A file there (`/etc/passwd`) would break every scan."""
+    try:
+        if root.exists() and not root.is_dir():
+            return f"store {root} exists and is not a directory"
+    except OSError as exc:  # a path too long, a component that is a file
+        return f"store {root} cannot be used: {exc.strerror or exc}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -79,76 +94,102 @@ class CameraSpec:
     clock_method: str = OPTIONAL["clock_method"]
 
     def to_camera(self, home: Path) -> Camera:
-        """Validate every field; InputError names the first bad one."""
+        """Validate every field; InputError names the camera and the first bad field."""
+        return Camera(**self.row(home))
+
+    def row(self, home: Path, created_at: str | None = None) -> CameraRow:
+        """The camera's column values once every field is valid (InputError naming the
+        camera and the first bad field). An import builds rows, not ORM objects: pydantic's
+        validation and SQLAlchemy's instrumentation cost more than all the checks here.
+
+        `created_at` (default: now) lets an import stamp all its cameras with one time."""
         check_token(self.id, "camera id")
+        label = f"camera {self.id}: "
+        for name in _FIELDS:
+            check = text.path_text if name == "store_path" else text.line
+            check(getattr(self, name), label + name)
         for name in ("name", "location", "commune", "authorisation_ref"):
             if not getattr(self, name).strip():
                 raise InputError(f"camera {self.id}: {name} is empty")
         try:
-            expires = date.fromisoformat(self.authorisation_expires.strip()).isoformat()
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise InputError(
+                f"camera {self.id}: unknown time zone {text.shown(self.timezone)}"
+            ) from exc
+        try:
+            expires = date.fromisoformat(self.authorisation_expires.strip())
         except ValueError as exc:
             raise InputError(
                 f"camera {self.id}: authorisation_expires must be a date (YYYY-MM-DD), "
-                f"not {self.authorisation_expires!r}"
+                f"not {text.shown(self.authorisation_expires)}"
             ) from exc
-        retention = _int(self.retention_days, "retention_days", self.id)
+        if expires < datetime.now(zone).date():
+            raise InputError(
+                f"camera {self.id}: authorisation {self.authorisation_ref.strip()} expired on "
+                f"{expires.isoformat()}: a camera is registered under an authorisation in force"
+            )
+        retention = text.whole_number(
+            self.retention_days, f"camera {self.id}: retention_days", high=10**6
+        )
         if not 1 <= retention <= MAX_RETENTION_DAYS:
             raise InputError(
                 f"camera {self.id}: retention of {retention} days is not allowed: between 1 "
                 f"and {MAX_RETENTION_DAYS} (CSI L252-5: never more than one month)"
             )
         try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise InputError(f"camera {self.id}: unknown time zone {self.timezone!r}") from exc
-        try:
             kind = StoreKind(self.store_kind)
         except ValueError as exc:
             kinds = ", ".join(k.value for k in StoreKind)
             raise InputError(f"camera {self.id}: store_kind must be one of {kinds}") from exc
         root = store_root(self.store_path, home)
+        problem = store_problem(root)
+        if problem:
+            raise InputError(f"camera {self.id}: {problem}")
         store_camera = check_token(self.store_camera or self.id, "store camera name")
-        offset = _int(self.clock_offset_ms, "clock_offset_ms", self.id)
+        offset = text.whole_number(
+            self.clock_offset_ms,
+            f"camera {self.id}: clock_offset_ms",
+            signed=True,
+            low=-(10**12),
+            high=10**12,
+        )
         if abs(offset) > 86_400_000:
             raise InputError(f"camera {self.id}: a clock offset over a day is not credible")
         measured = None
         if self.clock_measured_at.strip():
             measured = utc_text(to_us(parse_time(self.clock_measured_at, self.timezone)))
-        return Camera(
-            id=self.id,
-            name=self.name.strip(),
-            location=self.location.strip(),
-            commune=self.commune.strip(),
-            authorisation_ref=self.authorisation_ref.strip(),
-            authorisation_expires=expires,
-            retention_days=retention,
-            timezone=self.timezone,
-            store_kind=kind.value,
-            store_path=str(root),
-            store_camera=store_camera,
-            clock_offset_ms=offset,
-            clock_measured_at=measured,
-            clock_method=self.clock_method.strip() or None,
-            created_at=utc_now(),
-        )
+        return {
+            "id": self.id,
+            "name": self.name.strip(),
+            "location": self.location.strip(),
+            "commune": self.commune.strip(),
+            "authorisation_ref": self.authorisation_ref.strip(),
+            "authorisation_expires": expires.isoformat(),
+            "retention_days": retention,
+            "timezone": self.timezone,
+            "store_kind": kind.value,
+            "store_path": str(root),
+            "store_camera": store_camera,
+            "clock_offset_ms": offset,
+            "clock_measured_at": measured,
+            "clock_method": self.clock_method.strip() or None,
+            "created_at": created_at or utc_now(),
+        }
 
 
-def _int(text: str, name: str, camera: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError as exc:
-        raise InputError(f"camera {camera}: {name} must be a whole number, not {text!r}") from exc
+_FIELDS = tuple(f.name for f in fields(CameraSpec))
 
 
-def camera_record(camera: Camera, action: str, reason: str) -> Record:
-    data = {k: v for k, v in camera.model_dump().items() if k != "created_at"}
-    return Record(action, {"camera": camera.id}, reason, data=data)
+def camera_record(camera: Camera | CameraRow, action: str, reason: str) -> Record:
+    row = camera.model_dump() if isinstance(camera, Camera) else camera
+    data = {k: v for k, v in row.items() if k != "created_at"}
+    return Record(action, {"camera": row["id"]}, reason, data=data)
 
 
-def _insert(cur: Cursor, cameras: Sequence[Camera]) -> None:
+def _insert(cur: Cursor, rows: Sequence[CameraRow]) -> None:
     columns = list(Camera.model_fields)
-    sql = f"INSERT INTO camera ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    cur.executemany(sql, [[getattr(c, name) for name in columns] for c in cameras])
+    cur.insert(f"camera ({', '.join(columns)})", [[r[name] for name in columns] for r in rows])
 
 
 def _existing(cur: Cursor, ids: Sequence[str]) -> set[str]:
@@ -162,66 +203,111 @@ def _existing(cur: Cursor, ids: Sequence[str]) -> set[str]:
 
 def add_cameras(site: Site, cameras: Sequence[Camera], actor: str, reason: str) -> None:
     """Register cameras and their ledger entries in one transaction."""
+    add_rows(site, [c.model_dump() for c in cameras], actor, reason)
+
+
+def add_rows(site: Site, rows: Sequence[CameraRow], actor: str, reason: str) -> None:
+    """Register checked cameras (`CameraSpec.row`) and one `camera.add` entry each, in one
+    transaction: all of them, or none."""
+    records = [camera_record(r, "camera.add", reason) for r in rows]
     with site.db.write() as cur:
-        taken = _existing(cur, [c.id for c in cameras])
+        taken = _existing(cur, [r["id"] for r in rows])
         if taken:
             raise InvalidState(f"camera {sorted(taken)[0]} is already registered")
-        _insert(cur, cameras)
-        site.ledger.append_in(cur, actor, [camera_record(c, "camera.add", reason) for c in cameras])
+        _insert(cur, rows)
+        site.ledger.append_in(cur, actor, records)
 
 
-def read_csv(path: Path, home: Path) -> list[Camera]:
+def read_csv(path: Path, home: Path) -> list[CameraRow]:
     """Parse a camera inventory; one bad row rejects the file, naming its line."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        content = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise InputError(f"no file {path}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
-    reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    # newline="": the csv module splits lines itself (str.splitlines would also split
+    # at \x1c-\x1e and U+2028, inside a field).
+    reader = csv.reader(io.StringIO(content, newline=""))
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        raise InputError(f"{path} line 1: {exc}") from exc
+    doubled = [c for i, c in enumerate(header) if c in header[:i]]
+    if doubled:
+        raise InputError(f"{path} line 1: column {text.shown(doubled[0])} appears twice")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(f"{path} line 1: missing column {missing[0]!r}")
     known = {f.name for f in fields(CameraSpec)}
     unknown = [c for c in header if c not in known]
     if unknown:
-        raise InputError(f"{path} line 1: unknown column {unknown[0]!r}")
-    cameras: list[Camera] = []
+        raise InputError(f"{path} line 1: unknown column {text.shown(unknown[0])}")
+    cameras: list[CameraRow] = []
     seen: set[str] = set()
-    rows = iter(reader)
+    created_at = utc_now()
     while True:
         try:
-            row = next(rows)
+            row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
             raise InputError(f"{path} line {reader.line_num}: {exc}") from exc
         line = reader.line_num
-        if None in row or any(v is None for v in row.values()):
+        if not row:
+            continue  # a blank line, as DictReader skips it
+        if len(row) != len(header):
             raise InputError(f"{path} line {line}: wrong number of fields")
-        values: dict[str, Any] = {k: v for k, v in row.items() if v != "" or k in REQUIRED}
+        values: dict[str, Any] = {
+            k: v for k, v in zip(header, row, strict=True) if v != "" or k in REQUIRED
+        }
         try:
-            camera = CameraSpec(**values).to_camera(home)
+            camera = CameraSpec(**values).row(home, created_at)
         except InputError as exc:
             raise InputError(f"{path} line {line}: {exc.message}") from exc
-        if camera.id in seen:
-            raise InputError(f"{path} line {line}: camera {camera.id} appears twice")
-        seen.add(camera.id)
+        if camera["id"] in seen:
+            raise InputError(f"{path} line {line}: camera {camera['id']} appears twice")
+        seen.add(camera["id"])
         cameras.append(camera)
     if not cameras:
         raise InputError(f"{path}: no camera in the file")
     return cameras
 
 
-def import_csv(site: Site, path: Path, actor: str) -> list[Camera]:
-    """Import a CSV inventory: every camera or none."""
-    cameras = read_csv(path, site.settings.home)
+def import_csv(site: Site, path: Path, actor: str) -> list[str]:
+    """Import a CSV inventory: every camera or none. Returns the ids imported."""
+    rows = read_csv(path, site.settings.home)
     try:
-        add_cameras(site, cameras, actor, f"imported from {path.name}")
+        add_rows(site, rows, actor, f"imported from {path.name}")
     except InvalidState as exc:
         raise InvalidState(f"{path}: {exc.message}; nothing imported") from exc
-    return cameras
+    return [r["id"] for r in rows]
+
+
+def scan_all(
+    site: Site,
+    cameras: Sequence[Camera],
+    actor: str,
+    progress: Callable[[Camera], None] | None = None,
+) -> tuple[ScanReport, list[tuple[str, str]]]:
+    """Index every camera whose store can be read, and name the others with why (a file
+    where the store directory should be, a directory scelle may not read): one unusable
+    store must not stop the night's scan of all the other cameras."""
+    report = ScanReport()
+    skipped: list[tuple[str, str]] = []
+    for camera in cameras:
+        problem = store_problem(Path(camera.store_path))
+        if problem is None:
+            try:
+                scan_camera(site, camera, actor, report)
+            except OSError as exc:  # nothing of this camera was written (its transaction)
+                where = f" ({exc.filename})" if exc.filename else ""
+                problem = f"store {camera.store_path} cannot be read: {exc.strerror}{where}"
+        if problem is not None:
+            skipped.append((camera.id, problem))
+        if progress:
+            progress(camera)
+    return report, skipped
 
 
 def list_cameras(site: Site) -> list[Camera]:
