@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlmodel import SQLModel
@@ -19,6 +20,7 @@ from custody import schema
 from custody.config import Settings
 from custody.db import Database
 from custody.errors import IntegrityError, InvalidState
+from custody.text import shown
 from custody.verify import verify_ledger
 
 BATCH = 5000
@@ -38,6 +40,23 @@ def _tables() -> list[Table]:
     tables = [t for t in SQLModel.metadata.sorted_tables if t.name != "schema_version"]
     # The entries first: the tree's nodes and the audit index may only follow them.
     return sorted(tables, key=lambda t: t.name != "ledger_entry")
+
+
+def _storable_in_postgresql(table: Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL text cannot hold a NUL character, which SQLite stores (scelle refuses it
+    at input now; a row written before may hold one): name the row in one line rather than
+    fail deep in the driver. The target's transaction is rolled back: it stays empty."""
+    for row in rows:
+        for column, value in row.items():
+            if isinstance(value, str) and "\x00" in value:
+                key = ", ".join(
+                    f"{c.name}={shown(str(row[c.name]), 40)}" for c in table.primary_key.columns
+                )
+                raise InvalidState(
+                    f"table {table.name}, row {key}: {column} holds a NUL character, which "
+                    "PostgreSQL cannot store; nothing was copied",
+                    hint="correct that value in the source database, then copy again",
+                )
 
 
 def copy_database(
@@ -63,7 +82,10 @@ def copy_database(
             )
             count = 0
             while batch := result.fetchmany(BATCH):
-                dst.execute(insert(table), [dict(r._mapping) for r in batch])
+                values = [dict(r._mapping) for r in batch]
+                if not target.is_sqlite:
+                    _storable_in_postgresql(table, values)
+                dst.execute(insert(table), values)
                 count += len(batch)
                 if progress is not None:
                     progress(table.name, count)
