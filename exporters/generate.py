@@ -58,9 +58,10 @@ def _encode_span(
     segment: int,
     out: Path,
     progress: Callable[[float], None] | None,
+    size: str = SIZE,
 ) -> None:
     video = ffmpeg_python.input(
-        f"testsrc2=size={SIZE}:rate={RATE}", f="lavfi", t=f"{seconds:.3f}"
+        f"testsrc2=size={size}:rate={RATE}", f="lavfi", t=f"{seconds:.3f}"
     ).video
     font = ffmpeg.font_file()
     with tempfile.TemporaryDirectory(prefix="scelle-label-") as labels:
@@ -118,8 +119,10 @@ def generate_footage(
     gaps: Sequence[Window] = (),
     corrupt: Sequence[int] = (),
     progress: Callable[[float], None] | None = None,
+    size: str = SIZE,
 ) -> Generated:
-    """Write footage of `window` (reference time) into the camera's store."""
+    """Write footage of `window` (reference time) into the camera's store, `size` frames
+    (WIDTHxHEIGHT: cameras record from CIF to 4K)."""
     store = camera_store(camera)
     segment = segment_seconds or store.default_segment_seconds
     if not 1 <= segment <= 3600:
@@ -152,7 +155,7 @@ def generate_footage(
 
         with tempfile.TemporaryDirectory(dir=store.root, prefix=".generate-") as tmp:
             work = Path(tmp)
-            _encode_span(camera, rec_start, seconds, segment, work, report)
+            _encode_span(camera, rec_start, seconds, segment, work, report, size)
             parts = sorted(work.glob("seg*.mp4"))
             for i, part in enumerate(parts):
                 start = rec_start + i * segment * 1_000_000

@@ -22,6 +22,45 @@ from exporters import ffmpeg
 from exporters.index import Coverage, Span
 from requisition.timewindow import from_us
 
+# Burned in: the camera's label on one line and the corrected local date-time on its own
+# line below, in a monospaced font sized from the frame. One line of both at 320x240 lost
+# the seconds past the right edge. Every glyph of DejaVu or Liberation Mono advances 0.602
+# em, so the longest time line fits whatever the width, and a long label is cut to it.
+_MONO_FONTS = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSansMono.ttf",
+    "/usr/share/fonts/TTF/DejaVuSansMono.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf",
+]
+MONO_ADVANCE = 0.61  # em per character of those fonts, rounded up
+WIDE_ADVANCE = 1.0  # em: what a character may take in a proportional font (W, M)
+TIME_CHARS = 26  # "2026-10-25 02:30:00 CEST" is 24; some zones' abbreviations are longer
+MARGIN, BORDER = 4, 3  # pixels: from the frame's edges, and the box around the text
+
+
+@dataclass(frozen=True)
+class BurnIn:
+    """What is burned into a working copy, fitted to its frame."""
+
+    font: str
+    fontsize: int
+    label: str  # the camera's label, cut with "…" if it is wider than the frame
+
+
+def burn_in_layout(width: int, height: int, label: str) -> BurnIn | None:
+    """The font, its size and the label that fit a `width` x `height` frame; None if no
+    font is installed (the copy is then made without burned-in text)."""
+    mono = next((f for f in _MONO_FONTS if Path(f).is_file()), None)
+    font = mono or ffmpeg.font_file()
+    if font is None:
+        return None
+    advance = MONO_ADVANCE if mono else WIDE_ADVANCE
+    room = width - 2 * (MARGIN + BORDER)
+    fontsize = max(6, min(max(12, height // 24), int(room / (TIME_CHARS * advance))))
+    fits = max(1, int(room / (fontsize * advance)))
+    shown = label if len(label) <= fits else label[: fits - 1] + "…"
+    return BurnIn(font, fontsize, shown)
+
 
 @dataclass(frozen=True)
 class WorkingFile:
@@ -76,22 +115,23 @@ def _render(
         video = ffmpeg_python.input(str(listing), f="concat", safe=0).video
         video = video.trim(start=f"{inpoint:.6f}", duration=f"{duration:.6f}")
         video = video.setpts("PTS-STARTPTS")
-        font = ffmpeg.font_file()
-        if burn_in and font:
+        frame = ffmpeg.probe(first.file) if burn_in else None
+        label = f"{coverage.camera.id} {coverage.camera.name}"
+        layout = burn_in_layout(frame.width, frame.height, label) if frame else None
+        if layout:
             text = work / "label.txt"
-            label = ffmpeg.drawtext_escape(f"{coverage.camera.id} {coverage.camera.name}")
             clock = f"%{{pts:localtime:{span.start_us / 1e6:.6f}:%Y-%m-%d %H\\:%M\\:%S %Z}}"
-            text.write_text(f"{label}  {clock}")
+            text.write_text(f"{ffmpeg.drawtext_escape(layout.label)}\n{clock}")
             video = video.drawtext(
                 textfile=str(text),
-                fontfile=font,
-                x=4,
-                y="h-th-4",
-                fontsize=max(12, ffmpeg.probe(first.file).height // 24),
+                fontfile=layout.font,
+                x=MARGIN + BORDER,
+                y=f"h-th-{MARGIN + BORDER}",
+                fontsize=layout.fontsize,
                 fontcolor="white",
                 box=1,
                 boxcolor="black@0.6",
-                boxborderw=3,
+                boxborderw=BORDER,
             )
         output = video.output(
             str(out),
