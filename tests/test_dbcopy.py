@@ -39,7 +39,7 @@ def test_a_sqlite_site_moves_to_postgresql(
     )[0]
     assert (last["action"], last["actor"]) == ("db.copy", ADMIN)
     # The work goes on there: new ids follow the copied ones (sequences were moved on).
-    second = register(on_pg("test-operator"))
+    second = register(on_pg("test-operator"), "--force")  # the same one again, on purpose
     assert second != rid
     held = json.loads(run_cli(["hold", "list", "--json"], env=on_pg(ADMIN)).stdout)
     assert len({h["id"] for h in held}) == len(held) == 2

@@ -108,7 +108,7 @@ def test_four_eyes(filmed: SiteEnv, tmp_path: Path) -> None:
     assert one_line_error(by_operator.stderr) == (
         "scelle: error: refused: test-operator (operator) may not approve or deny requisitions"
     )
-    own = register(filmed.env_as(SUPERVISOR))
+    own = register(filmed.env_as(SUPERVISOR), "--force")  # same PV and window, on purpose
     same = run_cli(["requisition", "approve", own], env=filmed.env_as(SUPERVISOR))
     assert same.exit_code == 5
     assert "cannot also approve it: a second person (a supervisor) must" in one_line_error(
