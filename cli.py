@@ -327,7 +327,12 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
 @ledger_app.command("disavow")
 def ledger_disavow(
     ctx: typer.Context,
-    row: Annotated[int, typer.Argument(metavar="CHECKPOINT", help="Database checkpoint id.")],
+    row: Annotated[
+        int,
+        typer.Argument(
+            metavar="CHECKPOINT", help="Database checkpoint id.", parser=_whole("CHECKPOINT")
+        ),
+    ],
     reason: Annotated[str, typer.Option(help="What the investigation found (required).")],
 ) -> None:
     """Record that a forged database checkpoint (its signature fails) proves nothing.

@@ -138,6 +138,11 @@ def test_a_requisition_file_too_large_to_be_one(camera: SiteEnv, tmp_path: Path)
             "--to must be between 0 and 9223372036854775807, not '18446744073709551616'",
         ),
         (
+            ["ledger", "disavow", "9223372036854775808", "--reason", "forged"],
+            ADMIN,
+            "CHECKPOINT must be between 0 and 9223372036854775807, not '9223372036854775808'",
+        ),
+        (
             ["ledger", "show", "1_0"],
             AUDITOR,
             "N must be a whole number (digits 0-9 only), not '1_0'",
