@@ -4,6 +4,7 @@ real probe, gaps exact. One site, footage generated once for the module."""
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -212,11 +213,14 @@ def test_a_corrupt_segment_never_hides_good_footage(tmp_path: Path, database_url
         batch = cur.execute("SELECT MAX(id) FROM ingest_batch").fetchone()[0]
         cur.execute(
             "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id) "
-            "VALUES ('CAM-Y', 'CAM-Y/b.mp4', ?, ?, 1100, 'x', ?)",
-            [start, start + 60_000_000, batch],
+            "VALUES ('CAM-Y', 'CAM-Y/b.mp4', ?, ?, 1100, ?, ?)",  # corrupt as ingested
+            [start, start + 60_000_000, hashlib.sha256(bad.read_bytes()).hexdigest(), batch],
         )
     coverage = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
     assert coverage.complete, coverage.gaps
+    assert [(u.segment.path, u.kind) for u in coverage.unusable] == [
+        ("CAM-Y/b.mp4", GapKind.CORRUPT)
+    ]
     assert spans(coverage) == [("2026-11-20T11:00:00+01:00", "2026-11-20T11:02:00+01:00")]
     partial = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02:30"))
     assert gaps(partial) == [("2026-11-20T11:02:00+01:00", "2026-11-20T11:02:30+01:00", "no")]
