@@ -1792,6 +1792,9 @@ def _checked_inputs(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _check_inputs_of(group: typer.Typer) -> None:
+    callback = group.registered_callback  # the global options: --home, --database-url
+    if callback is not None and callback.callback is not None:
+        callback.callback = _checked_inputs(callback.callback)
     for command in group.registered_commands:
         if command.callback is not None:
             command.callback = _checked_inputs(command.callback)

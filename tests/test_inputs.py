@@ -246,6 +246,11 @@ def test_out_of_range_numbers_are_one_line(
             "--officer contains the control character U+000D at character 4",
         ),
         (
+            ["--database-url", "sqlite:///x\x1b[2J", "ledger", "show"],
+            AUDITOR,
+            "--database-url contains the control character U+001B at character 12",
+        ),
+        (
             ["requisition", "deny", "2026-00001", "--reason", "x\x00"],
             SUPERVISOR,
             "--reason contains the control character U+0000 at character 2",
