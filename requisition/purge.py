@@ -387,6 +387,8 @@ def _delete(
             for directory in {d.root / d.path for d in deleted}:
                 if directory.parent.is_dir():
                     fsync_dir(directory.parent)
+            if step:
+                step("unlinked")
             _tally(cur, run, absent, spared, failures)
             now = utc_text(now_us())
             gone = [d.segment_id for d in deleted + absent]

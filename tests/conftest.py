@@ -36,6 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "backends(*names): run this database test on these backends only"
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: real processes racing (minutes); skip locally with -m 'not slow', never in CI",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
