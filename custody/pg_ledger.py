@@ -37,23 +37,31 @@ PG_V6 = [
       RETURN r;
     END $$""",
     # RFC 8785 canonical JSON of a value whose numbers are integers (scelle refuses floats).
-    """CREATE FUNCTION scelle_canonical(j jsonb) RETURNS text LANGUAGE plpgsql
+    # jsonb prints strings, true, false and null as RFC 8785 does (the same minimal
+    # escapes, lower-case \\u00xx); objects sort their keys by UTF-16 code units, which is
+    # the order of their UTF-8 bytes unless a key holds a character from U+E000 up.
+    r"""CREATE FUNCTION scelle_canonical(j jsonb) RETURNS text LANGUAGE plpgsql
     IMMUTABLE STRICT AS $$
-    DECLARE t text := jsonb_typeof(j); r text; k text; n text;
+    DECLARE t text := jsonb_typeof(j); n text;
     BEGIN
       IF t = 'object' THEN
-        r := '{';
-        FOR k IN SELECT key FROM jsonb_object_keys(j) AS key ORDER BY scelle_utf16(key) LOOP
-          IF r <> '{' THEN r := r || ','; END IF;
-          r := r || to_json(k)::text || ':' || scelle_canonical(j -> k);
-        END LOOP;
-        RETURN r || '}';
+        IF EXISTS (SELECT 1 FROM jsonb_object_keys(j) k WHERE k ~ '[-􏿿]') THEN
+          RETURN '{' || COALESCE((
+            SELECT string_agg(to_json(key)::text || ':' || scelle_canonical(value), ','
+                              ORDER BY scelle_utf16(key))
+            FROM jsonb_each(j)), '') || '}';
+        END IF;
+        RETURN '{' || COALESCE((
+          SELECT string_agg(to_json(key)::text || ':' ||
+                            CASE WHEN jsonb_typeof(value) IN ('object', 'array', 'number')
+                                 THEN scelle_canonical(value) ELSE value::text END, ','
+                            ORDER BY convert_to(key, 'UTF8'))
+          FROM jsonb_each(j)), '') || '}';
       ELSIF t = 'array' THEN
-        RETURN '[' || COALESCE((SELECT string_agg(scelle_canonical(x), ',' ORDER BY i)
-                                FROM jsonb_array_elements(j) WITH ORDINALITY AS a(x, i)), '')
-               || ']';
-      ELSIF t = 'string' THEN
-        RETURN to_json(j #>> '{}')::text;
+        RETURN '[' || COALESCE((
+          SELECT string_agg(CASE WHEN jsonb_typeof(x) IN ('object', 'array', 'number')
+                                 THEN scelle_canonical(x) ELSE x::text END, ',' ORDER BY i)
+          FROM jsonb_array_elements(j) WITH ORDINALITY AS a(x, i)), '') || ']';
       ELSIF t = 'number' THEN
         n := j::text;
         IF n !~ '^-?(0|[1-9][0-9]*)$' OR n = '-0' OR abs(n::numeric) > 9007199254740991 THEN
@@ -61,7 +69,7 @@ PG_V6 = [
         END IF;
         RETURN n;
       END IF;
-      RETURN j::text;  -- true, false, null
+      RETURN j::text;  -- a string, true, false, null
     END $$""",
     """CREATE FUNCTION scelle_root(size bigint) RETURNS bytea LANGUAGE plpgsql STABLE
     SET search_path = public, pg_temp AS $$

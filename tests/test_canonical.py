@@ -79,3 +79,40 @@ def test_lone_surrogates_are_refused() -> None:
 def test_non_canonical_bytes_are_rejected() -> None:
     with pytest.raises(ValueError, match="canonical"):
         parse_canonical(json.dumps({"b": 1, "a": 2}).encode())
+
+
+no_nul = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")  # jsonb refuses NUL
+in_postgresql = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(no_nul),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(no_nul), inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@pytest.mark.backends("postgresql")
+def test_the_database_canonicalises_as_we_do(site_env: Any) -> None:
+    """PostgreSQL's scelle_canonical (which scelle_append checks every entry with) writes
+    our bytes for any Unicode, any key order trap, and refuses what we refuse."""
+    from tests.conftest import raw_connection
+
+    conn = raw_connection(site_env)
+
+    def theirs(value: Any) -> bytes:
+        row = conn.execute("SELECT scelle_canonical(%s::jsonb)", [json.dumps(value)]).fetchone()
+        return str(row[0]).encode()
+
+    @given(st.dictionaries(st.text(no_nul), in_postgresql))
+    def agree(value: dict[str, Any]) -> None:
+        assert theirs(value) == canonical_bytes(value)
+
+    agree()
+    assert theirs({"！": 1, "😀": 2, "a": 3}) == canonical_bytes({"！": 1, "😀": 2, "a": 3})
+    for bad in ("1.5", "1.0", "9007199254740992"):
+        with pytest.raises(Exception, match="is not an integer JSON holds exactly"):
+            conn.execute(f"SELECT scelle_canonical('{{\"n\": {bad}}}'::jsonb)")
+    # Other spellings of an integer come out canonical, so scelle_append (which compares
+    # them with the bytes given) refuses the entry that spelt them so.
+    assert theirs({"n": 100}) == b'{"n":100}'
+    row = conn.execute("""SELECT scelle_canonical('{"n": 1e2, "m": -0}'::jsonb)""").fetchone()
+    assert row[0] == '{"m":0,"n":100}'
+    conn.close()
