@@ -14,15 +14,25 @@ from pathlib import Path
 
 from custody.checkpoints import read_identity
 from custody.checks import Report
-from custody.errors import DiskFull, InputError, IntegrityError, InvalidState
+from custody.errors import (
+    DiskFull,
+    FootageUnavailable,
+    InputError,
+    IntegrityError,
+    InvalidState,
+)
 from custody.files import exclusive, fsync_dir
 from custody.keys import Signer, ssh_fingerprint
-from custody.ledger import Record
+from custody.ledger import Record, decode_entry
 from custody.site import Site
+from exporters.index import find, scan
 from exporters.master import copy_file
 from exporters.package import Built, build
 from exporters.verify_export import verify_export
+from requisition.agents import same_agent
+from requisition.models import Requisition
 from requisition.requisitions import State, check_id, get, set_state, windows
+from requisition.timewindow import utc_text
 
 
 def extract(
@@ -38,31 +48,136 @@ def extract(
 ) -> Built:
     """Build the export of an approved requisition (again, if an attempt was interrupted).
 
-    One extraction per requisition at a time (an flock that dies with its process). An
-    attempt killed after its package was renamed into place, but before the state was
-    recorded, is finished on the next run: the package is verified against the site key
-    and the manifest hash recorded before the rename, then the state is set.
+    The approval is the ledger's: a `requisition.approve` entry by someone other than the
+    registrant, with no denial or cancellation (a state edited in the table is not one).
+    One extraction per requisition at a time on every workstation (a lock in the
+    database); a second extraction is refused, naming the export that exists. An attempt
+    killed after its package was renamed into place, but before the state was recorded,
+    is finished on the next run: the package is verified against the site key and the
+    manifest hash recorded before the rename, then the state is set. A requisition none
+    of whose windows holds any footage is answered "video unavailable", recorded, and no
+    export is built.
     """
-    requisition = get(site, check_id(requisition_id))
-    if requisition.state not in (State.APPROVED, State.PROCESSING):
-        raise InvalidState(
-            f"requisition {requisition_id} is {requisition.state}: only an approved "
-            "requisition is extracted"
-        )
+    _extractable(site, check_id(requisition_id))
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is not a directory")
-    lock = site.settings.home / "locks" / f"extract-{requisition_id}.lock"
-    with exclusive(lock, f"requisition {requisition_id} is being extracted by another process"):
+    with site.db.exclusive(
+        f"extract-{requisition_id}",
+        f"requisition {requisition_id} is being extracted (here or on another workstation)",
+    ):
+        _extractable(site, requisition_id)  # again, now that it is ours
         final = out_dir / requisition_id
         if final.exists():
             recovered = _recover(site, requisition_id, final)
             if recovered is None:
                 raise InvalidState(f"the export directory {final} already exists")
             return recovered
+        _require_some_footage(site, requisition_id, actor)
         set_state(site, requisition_id, State.PROCESSING, export_path=str(final.absolute()))
         return _extract(
             site, requisition_id, out_dir, signer, actor, burn_in, stream_copy, progress
         )
+
+
+def _extractable(site: Site, requisition_id: str) -> Requisition:
+    requisition = get(site, requisition_id)
+    if requisition.state in (State.COMPLETED, State.PARTIAL):
+        raise InvalidState(
+            f"requisition {requisition_id} was already extracted ({requisition.state}): its "
+            f"export is {requisition.export_path or 'no longer kept'} (manifest SHA-256 "
+            f"{requisition.manifest_sha256})",
+            hint="copy that export (scelle export copy); a new extraction is not another seal",
+        )
+    if requisition.state not in (State.APPROVED, State.PROCESSING):
+        raise InvalidState(
+            f"requisition {requisition_id} is {requisition.state}: only an approved "
+            "requisition is extracted"
+        )
+    approved_in_ledger(site, requisition_id)
+    return requisition
+
+
+def approved_in_ledger(site: Site, requisition_id: str) -> None:
+    """InvalidState unless the ledger holds the requisition's approval by someone other
+    than its registrant, and no denial or cancellation."""
+    decided: dict[str, list[str]] = {}
+    registrant = None
+    with site.db.read() as cur:
+        cur.execute(
+            "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
+            "WHERE a.requisition = ? AND a.action IN (?, ?, ?, ?) ORDER BY a.seq",
+            [
+                requisition_id,
+                "requisition.register",
+                "requisition.approve",
+                "requisition.deny",
+                "requisition.cancel",
+            ],
+        )
+        for (body,) in cur.fetchall():
+            entry = decode_entry(bytes(body))
+            if entry.get("subject") != {"requisition": requisition_id}:
+                continue
+            if entry["action"] == "requisition.register":
+                registrant = str(entry["actor"])
+            else:
+                decided.setdefault(entry["action"], []).append(str(entry["actor"]))
+    approvers = [
+        a
+        for a in decided.get("requisition.approve", [])
+        if registrant is None or not same_agent(a, registrant)
+    ]
+    if (
+        registrant is None
+        or not approvers
+        or "requisition.deny" in decided
+        or ("requisition.cancel" in decided)
+    ):
+        raise InvalidState(
+            f"requisition {requisition_id} has no approval in the ledger by a supervisor "
+            "other than who registered it",
+            hint="a supervisor approves it: scelle requisition approve",
+        )
+
+
+def _require_some_footage(site: Site, requisition_id: str, actor: str) -> None:
+    """Answer "video unavailable" (recorded) when no window holds any footage at all."""
+    pairs = windows(site, requisition_id)
+    scan(site, {c.id: c for c, _ in pairs}.values(), actor)
+    if any(find(site, camera, window, check=False).segments for camera, window in pairs):
+        return
+    requisition = get(site, requisition_id)
+    with site.db.write() as cur:
+        cur.execute(
+            "UPDATE requisition SET state = ? WHERE id = ?",
+            [State.UNAVAILABLE.value, requisition_id],
+        )
+        site.ledger.append_in(
+            cur,
+            actor,
+            [
+                Record(
+                    "requisition.unavailable",
+                    {"requisition": requisition_id},
+                    "video unavailable: no footage recorded for any requested window",
+                    requisition.pv_number,
+                    data={
+                        "windows": [
+                            {
+                                "camera": camera.id,
+                                "from_utc": utc_text(window.start),
+                                "to_utc": utc_text(window.end),
+                            }
+                            for camera, window in pairs
+                        ]
+                    },
+                )
+            ],
+        )
+    raise FootageUnavailable(
+        f"requisition {requisition_id}: video unavailable: no footage recorded for any "
+        "requested window (recorded; no export built)"
+    )
 
 
 def _recover(site: Site, requisition_id: str, final: Path) -> Built | None:
