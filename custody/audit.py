@@ -299,6 +299,39 @@ def recompute(db: Database) -> None:
         raise IntegrityError("the audit index's cameras disagree with the ledger entries")
 
 
+def chunk_disagreement(cur: Cursor, lo: int, hi: int, bodies: Sequence[bytes]) -> int | None:
+    """The first seq in [lo, hi) whose index rows are not what its entry says, or None.
+
+    Entries are parsed, not re-canonicalised (their bytes are proven by their hashes);
+    a requisition registered in an earlier chunk lends its procedure and unit through
+    its own index row, which that chunk checks against its entry."""
+    entries = [json.loads(body) for body in bodies]
+    known = registrations(cur, _named_requisitions(entries))
+    cur.execute(
+        "SELECT seq, time, actor, action, requisition, procedure, unit FROM ledger_audit "
+        "WHERE seq >= ? AND seq < ? ORDER BY seq",
+        [lo, hi],
+    )
+    stored = {int(row[0]): tuple(row) for row in cur.fetchall()}
+    cur.execute(
+        "SELECT seq, camera FROM ledger_audit_camera WHERE seq >= ? AND seq < ?", [lo, hi]
+    )
+    cameras: dict[int, list[str]] = {}
+    for seq, camera in cur.fetchall():
+        cameras.setdefault(int(seq), []).append(camera)
+    for offset, entry in enumerate(entries):
+        seq = lo + offset
+        try:
+            row = derive(entry, known)
+        except (KeyError, TypeError, ValueError):
+            return seq
+        if stored.get(seq) != row.columns() or sorted(cameras.get(seq, [])) != list(row.cameras):
+            return seq
+    if len(stored) != len(entries) or len(cameras) > len(entries):
+        return lo
+    return None
+
+
 def backfill(cur: Cursor) -> None:
     """Index a ledger written before the index existed (schema v5), in seq order."""
     from custody.ledger import decode_entry

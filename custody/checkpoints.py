@@ -15,6 +15,7 @@ replaced file is still caught while the other stations' checkpoints are not aske
 from __future__ import annotations
 
 import base64
+import errno
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody import merkle
 from custody.db import Cursor, Database
-from custody.errors import InputError, IntegrityError, KeyProblem
+from custody.errors import DiskFull, InputError, IntegrityError, KeyProblem
 from custody.files import append_durable
 from custody.keys import Signer, public_raw
 from custody.ledger import (
@@ -188,7 +189,16 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
                 )
             else:
                 cur.execute("SELECT scelle_add_checkpoint(?, ?)", [note, station])
-        append_durable(checkpoint_file, (note + "\n").encode())
+        try:
+            append_durable(checkpoint_file, (note + "\n").encode())
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise DiskFull(
+                f"no room to append the checkpoint to {checkpoint_file}: nothing was signed "
+                "and the file is as it was",
+                hint="free space there, then sign again (scelle ledger checkpoint)",
+            ) from exc
     return checkpoint, note
 
 

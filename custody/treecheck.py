@@ -3,9 +3,12 @@
 The log is cut into chunks of 2**CHUNK_LEVEL entries, each a perfect subtree. A chunk
 check reads the entry bytes, hashes the leaves, builds the chunk's perfect nodes and
 compares them, level by level, with the stored ones; it returns the chunk's top nodes
-and any node the caller asked for (to recompute checkpoint roots). Chunks are
-independent, so a million entries verify on two cores in about half the time. Each
-chunk opens its own connection; the rows it reads (seq < n) never change once written.
+and any node the caller asked for (to recompute checkpoint roots). It then re-derives
+the chunk's audit index rows from the same bytes and compares them with the stored ones:
+an index row edited so that an auditor's query misses an entry is caught by every
+`ledger verify`, not only by a separate pass. Chunks are independent, so a million
+entries verify on two cores in about half the time. Each chunk opens its own
+connection; the rows it reads (seq < n) never change once written.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from custody import merkle
+from custody import audit, merkle
 from custody.db import Cursor, Database
 
 CHUNK_LEVEL = 16  # 65,536 entries: ~20 MB of entry bytes per chunk
@@ -39,6 +42,7 @@ class ChunkResult:
     hi: int
     defect: Defect | None
     nodes: dict[merkle.NodeKey, bytes] = field(default_factory=dict)
+    index_stray: int | None = None  # the first entry its audit index rows misstate
 
 
 def _stored(cur: Cursor, level: int, first: int, count: int) -> list[bytes]:
@@ -60,7 +64,8 @@ def check_chunk_on(cur: Cursor, lo: int, hi: int, wanted: Iterable[merkle.NodeKe
     """Check entries [lo, hi) (lo aligned on the chunk size) against the stored tree."""
     sha256 = hashlib.sha256
     cur.execute("SELECT body FROM ledger_entry WHERE seq >= ? AND seq < ? ORDER BY seq", [lo, hi])
-    leaves = [sha256(b"\x00" + body).digest() for (body,) in cur.fetchall()]
+    bodies = [bytes(body) for (body,) in cur.fetchall()]
+    leaves = [sha256(b"\x00" + body).digest() for body in bodies]
     if len(leaves) != hi - lo:
         return ChunkResult(lo, hi, Defect("gap", 0, lo))
     levels = merkle.tree_levels(leaves)
@@ -74,7 +79,8 @@ def check_chunk_on(cur: Cursor, lo: int, hi: int, wanted: Iterable[merkle.NodeKe
             kind = "leaf" if level == 0 and j < len(stored) else "node"
             return ChunkResult(lo, hi, Defect(kind, level, first + j))
     keys = set(wanted) | set(merkle.perfect_nodes(lo, hi))
-    return ChunkResult(lo, hi, None, {(lv, i): levels[lv][i - (lo >> lv)] for lv, i in keys})
+    nodes = {(lv, i): levels[lv][i - (lo >> lv)] for lv, i in keys}
+    return ChunkResult(lo, hi, None, nodes, audit.chunk_disagreement(cur, lo, hi, bodies))
 
 
 def _check_chunk(url: str, lo: int, hi: int, wanted: tuple[merkle.NodeKey, ...]) -> ChunkResult:

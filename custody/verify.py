@@ -205,6 +205,12 @@ def verify_ledger(
                     f"{s.where}: its root for {cp.size} entries does not match the log: "
                     f"history before entry {cp.size} rewritten"
                 )
+    strays = [r.index_stray for r in results if r.index_stray is not None]
+    if strays:  # last: a rewritten log shows first as the checkpoints it breaks
+        raise IntegrityError(
+            f"the audit index disagrees with ledger entry {strays[0]}: an auditor's query "
+            "could miss it or show it wrongly (index edited)"
+        )
     return LedgerReport(
         entries=n,
         root=root(n),

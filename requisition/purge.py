@@ -24,6 +24,7 @@ workstation (a lock in the database). A system clock behind the last purge is re
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -39,7 +40,7 @@ from custody import merkle
 from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity
 from custody.db import Cursor
-from custody.errors import InputError, IntegrityError, InvalidState
+from custody.errors import DiskFull, InputError, IntegrityError, InvalidState
 from custody.files import NotRegular, fsync_dir, unlink_beneath, write_atomic
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
 from custody.ledger import Record, decode_entry
@@ -815,6 +816,15 @@ def certificate(site: Site, run: int, signer: Signer) -> Path:
             shutil.rmtree(final)
         os.rename(tmp, final)
         fsync_dir(final.parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFull(
+            f"no room in {final.parent} for the destruction certificate of purge {run}: the "
+            "destruction is recorded in the ledger, and nothing half-written was kept",
+            hint="free space there; the next 'scelle purge' makes the certificate",
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

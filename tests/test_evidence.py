@@ -11,9 +11,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from requisition.cameras import get_camera
 from requisition.timewindow import parse_window
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.footage_helpers import camera, window
+from tests.fulldisk import resize, tmpfs
 from tests.test_cameras import ADD
 from tests.test_cli_errors import one_line_error
 from tests.test_export import stock_checks
@@ -368,27 +367,6 @@ def test_verify_refuses_verify_txt_copied_from_another_export(
     )
     assert f"it names requisition {first}" in result.stdout
     assert run_cli(["verify", str(out / first)]).exit_code == 0
-
-
-@contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A small real filesystem that fills up: mounted here, unmounted at the end."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def resize(path: Path, size: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
 
 
 def ledger_actions(filmed: Filmed) -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from custody.errors import DiskFull
 from custody.ledger import Record
 from exporters.generate import generate_footage
 from exporters.index import camera_store, scan
@@ -425,8 +426,7 @@ def test_segment_rows_edited_to_look_expired_are_left_in_place(store: Footage) -
     before = segments(store.env)
     with store.env.site.db.write() as cur:
         cur.execute(
-            "UPDATE segment SET start_us = start_us - ?, end_us = end_us - ? "
-            "WHERE start_us >= ?",
+            "UPDATE segment SET start_us = start_us - ?, end_us = end_us - ? WHERE start_us >= ?",
             [2 * DAY, 2 * DAY, store.recent.start],
         )
     code, report, _ = purge(store.env)
@@ -467,7 +467,7 @@ def test_a_certificate_that_could_not_be_written_is_made_by_the_next_run(
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr(module, "write_atomic", full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DiskFull, match="the destruction is recorded in the ledger"):
         run_purge(site, ADMIN, signer=signer)
     assert not list((store.env.settings.home / "certificates").glob("*"))
     monkeypatch.setattr(module, "write_atomic", real)
@@ -499,7 +499,9 @@ def test_a_ledger_note_cannot_release_a_hold(store: Footage) -> None:
         cur.execute("UPDATE hold SET released_at = '2026-01-01T00:00:00Z', released_by = 'x'")
     store.env.site.ledger.append(ADMIN, Record("ledger.note", "hold 1", "released, honest"))
     code, report, _ = purge(store.env)
-    assert report["destroyed"] == 0 and report["cameras"] == [
-        {"camera": "C-012", "to_destroy": 0, "held": 5}
-    ]
+    assert (
+        code == 8
+        and report["destroyed"] == 0
+        and report["cameras"] == [{"camera": "C-012", "to_destroy": 0, "held": 5}]
+    )
     assert len(segments(store.env)) == 7

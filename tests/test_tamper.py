@@ -17,8 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
-from custody import checkpoints, merkle, treecheck
+from custody import audit, checkpoints, merkle, treecheck
 from custody.canonical import canonical_bytes, parse_canonical
+from custody.db import Cursor
 from custody.keys import Signer, public_pem
 from custody.ledger import Record
 from custody.note import Checkpoint, sign_checkpoint
@@ -74,7 +75,10 @@ def bodies(conn: Attacker) -> list[bytes]:
 
 
 def rewrite_log(conn: Attacker, new_bodies: list[bytes]) -> None:
-    """Replace the whole log with `new_bodies`, renumbered, and recompute every node."""
+    """Replace the whole log with `new_bodies`, renumbered, and recompute every node and
+    the audit index (a thorough insider: only a checkpoint kept elsewhere can tell)."""
+    conn.execute("DELETE FROM ledger_audit_camera")
+    conn.execute("DELETE FROM ledger_audit")
     conn.execute("DELETE FROM ledger_entry")
     conn.execute("DELETE FROM ledger_node")
     tree = merkle.CompactRange()
@@ -86,12 +90,24 @@ def rewrite_log(conn: Attacker, new_bodies: list[bytes]) -> None:
         conn.executemany(
             "INSERT INTO ledger_node VALUES (?, ?, ?)", tree.push(merkle.leaf_hash(body))
         )
+    raw = conn.conn.cursor()
+    audit.backfill(Cursor(raw, conn.sqlite))
+    raw.close()
 
 
 def entry_edited(env: SiteEnv) -> None:
     conn = connect(env)
     body = bodies(conn)[5].replace(b"reason 5", b"reason X")
     conn.execute("UPDATE ledger_entry SET body = ? WHERE seq = 5", (body,))
+
+
+def audit_index_row_edited(env: SiteEnv) -> None:
+    """An auditor asking what `op` did would no longer see entry 7."""
+    connect(env).execute("UPDATE ledger_audit SET actor = 'nobody' WHERE seq = 7")
+
+
+def audit_index_row_deleted(env: SiteEnv) -> None:
+    connect(env).execute("DELETE FROM ledger_audit WHERE seq = 12")
 
 
 def entry_deleted_leaving_gap(env: SiteEnv) -> None:
@@ -279,6 +295,14 @@ CASES: dict[str, tuple[Callable[[SiteEnv], None], str]] = {
     "forged_checkpoint_in_file": (
         forged_checkpoint_in_file,
         "checkpoints.txt line 19: checkpoint signature does not verify",
+    ),
+    "audit_index_row_edited": (
+        audit_index_row_edited,
+        "the audit index disagrees with ledger entry 7: an auditor's query could miss it",
+    ),
+    "audit_index_row_deleted": (
+        audit_index_row_deleted,
+        "the audit index disagrees with ledger entry 12",
     ),
     "forged_checkpoint_in_database": (
         forged_checkpoint_in_database,
