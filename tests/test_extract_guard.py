@@ -1,6 +1,7 @@
 """Extraction as the workflow and the ledger allow it: one per requisition on every
 workstation, only on an approval the ledger holds, a second one refused naming the
-export that exists, and "video unavailable" when no window holds any footage."""
+export that exists, and "video unavailable" when no window holds any footage; and what
+denying or cancelling a requisition does to its holds."""
 
 from __future__ import annotations
 
@@ -104,3 +105,57 @@ def test_a_requisition_with_no_footage_at_all_is_video_unavailable(
     # A requisition with footage in one window of two is extracted, partial.
     partial = run_cli(["requisition", "extract", rid, "--out", str(tmp_path)], env=filmed.env)
     assert partial.exit_code == 0, partial.stderr
+
+
+def _holds(env: SiteEnv) -> list[dict[str, object]]:
+    shown = run_cli(["hold", "list", "--all", "--json"], env=env.env)
+    return list(json.loads(shown.stdout))
+
+
+def test_a_denied_requisition_releases_its_holds_recorded(filmed: SiteEnv) -> None:
+    rid = register(filmed.env)
+    denied = run_cli(
+        ["requisition", "deny", rid, "--reason", "hors délai légal"], env=filmed.env_as(SUPERVISOR)
+    )
+    assert denied.exit_code == 0, denied.stderr
+    assert "hold 1 on camera C-012 released" in denied.stdout
+    (hold,) = _holds(filmed)
+    assert hold["released_at"] is not None
+    last = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "2"], env=filmed.env_as(AUDITOR)).stdout
+    )
+    assert [e["action"] for e in last] == ["requisition.deny", "hold.release"]
+    assert last[1]["actor"] == SUPERVISOR and last[1]["subject"] == {"camera": "C-012", "hold": 1}
+    assert f"requisition {rid} denied: hors délai légal" in last[1]["reason"]
+
+
+def test_a_cancellation_keeps_the_holds_of_who_placed_them_and_says_why(filmed: SiteEnv) -> None:
+    """The operator who registered it cancels: releasing footage needs a second person,
+    so the holds stay, and the cancellation says so (printed and recorded)."""
+    rid = register(filmed.env)
+    cancelled = run_cli(
+        ["requisition", "cancel", rid, "--reason", "doublon de la réquisition papier"],
+        env=filmed.env,
+    )
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert (
+        "holds 1 kept: test-operator may not release holds: a supervisor releases them "
+        "(scelle hold release)" in cancelled.stdout
+    )
+    (hold,) = _holds(filmed)
+    assert hold["released_at"] is None
+    last = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "1"], env=filmed.env_as(AUDITOR)).stdout
+    )[0]
+    assert last["action"] == "requisition.cancel" and last["data"]["holds_kept"] == [1]
+
+
+def test_a_cancellation_by_a_supervisor_releases_the_holds(filmed: SiteEnv) -> None:
+    rid = register(filmed.env)
+    cancelled = run_cli(
+        ["requisition", "cancel", rid, "--reason", "retirée par l'officier"],
+        env=filmed.env_as(SUPERVISOR),
+    )
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert "hold 1 on camera C-012 released" in cancelled.stdout
+    assert _holds(filmed)[0]["released_at"] is not None
