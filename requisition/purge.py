@@ -5,11 +5,10 @@ retention (reference time: the recorder's clock offset is applied) and no active
 overlaps it; a segment that straddles the boundary waits until it has wholly expired.
 
 What decides is what the ledger proves, not what a table says: the holds are read from
-the ledger's `hold.*` entries (requisition/holds.py); a camera's retention and store are
-those of its `camera.add` entry; each segment row is checked against the Merkle root its
-ingest entry recorded and against the name the recorder gave the file. A camera or a
-segment that fails a check is left in place and reported, never deleted on the word of
-an edited row.
+the ledger's `hold.*` entries (requisition/holds.py); cameras and segment rows are
+checked against their ledger entries and file names (requisition/purge_rows.py). A
+camera or a segment that fails a check is left in place and reported, never deleted on
+the word of an edited row.
 
 Holds and deletions never cross. Files are deleted in batches, each inside the site's
 writer transaction (the lock every hold placement takes), after re-reading the holds
@@ -17,75 +16,46 @@ there: a hold committed before a batch's transaction is obeyed by it, one placed
 waits for it. A purge killed anywhere is finished by the next run, which re-plans its
 remaining segments against the holds then in force. The intent (which segments, their
 Merkle root) is recorded before any deletion and the outcome after; the signed
-destruction certificate is made from what was recorded, so a run whose certificate could
-not be written (disk full) gets it on the next run. One purge at a time, on every
-workstation (a lock in the database). A system clock behind the last purge is refused.
+destruction certificate is made from what was recorded (requisition/destruction.py), so
+a run whose certificate could not be written (disk full) gets it on the next run. One
+purge at a time, on every workstation (a lock in the database). A system clock behind
+the last purge is refused.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from custody import merkle
-from custody.canonical import canonical_bytes
-from custody.checkpoints import read_identity
 from custody.db import Cursor
-from custody.errors import DiskFull, InputError, IntegrityError, InvalidState
-from custody.files import NotRegular, fsync_dir, unlink_beneath, write_atomic
-from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
-from custody.ledger import Record, decode_entry
-from custody.signatures import sign_raw
+from custody.errors import InputError, InvalidState
+from custody.files import NotRegular, fsync_dir, unlink_beneath
+from custody.keys import Signer
+from custody.ledger import Record
 from custody.site import Site
-from exporters.documents import fr_time, render
-from exporters.index import NewSegment
-from exporters.stores import StoreKind, open_store
+from requisition.destruction import certificate
+from requisition.export_purge import purge_exports
 from requisition.holds import HoldBook
+from requisition.purge_rows import (
+    Doomed,
+    camera_facts,
+    check_index,
+    destroyed_rows,
+    merkle_root,
+    vouched,
+)
 from requisition.timewindow import now_us, parse_time, to_us, utc_text
 
 DAY_US = 86_400_000_000
 BATCH = 1000  # segments deleted per writer transaction: a hold waits at most one batch
 CLOCK_SLACK_US = 5_000_000  # a purge "as of" later than this past the clock is refused
-EXPORT_KEEP_US = 30 * DAY_US  # CSI L252-3: at most one month after transmission
 REASON = "retention period expired (CSI L252-5)"
-FORMAT = "scelle-destruction/1"
 
 Step = Callable[[str], None]  # called between the steps of a run (tests pause or kill there)
-
-
-@dataclass(frozen=True)
-class Doomed:
-    """A segment the purge means to destroy (times in the recorder's clock)."""
-
-    segment_id: int
-    camera_id: str
-    root: Path
-    path: str
-    start_us: int
-    end_us: int
-    size: int
-    sha256: str
-    batch_id: int
-    offset_us: int  # recorder clock minus reference clock
-
-    def record(self) -> bytes:
-        """The Merkle leaf of a destroyed segment: `path\\nsize\\nsha256\\nstart_us` (a
-        fixed line format: a million of them are hashed in a purge)."""
-        return f"{self.path}\n{self.size}\n{self.sha256}\n{self.start_us}".encode()
-
-
-def merkle_root(items: Sequence[Doomed]) -> str:
-    leaves = [merkle.leaf_hash(d.record()) for d in items]
-    return merkle.levels_root(merkle.tree_levels(leaves), len(leaves)).hex()
 
 
 @dataclass
@@ -145,79 +115,6 @@ class PurgeReport:
         )
 
 
-# -- what the ledger says -------------------------------------------------------------
-
-
-def _entries(cur: Cursor, action: str, column: str, value: str) -> list[dict[str, Any]]:
-    """Entries of `action` about a camera or a requisition, decoded from their bytes."""
-    if column == "camera":
-        cur.execute(
-            "SELECT e.body FROM ledger_audit_camera c JOIN ledger_audit a ON a.seq = c.seq "
-            "JOIN ledger_entry e ON e.seq = a.seq WHERE c.camera = ? AND a.action = ? "
-            "ORDER BY a.seq",
-            [value, action],
-        )
-    else:
-        cur.execute(
-            "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
-            "WHERE a.requisition = ? AND a.action = ? ORDER BY a.seq",
-            [value, action],
-        )
-    return [decode_entry(bytes(body)) for (body,) in cur.fetchall()]
-
-
-_CAMERA_FACTS = ("retention_days", "store_kind", "store_path", "store_camera", "clock_offset_ms")
-
-
-@dataclass(frozen=True)
-class CameraFacts:
-    id: str
-    retention_days: int
-    store_kind: str
-    store_path: str
-    store_camera: str
-    clock_offset_ms: int
-
-
-def _camera_facts(cur: Cursor) -> tuple[list[CameraFacts], dict[str, str]]:
-    """Every camera as its `camera.add` entry recorded it; cameras whose register row says
-    otherwise are refused (with why): their footage is not purged on an edited row."""
-    cur.execute(f"SELECT id, {', '.join(_CAMERA_FACTS)} FROM camera ORDER BY id")
-    rows = cur.fetchall()
-    facts, refused = [], {}
-    for row in rows:
-        camera_id = row[0]
-        added = _entries(cur, "camera.add", "camera", camera_id)
-        if not added:
-            refused[camera_id] = "no camera.add entry in the ledger"
-            continue
-        data = added[-1].get("data", {})
-        differs = [
-            name
-            for name, value in zip(_CAMERA_FACTS, row[1:], strict=True)
-            if data.get(name) != value
-        ]
-        if differs:
-            refused[camera_id] = (
-                f"its register row differs from its ledger entry ({', '.join(differs)})"
-            )
-            continue
-        facts.append(CameraFacts(camera_id, *row[1:]))
-    return facts, refused
-
-
-def _check_index(cur: Cursor) -> None:
-    """The holds are read through the audit index: it must index every entry."""
-    (indexed,) = cur.execute("SELECT COUNT(*) FROM ledger_audit").fetchone()
-    (size,) = cur.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry").fetchone()
-    if int(indexed) != int(size):
-        raise IntegrityError(
-            f"the ledger's audit index holds {indexed} rows for {size} entries: refusing to "
-            "purge on an index that could hide a hold",
-            hint="run 'scelle ledger verify --audit-index'",
-        )
-
-
 # -- planning ---------------------------------------------------------------------------
 
 
@@ -226,7 +123,7 @@ def plan(site: Site, as_of: int, holds: HoldBook | None = None) -> list[CameraPl
     plans = []
     with site.db.read() as cur:
         held = (holds or HoldBook()).refresh(cur)
-        facts, refused = _camera_facts(cur)
+        facts, refused = camera_facts(cur)
         plans += [CameraPlan(c, refused=why) for c, why in refused.items()]
         for camera in facts:
             offset = camera.clock_offset_ms * 1000
@@ -250,84 +147,6 @@ def plan(site: Site, as_of: int, holds: HoldBook | None = None) -> list[CameraPl
     return sorted(plans, key=lambda p: p.camera_id)
 
 
-# -- checks before deleting -------------------------------------------------------------
-
-
-def _named_as_recorded(camera: CameraFacts, item: Doomed) -> bool:
-    """The row's camera and start are what the recorder's file name says."""
-    store = open_store(StoreKind(camera.store_kind), Path(camera.store_path))
-    rel = PurePosixPath(item.path)
-    if ".." in rel.parts or rel.is_absolute() or len(rel.parts) < 2:
-        return False
-    name = store.parse(store.root / rel.parent, rel.name)
-    if name is None or name.start_us != item.start_us:
-        return False
-    if name.duration_us is not None and item.start_us + name.duration_us != item.end_us:
-        return False
-    if StoreKind(camera.store_kind) is StoreKind.FRIGATE:
-        return rel.parts[0] == "recordings" and rel.parts[-2] == camera.store_camera
-    return rel.parts[0] == camera.store_camera
-
-
-def _ingested_as_recorded(cur: Cursor, batch_id: int, camera_id: str) -> bool:
-    """The ingest batch's rows rebuild the Merkle root its ledger entry recorded."""
-    row = cur.execute(
-        "SELECT b.camera_id, b.hour_us, e.body FROM ingest_batch b "
-        "JOIN ledger_entry e ON e.seq = b.ledger_seq WHERE b.id = ?",
-        [batch_id],
-    ).fetchone()
-    if row is None or row[0] != camera_id:
-        return False
-    entry = decode_entry(bytes(row[2]))
-    subject = entry.get("subject")
-    if entry.get("action") != "footage.ingest" or subject != {
-        "camera": camera_id,
-        "hour": utc_text(int(row[1])),
-    }:
-        return False
-    cur.execute(
-        "SELECT path, start_us, end_us, size, sha256 FROM segment WHERE batch_id = ? "
-        "ORDER BY start_us, id",
-        [batch_id],
-    )
-    records = [NewSegment(*r).record() for r in cur.fetchall()]
-    levels = merkle.tree_levels([merkle.leaf_hash(r) for r in records])
-    root = merkle.levels_root(levels, len(records)).hex()
-    return bool(entry.get("data", {}).get("merkle_root") == root)
-
-
-def _vouched(site: Site, items: Sequence[Doomed], failures: list[str]) -> list[Doomed]:
-    """The items whose rows agree with the ledger and the file names; the rest are
-    reported and left in place."""
-    with site.db.read() as cur:
-        facts, refused = _camera_facts(cur)
-        cameras = {c.id: c for c in facts}
-        batches: dict[int, bool] = {}
-        good = []
-        for item in items:
-            camera = cameras.get(item.camera_id)
-            if camera is None:
-                why = refused.get(item.camera_id, "unknown camera")
-                failures.append(f"{item.camera_id}/{item.path}: camera not purged: {why}")
-                continue
-            if not _named_as_recorded(camera, item):
-                failures.append(
-                    f"{item.camera_id}/{item.path}: its index row does not match the file "
-                    "name: left in place"
-                )
-                continue
-            if item.batch_id not in batches:
-                batches[item.batch_id] = _ingested_as_recorded(cur, item.batch_id, camera.id)
-            if not batches[item.batch_id]:
-                failures.append(
-                    f"{item.camera_id}/{item.path}: its index rows no longer match the ingest "
-                    f"entry of the ledger (batch {item.batch_id}): left in place"
-                )
-                continue
-            good.append(item)
-    return good
-
-
 # -- deleting ---------------------------------------------------------------------------
 
 
@@ -348,8 +167,8 @@ def _delete(
     the holds there. Held ones go back to the pool (purge_run cleared); failures too, so
     that the next purge retries them."""
     done = Deletion()
-    items = _vouched(site, items, done.failures)
-    vouched = {d.segment_id for d in items}
+    items = vouched(site, items, done.failures)
+    trusted = {d.segment_id for d in items}
     if done.failures:
         with site.db.write() as cur:
             _tally(cur, run, [], Counter(), done.failures)
@@ -405,7 +224,7 @@ def _delete(
         done.absent += absent
         done.spared += spared
         done.failures += failures
-    refused = [i for i in _all_marked(site, run) if i not in vouched]
+    refused = [i for i in _all_marked(site, run) if i not in trusted]
     if refused:
         with site.db.write() as cur:
             for at in range(0, len(refused), 500):
@@ -501,21 +320,6 @@ def _tally(
     cur.execute("UPDATE purge_run SET tally = ? WHERE id = ?", [json.dumps(tally), run])
 
 
-def _destroyed(cur: Cursor, run: int) -> list[Doomed]:
-    """Every segment a run recorded destroyed, camera by camera, in time order."""
-    cur.execute(
-        "SELECT s.id, s.camera_id, c.store_path, s.path, s.start_us, s.end_us, s.size, "
-        "s.sha256, s.batch_id, c.clock_offset_ms FROM segment s "
-        "JOIN camera c ON c.id = s.camera_id WHERE s.purge_run = ? "
-        "AND s.destroyed_at IS NOT NULL ORDER BY s.camera_id, s.start_us, s.id",
-        [run],
-    )
-    return [
-        Doomed(i, cam, Path(root), path, s, e, size, sha, batch, off * 1000)
-        for i, cam, root, path, s, e, size, sha, batch, off in cur.fetchall()
-    ]
-
-
 def _outcome(site: Site, actor: str, run: int) -> None:
     """Record what the run did, from what its batches committed."""
     with site.db.write() as cur:
@@ -523,7 +327,7 @@ def _outcome(site: Site, actor: str, run: int) -> None:
             cur.execute("SELECT tally FROM purge_run WHERE id = ?", [run]).fetchone()[0] or "{}"
         )
         by_camera: dict[str, list[Doomed]] = defaultdict(list)
-        for d in _destroyed(cur, run):
+        for d in destroyed_rows(cur, run):
             by_camera[d.camera_id].append(d)
         absent, spared = tally.get("absent", {}), tally.get("spared", {})
         failures, count = tally.get("failures", []), int(tally.get("failure_count", 0))
@@ -613,7 +417,7 @@ def purge(
     with site.db.exclusive("purge", "another purge is running"):
         _check_clock(site, real)
         with site.db.read() as cur:
-            _check_index(cur)
+            check_index(cur)
         holds = HoldBook()
         if dry_run:
             report.pending = {run: len(_marked(site, run)) for run in _interrupted(site)}
@@ -648,233 +452,6 @@ def purge(
         if signer is not None:
             report.certificates.append(certificate(site, run, signer))
     return report
-
-
-# -- exports kept at the CSV -------------------------------------------------------------
-
-
-def purge_exports(
-    site: Site, actor: str, now: int, holds: HoldBook, failures: list[str]
-) -> list[str]:
-    """Exports kept at the CSV after handover go one month after it (CSI L252-3), unless
-    a hold of their requisition stands. The handover, the sealed manifest and the holds
-    are read from the ledger; a directory is removed only if it holds that manifest."""
-    limit = now - EXPORT_KEEP_US
-    with site.db.read() as cur:
-        holds.refresh(cur)
-        rows = cur.execute(
-            "SELECT id, export_path, pv_number FROM requisition "
-            "WHERE handed_at IS NOT NULL AND export_path IS NOT NULL ORDER BY id"
-        ).fetchall()
-        due: list[tuple[str, Path, str, str]] = []
-        for rid, path, pv in rows:
-            handed = _entries(cur, "requisition.handover", "requisition", rid)
-            sealed = _entries(cur, "requisition.export", "requisition", rid)
-            if not handed or not sealed:
-                continue
-            at = handed[-1].get("data", {}).get("at")
-            if not isinstance(at, str) or to_us(parse_time(at, "UTC")) > limit:
-                continue
-            if any(h.requisition_id == rid for h in holds.active()):
-                continue
-            due.append((rid, Path(path), pv, str(sealed[-1]["data"].get("manifest_sha256"))))
-    gone = []
-    for rid, path, pv, manifest in due:
-        if path.exists():
-            if not _is_sealed_export(path, rid, manifest):
-                failures.append(
-                    f"export of {rid} at {path} is not the sealed export the ledger records: "
-                    "left in place"
-                )
-                continue
-            shutil.rmtree(path)  # never follows symbolic links (fd-based on Linux)
-        with site.db.write() as cur:
-            cur.execute("UPDATE requisition SET export_path = NULL WHERE id = ?", [rid])
-            site.ledger.append_in(
-                cur,
-                actor,
-                [
-                    Record(
-                        "export.destroy",
-                        {"requisition": rid},
-                        "export kept one month after transmission (CSI L252-3)",
-                        pv,
-                        data={"path": str(path), "manifest_sha256": manifest},
-                    )
-                ],
-            )
-        gone.append(rid)
-    return gone
-
-
-def _is_sealed_export(path: Path, rid: str, manifest_sha256: str) -> bool:
-    manifest = path / "manifest.json"
-    if path.is_symlink() or path.name != rid or manifest.is_symlink() or not manifest.is_file():
-        return False
-    with manifest.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest() == manifest_sha256
-
-
-# -- the certificate ----------------------------------------------------------------------
-
-
-def _run_entries(cur: Cursor, seqs_json: str | None) -> list[dict[str, Any]]:
-    seqs = json.loads(seqs_json or "[]")
-    out = []
-    for seq in seqs:
-        row = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()
-        if row is None:
-            raise IntegrityError(f"ledger entry {seq} of a purge is missing")
-        out.append(decode_entry(bytes(row[0])))
-    return out
-
-
-def certificate(site: Site, run: int, signer: Signer) -> Path:
-    """The signed destruction certificate of a run, from what the run recorded (its
-    ledger entries and its destroyed segments): canonical JSON, its PDF and HTML, each
-    signed, built beside its place and renamed into it whole."""
-    with site.db.read() as cur:
-        row = cur.execute(
-            "SELECT now_utc, actor, intent_seqs, outcome_seqs FROM purge_run WHERE id = ?", [run]
-        ).fetchone()
-        if row is None:
-            raise InputError(f"no purge run {run}")
-        as_of, actor, intent_json, outcome_json = row
-        intent = _run_entries(cur, intent_json)
-        outcome = _run_entries(cur, outcome_json)
-        identity = read_identity(cur)
-        destroyed = _destroyed(cur, run)
-    held_at_plan = {
-        e["subject"]["camera"]: int(e["data"].get("held", 0))
-        for e in intent
-        if e.get("action") == "footage.destroy.intent"
-    }
-    results = {
-        e["subject"]["camera"]: e["data"] for e in outcome if e["action"] == "footage.destroy"
-    }
-    failed = [e["data"] for e in outcome if e["action"] == "footage.destroy.failed"]
-    by_camera: dict[str, list[Doomed]] = defaultdict(list)
-    for d in destroyed:
-        by_camera[d.camera_id].append(d)
-    cameras: list[dict[str, Any]] = []
-    for camera in sorted(set(by_camera) | set(results) | set(held_at_plan)):
-        items = by_camera.get(camera, [])
-        result = results.get(camera, {})
-        root = merkle_root(items)
-        if items and result.get("merkle_root") != root:
-            raise IntegrityError(
-                f"purge {run}, camera {camera}: the destroyed segments no longer match the "
-                "Merkle root of its outcome entry"
-            )
-        cameras.append(
-            {
-                "camera": camera,
-                "segments": len(items),
-                "bytes": sum(d.size for d in items),
-                "already_absent": int(result.get("already_absent", 0)),
-                "first_utc": utc_text(items[0].start_us) if items else None,
-                "last_end_utc": utc_text(items[-1].end_us) if items else None,
-                "merkle_root": root,
-                "held_segments": held_at_plan.get(camera, 0)
-                + int(result.get("held_since_intent", 0)),
-            }
-        )
-    failures = [f for data in failed for f in data.get("failures", [])]
-    body = canonical_bytes(
-        {
-            "format": FORMAT,
-            "site": {"name": identity.key_name, "ledger_origin": identity.origin},
-            "purge": run,
-            "as_of_utc": as_of,
-            "completed_utc": utc_text(now_us()),
-            "actor": actor,
-            "cameras": cameras,
-            "failures": failures,
-            "failure_count": sum(int(data.get("count", 0)) for data in failed),
-            "ledger_entries": sorted(int(e["seq"]) for e in intent + outcome),
-            "signer": {
-                "ssh_fingerprint": ssh_fingerprint(signer.public_key),
-                "der_sha256": der_sha256(signer.public_key),
-            },
-        }
-    )
-    document = _document(site, as_of, actor, cameras, body, signer)
-    final = site.settings.home / "certificates" / f"purge-{run:06d}"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    try:
-        write_atomic(tmp / "certificate.json", body)
-        write_atomic(tmp / "certificate.json.sig", sign_raw(signer, body))
-        write_atomic(tmp / "keys" / "signer.pub.pem", public_pem(signer.public_key).encode())
-        for path in document.write(tmp / "documents", "destruction"):
-            write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
-        for directory in (tmp, tmp / "keys", tmp / "documents"):
-            fsync_dir(directory)
-        if final.exists():  # an earlier attempt renamed it, then died before recording it
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        fsync_dir(final.parent)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise DiskFull(
-            f"no room in {final.parent} for the destruction certificate of purge {run}: the "
-            "destruction is recorded in the ledger, and nothing half-written was kept",
-            hint="free space there; the next 'scelle purge' makes the certificate",
-        ) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    with site.db.write() as cur:
-        cur.execute("UPDATE purge_run SET certificate = ? WHERE id = ?", [str(final), run])
-    return final
-
-
-def _document(
-    site: Site,
-    as_of: str,
-    actor: str,
-    cameras: Iterable[dict[str, Any]],
-    body: bytes,
-    signer: Signer,
-) -> Any:
-    zone = site.settings.timezone
-    cameras = list(cameras)
-    return render(
-        "destruction",
-        {
-            "csv": {
-                "name": site.settings.csv_name,
-                "authorisation": site.settings.csv_authorisation,
-            },
-            "run_at": fr_time(as_of, zone),
-            "actor": actor,
-            "destroyed": [
-                {
-                    "camera": c["camera"],
-                    "from": fr_time(c["first_utc"], zone),
-                    "to": fr_time(c["last_end_utc"], zone),
-                    "segments": c["segments"],
-                    "bytes": c["bytes"],
-                }
-                for c in cameras
-                if c["segments"]
-            ],
-            "held": [
-                f"{c['camera']} : {c['held_segments']} segment(s) sous main de justice"
-                for c in cameras
-                if c["held_segments"]
-            ],
-            "merkle_root": "; ".join(
-                f"{c['camera']} {c['merkle_root']}" for c in cameras if c["segments"]
-            ),
-            "ledger_entries": ", ".join(str(s) for s in json.loads(body)["ledger_entries"]),
-            "ssh_fingerprint": ssh_fingerprint(signer.public_key),
-        },
-    )
 
 
 def summary(report: PurgeReport) -> dict[str, Any]:

@@ -1,0 +1,191 @@
+"""The signed destruction certificate of a purge run: canonical JSON, its PDF and HTML,
+each signed, made from what the run recorded (its ledger entries and the segments it
+recorded destroyed), built beside its place and renamed into it whole. A run whose
+certificate could not be written (disk full) gets it from the next purge.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from custody.canonical import canonical_bytes
+from custody.checkpoints import read_identity
+from custody.db import Cursor
+from custody.errors import DiskFull, InputError, IntegrityError
+from custody.files import fsync_dir, write_atomic
+from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
+from custody.ledger import decode_entry
+from custody.signatures import sign_raw
+from custody.site import Site
+from exporters.documents import fr_time, render
+from requisition.purge_rows import Doomed, destroyed_rows, merkle_root
+from requisition.timewindow import now_us, utc_text
+
+FORMAT = "scelle-destruction/1"
+
+
+def _run_entries(cur: Cursor, seqs_json: str | None) -> list[dict[str, Any]]:
+    seqs = json.loads(seqs_json or "[]")
+    out = []
+    for seq in seqs:
+        row = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()
+        if row is None:
+            raise IntegrityError(f"ledger entry {seq} of a purge is missing")
+        out.append(decode_entry(bytes(row[0])))
+    return out
+
+
+def certificate(site: Site, run: int, signer: Signer) -> Path:
+    """The signed destruction certificate of a run, from what the run recorded (its
+    ledger entries and its destroyed segments): canonical JSON, its PDF and HTML, each
+    signed, built beside its place and renamed into it whole."""
+    with site.db.read() as cur:
+        row = cur.execute(
+            "SELECT now_utc, actor, intent_seqs, outcome_seqs FROM purge_run WHERE id = ?", [run]
+        ).fetchone()
+        if row is None:
+            raise InputError(f"no purge run {run}")
+        as_of, actor, intent_json, outcome_json = row
+        intent = _run_entries(cur, intent_json)
+        outcome = _run_entries(cur, outcome_json)
+        identity = read_identity(cur)
+        destroyed = destroyed_rows(cur, run)
+    held_at_plan = {
+        e["subject"]["camera"]: int(e["data"].get("held", 0))
+        for e in intent
+        if e.get("action") == "footage.destroy.intent"
+    }
+    results = {
+        e["subject"]["camera"]: e["data"] for e in outcome if e["action"] == "footage.destroy"
+    }
+    failed = [e["data"] for e in outcome if e["action"] == "footage.destroy.failed"]
+    by_camera: dict[str, list[Doomed]] = defaultdict(list)
+    for d in destroyed:
+        by_camera[d.camera_id].append(d)
+    cameras: list[dict[str, Any]] = []
+    for camera in sorted(set(by_camera) | set(results) | set(held_at_plan)):
+        items = by_camera.get(camera, [])
+        result = results.get(camera, {})
+        root = merkle_root(items)
+        if items and result.get("merkle_root") != root:
+            raise IntegrityError(
+                f"purge {run}, camera {camera}: the destroyed segments no longer match the "
+                "Merkle root of its outcome entry"
+            )
+        cameras.append(
+            {
+                "camera": camera,
+                "segments": len(items),
+                "bytes": sum(d.size for d in items),
+                "already_absent": int(result.get("already_absent", 0)),
+                "first_utc": utc_text(items[0].start_us) if items else None,
+                "last_end_utc": utc_text(items[-1].end_us) if items else None,
+                "merkle_root": root,
+                "held_segments": held_at_plan.get(camera, 0)
+                + int(result.get("held_since_intent", 0)),
+            }
+        )
+    failures = [f for data in failed for f in data.get("failures", [])]
+    body = canonical_bytes(
+        {
+            "format": FORMAT,
+            "site": {"name": identity.key_name, "ledger_origin": identity.origin},
+            "purge": run,
+            "as_of_utc": as_of,
+            "completed_utc": utc_text(now_us()),
+            "actor": actor,
+            "cameras": cameras,
+            "failures": failures,
+            "failure_count": sum(int(data.get("count", 0)) for data in failed),
+            "ledger_entries": sorted(int(e["seq"]) for e in intent + outcome),
+            "signer": {
+                "ssh_fingerprint": ssh_fingerprint(signer.public_key),
+                "der_sha256": der_sha256(signer.public_key),
+            },
+        }
+    )
+    document = _document(site, as_of, actor, cameras, body, signer)
+    final = site.settings.home / "certificates" / f"purge-{run:06d}"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        write_atomic(tmp / "certificate.json", body)
+        write_atomic(tmp / "certificate.json.sig", sign_raw(signer, body))
+        write_atomic(tmp / "keys" / "signer.pub.pem", public_pem(signer.public_key).encode())
+        for path in document.write(tmp / "documents", "destruction"):
+            write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
+        for directory in (tmp, tmp / "keys", tmp / "documents"):
+            fsync_dir(directory)
+        if final.exists():  # an earlier attempt renamed it, then died before recording it
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFull(
+            f"no room in {final.parent} for the destruction certificate of purge {run}: the "
+            "destruction is recorded in the ledger, and nothing half-written was kept",
+            hint="free space there; the next 'scelle purge' makes the certificate",
+        ) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    with site.db.write() as cur:
+        cur.execute("UPDATE purge_run SET certificate = ? WHERE id = ?", [str(final), run])
+    return final
+
+
+def _document(
+    site: Site,
+    as_of: str,
+    actor: str,
+    cameras: Iterable[dict[str, Any]],
+    body: bytes,
+    signer: Signer,
+) -> Any:
+    zone = site.settings.timezone
+    cameras = list(cameras)
+    return render(
+        "destruction",
+        {
+            "csv": {
+                "name": site.settings.csv_name,
+                "authorisation": site.settings.csv_authorisation,
+            },
+            "run_at": fr_time(as_of, zone),
+            "actor": actor,
+            "destroyed": [
+                {
+                    "camera": c["camera"],
+                    "from": fr_time(c["first_utc"], zone),
+                    "to": fr_time(c["last_end_utc"], zone),
+                    "segments": c["segments"],
+                    "bytes": c["bytes"],
+                }
+                for c in cameras
+                if c["segments"]
+            ],
+            "held": [
+                f"{c['camera']} : {c['held_segments']} segment(s) sous main de justice"
+                for c in cameras
+                if c["held_segments"]
+            ],
+            "merkle_root": "; ".join(
+                f"{c['camera']} {c['merkle_root']}" for c in cameras if c["segments"]
+            ),
+            "ledger_entries": ", ".join(str(s) for s in json.loads(body)["ledger_entries"]),
+            "ssh_fingerprint": ssh_fingerprint(signer.public_key),
+        },
+    )

@@ -1,0 +1,81 @@
+"""Exports kept at the CSV after their handover go one month after it (CSI L252-3),
+unless a hold of their requisition stands. The handover, the sealed manifest and the
+holds are read from the ledger; a directory is removed only if it holds that manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from custody.ledger import Record
+from custody.site import Site
+from requisition.holds import HoldBook
+from requisition.purge_rows import entries_about
+from requisition.timewindow import parse_time, to_us
+
+DAY_US = 86_400_000_000
+EXPORT_KEEP_US = 30 * DAY_US  # CSI L252-3: at most one month after transmission
+
+
+def purge_exports(
+    site: Site, actor: str, now: int, holds: HoldBook, failures: list[str]
+) -> list[str]:
+    """Exports kept at the CSV after handover go one month after it (CSI L252-3), unless
+    a hold of their requisition stands. The handover, the sealed manifest and the holds
+    are read from the ledger; a directory is removed only if it holds that manifest."""
+    limit = now - EXPORT_KEEP_US
+    with site.db.read() as cur:
+        holds.refresh(cur)
+        rows = cur.execute(
+            "SELECT id, export_path, pv_number FROM requisition "
+            "WHERE handed_at IS NOT NULL AND export_path IS NOT NULL ORDER BY id"
+        ).fetchall()
+        due: list[tuple[str, Path, str, str]] = []
+        for rid, path, pv in rows:
+            handed = entries_about(cur, "requisition.handover", "requisition", rid)
+            sealed = entries_about(cur, "requisition.export", "requisition", rid)
+            if not handed or not sealed:
+                continue
+            at = handed[-1].get("data", {}).get("at")
+            if not isinstance(at, str) or to_us(parse_time(at, "UTC")) > limit:
+                continue
+            if any(h.requisition_id == rid for h in holds.active()):
+                continue
+            due.append((rid, Path(path), pv, str(sealed[-1]["data"].get("manifest_sha256"))))
+    gone = []
+    for rid, path, pv, manifest in due:
+        if path.exists():
+            if not _is_sealed_export(path, rid, manifest):
+                failures.append(
+                    f"export of {rid} at {path} is not the sealed export the ledger records: "
+                    "left in place"
+                )
+                continue
+            shutil.rmtree(path)  # never follows symbolic links (fd-based on Linux)
+        with site.db.write() as cur:
+            cur.execute("UPDATE requisition SET export_path = NULL WHERE id = ?", [rid])
+            site.ledger.append_in(
+                cur,
+                actor,
+                [
+                    Record(
+                        "export.destroy",
+                        {"requisition": rid},
+                        "export kept one month after transmission (CSI L252-3)",
+                        pv,
+                        data={"path": str(path), "manifest_sha256": manifest},
+                    )
+                ],
+            )
+        gone.append(rid)
+    return gone
+
+
+def _is_sealed_export(path: Path, rid: str, manifest_sha256: str) -> bool:
+    manifest = path / "manifest.json"
+    if path.is_symlink() or path.name != rid or manifest.is_symlink() or not manifest.is_file():
+        return False
+    with manifest.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest() == manifest_sha256
