@@ -749,10 +749,13 @@ def camera_list(
     from requisition.cameras import list_cameras
 
     site = _open(ctx, Permission.READ)
+    problems: list[str] = []
     try:
-        cameras = list_cameras(site)
+        cameras = list_cameras(site, problems)
     finally:
         site.close()
+    for problem in problems:
+        typer.echo(f"warning: {problem}: not listed", err=True)
     if as_json:
         _print_json([{name: getattr(c, name) for name in type(c).model_fields} for c in cameras])
         return
@@ -919,6 +922,11 @@ def footage_find(
     withheld = [s["path"] for s in shown["segments"] if s["state"] not in ("ok", "corrupt")]
     for path in withheld:
         typer.echo(f"  WITHHELD {path}: not what was ingested, never exported")
+    for path in shown.get("index_rows_rejected", []):
+        typer.echo(
+            f"  REJECTED {path}: an index row no ingest entry of the ledger vouches for "
+            "(planted around scelle): not footage"
+        )
     typer.echo(
         "complete"
         if shown["complete"]

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 # Arbitrary constant naming "the scelle ledger" for pg_advisory_xact_lock.
 PG_LEDGER_LOCK = 0x5CE11E
+LOCK_WAIT_SECONDS = 60  # as SQLite's busy_timeout
 _USER = re.compile(r"[^:/?#@]*")
 
 
@@ -113,7 +114,7 @@ def _sqlite_setup(conn: sqlite3.Connection) -> None:
     # We issue BEGIN ourselves (IMMEDIATE for writers); pysqlite's implicit BEGIN would
     # start deferred transactions that fail with SQLITE_BUSY when they later write.
     conn.isolation_level = None
-    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_SECONDS * 1000}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -160,6 +161,7 @@ class Database:
             self._driver_errors = (psycopg.Error,)
             self._integrity_errors = (psycopg.IntegrityError, psycopg.errors.RaiseException)
         self._local = threading.local()  # one driver connection per thread, reused
+        self._has_locks: bool | None = None  # PostgreSQL: scelle_lock exists (v6)
 
     @property
     def display_url(self) -> str:
@@ -235,6 +237,12 @@ class Database:
             detail = str(exc).splitlines()[0]
             if isinstance(exc, self._integrity_errors):  # a guard rail refused the write
                 raise IntegrityError(f"the database refused the write: {detail}") from exc
+            if type(exc).__name__ == "LockNotAvailable":
+                raise DatabaseError(
+                    "another session held the site's write lock past the wait allowed "
+                    f"(lock_timeout, {LOCK_WAIT_SECONDS} s unless set): nothing was written",
+                    hint="see pg_stat_activity for a session idle in a transaction",
+                ) from exc
             if type(exc).__name__ == "InsufficientPrivilege":  # PostgreSQL's own refusal
                 raise PermissionDenied(
                     f"the database refused: {detail}",
@@ -262,8 +270,21 @@ class Database:
         """A transaction holding the site's single writer lock (context manager)."""
         if self.is_sqlite:
             return self._transaction(["BEGIN IMMEDIATE"])
-        # psycopg opens the transaction itself, at the first statement.
-        return self._transaction([f"SELECT pg_advisory_xact_lock({PG_LEDGER_LOCK})"])
+        # psycopg opens the transaction itself, at the first statement. A session that
+        # holds the lock and never lets go (an idle transaction) makes every writer fail
+        # after a minute (unless the session set a shorter wait), instead of hanging.
+        if self._has_locks is None:
+            with self.read() as cur:
+                self._pg_locks(cur)
+        return self._transaction(
+            [
+                f"SELECT set_config('lock_timeout', '{LOCK_WAIT_SECONDS}s', true) "
+                "WHERE current_setting('lock_timeout') = '0'",
+                "SELECT scelle_lock('ledger', true)"
+                if self._has_locks
+                else f"SELECT pg_advisory_xact_lock({PG_LEDGER_LOCK})",
+            ]
+        )
 
     def read(self) -> Any:
         """A read transaction with one consistent snapshot (context manager)."""
@@ -281,22 +302,61 @@ class Database:
             with file_lock(self.path.with_name(f"{self.path.name}.{name}.lock"), busy):
                 yield
             return
-        digest = hashlib.sha256(f"scelle:{name}".encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
         raw = self._connect()  # its own session: closing it releases the lock
         try:
             try:
                 with raw.cursor() as cur:
-                    cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
-                    held = bool(cur.fetchone()[0])
-                raw.commit()
+                    if self._pg_locks(cur):
+                        # A row lock only scelle's function can take, held by this
+                        # transaction (left open) until the work is done.
+                        cur.execute("SELECT scelle_lock(%s, false)", [name])
+                        held, holder = bool(cur.fetchone()[0]), None
+                    else:  # a database older than v6 (during its upgrade)
+                        digest = hashlib.sha256(f"scelle:{name}".encode()).digest()
+                        key = int.from_bytes(digest[:8], "big", signed=True)
+                        cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
+                        held = bool(cur.fetchone()[0])
+                        holder = None if held else self._holder(raw, key)
+                        raw.commit()
             except self._driver_errors as exc:
                 raise self._db_error(exc) from exc
             if not held:
-                raise InvalidState(busy, hint="it may run on another workstation: wait for it")
+                raise InvalidState(
+                    busy + (f" ({holder})" if holder else ""),
+                    hint="it may run on another workstation: wait for it",
+                )
             yield
         finally:
             raw.close()
+
+    def _pg_locks(self, cur: Any) -> bool:
+        """Whether the database has scelle's own locks (PostgreSQL, schema v6)."""
+        if self._has_locks is None:
+            cur.execute("SELECT to_regprocedure('scelle_lock(text,boolean)') IS NOT NULL")
+            self._has_locks = bool(cur.fetchone()[0])
+        return self._has_locks
+
+    def _holder(self, raw: Any, key: int) -> str | None:
+        """Who holds the advisory lock `key` (PostgreSQL): for the message, so that an
+        administrator can see a session that holds it and will not let go."""
+        unsigned = key & 0xFFFFFFFFFFFFFFFF
+        try:
+            with raw.cursor() as cur:
+                cur.execute(
+                    "SELECT a.usename, a.pid, a.state, a.xact_start, a.backend_start "
+                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s "
+                    "AND l.objid = %s AND l.objsubid = 1",
+                    [unsigned >> 32, unsigned & 0xFFFFFFFF],
+                )
+                row = cur.fetchone()
+            raw.commit()
+        except self._driver_errors:
+            return None
+        if row is None:
+            return None
+        user, pid, state, _xact, started = row
+        return f"held by {user}, session {pid} ({state}) since {started:%Y-%m-%d %H:%M:%S %Z}"
 
     def login(self) -> str:
         """Who is acting, as authenticated by the system that holds the data.

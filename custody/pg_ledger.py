@@ -16,7 +16,45 @@ tests/test_pg_guard.py attacks each rule as a designated agent and as an intrude
 
 from __future__ import annotations
 
-from custody.db import PG_LEDGER_LOCK as _PG_LOCK
+# Locks no one but scelle's own functions can take: a row of an owner-only table, locked
+# FOR UPDATE (which needs rights the agents do not have) by a SECURITY DEFINER function.
+# An advisory lock, open to PUBLIC and to a key anyone can compute, let any member of the
+# application role hold the purge or an extraction for as long as it liked; now only an
+# active designated agent can take those. The ledger's own lock stays every member's to
+# wait for (so that an undesignated login's refusal is recorded): a session that sits in
+# a transaction holding it makes the others' writes fail at lock_timeout (60 s), one line
+# each, and pg_stat_activity names it.
+PG_LOCKS = [
+    "CREATE TABLE scelle_lock (name TEXT PRIMARY KEY)",
+    "REVOKE ALL ON scelle_lock FROM PUBLIC",
+    "INSERT INTO scelle_lock (name) VALUES ('ledger'), ('purge')",
+    """CREATE FUNCTION scelle_take(lock_name text) RETURNS void LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      PERFORM 1 FROM scelle_lock WHERE name = lock_name FOR UPDATE;
+    END $$""",
+    """CREATE FUNCTION scelle_lock(lock_name text, wait boolean) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      -- The ledger's lock is every member's to wait for (an undesignated login's refusal
+      -- is recorded too); the long ones (a purge, an extraction) only an agent's.
+      IF lock_name <> 'ledger'
+         AND session_user <> (SELECT pg_get_userbyid(relowner) FROM pg_class
+                              WHERE oid = 'scelle_lock'::regclass)
+         AND NOT EXISTS (SELECT 1 FROM agent g WHERE g.login = session_user AND g.active) THEN
+        RAISE EXCEPTION '% is not an active designated agent', session_user;
+      END IF;
+      INSERT INTO scelle_lock (name) VALUES (lock_name) ON CONFLICT DO NOTHING;
+      IF wait THEN
+        PERFORM 1 FROM scelle_lock WHERE name = lock_name FOR UPDATE;
+        RETURN true;
+      END IF;
+      PERFORM 1 FROM scelle_lock WHERE name = lock_name FOR UPDATE NOWAIT;
+      RETURN true;
+    EXCEPTION WHEN lock_not_available THEN
+      RETURN false;
+    END $$""",
+]
 
 PG_V6 = [
     """CREATE FUNCTION scelle_utc(ts timestamptz) RETURNS text LANGUAGE sql IMMUTABLE AS
@@ -101,10 +139,10 @@ PG_V6 = [
     END $$""",
     # The next seq and the time to stamp, in order: the server's clock, never earlier than
     # the last entry's. Takes the writer lock (Database.write() already holds it).
-    f"""CREATE FUNCTION scelle_ledger_head(OUT size bigint, OUT at text) LANGUAGE plpgsql
+    """CREATE FUNCTION scelle_ledger_head(OUT size bigint, OUT at text) LANGUAGE plpgsql
     SET search_path = public, pg_temp AS $$
     BEGIN
-      PERFORM pg_advisory_xact_lock({_PG_LOCK});
+      PERFORM scelle_take('ledger');
       size := (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry);
       at := (SELECT a.time FROM ledger_audit a WHERE a.seq = size - 1);
       at := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C", COALESCE(at, '') COLLATE "C");
@@ -113,7 +151,7 @@ PG_V6 = [
     # session's own name, the server's time in order, an action the agent's role may
     # record, four eyes where the workflow asks them), then its tree nodes and audit
     # index row are computed here, from its bytes.
-    f"""CREATE FUNCTION scelle_append(bodies bytea[]) RETURNS void LANGUAGE plpgsql
+    """CREATE FUNCTION scelle_append(bodies bytea[]) RETURNS void LANGUAGE plpgsql
     SECURITY DEFINER SET search_path = public, pg_temp AS $$
     DECLARE
       is_owner boolean := session_user = (SELECT pg_get_userbyid(relowner) FROM pg_class
@@ -124,7 +162,7 @@ PG_V6 = [
       subj jsonb; dat jsonb; req text; proc text; unit text; rproc text; runit text;
       leaf bytea; h bytea; sib bytea; lvl int; ix bigint;
     BEGIN
-      PERFORM pg_advisory_xact_lock({_PG_LOCK});
+      PERFORM scelle_take('ledger');
       n := (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry);
       last_time := (SELECT a.time FROM ledger_audit a WHERE a.seq = n - 1);
       now_text := scelle_utc(clock_timestamp());
@@ -165,13 +203,26 @@ PG_V6 = [
           RAISE EXCEPTION 'a ledger entry must name the session''s own role (%)', session_user;
         END IF;
         t := e ->> 'time';
-        IF t !~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}\\.[0-9]{{6}}Z$'
+        IF t !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z$'
            OR t COLLATE "C" < COALESCE(last_time, '') COLLATE "C"
            OR t COLLATE "C" > now_text COLLATE "C" OR t COLLATE "C" < earliest COLLATE "C" THEN
           RAISE EXCEPTION 'ledger entry %: time % is not the server''s time (after %, by %)',
             n, t, COALESCE(last_time, 'the start'), now_text;
         END IF;
         act := e ->> 'action';
+        -- What the purge and the workflow decide from must be readable by every reader:
+        -- a malformed hold or handover, appended once, would stop them for good.
+        IF (act = 'hold.place' AND NOT (
+              jsonb_typeof(subj -> 'camera') = 'string'
+              AND COALESCE((subj ->> 'hold') ~ '^[1-9][0-9]{0,17}$', false)
+              AND scelle_is_utc(dat ->> 'from_utc') AND scelle_is_utc(dat ->> 'to_utc')))
+           OR (act = 'hold.release'
+               AND NOT COALESCE((subj ->> 'hold') ~ '^[1-9][0-9]{0,17}$', false))
+           OR (act = 'requisition.handover' AND NOT scelle_is_utc(dat ->> 'at'))
+           OR (act = 'requisition.export'
+               AND NOT COALESCE((dat ->> 'manifest_sha256') ~ '^[0-9a-f]{64}$', false)) THEN
+          RAISE EXCEPTION 'ledger entry %: a % entry without the fields scelle reads', n, act;
+        END IF;
         IF NOT is_owner THEN
           IF act = 'access.refused' THEN
             IF jsonb_typeof(subj) <> 'object' OR subj ->> 'agent' IS DISTINCT FROM session_user THEN
@@ -243,7 +294,7 @@ PG_V6 = [
           SELECT DISTINCT c, n FROM (
             SELECT subj ->> 'camera' AS c WHERE jsonb_typeof(subj -> 'camera') = 'string'
             UNION ALL
-            SELECT x #>> '{{}}' FROM jsonb_array_elements(
+            SELECT x #>> '{}' FROM jsonb_array_elements(
               CASE WHEN jsonb_typeof(subj -> 'cameras') = 'array' THEN subj -> 'cameras'
                    ELSE '[]'::jsonb END) x
             WHERE jsonb_typeof(x) = 'string'
@@ -256,6 +307,19 @@ PG_V6 = [
         last_time := t;
         n := n + 1;
       END LOOP;
+    END $$""",
+    # A UTC instant as scelle writes it (years 1900-9998, as scelle reads them).
+    r"""CREATE FUNCTION scelle_is_utc(t text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+    BEGIN
+      IF t IS NULL OR t !~ ('^(19|[2-9][0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}'
+                            || 'T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z$')
+         OR left(t, 4) = '9999' THEN
+        RETURN false;
+      END IF;
+      PERFORM (left(t, -1) || '+00')::timestamptz;
+      RETURN true;
+    EXCEPTION WHEN OTHERS THEN
+      RETURN false;
     END $$""",
     # Who placed a hold: its hold.place entries and the upgrade's restatement.
     """CREATE FUNCTION scelle_hold_placers(hold jsonb) RETURNS TABLE(placer text)
@@ -271,18 +335,26 @@ PG_V6 = [
     # The only way an agent records a checkpoint: its size, root, origin and key id are
     # the log's own (computed here); only the Ed25519 signature cannot be checked by the
     # server, and every reader checks it.
-    f"""CREATE FUNCTION scelle_add_checkpoint(note text, station text) RETURNS void
+    """CREATE FUNCTION scelle_add_checkpoint(note text, station text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
     DECLARE
       body text; rest text; lines text[]; genesis jsonb; size bigint; n bigint;
       root bytea; keyname text; keyid bytea; sig text; blob bytea; signed boolean := false;
     BEGIN
-      PERFORM pg_advisory_xact_lock({_PG_LOCK});
+      PERFORM scelle_take('ledger');
+      IF session_user <> (SELECT pg_get_userbyid(relowner) FROM pg_class
+                          WHERE oid = 'ledger_checkpoint'::regclass)
+         AND NOT EXISTS (
+           SELECT 1 FROM agent g JOIN ledger_policy p ON p.action = 'ledger.note'
+           WHERE g.login = session_user AND g.active
+             AND g.role = ANY (string_to_array(p.roles, ','))) THEN
+        RAISE EXCEPTION '% may not record checkpoints', session_user;
+      END IF;
       body := split_part(note, E'\\n\\n', 1);
       rest := substr(note, length(body) + 3);
       lines := string_to_array(body, E'\\n');
       IF array_length(lines, 1) <> 3 OR rest = '' OR right(note, 1) <> E'\\n'
-         OR lines[2] !~ '^[1-9][0-9]{{0,17}}$' THEN
+         OR lines[2] !~ '^[1-9][0-9]{0,17}$' THEN
         RAISE EXCEPTION 'not a checkpoint of this log (origin, size and root lines)';
       END IF;
       genesis := convert_from((SELECT x.body FROM ledger_entry x WHERE x.seq = 0), 'UTF8')::jsonb;
@@ -303,6 +375,9 @@ PG_V6 = [
       keyid := substring(sha256(convert_to(keyname, 'UTF8') || '\\x0a01'::bytea
                                 || decode(genesis -> 'data' ->> 'public_key', 'base64'))
                          FROM 1 FOR 4);
+      IF position(E'\\n' IN rtrim(rest, E'\\n')) > 0 THEN
+        RAISE EXCEPTION 'a checkpoint carries the site key''s signature line alone';
+      END IF;
       FOREACH sig IN ARRAY string_to_array(rtrim(rest, E'\\n'), E'\\n') LOOP
         IF left(sig, 2) <> '— ' THEN
           RAISE EXCEPTION 'not a signed note: bad signature line';
@@ -327,15 +402,81 @@ PG_V6 = [
     END $$""",
 ]
 
+# The purge's bookkeeping (which segments a run claims, deletes or gives back; the run's
+# own row) is written only through these, by the owner or an agent whose role may record
+# `footage.destroy`: no operator can plant an interrupted run, claim footage for one, or
+# mark footage destroyed to hide it from an extraction.
+PG_PURGE = [
+    """CREATE FUNCTION scelle_may_purge() RETURNS void LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      IF session_user = (SELECT pg_get_userbyid(relowner) FROM pg_class
+                         WHERE oid = 'purge_run'::regclass) THEN
+        RETURN;
+      END IF;
+      IF NOT EXISTS (
+        SELECT 1 FROM agent g JOIN ledger_policy p ON p.action = 'footage.destroy'
+        WHERE g.login = session_user AND g.active
+          AND g.role = ANY (string_to_array(p.roles, ','))) THEN
+        RAISE EXCEPTION '% may not run the purge', session_user;
+      END IF;
+    END $$""",
+    """CREATE FUNCTION scelle_purge_run_new(started text, as_of text, actor text,
+                                          segments bigint, size bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    DECLARE run bigint;
+    BEGIN
+      PERFORM scelle_may_purge();
+      INSERT INTO purge_run (started_at, now_utc, actor, state, segments, bytes, failures)
+        VALUES (started, as_of, actor, 'intent', segments, size, 0) RETURNING id INTO run;
+      RETURN run;
+    END $$""",
+    """CREATE FUNCTION scelle_purge_run_set(run bigint, new_state text, new_failures int,
+        new_certificate text, new_intent text, new_outcome text, new_tally text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      PERFORM scelle_may_purge();
+      UPDATE purge_run SET state = COALESCE(new_state, state),
+        failures = COALESCE(new_failures, failures),
+        certificate = COALESCE(new_certificate, certificate),
+        intent_seqs = COALESCE(new_intent, intent_seqs),
+        outcome_seqs = COALESCE(new_outcome, outcome_seqs),
+        tally = COALESCE(new_tally, tally)
+      WHERE id = run;
+    END $$""",
+    """CREATE FUNCTION scelle_purge_mark(run bigint, ids bigint[], mark text, at text)
+    RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      PERFORM scelle_may_purge();
+      IF mark = 'claim' THEN
+        UPDATE segment SET purge_run = run
+          WHERE id = ANY (ids) AND purge_run IS NULL AND destroyed_at IS NULL;
+      ELSIF mark = 'destroyed' THEN
+        UPDATE segment SET destroyed_at = at WHERE id = ANY (ids) AND purge_run = run;
+      ELSIF mark = 'release' THEN
+        UPDATE segment SET purge_run = NULL
+          WHERE id = ANY (ids) AND purge_run = run AND destroyed_at IS NULL;
+      ELSE
+        RAISE EXCEPTION 'unknown purge mark %', mark;
+      END IF;
+    END $$""",
+]
+
 
 def grant_statements(app_role: str) -> list[str]:
     """Who may call the functions: the application role, and nobody else."""
     names = [
+        "scelle_lock(text, boolean)",
         "scelle_ledger_head()",
         "scelle_append(bytea[])",
         "scelle_add_checkpoint(text, text)",
         "scelle_root(bigint)",
         "scelle_hold_placers(jsonb)",
+        "scelle_is_utc(text)",
+        "scelle_may_purge()",
+        "scelle_purge_run_new(text, text, text, bigint, bigint)",
+        "scelle_purge_run_set(bigint, text, integer, text, text, text, text)",
+        "scelle_purge_mark(bigint, bigint[], text, text)",
     ]
     return [f"REVOKE ALL ON FUNCTION {n} FROM PUBLIC" for n in names] + [
         f"GRANT EXECUTE ON FUNCTION {n} TO {app_role}" for n in names

@@ -189,7 +189,7 @@ def _v6_guards(conn: Connection) -> None:
     cursor = raw.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            for statement in pg_ledger.PG_V6:  # no parameters: '%' is plpgsql's, not ours
+            for statement in [*pg_ledger.PG_LOCKS, *pg_ledger.PG_V6, *pg_ledger.PG_PURGE]:
                 cursor.execute(statement)
         restate(Cursor(cursor, conn.dialect.name == "sqlite"), login)
     finally:
@@ -206,11 +206,13 @@ def _login(conn: Connection) -> str:
 
 # What the application role may change in the workflow's tables: only the columns scelle
 # changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
-# What decides what is kept is read from the ledger anyway (requisition/purge.py).
+# The purge's own rows and marks go through SECURITY DEFINER functions (pg_ledger.PG_PURGE)
+# that only a purging role may call. What decides what is kept is read from the ledger
+# anyway (requisition/purge_rows.py).
 _APP_WRITES = {
     "camera": ["INSERT"],
     "ingest_batch": ["INSERT"],
-    "segment": ["INSERT", "UPDATE (purge_run, destroyed_at)"],
+    "segment": ["INSERT"],  # the purge marks rows through scelle_purge_mark
     "scan_state": ["INSERT", "DELETE"],
     "requisition": [
         "INSERT",
@@ -219,10 +221,6 @@ _APP_WRITES = {
     ],
     "requisition_window": ["INSERT"],
     "hold": ["INSERT", "UPDATE (released_by, released_at, release_reason)"],
-    "purge_run": [
-        "INSERT",
-        "UPDATE (state, failures, certificate, intent_seqs, outcome_seqs, tally)",
-    ],
 }
 
 

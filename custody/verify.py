@@ -147,10 +147,10 @@ def _opened_checkpoints(
     # This station's file must hold every checkpoint recorded for it (on SQLite, every
     # one: a SQLite site has one station, and rows from before v6 name none).
     mine = station_id(settings.checkpoint_file)
-    file_notes = {s.note for s in in_file}
-    for s, _cp in opened:
+    in_file_heads = {(cp.size, cp.root) for s, cp in opened if s in in_file}
+    for s, cp in opened:
         required = s.station == mine or (strict and s.station is None)
-        if s.where.startswith("database") and s.note not in file_notes and required:
+        if s.row is not None and (cp.size, cp.root) not in in_file_heads and required:
             raise IntegrityError(
                 f"{s.where} is missing from {settings.checkpoint_file}: "
                 "checkpoint file truncated or replaced"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 from collections import defaultdict
@@ -196,6 +197,35 @@ def _batch_records(
     return batches
 
 
+def record_ingest(
+    site: Site, cur: Cursor, camera: Camera, new: Sequence[NewSegment], actor: str
+) -> int:
+    """Index hashed segments inside the caller's write transaction: one ledger entry per
+    camera and hour, carrying the Merkle root of its segment records (which the purge
+    checks the rows against before deleting a file). Returns the number of batches."""
+    batches = _batch_records(camera, new)
+    appended = site.ledger.append_in(cur, actor, [record for _, _, record in batches])
+    for (hour, segs, record), entry in zip(batches, appended, strict=True):
+        batch_id = cur.execute(
+            "INSERT INTO ingest_batch (camera_id, hour_us, segments, bytes, merkle_root, "
+            "ledger_seq) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            [
+                camera.id,
+                hour,
+                len(segs),
+                record.data["bytes"],
+                record.data["merkle_root"],
+                entry.seq,
+            ],
+        ).fetchone()[0]
+        cur.executemany(
+            "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(camera.id, s.path, s.start_us, s.end_us, s.size, s.sha256, batch_id) for s in segs],
+        )
+    return len(batches)
+
+
 def scan_camera(
     site: Site,
     camera: Camera,
@@ -227,30 +257,7 @@ def scan_camera(
             states.append((rel, mtime))
     with site.db.write() as cur:
         new = _not_yet_indexed(cur, camera.id, new)
-        batches = _batch_records(camera, new)
-        appended = site.ledger.append_in(cur, actor, [record for _, _, record in batches])
-        for (hour, segs, record), entry in zip(batches, appended, strict=True):
-            cur.execute(
-                "INSERT INTO ingest_batch (camera_id, hour_us, segments, bytes, merkle_root, "
-                "ledger_seq) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    camera.id,
-                    hour,
-                    len(segs),
-                    record.data["bytes"],
-                    record.data["merkle_root"],
-                    entry.seq,
-                ],
-            )
-            batch_id = cur.execute("SELECT MAX(id) FROM ingest_batch").fetchone()[0]
-            cur.executemany(
-                "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (camera.id, s.path, s.start_us, s.end_us, s.size, s.sha256, batch_id)
-                    for s in segs
-                ],
-            )
+        batches = record_ingest(site, cur, camera, new, actor)
         for rel, mtime in states:
             cur.execute(
                 "DELETE FROM scan_state WHERE camera_id = ? AND directory = ?", [camera.id, rel]
@@ -262,7 +269,7 @@ def scan_camera(
     report.cameras += 1
     report.segments += len(new)
     report.bytes += sum(s.size for s in new)
-    report.batches += len(batches)
+    report.batches += batches
 
 
 def scan(
@@ -337,12 +344,13 @@ class Coverage:
     spans: tuple[Span, ...]
     gaps: tuple[Gap, ...]
     unusable: tuple[Unusable, ...] = ()
+    rejected: tuple[str, ...] = ()  # index rows no ingest entry vouches for: not footage
 
     @property
     def complete(self) -> bool:
         """No gap, and no indexed segment withheld (even one whose time other footage
         covers: an investigator must know that a recording was tampered with)."""
-        return not self.gaps and not self.withheld
+        return not self.gaps and not self.withheld and not self.rejected
 
     @property
     def withheld(self) -> tuple[Unusable, ...]:
@@ -350,19 +358,74 @@ class Coverage:
         return tuple(u for u in self.unusable if u.kind in WITHHELD)
 
 
-def _indexed(site: Site, camera: Camera, start: int, end: int) -> list[SegmentRef]:
+def batch_rows_vouched(cur: Cursor, batch_id: int, camera_id: str) -> set[int]:
+    """The ids of an ingest batch's segment rows that its ledger entry vouches for: the
+    rows whose records rebuild the Merkle root the `footage.ingest` entry recorded.
+
+    A row planted since (INSERT around scelle, with this batch's id) is left out: the
+    entry's count of segments picks, among the batch's rows taken in the order they were
+    inserted, the run that rebuilds the root. If none does, no row is vouched."""
+    row = cur.execute(
+        "SELECT b.camera_id, b.hour_us, e.body FROM ingest_batch b "
+        "JOIN ledger_entry e ON e.seq = b.ledger_seq WHERE b.id = ?",
+        [batch_id],
+    ).fetchone()
+    if row is None or row[0] != camera_id:
+        return set()
+    entry = json.loads(bytes(row[2]))
+    data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
+    if entry.get("action") != "footage.ingest" or entry.get("subject") != {
+        "camera": camera_id,
+        "hour": utc_text(int(row[1])),
+    }:
+        return set()
+    cur.execute(
+        "SELECT id, path, start_us, end_us, size, sha256 FROM segment WHERE batch_id = ? "
+        "ORDER BY id",
+        [batch_id],
+    )
+    rows = [(int(r[0]), NewSegment(*r[1:])) for r in cur.fetchall()]
+    count = data.get("segments")
+    if not isinstance(count, int) or not 0 < count <= len(rows):
+        return set()
+
+    def root(chosen: Sequence[tuple[int, NewSegment]]) -> str:
+        ordered = sorted(chosen, key=lambda r: (r[1].start_us, r[0]))
+        levels = merkle.tree_levels([merkle.leaf_hash(s.record()) for _, s in ordered])
+        return merkle.levels_root(levels, len(ordered)).hex()
+
+    for first in range(len(rows) - count + 1):
+        run = rows[first : first + count]
+        if root(run) == data.get("merkle_root"):
+            return {i for i, _ in run}
+    return set()
+
+
+def _indexed(
+    site: Site, camera: Camera, start: int, end: int
+) -> tuple[list[SegmentRef], list[str]]:
+    """The indexed segments overlapping [start, end) (recorder clock) that their ingest
+    entry vouches for, and the paths of rows it does not (planted around scelle)."""
     root = Path(camera.store_path)
     with site.db.read() as cur:
         cur.execute(
-            "SELECT path, start_us, end_us, size, sha256 FROM segment WHERE camera_id = ? "
-            "AND start_us < ? AND start_us > ? AND end_us > ? AND destroyed_at IS NULL "
-            "ORDER BY start_us",
+            "SELECT id, batch_id, path, start_us, end_us, size, sha256 FROM segment "
+            "WHERE camera_id = ? AND start_us < ? AND start_us > ? AND end_us > ? "
+            "AND destroyed_at IS NULL ORDER BY start_us",
             [camera.id, end, start - MAX_SEGMENT_US, start],
         )
-        return [
-            SegmentRef(path, root / path, s, e, size, digest, root)
-            for path, s, e, size, digest in cur.fetchall()
-        ]
+        rows = cur.fetchall()
+        vouched: dict[int, set[int]] = {}
+        for _id, batch, *_rest in rows:
+            if batch not in vouched:
+                vouched[batch] = batch_rows_vouched(cur, batch, camera.id)
+    found, rejected = [], []
+    for row_id, batch, path, s, e, size, digest in rows:
+        if row_id in vouched[batch]:
+            found.append(SegmentRef(path, root / path, s, e, size, digest, root))
+        else:
+            rejected.append(path)
+    return found, rejected
 
 
 def find(site: Site, camera: Camera, window: Window, *, check: bool = True) -> Coverage:
@@ -375,7 +438,7 @@ def find(site: Site, camera: Camera, window: Window, *, check: bool = True) -> C
     """
     offset = camera.clock_offset_ms * 1000
     rec = Window(window.start + offset, window.end + offset)
-    segments = _indexed(site, camera, rec.start, rec.end)
+    segments, rejected = _indexed(site, camera, rec.start, rec.end)
     usable: list[SegmentRef] = []
     unusable: list[Unusable] = []
     for seg in segments:
@@ -384,7 +447,8 @@ def find(site: Site, camera: Camera, window: Window, *, check: bool = True) -> C
             unusable.append(bad)
         else:
             usable.append(seg)
-    return coverage_of(camera, window, segments, usable, unusable)
+    coverage = coverage_of(camera, window, segments, usable, unusable)
+    return replace(coverage, rejected=tuple(rejected)) if rejected else coverage
 
 
 def coverage_of(
@@ -564,7 +628,7 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
         }
 
     state = {u.segment.path: str(u.kind) for u in coverage.unusable}
-    return {
+    out: dict[str, Any] = {
         "camera": coverage.camera.id,
         "window": interval(coverage.window.start, coverage.window.end),
         "clock_offset_ms": coverage.camera.clock_offset_ms,
@@ -590,3 +654,6 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
         ],
         "complete": coverage.complete,
     }
+    if coverage.rejected:  # rows planted in the index: named, never taken for footage
+        out["index_rows_rejected"] = list(coverage.rejected)
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -21,7 +22,7 @@ from sqlmodel import Session, select
 
 from custody import text
 from custody.db import Cursor
-from custody.errors import InputError, InvalidState
+from custody.errors import InputError, IntegrityError, InvalidState
 from custody.ledger import Record, utc_now
 from custody.site import Site
 from exporters.index import ScanReport, scan_camera
@@ -310,9 +311,62 @@ def scan_all(
     return report, skipped
 
 
-def list_cameras(site: Site) -> list[Camera]:
+def _recorded(cur: Cursor, camera_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """What each camera's `camera.add` entry recorded (its bytes are proven by
+    `ledger verify`; here they are only read)."""
+    where, params = "a.action = 'camera.add'", []
+    if camera_id is not None:
+        where += " AND c.camera = ?"
+        params.append(camera_id)
+    cur.execute(
+        "SELECT c.camera, e.body FROM ledger_audit_camera c JOIN ledger_audit a ON a.seq = c.seq "
+        f"JOIN ledger_entry e ON e.seq = a.seq WHERE {where} ORDER BY a.seq",
+        params,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for named, body in cur.fetchall():
+        data = json.loads(bytes(body)).get("data")
+        if isinstance(data, dict) and data.get("id") == named:
+            found[named] = data
+    return found
+
+
+def _vouched(camera: Camera, recorded: dict[str, dict[str, Any]]) -> Camera:
+    """The camera, if its register row is what its ledger entry recorded: a row planted
+    or edited around scelle (another store, another authorisation) is never used."""
+    data = recorded.get(camera.id)
+    if data is None:
+        raise IntegrityError(
+            f"camera {camera.id} is in the register but no camera.add entry of the ledger "
+            "put it there: a row planted around scelle",
+            hint="the database owner removes it; run 'scelle ledger verify'",
+        )
+    row = {k: v for k, v in camera.model_dump().items() if k != "created_at"}
+    differs = sorted(k for k in row if row[k] != data.get(k))
+    if differs:
+        raise IntegrityError(
+            f"camera {camera.id}: its register row differs from its camera.add ledger entry "
+            f"({', '.join(differs)}): edited around scelle",
+            hint="the database owner restores it; run 'scelle ledger verify'",
+        )
+    return camera
+
+
+def list_cameras(site: Site, problems: list[str] | None = None) -> list[Camera]:
+    """The register: cameras whose row is what their camera.add entry recorded. A row
+    planted or edited around scelle is left out, and said in `problems`."""
     with Session(site.db.engine) as session:
-        return list(session.exec(select(Camera).order_by(Camera.id)))
+        cameras = list(session.exec(select(Camera).order_by(Camera.id)))
+    with site.db.read() as cur:
+        recorded = _recorded(cur)
+    vouched = []
+    for camera in cameras:
+        try:
+            vouched.append(_vouched(camera, recorded))
+        except IntegrityError as exc:
+            if problems is not None:
+                problems.append(exc.message)
+    return vouched
 
 
 def get_camera(site: Site, camera_id: str) -> Camera:
@@ -321,4 +375,5 @@ def get_camera(site: Site, camera_id: str) -> Camera:
         camera = session.get(Camera, camera_id)
     if camera is None:
         raise InputError(f"unknown camera {camera_id!r}", hint="see 'scelle camera list'")
-    return camera
+    with site.db.read() as cur:
+        return _vouched(camera, _recorded(cur, camera_id))

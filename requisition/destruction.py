@@ -26,7 +26,7 @@ from custody.ledger import decode_entry
 from custody.signatures import sign_raw
 from custody.site import Site
 from exporters.documents import fr_time, render
-from requisition.purge_rows import Doomed, destroyed_rows, merkle_root
+from requisition.purge_rows import Doomed, destroyed_rows, merkle_root, set_run
 from requisition.timewindow import now_us, utc_text
 
 FORMAT = "scelle-destruction/1"
@@ -143,7 +143,7 @@ def certificate(site: Site, run: int, signer: Signer) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     with site.db.write() as cur:
-        cur.execute("UPDATE purge_run SET certificate = ? WHERE id = ?", [str(final), run])
+        set_run(cur, run, certificate=str(final))
     return final
 
 

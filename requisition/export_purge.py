@@ -9,6 +9,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from custody.errors import InputError
 from custody.ledger import Record
 from custody.site import Site
 from requisition.holds import HoldBook
@@ -39,7 +40,12 @@ def purge_exports(
             if not handed or not sealed:
                 continue
             at = handed[-1].get("data", {}).get("at")
-            if not isinstance(at, str) or to_us(parse_time(at, "UTC")) > limit:
+            try:
+                handed_at = to_us(parse_time(str(at), "UTC"))
+            except InputError:
+                failures.append(f"export of {rid}: its handover time {at!r} cannot be read: kept")
+                continue
+            if handed_at > limit:
                 continue
             if any(h.requisition_id == rid for h in holds.active()):
                 continue

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from custody.checkpoints import read_identity
 from custody.checks import Report
@@ -30,9 +31,9 @@ from exporters.master import copy_file
 from exporters.package import Built, build
 from exporters.verify_export import verify_export
 from requisition.agents import same_agent
-from requisition.models import Requisition
+from requisition.models import Camera, Requisition
 from requisition.requisitions import State, check_id, get, set_state, windows
-from requisition.timewindow import utc_text
+from requisition.timewindow import Window, parse_time, to_us, utc_text
 
 
 def extract(
@@ -97,11 +98,13 @@ def _extractable(site: Site, requisition_id: str) -> Requisition:
     return requisition
 
 
-def approved_in_ledger(site: Site, requisition_id: str) -> None:
-    """InvalidState unless the ledger holds the requisition's approval by someone other
-    than its registrant, and no denial or cancellation."""
+def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Window]]:
+    """The windows the requisition was registered with, as its ledger entry says, once
+    the ledger holds its approval by someone other than its registrant and no denial or
+    cancellation; InvalidState otherwise. IntegrityError if the register's windows are
+    no longer those (a window added around scelle is never extracted)."""
     decided: dict[str, list[str]] = {}
-    registrant = None
+    registration: dict[str, Any] | None = None
     with site.db.read() as cur:
         cur.execute(
             "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
@@ -119,30 +122,43 @@ def approved_in_ledger(site: Site, requisition_id: str) -> None:
             if entry.get("subject") != {"requisition": requisition_id}:
                 continue
             if entry["action"] == "requisition.register":
-                registrant = str(entry["actor"])
+                registration = registration or entry
             else:
                 decided.setdefault(entry["action"], []).append(str(entry["actor"]))
+    registrant = None if registration is None else str(registration["actor"])
     approvers = [
         a
         for a in decided.get("requisition.approve", [])
-        if registrant is None or not same_agent(a, registrant)
+        if registrant is not None and not same_agent(a, registrant)
     ]
-    if (
-        registrant is None
-        or not approvers
-        or "requisition.deny" in decided
-        or ("requisition.cancel" in decided)
-    ):
+    if not approvers or "requisition.deny" in decided or "requisition.cancel" in decided:
         raise InvalidState(
             f"requisition {requisition_id} has no approval in the ledger by a supervisor "
             "other than who registered it",
             hint="a supervisor approves it: scelle requisition approve",
         )
+    assert registration is not None
+    recorded = [
+        (
+            w["camera"],
+            to_us(parse_time(w["from_utc"], "UTC")),
+            to_us(parse_time(w["to_utc"], "UTC")),
+        )
+        for w in registration["data"]["windows"]
+    ]
+    registered = windows(site, requisition_id)
+    if [(c.id, w.start, w.end) for c, w in registered] != recorded:
+        raise IntegrityError(
+            f"requisition {requisition_id}: the windows in the register are not those its "
+            "registration recorded in the ledger: edited around scelle, nothing extracted",
+            hint="run 'scelle ledger verify'; the database owner restores the register",
+        )
+    return registered
 
 
 def _require_some_footage(site: Site, requisition_id: str, actor: str) -> None:
     """Answer "video unavailable" (recorded) when no window holds any footage at all."""
-    pairs = windows(site, requisition_id)
+    pairs = approved_in_ledger(site, requisition_id)
     scan(site, {c.id: c for c, _ in pairs}.values(), actor)
     if any(find(site, camera, window, check=False).segments for camera, window in pairs):
         return
@@ -221,7 +237,7 @@ def _extract(
     built = build(
         site,
         requisition,
-        windows(site, requisition_id),
+        approved_in_ledger(site, requisition_id),
         out_dir,
         signer,
         actor,

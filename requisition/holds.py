@@ -83,7 +83,15 @@ class HoldBook:
             [PLACE, RELEASE, RESTATE, self.seen],
         )
         for seq, body in cur.fetchall():
-            self._apply(int(seq), decode_entry(bytes(body)))
+            try:
+                self._apply(int(seq), decode_entry(bytes(body)))
+            except (InputError, KeyError, TypeError, ValueError) as exc:
+                # Fail safe: what is held cannot be known, so nothing is decided on it.
+                raise IntegrityError(
+                    f"ledger entry {seq} is a hold entry scelle cannot read: nothing is "
+                    "decided on the holds until it is explained",
+                    hint="run 'scelle ledger verify'",
+                ) from exc
             self.seen = int(seq)
         return self
 
@@ -199,12 +207,14 @@ def insert_hold(
     requisition_id: str | None = None,
 ) -> int:
     """Number a hold in the table (inside the caller's write transaction)."""
-    cur.execute(
+    # RETURNING: the id of this row, whatever another session inserted (MAX(id) would
+    # give a row planted with a larger id, and two holds would share one number).
+    row = cur.execute(
         "INSERT INTO hold (camera_id, start_us, end_us, reason, procedure, requisition_id, "
-        "placed_by, placed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "placed_by, placed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [camera_id, window.start, window.end, reason, procedure, requisition_id, actor, placed_at],
-    )
-    return int(cur.execute("SELECT MAX(id) FROM hold").fetchone()[0])
+    ).fetchone()
+    return int(row[0])
 
 
 def place(

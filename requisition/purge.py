@@ -45,7 +45,10 @@ from requisition.purge_rows import (
     camera_facts,
     check_index,
     destroyed_rows,
+    mark,
     merkle_root,
+    new_run,
+    set_run,
     vouched,
 )
 from requisition.timewindow import now_us, parse_time, to_us, utc_text
@@ -150,10 +153,6 @@ def plan(site: Site, as_of: int, holds: HoldBook | None = None) -> list[CameraPl
 # -- deleting ---------------------------------------------------------------------------
 
 
-def _ids_sql(column: str, ids: Sequence[int]) -> str:
-    return f"{column} IN ({', '.join('?' * len(ids))})"
-
-
 def _delete(
     site: Site,
     run: int,
@@ -167,7 +166,7 @@ def _delete(
     the holds there. Held ones go back to the pool (purge_run cleared); failures too, so
     that the next purge retries them."""
     done = Deletion()
-    items = vouched(site, items, done.failures)
+    items = vouched(site, items, done.failures, now_us())
     trusted = {d.segment_id for d in items}
     if done.failures:
         with site.db.write() as cur:
@@ -210,16 +209,9 @@ def _delete(
             if step:
                 step("unlinked")
             _tally(cur, run, absent, spared, failures)
-            now = utc_text(now_us())
             gone = [d.segment_id for d in deleted + absent]
-            for at in range(0, len(gone), 500):
-                ids = gone[at : at + 500]
-                cur.execute(
-                    f"UPDATE segment SET destroyed_at = ? WHERE {_ids_sql('id', ids)}", [now, *ids]
-                )
-            for at in range(0, len(back), 500):
-                ids = back[at : at + 500]
-                cur.execute(f"UPDATE segment SET purge_run = NULL WHERE {_ids_sql('id', ids)}", ids)
+            mark(cur, run, gone, "destroyed", utc_text(now_us()))
+            mark(cur, run, back, "release")
         done.destroyed += deleted
         done.absent += absent
         done.spared += spared
@@ -227,13 +219,7 @@ def _delete(
     refused = [i for i in _all_marked(site, run) if i not in trusted]
     if refused:
         with site.db.write() as cur:
-            for at in range(0, len(refused), 500):
-                ids = refused[at : at + 500]
-                cur.execute(
-                    f"UPDATE segment SET purge_run = NULL WHERE {_ids_sql('id', ids)} "
-                    "AND destroyed_at IS NULL",
-                    ids,
-                )
+            mark(cur, run, refused, "release")
     return done
 
 
@@ -265,17 +251,9 @@ def _marked(site: Site, run: int) -> list[Doomed]:
 def _intent(site: Site, actor: str, started: int, as_of: int, plans: list[CameraPlan]) -> int:
     doomed = [d for p in plans for d in p.doomed]
     with site.db.write() as cur:
-        cur.execute(
-            "INSERT INTO purge_run (started_at, now_utc, actor, state, segments, bytes, failures) "
-            "VALUES (?, ?, ?, 'intent', ?, ?, 0)",
-            [utc_text(started), utc_text(as_of), actor, len(doomed), sum(d.size for d in doomed)],
-        )
-        run = int(cur.execute("SELECT MAX(id) FROM purge_run").fetchone()[0])
-        for start in range(0, len(doomed), 500):
-            ids = [d.segment_id for d in doomed[start : start + 500]]
-            cur.execute(
-                f"UPDATE segment SET purge_run = ? WHERE {_ids_sql('id', ids)}", [run, *ids]
-            )
+        size = sum(d.size for d in doomed)
+        run = new_run(cur, utc_text(started), utc_text(as_of), actor, len(doomed), size)
+        mark(cur, run, [d.segment_id for d in doomed], "claim")
         appended = site.ledger.append_in(
             cur,
             actor,
@@ -297,10 +275,7 @@ def _intent(site: Site, actor: str, started: int, as_of: int, plans: list[Camera
                 if p.doomed
             ],
         )
-        cur.execute(
-            "UPDATE purge_run SET intent_seqs = ? WHERE id = ?",
-            [json.dumps([a.seq for a in appended]), run],
-        )
+        set_run(cur, run, intent_seqs=json.dumps([a.seq for a in appended]))
     return run
 
 
@@ -317,7 +292,7 @@ def _tally(
         tally[key] = dict(merged)
     tally["failures"] = (tally.get("failures", []) + failures)[:100]
     tally["failure_count"] = tally.get("failure_count", 0) + len(failures)
-    cur.execute("UPDATE purge_run SET tally = ? WHERE id = ?", [json.dumps(tally), run])
+    set_run(cur, run, tally=json.dumps(tally))
 
 
 def _outcome(site: Site, actor: str, run: int) -> None:
@@ -356,9 +331,9 @@ def _outcome(site: Site, actor: str, run: int) -> None:
                 )
             )
         appended = site.ledger.append_in(cur, actor, records) if records else []
-        cur.execute(
-            "UPDATE purge_run SET state = ?, failures = ?, outcome_seqs = ? WHERE id = ?",
-            ["partial" if count else "done", count, json.dumps([a.seq for a in appended]), run],
+        outcome = json.dumps([a.seq for a in appended])
+        set_run(
+            cur, run, state="partial" if count else "done", failures=count, outcome_seqs=outcome
         )
 
 
@@ -374,6 +349,28 @@ def _check_clock(site: Site, real: int) -> None:
             "refusing to purge",
             hint="the clock has gone back: check the system clock (NTP) before purging again",
         )
+
+
+def _intended(site: Site, run: int, failures: list[str]) -> bool:
+    """Whether the ledger holds the intent of an interrupted run: a run row without one
+    (planted around scelle) is not resumed, and what it marked goes back to the pool."""
+    with site.db.read() as cur:
+        (seqs,) = cur.execute("SELECT intent_seqs FROM purge_run WHERE id = ?", [run]).fetchone()
+        intents = []
+        for seq in json.loads(seqs or "[]") if isinstance(seqs, str) else []:
+            row = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()
+            if row is not None:
+                entry = json.loads(bytes(row[0]))
+                subject = entry.get("subject")
+                if entry.get("action") == "footage.destroy.intent" and isinstance(subject, dict):
+                    intents.append(subject.get("purge") == run)
+    if intents and all(intents):
+        return True
+    failures.append(f"purge run {run} has no intent in the ledger: not resumed")
+    with site.db.write() as cur:
+        mark(cur, run, _all_marked(site, run), "release")
+        set_run(cur, run, state="void")
+    return False
 
 
 def _interrupted(site: Site) -> list[int]:
@@ -424,6 +421,8 @@ def purge(
             report.plans = plan(site, moment, holds)
             return report
         for run in _interrupted(site):
+            if not _intended(site, run, report.failures):
+                continue
             deletion = _delete(site, run, _marked(site, run), holds, resuming=True, step=step)
             _outcome(site, actor, run)
             report.add(deletion)

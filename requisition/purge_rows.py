@@ -19,9 +19,10 @@ from custody.db import Cursor
 from custody.errors import IntegrityError
 from custody.ledger import decode_entry
 from custody.site import Site
-from exporters.index import NewSegment
+from exporters.index import batch_rows_vouched
 from exporters.stores import StoreKind, open_store
-from requisition.timewindow import utc_text
+
+DAY_US = 86_400_000_000
 
 
 @dataclass(frozen=True)
@@ -136,46 +137,28 @@ def _named_as_recorded(camera: CameraFacts, item: Doomed) -> bool:
     return rel.parts[0] == camera.store_camera
 
 
-def _ingested_as_recorded(cur: Cursor, batch_id: int, camera_id: str) -> bool:
-    """The ingest batch's rows rebuild the Merkle root its ledger entry recorded."""
-    row = cur.execute(
-        "SELECT b.camera_id, b.hour_us, e.body FROM ingest_batch b "
-        "JOIN ledger_entry e ON e.seq = b.ledger_seq WHERE b.id = ?",
-        [batch_id],
-    ).fetchone()
-    if row is None or row[0] != camera_id:
-        return False
-    entry = decode_entry(bytes(row[2]))
-    subject = entry.get("subject")
-    if entry.get("action") != "footage.ingest" or subject != {
-        "camera": camera_id,
-        "hour": utc_text(int(row[1])),
-    }:
-        return False
-    cur.execute(
-        "SELECT path, start_us, end_us, size, sha256 FROM segment WHERE batch_id = ? "
-        "ORDER BY start_us, id",
-        [batch_id],
-    )
-    records = [NewSegment(*r).record() for r in cur.fetchall()]
-    levels = merkle.tree_levels([merkle.leaf_hash(r) for r in records])
-    root = merkle.levels_root(levels, len(records)).hex()
-    return bool(entry.get("data", {}).get("merkle_root") == root)
-
-
-def vouched(site: Site, items: Sequence[Doomed], failures: list[str]) -> list[Doomed]:
-    """The items whose rows agree with the ledger and the file names; the rest are
-    reported and left in place."""
+def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) -> list[Doomed]:
+    """The items whose rows agree with the ledger and the file names, and that have
+    wholly expired as of the system clock (`now`) by their camera's recorded retention;
+    the rest are reported and left in place. Whatever marked them for a run, footage
+    inside its retention is never deleted."""
     with site.db.read() as cur:
         facts, refused = camera_facts(cur)
         cameras = {c.id: c for c in facts}
-        batches: dict[int, bool] = {}
+        batches: dict[int, set[int]] = {}
         good = []
         for item in items:
             camera = cameras.get(item.camera_id)
             if camera is None:
                 why = refused.get(item.camera_id, "unknown camera")
                 failures.append(f"{item.camera_id}/{item.path}: camera not purged: {why}")
+                continue
+            cutoff = now - camera.retention_days * DAY_US
+            if item.end_us - camera.clock_offset_ms * 1000 > cutoff:
+                failures.append(
+                    f"{item.camera_id}/{item.path}: inside its {camera.retention_days}-day "
+                    "retention: left in place"
+                )
                 continue
             if not _named_as_recorded(camera, item):
                 failures.append(
@@ -184,8 +167,8 @@ def vouched(site: Site, items: Sequence[Doomed], failures: list[str]) -> list[Do
                 )
                 continue
             if item.batch_id not in batches:
-                batches[item.batch_id] = _ingested_as_recorded(cur, item.batch_id, camera.id)
-            if not batches[item.batch_id]:
+                batches[item.batch_id] = batch_rows_vouched(cur, item.batch_id, camera.id)
+            if item.segment_id not in batches[item.batch_id]:
                 failures.append(
                     f"{item.camera_id}/{item.path}: its index rows no longer match the ingest "
                     f"entry of the ledger (batch {item.batch_id}): left in place"
@@ -208,3 +191,66 @@ def destroyed_rows(cur: Cursor, run: int) -> list[Doomed]:
         Doomed(i, cam, Path(root), path, s, e, size, sha, batch, off * 1000)
         for i, cam, root, path, s, e, size, sha, batch, off in cur.fetchall()
     ]
+
+
+# -- the purge's own bookkeeping ----------------------------------------------------------
+# On PostgreSQL only a purging role may write it, through SECURITY DEFINER functions
+# (custody/pg_ledger.py PG_PURGE); SQLite's file has one user. Same effect either way.
+
+
+def new_run(cur: Cursor, started: str, as_of: str, actor: str, segments: int, size: int) -> int:
+    if cur.is_sqlite:
+        row = cur.execute(
+            "INSERT INTO purge_run (started_at, now_utc, actor, state, segments, bytes, failures) "
+            "VALUES (?, ?, ?, 'intent', ?, ?, 0) RETURNING id",
+            [started, as_of, actor, segments, size],
+        ).fetchone()
+    else:
+        row = cur.execute(
+            "SELECT scelle_purge_run_new(?, ?, ?, ?, ?)", [started, as_of, actor, segments, size]
+        ).fetchone()
+    return int(row[0])
+
+
+def set_run(cur: Cursor, run: int, **values: str | int | None) -> None:
+    """Set some of state, failures, certificate, intent_seqs, outcome_seqs, tally."""
+    names = ("state", "failures", "certificate", "intent_seqs", "outcome_seqs", "tally")
+    if set(values) - set(names):
+        raise ValueError(f"not a purge_run column: {sorted(set(values) - set(names))}")
+    if cur.is_sqlite:
+        sets = ", ".join(f"{name} = ?" for name in values)
+        cur.execute(f"UPDATE purge_run SET {sets} WHERE id = ?", [*values.values(), run])
+    else:
+        cur.execute(
+            "SELECT scelle_purge_run_set(?, ?, ?, ?, ?, ?, ?)",
+            [run, *(values.get(name) for name in names)],
+        )
+
+
+def mark(cur: Cursor, run: int, ids: Sequence[int], what: str, at: str | None = None) -> None:
+    """claim (for the run), destroyed (at), release (back to the pool) segment rows."""
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        if not cur.is_sqlite:
+            cur.execute("SELECT scelle_purge_mark(?, ?, ?, ?)", [run, chunk, what, at])
+            continue
+        marks = ", ".join("?" * len(chunk))
+        if what == "claim":
+            cur.execute(
+                f"UPDATE segment SET purge_run = ? WHERE id IN ({marks}) "
+                "AND purge_run IS NULL AND destroyed_at IS NULL",
+                [run, *chunk],
+            )
+        elif what == "destroyed":
+            cur.execute(
+                f"UPDATE segment SET destroyed_at = ? WHERE id IN ({marks}) AND purge_run = ?",
+                [at, *chunk, run],
+            )
+        elif what == "release":
+            cur.execute(
+                f"UPDATE segment SET purge_run = NULL WHERE id IN ({marks}) AND purge_run = ? "
+                "AND destroyed_at IS NULL",
+                [*chunk, run],
+            )
+        else:
+            raise ValueError(f"unknown purge mark {what!r}")

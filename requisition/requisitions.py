@@ -61,6 +61,7 @@ RECEIVED_VIA = ("email", "letter", "fax", "phone", "in-person", "platform")
 URGENT_US = 72 * 3_600_000_000
 DAY_US = 86_400_000_000
 _ID = re.compile(r"\d{4}-\d{5}")
+_NUMBERED = re.compile(r"[0-9]{4}-[0-9]{5}")
 
 
 class State(StrEnum):
@@ -355,10 +356,11 @@ def register(
     deadline = _time(request.deadline, zone, None)
     year = from_us(now).astimezone(ZoneInfo(zone)).year
     with site.db.write() as cur:
-        last = cur.execute(
-            "SELECT MAX(id) FROM requisition WHERE id LIKE ?", [f"{year}-%"]
-        ).fetchone()[0]
-        number = int(last.split("-")[1]) + 1 if last else 1
+        # The highest well-formed number of the year (a row planted with another shape,
+        # '2026-zzzzz', must not stop every registration).
+        cur.execute("SELECT id FROM requisition WHERE id LIKE ?", [f"{year}-%"])
+        numbers = [int(i[5:]) for (i,) in cur.fetchall() if _NUMBERED.fullmatch(i)]
+        number = max(numbers, default=0) + 1
         requisition = Requisition(
             id=f"{year}-{number:05d}",
             legal_basis=request.legal_basis,

@@ -405,7 +405,11 @@ WRONG_NOTES: dict[str, tuple[Callable[[Log], str], str]] = {
     ),
     "with a line that is not a signature": (
         lambda g: g.good() + "not a signature\n",
-        r"bad signature line",
+        r"carries the site key's signature line alone",
+    ),
+    "with its signature line twice": (
+        lambda g: g.good() + g.good().split("\n\n", 1)[1],
+        r"carries the site key's signature line alone",
     ),
 }
 
@@ -440,14 +444,16 @@ def test_the_server_refuses_a_checkpoint_that_is_not_the_logs(shared: Shared, va
     before = checkpoint_rows(env)
     for login in ATTACKERS:
         conn = connect(env, login)
-        with pytest.raises(psycopg.errors.RaiseException, match=message):
+        # The intruder may not record any checkpoint; the operator, only the log's own.
+        expected = "intruder may not record checkpoints" if login == INTRUDER else message
+        with pytest.raises(psycopg.errors.RaiseException, match=expected):
             conn.execute("SELECT scelle_add_checkpoint(%s, %s)", [make(log), "attack:/x"])
         conn.close()
     assert checkpoint_rows(env) == before
     usable(env)
 
 
-@pytest.mark.parametrize("login", ATTACKERS)
+@pytest.mark.parametrize("login", [OPERATOR])  # the intruder may record no checkpoint
 def test_a_garbage_signature_raises_the_alarm_until_disavowed(
     site_env: SiteEnv, login: str
 ) -> None:
@@ -477,13 +483,6 @@ def test_a_garbage_signature_raises_the_alarm_until_disavowed(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: scelle_add_checkpoint takes a copy of a valid note with one more signature "
-    "line under any station's name; that station's verify then fails for good (the note is "
-    "not in its file) and `ledger disavow` refuses a row whose signature verifies",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_a_valid_note_replayed_under_a_stations_name_breaks_nothing(
     site_env: SiteEnv, login: str
@@ -784,7 +783,7 @@ ROLES: dict[str, tuple[str, Callable[[Any, Shared], bytes], str]] = {
         _entry_by(
             SUPERVISOR, lambda s: Record("hold.release", {"camera": "C-1", "hold": True}, "done")
         ),
-        r"placed hold true \(or it is unknown\)",
+        r"a hold.release entry without the fields scelle reads",
     ),
     "the intruder adding a note": (
         INTRUDER,
@@ -793,7 +792,15 @@ ROLES: dict[str, tuple[str, Callable[[Any, Shared], bytes], str]] = {
     ),
     "the intruder placing a hold": (
         INTRUDER,
-        _entry_by(INTRUDER, lambda s: Record("hold.place", {"camera": "C-1", "hold": 1}, "keep")),
+        _entry_by(
+            INTRUDER,
+            lambda s: Record(
+                "hold.place",
+                {"camera": "C-1", "hold": 1},
+                "keep",
+                data={"from_utc": "2026-11-01T00:00:00Z", "to_utc": "2026-11-02T00:00:00Z"},
+            ),
+        ),
         r"intruder is not an active designated agent",
     ),
     "the intruder recording another agent's refusal": (
@@ -856,14 +863,6 @@ def _handover_dated_garbage(env: SiteEnv, conn: Any) -> None:
     append(conn, canon(fields(conn, OPERATOR, handover)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: scelle_append checks an entry's shape, not its data, and the readers trust "
-    "it: an operator's hold.place without valid from_utc/to_utc stops `purge`, `hold list`, "
-    "`hold release` and `status`, and a requisition.handover dated 'garbage' stops every "
-    "purge, for everyone and for good (entries cannot be removed)",
-)
 @pytest.mark.parametrize(
     "poison",
     [_malformed_hold, _handover_dated_garbage],
@@ -975,13 +974,6 @@ def test_a_requisition_approved_by_sql_is_not_extracted(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: requisition_window is INSERT-able by scelle_app and extraction reads the "
-    "windows from it, not from the requisition.register entry that was approved: any member "
-    "adds a camera and a period to an approved requisition, and the signed export has them",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_a_window_added_by_sql_is_not_extracted(
     filmed: tuple[SiteEnv, int], login: str, tmp_path: Path
@@ -1006,14 +998,6 @@ def test_a_window_added_by_sql_is_not_extracted(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: purge_run (INSERT, UPDATE state) and segment.purge_run are writable by "
-    "scelle_app, and the purge resumes an 'intent' run by deleting every segment marked "
-    "with it, re-checking holds but neither retention nor the run's intent entry: any "
-    "member gets footage inside its retention destroyed by the next purge",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_a_forged_interrupted_purge_destroys_nothing_within_retention(
     filmed: tuple[SiteEnv, int], login: str
@@ -1038,13 +1022,6 @@ def test_a_forged_interrupted_purge_destroys_nothing_within_retention(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: segment.destroyed_at is writable by scelle_app; a row marked destroyed "
-    "is hidden from `footage find` and from extraction (a gap 'no footage recorded' over a "
-    "file that is there), and the purge never deletes it",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_footage_marked_destroyed_by_sql_is_still_found(
     filmed: tuple[SiteEnv, int], login: str
@@ -1078,13 +1055,6 @@ def test_footage_marked_destroyed_by_sql_is_still_found(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: hold is INSERT-able with an explicit id and insert_hold numbers a new "
-    "hold with SELECT MAX(id): one row with a large id makes every later hold share that "
-    "id in the ledger, and releasing one of them releases them all",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_a_hold_row_inserted_by_sql_does_not_merge_later_holds(
     filmed: tuple[SiteEnv, int], login: str
@@ -1106,13 +1076,6 @@ def test_a_hold_row_inserted_by_sql_does_not_merge_later_holds(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: requisition is INSERT-able by scelle_app and register numbers the next "
-    "one from MAX(id) of the year: a row '<year>-zzzzz' makes every registration crash "
-    "(ValueError in int())",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_a_requisition_row_inserted_by_sql_does_not_stop_registrations(
     filmed: tuple[SiteEnv, int], login: str
@@ -1149,13 +1112,6 @@ def test_a_requisition_row_inserted_by_sql_does_not_stop_registrations(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: camera is INSERT-able by scelle_app: any member adds a camera (any name, "
-    "authorisation and store) that was never recorded by camera.add; it is listed in the "
-    "register and requisitions are registered (and held) on it",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_a_camera_inserted_by_sql_is_not_in_the_register(
     filmed: tuple[SiteEnv, int], login: str
@@ -1172,18 +1128,24 @@ def test_a_camera_inserted_by_sql_is_not_in_the_register(
         [store],
     )
     conn.close()
-    listed = json.loads(ok(cli(env, OPERATOR, "camera", "list", "--json")).stdout)
-    assert "C-9" not in [c["id"] for c in listed]
+    listed = ok(cli(env, OPERATOR, "camera", "list", "--json"))
+    assert "C-9" not in [c["id"] for c in json.loads(listed.stdout)]
+    assert "warning: camera C-9 is in the register but no camera.add entry" in listed.stderr
+    refused = cli(
+        env,
+        OPERATOR,
+        "footage",
+        "find",
+        "C-9",
+        "--from",
+        "2026-11-01T10:00",
+        "--to",
+        "2026-11-01T10:05",
+    )
+    assert refused.exit_code == 4 and "a row planted around scelle" in refused.stderr
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: segment is INSERT-able by scelle_app and `footage find` (and extraction) "
-    "read the rows without checking them against their ingest entry: a row for a file "
-    "never recorded shows as footage 'missing from the store'",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_a_segment_row_inserted_by_sql_is_not_footage(
     filmed: tuple[SiteEnv, int], login: str
@@ -1207,7 +1169,7 @@ def test_a_segment_row_inserted_by_sql_is_not_footage(
                 "find",
                 "C-1",
                 "--from",
-                local(start + 6 * MIN),
+                local(start + 4 * MIN),
                 "--to",
                 local(start + 9 * MIN),
                 "--json",
@@ -1216,6 +1178,7 @@ def test_a_segment_row_inserted_by_sql_is_not_footage(
     )
     assert "C-1/phantom.mp4" not in [s["path"] for s in found["segments"]]
     assert "missing" not in [g["kind"] for g in found["gaps"]]
+    assert found["index_rows_rejected"] == ["C-1/phantom.mp4"] and not found["complete"]
     usable(env)
 
 
@@ -1326,19 +1289,12 @@ def _purge_lock_key() -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: any member of scelle_app (pg_advisory_lock is granted to PUBLIC) holds "
-    "the ledger's advisory lock 0x5CE11E as long as it likes: every append, checkpoint and "
-    "scelle command that writes waits for ever",
-)
 @pytest.mark.parametrize("login", ATTACKERS)
 def test_the_ledger_lock_held_for_ever_stops_nobody(site_env: SiteEnv, login: str) -> None:
     env = site_env
     holder = connect(env, login)
     holder.execute("SELECT pg_advisory_lock(%s)", [PG_LEDGER_LOCK])
-    try:  # scelle sets no lock timeout: without this one the note would wait for ever
+    try:  # the advisory key of old: scelle's writers no longer wait on it
         note = cli(
             env,
             OPERATOR,
@@ -1355,13 +1311,6 @@ def test_the_ledger_lock_held_for_ever_stops_nobody(site_env: SiteEnv, login: st
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: the purge's session lock (pg_try_advisory_lock on sha256('scelle:purge')) "
-    "is takeable by any member of scelle_app: the nightly purge is refused for as long as "
-    "an undesignated login keeps a session open",
-)
 def test_the_purge_lock_held_by_an_intruder_stops_no_purge(
     filmed: tuple[SiteEnv, int],
 ) -> None:
@@ -1377,22 +1326,55 @@ def test_the_purge_lock_held_by_an_intruder_stops_no_purge(
     usable(env)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole: an UPDATE grant on any segment column lets any member take row locks "
-    "(SELECT … FOR UPDATE) in a transaction left open: the purge's UPDATE segment waits "
-    "for ever",
-)
 def test_row_locks_held_by_an_intruder_stop_no_purge(filmed: tuple[SiteEnv, int]) -> None:
+    """Locking rows needs a right to change them: segment rows are changed only through
+    the purge's own functions, so no member can lock them and make the purge wait."""
     env, start = filmed
-    holder = connect(env, INTRUDER)
-    holder.autocommit = False
-    holder.execute("SELECT id FROM segment FOR UPDATE")
-    try:
-        result = cli(env, SUPERVISOR, "purge", extra={"PGOPTIONS": "-c lock_timeout=1000"})
-    finally:
+    for login in ATTACKERS:
+        holder = connect(env, login)
+        holder.autocommit = False
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            holder.execute("SELECT id FROM segment FOR UPDATE")
         holder.close()
+    result = cli(env, SUPERVISOR, "purge")
     assert result.exit_code == 0, result.stderr
     assert present(env, start) == set()
+    usable(env)
+
+
+def test_the_long_locks_are_an_agents_and_a_held_ledger_lock_is_one_line(
+    filmed: tuple[SiteEnv, int],
+) -> None:
+    """What is left of lock abuse: the purge's and an extraction's locks are taken only
+    through scelle_lock, by an active agent (the intruder is refused); the ledger's lock
+    is every member's to wait for, and one who sits on it in an open transaction makes the
+    others' writes fail after lock_timeout with one line, nothing written."""
+    env, _start = filmed
+    conn = connect(env, INTRUDER)
+    with pytest.raises(psycopg.errors.RaiseException, match="not an active designated agent"):
+        conn.execute("SELECT scelle_lock('purge', false)")
+    conn.close()
+    holder = connect(env, OPERATOR)
+    holder.autocommit = False
+    assert holder.execute("SELECT scelle_lock('ledger', true)").fetchone() == (True,)
+    try:
+        size = ledger_size(env)
+        note = cli(
+            env,
+            SUPERVISOR,
+            "ledger",
+            "note",
+            "x",
+            "--reason",
+            "y",
+            extra={"PGOPTIONS": "-c lock_timeout=1000"},
+        )
+        assert note.exit_code == 6
+        assert note.stderr.startswith(
+            "scelle: error: another session held the site's write lock past the wait allowed "
+            "(lock_timeout, 60 s unless set): nothing was written\n"
+        )
+        assert ledger_size(env) == size
+    finally:
+        holder.close()
     usable(env)
