@@ -328,9 +328,7 @@ def chunk_disagreement(cur: Cursor, lo: int, hi: int, bodies: Sequence[bytes]) -
         [lo, hi],
     )
     stored = {int(row[0]): tuple(row) for row in cur.fetchall()}
-    cur.execute(
-        "SELECT seq, camera FROM ledger_audit_camera WHERE seq >= ? AND seq < ?", [lo, hi]
-    )
+    cur.execute("SELECT seq, camera FROM ledger_audit_camera WHERE seq >= ? AND seq < ?", [lo, hi])
     cameras: dict[int, list[str]] = {}
     for seq, camera in cur.fetchall():
         cameras.setdefault(int(seq), []).append(camera)

@@ -182,6 +182,7 @@ def _v6_guards(conn: Connection) -> None:
     # Holds placed before v6 were decided by the table: restate those in force in the
     # ledger, which the purge now reads (requisition/holds.py).
     from requisition.holds import restate
+    from requisition.purge_rows import backfill_runs
 
     login = _login(conn)
     raw = conn.connection.dbapi_connection
@@ -192,6 +193,7 @@ def _v6_guards(conn: Connection) -> None:
             for statement in [*pg_ledger.PG_LOCKS, *pg_ledger.PG_V6, *pg_ledger.PG_PURGE]:
                 cursor.execute(statement)
         restate(Cursor(cursor, conn.dialect.name == "sqlite"), login)
+        backfill_runs(Cursor(cursor, conn.dialect.name == "sqlite"))
     finally:
         cursor.close()
 

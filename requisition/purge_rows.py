@@ -9,6 +9,7 @@ holds are read through the audit index, which must index every entry.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -254,3 +255,41 @@ def mark(cur: Cursor, run: int, ids: Sequence[int], what: str, at: str | None = 
             )
         else:
             raise ValueError(f"unknown purge mark {what!r}")
+
+
+def backfill_runs(cur: Cursor) -> None:
+    """Schema v6: runs recorded before it get the seqs of their intent and outcome
+    entries (a run interrupted before v6 is resumed on them) and, as start, the time of
+    their intent entry: the clock when they ran, where `started_at` used to be the
+    purge's "as of" (which `--now` could set in the future, and the clock guard then
+    refused every purge until that date)."""
+    cur.execute(
+        "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
+        "WHERE a.action IN ('footage.destroy.intent', 'footage.destroy', "
+        "'footage.destroy.failed') ORDER BY a.seq"
+    )
+    intents: dict[int, list[int]] = {}
+    outcomes: dict[int, list[int]] = {}
+    started: dict[int, str] = {}
+    for (body,) in cur.fetchall():
+        entry = decode_entry(bytes(body))
+        subject = entry.get("subject")
+        run = subject.get("purge") if isinstance(subject, dict) else None
+        if not isinstance(run, int):
+            continue
+        if entry["action"] == "footage.destroy.intent":
+            intents.setdefault(run, []).append(int(entry["seq"]))
+            started.setdefault(run, str(entry["time"]))
+        else:
+            outcomes.setdefault(run, []).append(int(entry["seq"]))
+    for run, seqs in intents.items():
+        cur.execute(
+            "UPDATE purge_run SET intent_seqs = ?, started_at = ? WHERE id = ? "
+            "AND intent_seqs IS NULL",
+            [json.dumps(seqs), started[run], run],
+        )
+    for run, seqs in outcomes.items():
+        cur.execute(
+            "UPDATE purge_run SET outcome_seqs = ? WHERE id = ? AND outcome_seqs IS NULL",
+            [json.dumps(seqs), run],
+        )

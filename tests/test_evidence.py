@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from exporters.gaps import GapKind
 from exporters.generate import generate_footage
-from exporters.index import find, scan
+from exporters.index import camera_store, find, scan
 from requisition.cameras import get_camera
 from requisition.timewindow import parse_window
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
@@ -222,19 +222,14 @@ def test_an_altered_segment_hidden_by_other_footage_is_still_named(
     """A second recording of 10:00:30-10:01:30 (say, a recorder's duplicate), altered
     after ingest: no gap (the other segments cover its time), yet it is withheld, the
     export is partial and both the cover sheet and `scelle verify` name it."""
-    dup = "C-012/dup/duplicate.mp4"
-    (filmed.store / dup).parent.mkdir()
-    shutil.copyfile(filmed.store / filmed.segments[0], filmed.store / dup)
-    digest = hashlib.sha256((filmed.store / dup).read_bytes()).hexdigest()
-    size = (filmed.store / dup).stat().st_size
+    camera = get_camera(filmed.env.site, "C-012")
     start = parse_window(f"{DAY}T10:00:30", f"{DAY}T10:01", "Europe/Paris", 24).start
-    with filmed.env.site.db.write() as cur:
-        batch = cur.execute("SELECT MAX(id) FROM ingest_batch").fetchone()[0]
-        cur.execute(
-            "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id) "
-            "VALUES ('C-012', ?, ?, ?, ?, ?, ?)",
-            [dup, start, start + MINUTE, size, digest, batch],
-        )
+    path = camera_store(camera).segment_path("C-012", start, MINUTE)
+    dup = str(path.relative_to(filmed.store))
+    shutil.copyfile(filmed.store / filmed.segments[0], path)
+    os.utime(path, (0, 0))  # settled: the scan takes it as the recorder wrote it
+    scan(filmed.env.site, [camera], ADMIN)
+    size = path.stat().st_size
     with (filmed.store / dup).open("r+b") as handle:
         handle.seek(size // 2)
         handle.write(b"\x00" * 16)

@@ -101,3 +101,66 @@ def test_a_later_migration_still_upgrades(
     upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
     assert upgraded.exit_code == 0, upgraded.stderr
     assert upgraded.stdout.strip() == f"applied migrations [{schema.LATEST}]"
+
+
+def test_holds_in_force_before_v6_are_restated_and_obeyed(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A v5 site decided holds from its table; v6 decides from the ledger. The upgrade
+    restates the holds in force (one ledger entry, by the upgrading login), so the first
+    purge after it keeps what they hold; a released one stays released."""
+    from custody.ledger import Record
+    from custody.site import open_site
+    from requisition.holds import list_holds
+    from requisition.timewindow import Window, now_us, utc_text
+    from tests.conftest import ADMIN, make_site, run_cli
+    from tests.footage_helpers import camera, fake_segments
+
+    minute, day = 60_000_000, 86_400_000_000
+    with monkeypatch.context() as v5:
+        v5.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:5])
+        v5.setattr(schema, "LATEST", 5)
+        env = make_site(tmp_path, database_url=database_url)
+        site = env.site
+        cam = camera(site, "C-1", retention_days="1")
+        start = now_us() // minute * minute - 2 * day
+        fake_segments(site, cam, start, 6)
+        for first, released in ((1, None), (4, "2026-11-01T00:00:00Z")):  # as v5 wrote them
+            window = Window(start + first * minute, start + (first + 1) * minute)
+            with site.db.write() as cur:
+                cur.execute(
+                    "INSERT INTO hold (camera_id, start_us, end_us, reason, placed_by, "
+                    "placed_at, released_at) VALUES ('C-1', ?, ?, 'r', ?, 'x', ?)",
+                    [window.start, window.end, ADMIN, released],
+                )
+                site.ledger.append_in(
+                    cur,
+                    ADMIN,
+                    [
+                        Record(
+                            "hold.place",
+                            {"camera": "C-1"},  # v5's entries named no hold id
+                            "r",
+                            data={
+                                "from_utc": utc_text(window.start),
+                                "to_utc": utc_text(window.end),
+                            },
+                        )
+                    ],
+                )
+        site.close()
+    upgraded = run_cli(["db", "upgrade"], env=env.env_as(ADMIN))
+    assert upgraded.exit_code == 0, upgraded.stderr
+    site = open_site(env.settings)
+    (hold,) = list_holds(site)
+    assert hold.start_us == start + minute and hold.placed_by == ADMIN
+    last = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "1"], env=env.env_as(ADMIN)).stdout
+    )[0]
+    assert last["action"] == "hold.restate" and last["subject"]["holds"] == [1]
+    purged = run_cli(["purge"], env=env.env_as(ADMIN))
+    assert purged.exit_code == 0, purged.stderr
+    left = sorted(p.name for p in (env.settings.home / "footage").rglob("*.mp4"))
+    assert len(left) == 1 and left[0].startswith(utc_text(start + minute)[:4])
+    assert run_cli(["ledger", "verify"], env=env.env_as(ADMIN)).exit_code == 0
+    site.close()
