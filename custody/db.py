@@ -308,7 +308,10 @@ class Database:
                 with raw.cursor() as cur:
                     if self._pg_locks(cur):
                         # A row lock only scelle's function can take, held by this
-                        # transaction (left open) until the work is done.
+                        # transaction (left open) until the work is done; the row is
+                        # made ready and committed first, so nobody waits on its insert.
+                        cur.execute("SELECT scelle_lock_ready(%s)", [name])
+                        raw.commit()
                         cur.execute("SELECT scelle_lock(%s, false)", [name])
                         held, holder = bool(cur.fetchone()[0]), None
                     else:  # a database older than v6 (during its upgrade)

@@ -123,16 +123,23 @@ class NotRegular(OSError):
     """A path under a store that is a link, a directory, a FIFO or a device."""
 
 
-def open_beneath(root: Path, relative: str) -> int:
-    """Open `root/relative` for reading, only if it is a regular file reached without
-    following a symbolic link; NotRegular (an OSError) otherwise. The caller closes it.
-    O_NONBLOCK: opening a FIFO planted in place of a segment must not hang."""
+def _parent_beneath(root: Path, relative: str) -> tuple[int, str]:
+    """_walk_beneath, with a link (or a file) in place of a directory as NotRegular."""
     try:
-        parent, name = _walk_beneath(root, relative)
+        return _walk_beneath(root, relative)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise NotRegular(errno.ELOOP, "a directory on the path is a link", relative) from exc
         raise
+
+
+def open_beneath(root: Path, relative: str) -> int:
+    """Open `root/relative` for reading, only if it is a regular file reached without
+    following a symbolic link; NotRegular (an OSError) otherwise. The caller closes it.
+    O_NONBLOCK: opening a FIFO planted in place of a segment must not hang."""
+    parent, name = _parent_beneath(root, relative)
     try:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
@@ -164,13 +171,9 @@ def unlink_beneath(root: Path, relative: str) -> bool:
     False if it was already gone; NotRegular if something other than a regular file
     (a link, a directory) is there: it is left in place for a person to look at."""
     try:
-        parent, name = _walk_beneath(root, relative)
+        parent, name = _parent_beneath(root, relative)
     except FileNotFoundError:
         return False
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise NotRegular(errno.ELOOP, "a directory on the path is a link", relative) from exc
-        raise
     try:
         try:
             mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode

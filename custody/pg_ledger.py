@@ -33,23 +33,38 @@ PG_LOCKS = [
     BEGIN
       PERFORM 1 FROM scelle_lock WHERE name = lock_name FOR UPDATE;
     END $$""",
-    """CREATE FUNCTION scelle_lock(lock_name text, wait boolean) RETURNS boolean
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    # Ready a lock row (committed on its own, before it is locked: another session's
+    # INSERT of the same name would otherwise wait for the locking transaction to end).
+    """CREATE FUNCTION scelle_lock_ready(lock_name text) RETURNS void LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public, pg_temp AS $$
     BEGIN
-      -- The ledger's lock is every member's to wait for (an undesignated login's refusal
-      -- is recorded too); the long ones (a purge, an extraction) only an agent's.
+      PERFORM scelle_lock_allowed(lock_name);
+      INSERT INTO scelle_lock (name) VALUES (lock_name) ON CONFLICT DO NOTHING;
+    END $$""",
+    # The ledger's lock is every member's to wait for (an undesignated login's refusal is
+    # recorded too); the long ones (a purge, an extraction) only an active agent's.
+    """CREATE FUNCTION scelle_lock_allowed(lock_name text) RETURNS void LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
       IF lock_name <> 'ledger'
          AND session_user <> (SELECT pg_get_userbyid(relowner) FROM pg_class
                               WHERE oid = 'scelle_lock'::regclass)
          AND NOT EXISTS (SELECT 1 FROM agent g WHERE g.login = session_user AND g.active) THEN
         RAISE EXCEPTION '% is not an active designated agent', session_user;
       END IF;
-      INSERT INTO scelle_lock (name) VALUES (lock_name) ON CONFLICT DO NOTHING;
+    END $$""",
+    """CREATE FUNCTION scelle_lock(lock_name text, wait boolean) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      PERFORM scelle_lock_allowed(lock_name);
       IF wait THEN
         PERFORM 1 FROM scelle_lock WHERE name = lock_name FOR UPDATE;
-        RETURN true;
+      ELSE
+        PERFORM 1 FROM scelle_lock WHERE name = lock_name FOR UPDATE NOWAIT;
       END IF;
-      PERFORM 1 FROM scelle_lock WHERE name = lock_name FOR UPDATE NOWAIT;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'no lock named % (scelle_lock_ready first)', lock_name;
+      END IF;
       RETURN true;
     EXCEPTION WHEN lock_not_available THEN
       RETURN false;
@@ -467,6 +482,8 @@ def grant_statements(app_role: str) -> list[str]:
     """Who may call the functions: the application role, and nobody else."""
     names = [
         "scelle_lock(text, boolean)",
+        "scelle_lock_ready(text)",
+        "scelle_lock_allowed(text)",
         "scelle_ledger_head()",
         "scelle_append(bytea[])",
         "scelle_add_checkpoint(text, text)",

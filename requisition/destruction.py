@@ -26,7 +26,7 @@ from custody.ledger import decode_entry
 from custody.signatures import sign_raw
 from custody.site import Site
 from exporters.documents import fr_time, render
-from requisition.purge_rows import Doomed, destroyed_rows, merkle_root, set_run
+from requisition.purge_rows import Doomed, merkle_root, run_rows, set_run
 from requisition.timewindow import now_us, utc_text
 
 FORMAT = "scelle-destruction/1"
@@ -57,7 +57,7 @@ def certificate(site: Site, run: int, signer: Signer) -> Path:
         intent = _run_entries(cur, intent_json)
         outcome = _run_entries(cur, outcome_json)
         identity = read_identity(cur)
-        destroyed = destroyed_rows(cur, run)
+        destroyed = run_rows(cur, run, destroyed=True)
     held_at_plan = {
         e["subject"]["camera"]: int(e["data"].get("held", 0))
         for e in intent

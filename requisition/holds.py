@@ -67,6 +67,22 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _hold(seq: int, fields: Mapping[str, Any]) -> Hold:
+    """A hold from what a placement entry (or an item of a restatement) states."""
+    return Hold(
+        id=int(fields["hold"]),
+        camera_id=str(fields.get("camera")),
+        start_us=_utc_us(fields.get("from_utc")),
+        end_us=_utc_us(fields.get("to_utc")),
+        reason=str(fields.get("reason")),
+        procedure=_text(fields.get("procedure")),
+        requisition_id=_text(fields.get("requisition")),
+        placed_by=str(fields.get("placed_by")),
+        placed_at=str(fields.get("placed_at")),
+        placed_seq=seq,
+    )
+
+
 class HoldBook:
     """The holds of the ledger, read incrementally: `refresh` reads only the hold
     entries appended since the last call, so the purge re-reads them cheaply inside
@@ -99,40 +115,27 @@ class HoldBook:
         action, subject = entry.get("action"), entry.get("subject")
         data: Mapping[str, Any] = entry["data"] if isinstance(entry.get("data"), Mapping) else {}
         if action == PLACE and isinstance(subject, Mapping):
-            hold_id = subject.get("hold")
-            if not isinstance(hold_id, int) or isinstance(hold_id, bool):
+            if not isinstance(subject.get("hold"), int) or isinstance(subject["hold"], bool):
                 return  # placed before holds were numbered in the ledger: restated at v6
             self._holds.append(
-                Hold(
-                    id=hold_id,
-                    camera_id=str(subject.get("camera")),
-                    start_us=_utc_us(data.get("from_utc")),
-                    end_us=_utc_us(data.get("to_utc")),
-                    reason=str(entry.get("reason")),
-                    procedure=_text(entry.get("procedure")),
-                    requisition_id=_text(subject.get("requisition")),
-                    placed_by=str(entry.get("actor")),
-                    placed_at=str(entry.get("time")),
-                    placed_seq=seq,
+                _hold(
+                    seq,
+                    {
+                        **data,
+                        "hold": subject["hold"],
+                        "camera": subject.get("camera"),
+                        "reason": entry.get("reason"),
+                        "procedure": entry.get("procedure"),
+                        "requisition": subject.get("requisition"),
+                        "placed_by": entry.get("actor"),
+                        "placed_at": entry.get("time"),
+                    },
                 )
             )
         elif action == RESTATE:
             for item in data.get("holds", []):
                 if isinstance(item, Mapping) and isinstance(item.get("hold"), int):
-                    self._holds.append(
-                        Hold(
-                            id=int(item["hold"]),
-                            camera_id=str(item.get("camera")),
-                            start_us=_utc_us(item.get("from_utc")),
-                            end_us=_utc_us(item.get("to_utc")),
-                            reason=str(item.get("reason")),
-                            procedure=_text(item.get("procedure")),
-                            requisition_id=_text(item.get("requisition")),
-                            placed_by=str(item.get("placed_by")),
-                            placed_at=str(item.get("placed_at")),
-                            placed_seq=seq,
-                        )
-                    )
+                    self._holds.append(_hold(seq, item))
         elif action == RELEASE and isinstance(subject, Mapping):
             hold_id = subject.get("hold")
             self._holds = [

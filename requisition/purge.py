@@ -44,10 +44,10 @@ from requisition.purge_rows import (
     Doomed,
     camera_facts,
     check_index,
-    destroyed_rows,
     mark,
     merkle_root,
     new_run,
+    run_rows,
     set_run,
     vouched,
 )
@@ -232,17 +232,7 @@ def _all_marked(site: Site, run: int) -> list[int]:
 def _marked(site: Site, run: int) -> list[Doomed]:
     """The segments an interrupted run meant to destroy and has not recorded destroyed."""
     with site.db.read() as cur:
-        cur.execute(
-            "SELECT s.id, s.camera_id, c.store_path, s.path, s.start_us, s.end_us, s.size, "
-            "s.sha256, s.batch_id, c.clock_offset_ms FROM segment s "
-            "JOIN camera c ON c.id = s.camera_id "
-            "WHERE s.purge_run = ? AND s.destroyed_at IS NULL ORDER BY s.camera_id, s.start_us",
-            [run],
-        )
-        return [
-            Doomed(i, cam, Path(root), path, s, e, size, sha, batch, off * 1000)
-            for i, cam, root, path, s, e, size, sha, batch, off in cur.fetchall()
-        ]
+        return run_rows(cur, run, destroyed=False)
 
 
 # -- recording --------------------------------------------------------------------------
@@ -302,7 +292,7 @@ def _outcome(site: Site, actor: str, run: int) -> None:
             cur.execute("SELECT tally FROM purge_run WHERE id = ?", [run]).fetchone()[0] or "{}"
         )
         by_camera: dict[str, list[Doomed]] = defaultdict(list)
-        for d in destroyed_rows(cur, run):
+        for d in run_rows(cur, run, destroyed=True):
             by_camera[d.camera_id].append(d)
         absent, spared = tally.get("absent", {}), tally.get("spared", {})
         failures, count = tally.get("failures", []), int(tally.get("failure_count", 0))

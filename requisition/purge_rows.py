@@ -179,13 +179,15 @@ def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) 
     return good
 
 
-def destroyed_rows(cur: Cursor, run: int) -> list[Doomed]:
-    """Every segment a run recorded destroyed, camera by camera, in time order."""
+def run_rows(cur: Cursor, run: int, *, destroyed: bool) -> list[Doomed]:
+    """The segments a run recorded destroyed, or those it marked and has not (yet),
+    camera by camera, in time order."""
+    done = "IS NOT NULL" if destroyed else "IS NULL"
     cur.execute(
         "SELECT s.id, s.camera_id, c.store_path, s.path, s.start_us, s.end_us, s.size, "
         "s.sha256, s.batch_id, c.clock_offset_ms FROM segment s "
         "JOIN camera c ON c.id = s.camera_id WHERE s.purge_run = ? "
-        "AND s.destroyed_at IS NOT NULL ORDER BY s.camera_id, s.start_us, s.id",
+        f"AND s.destroyed_at {done} ORDER BY s.camera_id, s.start_us, s.id",
         [run],
     )
     return [
