@@ -4,7 +4,6 @@ real probe, gaps exact. One site, footage generated once for the module."""
 from __future__ import annotations
 
 import filecmp
-import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from custody.errors import FootageAltered
 from custody.site import Site
 from exporters.gaps import GapKind
 from exporters.generate import generate_footage
-from exporters.index import Coverage, find, scan
+from exporters.index import Coverage, camera_store, find, scan
 from exporters.master import extract_master, verified_coverage
 from exporters.working import make_working_copies
 from requisition.models import Camera
@@ -206,21 +205,14 @@ def test_a_corrupt_segment_never_hides_good_footage(tmp_path: Path, database_url
     cam = camera(site, "CAM-Y")
     generate_footage(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
     scan(site, [cam], "op", settle_seconds=0)
-    bad = Path(cam.store_path) / "CAM-Y" / "b.mp4"
-    bad.write_bytes(b"not a video" * 100)
     start = to_us(parse_time("2026-11-20T11:00:50", ZONE))
-    with site.db.write() as cur:
-        batch = cur.execute("SELECT MAX(id) FROM ingest_batch").fetchone()[0]
-        cur.execute(
-            "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id) "
-            "VALUES ('CAM-Y', 'CAM-Y/b.mp4', ?, ?, 1100, ?, ?)",  # corrupt as ingested
-            [start, start + 60_000_000, hashlib.sha256(bad.read_bytes()).hexdigest(), batch],
-        )
+    bad = camera_store(cam).segment_path("CAM-Y", start, 60_000_000)
+    bad.write_bytes(b"not a video" * 100)  # corrupt as the recorder wrote it, and ingested so
+    scan(site, [cam], "op", settle_seconds=0)
+    b = str(bad.relative_to(cam.store_path))
     coverage = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
     assert coverage.complete, coverage.gaps
-    assert [(u.segment.path, u.kind) for u in coverage.unusable] == [
-        ("CAM-Y/b.mp4", GapKind.CORRUPT)
-    ]
+    assert [(u.segment.path, u.kind) for u in coverage.unusable] == [(b, GapKind.CORRUPT)]
     assert spans(coverage) == [("2026-11-20T11:00:00+01:00", "2026-11-20T11:02:00+01:00")]
     partial = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02:30"))
     assert gaps(partial) == [("2026-11-20T11:02:00+01:00", "2026-11-20T11:02:30+01:00", "no")]
