@@ -170,18 +170,38 @@ def unlink_beneath(root: Path, relative: str) -> bool:
 
     False if it was already gone; NotRegular if something other than a regular file
     (a link, a directory) is there: it is left in place for a person to look at."""
+    directory, _, name = relative.rpartition("/")
     try:
-        parent, name = _parent_beneath(root, relative)
+        with directory_beneath(root, directory) as parent:
+            return unlink_at(parent, name, relative)
     except FileNotFoundError:
         return False
+
+
+@contextmanager
+def directory_beneath(root: Path, relative: str) -> Iterator[int]:
+    """A descriptor of the directory `root/relative` ('' for root itself), reached
+    without following any symbolic link below root (NotRegular if a link is in the way,
+    FileNotFoundError if it is gone): the purge deletes a directory's files through one
+    descriptor, then fsyncs it."""
+    if relative:
+        fd = _parent_beneath(root, f"{relative}/x")[0]  # every component, no link followed
+    else:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        try:
-            mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
-        except FileNotFoundError:
-            return False
-        if not stat.S_ISREG(mode):
-            raise NotRegular(errno.EINVAL, "not a regular file: left in place", relative)
-        os.unlink(name, dir_fd=parent)
-        return True
+        yield fd
     finally:
-        os.close(parent)
+        os.close(fd)
+
+
+def unlink_at(directory: int, name: str, shown: str) -> bool:
+    """Delete the regular file `name` in the directory open as `directory`; False if it
+    is gone, NotRegular (naming `shown`) if something else is there (left in place)."""
+    try:
+        mode = os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(mode):
+        raise NotRegular(errno.EINVAL, "not a regular file: left in place", shown)
+    os.unlink(name, dir_fd=directory)
+    return True

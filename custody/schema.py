@@ -179,6 +179,7 @@ def _v6_guards(conn: Connection) -> None:
             if column not in have:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
     _metadata().create_all(conn, tables=[_metadata().tables["ledger_policy"]])
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_batch ON segment (batch_id)")
     # Holds placed before v6 were decided by the table: restate those in force in the
     # ledger, which the purge now reads (requisition/holds.py).
     from requisition.holds import restate

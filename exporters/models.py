@@ -18,6 +18,7 @@ class Segment(SQLModel, table=True):
         UniqueConstraint("camera_id", "path"),
         Index("segment_by_time", "camera_id", "start_us"),
         Index("segment_by_end", "camera_id", "end_us"),
+        Index("segment_by_batch", "batch_id"),  # the purge checks rows batch by batch (v6)
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)

@@ -25,6 +25,7 @@ the last purge is refused.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Any
 
 from custody.db import Cursor
 from custody.errors import InputError, InvalidState
-from custody.files import NotRegular, fsync_dir, unlink_beneath
+from custody.files import directory_beneath, unlink_at
 from custody.keys import Signer
 from custody.ledger import Record
 from custody.site import Site
@@ -184,28 +185,22 @@ def _delete(
             spared: Counter[str] = Counter()
             failures: list[str] = []
             back: list[int] = []
+            doomed: dict[tuple[Path, str], list[Doomed]] = defaultdict(list)
             for item in batch:
                 held = holds.holding(
                     item.camera_id, item.start_us - item.offset_us, item.end_us - item.offset_us
                 )
-                try:
-                    if held:
-                        # Killed mid-batch, an earlier run deleted files before this hold
-                        # could commit: a file already gone on resume was destroyed then.
-                        if resuming and not (item.root / item.path).exists():
-                            absent.append(item)
-                        else:
-                            spared[item.camera_id] += 1
-                            back.append(item.segment_id)
-                        continue
-                    (deleted if unlink_beneath(item.root, item.path) else absent).append(item)
-                except (NotRegular, OSError, ValueError) as exc:
-                    reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-                    failures.append(f"{item.camera_id}/{item.path}: {reason}")
+                if not held:
+                    doomed[(item.root, item.path.rpartition("/")[0])].append(item)
+                # Killed mid-batch, an earlier run deleted files before this hold could
+                # commit: a file already gone on resume was destroyed then.
+                elif resuming and not (item.root / item.path).exists():
+                    absent.append(item)
+                else:
+                    spared[item.camera_id] += 1
                     back.append(item.segment_id)
-            for directory in {d.root / d.path for d in deleted}:
-                if directory.parent.is_dir():
-                    fsync_dir(directory.parent)
+            for (root, directory), group in doomed.items():
+                _unlink_in(root, directory, group, deleted, absent, failures, back)
             if step:
                 step("unlinked")
             _tally(cur, run, absent, spared, failures)
@@ -221,6 +216,37 @@ def _delete(
         with site.db.write() as cur:
             mark(cur, run, refused, "release")
     return done
+
+
+def _unlink_in(
+    root: Path,
+    directory: str,
+    items: list[Doomed],
+    deleted: list[Doomed],
+    absent: list[Doomed],
+    failures: list[str],
+    back: list[int],
+) -> None:
+    """Delete a directory's doomed files through one descriptor reached without any
+    symbolic link, then fsync it (the deletions survive a power cut)."""
+    try:
+        with directory_beneath(root, directory) as fd:
+            for item in items:
+                try:
+                    name = item.path.rpartition("/")[2]
+                    (deleted if unlink_at(fd, name, item.path) else absent).append(item)
+                except OSError as exc:
+                    failures.append(f"{item.camera_id}/{item.path}: {exc.strerror}")
+                    back.append(item.segment_id)
+            os.fsync(fd)
+    except FileNotFoundError:
+        absent.extend(i for i in items if i not in deleted)
+    except (OSError, ValueError) as exc:  # a link in the way, an odd path: left in place
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        for item in items:
+            if item not in deleted and item not in absent:
+                failures.append(f"{item.camera_id}/{item.path}: {reason}")
+                back.append(item.segment_id)
 
 
 def _all_marked(site: Site, run: int) -> list[int]:

@@ -21,7 +21,7 @@ from custody.errors import IntegrityError
 from custody.ledger import decode_entry
 from custody.site import Site
 from exporters.index import batch_rows_vouched
-from exporters.stores import StoreKind, open_store
+from exporters.stores import FootageStore, StoreKind, open_store
 
 DAY_US = 86_400_000_000
 
@@ -122,9 +122,8 @@ def check_index(cur: Cursor) -> None:
         )
 
 
-def _named_as_recorded(camera: CameraFacts, item: Doomed) -> bool:
+def _named_as_recorded(camera: CameraFacts, store: FootageStore, item: Doomed) -> bool:
     """The row's camera and start are what the recorder's file name says."""
-    store = open_store(StoreKind(camera.store_kind), Path(camera.store_path))
     rel = PurePosixPath(item.path)
     if ".." in rel.parts or rel.is_absolute() or len(rel.parts) < 2:
         return False
@@ -147,6 +146,7 @@ def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) 
         facts, refused = camera_facts(cur)
         cameras = {c.id: c for c in facts}
         batches: dict[int, set[int]] = {}
+        stores: dict[str, FootageStore] = {}
         good = []
         for item in items:
             camera = cameras.get(item.camera_id)
@@ -161,7 +161,11 @@ def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) 
                     "retention: left in place"
                 )
                 continue
-            if not _named_as_recorded(camera, item):
+            if camera.id not in stores:
+                stores[camera.id] = open_store(
+                    StoreKind(camera.store_kind), Path(camera.store_path)
+                )
+            if not _named_as_recorded(camera, stores[camera.id], item):
                 failures.append(
                     f"{item.camera_id}/{item.path}: its index row does not match the file "
                     "name: left in place"
@@ -190,8 +194,9 @@ def run_rows(cur: Cursor, run: int, *, destroyed: bool) -> list[Doomed]:
         f"AND s.destroyed_at {done} ORDER BY s.camera_id, s.start_us, s.id",
         [run],
     )
+    roots: dict[str, Path] = {}
     return [
-        Doomed(i, cam, Path(root), path, s, e, size, sha, batch, off * 1000)
+        Doomed(i, cam, roots.setdefault(root, Path(root)), path, s, e, size, sha, batch, off * 1000)
         for i, cam, root, path, s, e, size, sha, batch, off in cur.fetchall()
     ]
 

@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from custody import merkle
 from custody.ledger import decode_entry
 from custody.site import Site
@@ -80,3 +83,29 @@ def test_a_file_still_being_written_waits(tmp_path: Path, database_url: str) -> 
     os.utime(fresh, (old, old))
     assert scan(site, [cam], "op").segments == 1  # the directory was not marked as done
     site.close()
+
+
+@given(
+    st.text(st.characters(exclude_categories=["Cs"])),
+    st.integers(0, 2**53 - 1),
+    st.integers(0, 10**17),
+    st.integers(0, 10**12),
+)
+def test_an_ingest_record_is_its_canonical_json(
+    path: str, size: int, start: int, length: int
+) -> None:
+    """The ingest leaf written out by hand is byte for byte the RFC 8785 form."""
+    from custody.canonical import canonical_bytes
+    from exporters.index import NewSegment
+    from requisition.timewindow import utc_text
+
+    seg = NewSegment(path, start, start + length, size, "ab" * 32)
+    assert seg.record() == canonical_bytes(
+        {
+            "path": path,
+            "start": utc_text(start),
+            "end": utc_text(start + length),
+            "size": size,
+            "sha256": "ab" * 32,
+        }
+    )
