@@ -83,7 +83,11 @@ class LedgerAuditCamera(SQLModel, table=True):
     """Which cameras an entry touched (an extraction may touch several)."""
 
     __tablename__ = "ledger_audit_camera"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (
+        # Every `ledger verify` reads the index chunk by chunk of seq (v6).
+        Index("ledger_audit_camera_by_seq", "seq", "camera"),
+        {"sqlite_with_rowid": False},
+    )
 
     camera: str = Field(primary_key=True)
     seq: int = Field(

@@ -180,6 +180,9 @@ def _v6_guards(conn: Connection) -> None:
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
     _metadata().create_all(conn, tables=[_metadata().tables["ledger_policy"]])
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_batch ON segment (batch_id)")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ledger_audit_camera_by_seq ON ledger_audit_camera (seq, camera)"
+    )
     # Holds placed before v6 were decided by the table: restate those in force in the
     # ledger, which the purge now reads (requisition/holds.py).
     from requisition.holds import restate
