@@ -31,7 +31,7 @@ from custody.verify import LedgerReport, verify_ledger
 from exporters.generate import generate_footage
 from exporters.index import scan
 from exporters.package import Built
-from exporters.verify_export import verify_export
+from exporters.verify_export import verdict, verify_export
 from requisition import agents
 from requisition.agents import NewAgent
 from requisition.cameras import CameraSpec, add_cameras, get_camera
@@ -158,7 +158,7 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         state = "complete" if built.complete else f"{built.gaps} gap(s) stated"
         say(f"export built: {built.path} ({state})")
         verified = verify_export(built.path)
-        say(f"export verified: {len(verified.checks)} checks passed")
+        say(f"export verified: {len(verified.checks)} checks passed; {verdict(verified)}")
         ledger = verify_ledger(opened.db, settings)
         say(f"ledger verified: {ledger.entries} entries, {ledger.checkpoints} checkpoints")
         accesses = query(opened.db, AuditFilter(camera="C-012", action="footage"))
