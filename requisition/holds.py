@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from custody import text
 from custody.db import Cursor
 from custody.errors import InputError, IntegrityError, InvalidState
 from custody.ledger import Record, decode_entry
@@ -226,6 +227,9 @@ def place(
     camera = get_camera(site, camera_id)
     if not reason.strip():
         raise InputError("a hold needs a reason")
+    text.prose(reason, "the reason")
+    if procedure is not None:
+        text.line(procedure, "the procedure number")
     placed_at = utc_text(now_us())
     with site.db.write() as cur:
         hold_id = insert_hold(cur, camera.id, window, reason.strip(), procedure, actor, placed_at)
@@ -285,6 +289,7 @@ def mark_released(cur: Cursor, holds: Iterable[Hold], actor: str, reason: str) -
 def release(site: Site, hold_id: int, reason: str, actor: str) -> Hold:
     if not reason.strip():
         raise InputError("releasing a hold needs a reason")
+    text.prose(reason, "the reason")
     placements = [get(site, hold_id)] and book(site).with_id(hold_id)
     if not any(h.active for h in placements):
         raise InvalidState(f"hold {hold_id} was already released on {placements[-1].released_at}")
