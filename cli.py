@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from custody.errors import ExitCode, KeyProblem, ScelleError
+from custody.errors import ExitCode, ScelleError, SigningKeyError
 from custody.text import INT64_MAX, whole_number
 from requisition.roles import Permission
 
@@ -145,8 +145,8 @@ def _settings(ctx: typer.Context) -> Settings:
 def _open(ctx: typer.Context, permission: Permission) -> Site:
     """The site, once the acting login is known to be a designated agent allowed to do
     this (a refusal is recorded in the ledger and exits 5)."""
-    from custody.site import open_site
     from requisition.agents import authorise
+    from requisition.site import open_site
 
     site = open_site(_settings(ctx))
     try:
@@ -164,12 +164,14 @@ def _passphrase(confirm: bool = False) -> bytes:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise KeyProblem(f"cannot read SCELLE_PASSPHRASE_FILE {path}: {exc.strerror}") from exc
+            raise SigningKeyError(
+                f"cannot read SCELLE_PASSPHRASE_FILE {path}: {exc.strerror}"
+            ) from exc
         return data[:-1] if data.endswith(b"\n") else data
     if os.environ.get("SCELLE_PASSPHRASE"):
         return os.environ["SCELLE_PASSPHRASE"].encode()
     if not sys.stdin.isatty():
-        raise KeyProblem(
+        raise SigningKeyError(
             "no passphrase: not on a terminal",
             hint="set SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE",
         )
@@ -221,8 +223,8 @@ def init(
     from custody.config import load_settings
     from custody.keys import der_sha256, load_public_key, ssh_fingerprint
     from custody.note import verifier_key
-    from custody.site import init_site
     from requisition.agents import bootstrap
+    from requisition.site import init_site
 
     obj = ctx.find_root().obj or {}
     settings = load_settings(
@@ -356,7 +358,7 @@ def ledger_note(
     procedure: Annotated[str | None, typer.Option(help="PV or procedure number.")] = None,
 ) -> None:
     """Record an event that happened outside scelle (a phone call, a seal opened)."""
-    from custody.ledger import Record
+    from custody.entry import Record
 
     site = _open(ctx, Permission.LEDGER_WRITE)
     try:
@@ -382,7 +384,7 @@ def ledger_show(
     ] = 20,
 ) -> None:
     """List the latest entries, or show entry N."""
-    from custody.ledger import decode_entry
+    from custody.entry import decode_entry
 
     site = _open(ctx, Permission.AUDIT)
     try:
@@ -479,11 +481,11 @@ def ledger_verify(
 
     if bundle is not None:
         from custody.bundle_verify import verify_bundle
-        from custody.checks import VerificationFailed
+        from custody.checks import VerificationFailedError
 
         try:
             checked, count = verify_bundle(bundle, key)
-        except VerificationFailed as failed:
+        except VerificationFailedError as failed:
             _show_report(failed.report, "bundle")
             raise
         _show_report(checked, "bundle")
@@ -535,7 +537,7 @@ def ledger_export(
 ) -> None:
     """Write a bundle (entries, range proof, signed checkpoint) an auditor checks offline."""
     from custody.bundle import export_bundle
-    from custody.ledger import Record
+    from custody.entry import Record
 
     site = _open(ctx, Permission.AUDIT)
     try:
@@ -571,30 +573,16 @@ def db_upgrade(
 
     A site upgraded from before the agents register has none: the login running the
     upgrade becomes its first administrator, recorded in the ledger."""
-    from custody import schema
-    from custody.db import Database
-    from custody.site import Site, open_site
-    from requisition.agents import authorise, bootstrap, list_all
+    from requisition.migrations import upgrade_site
 
-    settings = _settings(ctx)
-    db = Database(settings.database_url)
-    try:
-        if schema.version(db) >= 5:  # an agents register exists: only an admin upgrades
-            older = Site(settings, db)  # not open_site: its schema is older by definition
-            authorise(older, older.login, Permission.DATABASE, "db upgrade")
-        applied = schema.upgrade(db)
-    finally:
-        db.dispose()
+    done = upgrade_site(_settings(ctx), admin_name)
     typer.echo(
-        f"applied migrations {applied}" if applied else f"schema is current (v{schema.LATEST})"
+        f"applied migrations {done.applied}"
+        if done.applied
+        else f"schema is current (v{done.latest})"
     )
-    site = open_site(settings)
-    try:
-        if not list_all(site):
-            bootstrap(site, site.login, admin_name or site.login, "database upgrade")
-            typer.echo(f"first administrator: {site.login}")
-    finally:
-        site.close()
+    if done.first_admin:
+        typer.echo(f"first administrator: {done.first_admin}")
 
 
 @db_app.command("copy")
@@ -607,42 +595,16 @@ def db_copy(
     The source is left untouched; point the site at the target afterwards."""
     import base64
 
-    from custody.config import check_database_url
-    from custody.db import Database
-    from custody.dbcopy import copy_database
-    from custody.ledger import Ledger, Record
-    from custody.site import Site
-    from requisition import agents
+    from requisition.migrations import copy_site
 
-    check_database_url(to, "--to")
     site = _open(ctx, Permission.DATABASE)
-    target = Database(to)
     try:
-        copied = copy_database(site.db, target, site.settings)
-        moved = Site(site.settings, target)
-        Ledger(target).append(
-            moved.login,
-            Record(
-                "db.copy",
-                {"database": target.display_url},
-                f"site database copied here by {site.login}, both ledgers verified",
-                data={"entries": copied.entries, "rows": copied.rows, "from": site.login},
-            ),
-        )
-        admin = agents.get(moved, moved.login)
-        if admin is None:  # PostgreSQL roles are not the SQLite logins: its owner administers
-            agents.add(
-                moved,
-                moved.login,
-                agents.NewAgent(moved.login, moved.login, "admin", f"db copy by {site.login}"),
-            )
+        copied, shown = copy_site(site, to)
     finally:
-        target.dispose()
         site.close()
     total = sum(copied.rows.values())
     typer.echo(f"copied {total} rows; ledger verified on both sides: {copied.entries} entries,")
     typer.echo(f"root {base64.b64encode(copied.root).decode()}")
-    shown = target.display_url
     typer.echo(f"now set database_url = {shown!r} in {site.settings.home / 'scelle.toml'}")
 
 
@@ -792,8 +754,8 @@ def camera_show(
 
 
 def _window(site: Site, camera_id: str, start: str, end: str) -> tuple[Any, Any]:
+    from custody.timewindow import parse_window
     from requisition.cameras import get_camera
-    from requisition.timewindow import parse_window
 
     camera = get_camera(site, camera_id)
     return camera, parse_window(start, end, camera.timezone, site.settings.max_window_hours)
@@ -820,8 +782,8 @@ def footage_generate(
     ] = None,
 ) -> None:
     """Write synthetic footage into the camera's store, as its recorder would."""
+    from custody.timewindow import parse_span, parse_time, to_us
     from exporters.generate import generate_footage
-    from requisition.timewindow import parse_span, parse_time, to_us
 
     site = _open(ctx, Permission.FOOTAGE_GENERATE)
     try:
@@ -895,8 +857,8 @@ def footage_find(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """The segments, gaps and corrupt parts of a window, before anything is extracted."""
+    from custody.timewindow import now_us
     from exporters.index import coverage_json, find, require_footage, scan
-    from requisition.timewindow import now_us
 
     site = _open(ctx, Permission.FOOTAGE_FIND)
     try:
@@ -1227,12 +1189,12 @@ def verify_cmd(
     (camera, period, kind), and exits 0: it is authentic, and says itself what it lacks
     (--json: "complete": false). Exit 4 if any check fails.
     """
-    from custody.checks import VerificationFailed
+    from custody.checks import VerificationFailedError
     from exporters.verify_export import completeness_lines, report_json, verdict, verify_export
 
     try:
         report = verify_export(directory, key)
-    except VerificationFailed as failed:
+    except VerificationFailedError as failed:
         if as_json:
             _print_json(report_json(failed.report))
         else:
@@ -1263,7 +1225,7 @@ def _show_report(report: Report, what: str) -> None:
 
 
 def _issue(site: Site, document: Any, out: Path, stem: str, subject: dict[str, str]) -> None:
-    from custody.ledger import Record
+    from custody.entry import Record
 
     html, pdf = document.write(out, stem)
     site.ledger.append(
@@ -1280,12 +1242,12 @@ def _issue(site: Site, document: Any, out: Path, stem: str, subject: dict[str, s
 
 
 def _export_dir(site: Site, requisition_id: str) -> Path:
-    from custody.errors import InvalidState
+    from custody.errors import InvalidStateError
     from requisition.requisitions import get
 
     requisition = get(site, requisition_id)
     if not requisition.export_path or not Path(requisition.export_path).is_dir():
-        raise InvalidState(f"requisition {requisition_id} has no export yet")
+        raise InvalidStateError(f"requisition {requisition_id} has no export yet")
     return Path(requisition.export_path)
 
 
@@ -1359,8 +1321,8 @@ def doc_register(
     """The register of recordings for a period: recordings, destructions, transmissions."""
     from custody.errors import InputError
     from custody.text import shown
+    from custody.timewindow import parse_time, to_us
     from requisition.register import register_document
-    from requisition.timewindow import parse_time, to_us
 
     site = _open(ctx, Permission.DOCUMENT)
     try:
@@ -1416,8 +1378,8 @@ def hold_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Active holds (with --all, released ones too)."""
+    from custody.timewindow import utc_text
     from requisition.holds import list_holds
-    from requisition.timewindow import utc_text
 
     site = _open(ctx, Permission.READ)
     try:
@@ -1485,10 +1447,10 @@ def purge(
     force."""
     if now is not None and not dry_run:
         _fail("--now only with --dry-run: a purge destroys footage as of the clock", ExitCode.USAGE)
+    from custody.timewindow import parse_time, to_us
     from requisition.purge import lines as purge_lines
     from requisition.purge import purge as run_purge
     from requisition.purge import summary
-    from requisition.timewindow import parse_time, to_us
 
     site = _open(ctx, Permission.PURGE)
     try:
@@ -1553,7 +1515,7 @@ def _utc_bound(value: str | None, zone: str, option: str) -> str | None:
 
     from custody.errors import InputError
     from custody.text import shown
-    from requisition.timewindow import parse_time
+    from custody.timewindow import parse_time
 
     day = "T" not in value and " " not in value.strip()
     try:
@@ -1591,8 +1553,8 @@ def audit_cmd(
     """Who accessed which recordings of which camera, when, why, for which procedure and
     receiving unit: answered from the ledger, each row re-read from its entry."""
     from custody.audit import AuditFilter, query
-    from custody.ledger import Record
-    from requisition.timewindow import local_text, to_us
+    from custody.entry import Record
+    from custody.timewindow import local_text, to_us
 
     if as_json and as_csv:
         _fail("choose one of --json and --csv", ExitCode.USAGE)

@@ -28,9 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.audit import AuditFilter, query
 from custody.config import load_settings
-from custody.ledger import Record
-from custody.site import Site, init_site
+from custody.entry import Record
+from custody.site import Site
 from requisition import agents
+from requisition.site import init_site
 
 AGENTS = [f"agent-{i:02d}" for i in range(40)]
 

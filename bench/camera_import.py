@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.config import load_settings
-from custody.site import init_site
 from requisition.cameras import REQUIRED, add_rows, read_csv
+from requisition.site import init_site
 
 
 def write_inventory(path: Path, rows: int) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from custody.timewindow import now_us
 from exporters.documents import cover, label, render
 from requisition.demo import run_demo
 from requisition.register import register_document
-from requisition.timewindow import now_us
 
 
 def timed(runs: int, make: object) -> float:
@@ -44,7 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scelle-bench-") as d:
         result = run_demo(Path(d) / "site", lambda _line: None)
         from custody.config import load_settings
-        from custody.site import open_site
+        from requisition.site import open_site
 
         settings = load_settings({"home": str(result.home)}, environ={})
         site = open_site(settings)

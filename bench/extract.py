@@ -29,13 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.config import load_settings
-from custody.site import Site, init_site
+from custody.site import Site
+from custody.timewindow import Window, parse_window
 from exporters.generate import generate_footage
 from exporters.index import camera_store, find, scan
 from exporters.master import extract_master
+from exporters.models import Camera
 from requisition.cameras import CameraSpec, add_cameras, get_camera
-from requisition.models import Camera
-from requisition.timewindow import Window, parse_window
+from requisition.site import init_site
 
 
 def new_site(home: Path, store: Path) -> tuple[Site, Camera]:

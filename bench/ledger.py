@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody import checkpoints, merkle
 from custody.config import load_settings
-from custody.ledger import Record, entry_body, utc_now
-from custody.site import Site, init_site
+from custody.entry import Record, entry_body, utc_now
+from custody.site import Site
 from custody.verify import verify_ledger
+from requisition.site import init_site
 
 PASSPHRASE = b"bench passphrase"
 

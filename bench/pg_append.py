@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ledger import record
 from custody import audit, checkpoints
 from custody.config import load_settings
-from custody.ledger import Ledger, entry_body, utc_now
-from custody.site import init_site, open_site
+from custody.entry import entry_body, utc_now
+from custody.ledger import Ledger
 from custody.verify import verify_ledger
+from requisition.site import init_site, open_site
 from tests.pgserver import PgServer, find_bindir
 
 PASSPHRASE = b"bench passphrase"

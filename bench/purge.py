@@ -23,12 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.config import load_settings
-from custody.site import init_site
+from custody.timewindow import parse_time, to_us
 from exporters.index import NewSegment, record_ingest
 from exporters.stores.scelle_dir import ScelleDirStore
 from requisition.cameras import CameraSpec, add_cameras
 from requisition.purge import purge
-from requisition.timewindow import parse_time, to_us
+from requisition.site import init_site
 
 MINUTE = 60_000_000
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from custody.db import Cursor, Database
+from custody.entry import decode_entry
 from custody.errors import IntegrityError
 
 _REGISTER = "requisition.register"
@@ -293,8 +294,6 @@ def check_complete(cur: Cursor, *, count: bool = False) -> None:
 def recompute(db: Database) -> None:
     """Compare the whole index with what the entries say; IntegrityError on the first
     difference. Run by `ledger verify --audit-index` (reads and parses every entry)."""
-    from custody.ledger import decode_entry
-
     with db.read() as cur:
         check_complete(cur, count=True)
         cur.execute(
@@ -347,8 +346,6 @@ def chunk_disagreement(cur: Cursor, lo: int, hi: int, bodies: Sequence[bytes]) -
 
 def backfill(cur: Cursor) -> None:
     """Index a ledger written before the index existed (schema v5), in seq order."""
-    from custody.ledger import decode_entry
-
     known: Known = {}
     bodies = cur.execute("SELECT body FROM ledger_entry ORDER BY seq").fetchall()
     write(cur, [derive(decode_entry(bytes(body)), known) for (body,) in bodies])

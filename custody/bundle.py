@@ -30,7 +30,7 @@ from custody import merkle
 from custody.canonical import canonical_bytes
 from custody.checkpoints import Identity, db_checkpoints, open_checkpoint, read_identity
 from custody.db import Database
-from custody.errors import InputError, InvalidState
+from custody.errors import InputError, InvalidStateError
 from custody.files import fsync_dir, fsync_file
 from custody.keys import der_sha256, public_pem, ssh_fingerprint
 from custody.ledger import current_size, fetch_nodes
@@ -79,7 +79,7 @@ def export_bundle(db: Database, out: Path, first: int, last: int | None) -> Bund
     """Write entries first..last (inclusive) with their proof against the latest signed
     checkpoint that covers them. `last` defaults to that checkpoint's last entry."""
     if out.exists():
-        raise InvalidState(f"{out} already exists", hint="choose a new directory")
+        raise InvalidStateError(f"{out} already exists", hint="choose a new directory")
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)  # left by an attempt that was killed
     try:
@@ -129,13 +129,15 @@ def _write_entries(
         identity = read_identity(cur)
         signed = [(open_checkpoint(s, identity), s.note) for s in db_checkpoints(cur)]
         if not signed:
-            raise InvalidState("no signed checkpoint yet", hint="run 'scelle ledger checkpoint'")
+            raise InvalidStateError(
+                "no signed checkpoint yet", hint="run 'scelle ledger checkpoint'"
+            )
         checkpoint, note = max(signed, key=lambda pair: pair[0].size)
         end = checkpoint.size if last is None else last + 1
         if not 0 <= first < end:
             raise InputError(f"--from {first} --to {end - 1}: not a range of entries")
         if end > checkpoint.size:
-            raise InvalidState(
+            raise InvalidStateError(
                 f"entries up to {end - 1} are not yet covered by a signed checkpoint "
                 f"(the latest covers {checkpoint.size} of {current_size(cur)})",
                 hint="run 'scelle ledger checkpoint' first",

@@ -25,18 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody import merkle
 from custody.db import Cursor, Database
-from custody.errors import DiskFull, InputError, IntegrityError, KeyProblem
+from custody.entry import Record, decode_entry, utc_now
+from custody.errors import DiskFullError, InputError, IntegrityError, SigningKeyError
 from custody.files import append_durable
 from custody.keys import Signer, public_raw
-from custody.ledger import (
-    Ledger,
-    Record,
-    current_size,
-    database_appends,
-    decode_entry,
-    fetch_nodes,
-    utc_now,
-)
+from custody.ledger import Ledger, current_size, database_appends, fetch_nodes
 from custody.note import Checkpoint, sign_checkpoint, split_notes, verify_checkpoint
 
 
@@ -157,7 +150,7 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
     with db.write() as cur:
         identity = read_identity(cur)
         if public_raw(signer.public_key) != public_raw(identity.public_key):
-            raise KeyProblem("this key is not the one recorded in ledger entry 0")
+            raise SigningKeyError("this key is not the one recorded in ledger entry 0")
         size = current_size(cur)
 
         def get(keys: Any) -> dict[merkle.NodeKey, bytes]:
@@ -194,7 +187,7 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            raise DiskFull(
+            raise DiskFullError(
                 f"no room to append the checkpoint to {checkpoint_file}: nothing was signed "
                 "and the file is as it was",
                 hint="free space there, then sign again (scelle ledger checkpoint)",

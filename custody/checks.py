@@ -85,13 +85,13 @@ def run_checks(
             report.checks.append((name, why))
     if report.failures:
         name, why = report.failures[0]
-        raise VerificationFailed(
+        raise VerificationFailedError(
             report, f"{len(report.failures)} check(s) failed; first: {name}: {why}"
         )
     return report
 
 
-class VerificationFailed(IntegrityError):
+class VerificationFailedError(IntegrityError):
     """Carries the full report so that the CLI can print every check."""
 
     def __init__(self, report: Report, message: str) -> None:

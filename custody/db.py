@@ -26,8 +26,8 @@ from custody.errors import (
     DatabaseError,
     InputError,
     IntegrityError,
-    InvalidState,
-    PermissionDenied,
+    InvalidStateError,
+    PermissionDeniedError,
     SiteError,
 )
 from custody.files import exclusive as file_lock
@@ -81,6 +81,11 @@ class Cursor:
     @property
     def is_sqlite(self) -> bool:
         return self._qmark
+
+    @property
+    def raw(self) -> Any:
+        """The driver's own cursor."""
+        return self._raw
 
     def _sql(self, sql: str) -> str:
         return sql if self._qmark else sql.replace("?", "%s")
@@ -244,7 +249,7 @@ class Database:
                     hint="see pg_stat_activity for a session idle in a transaction",
                 ) from exc
             if type(exc).__name__ == "InsufficientPrivilege":  # PostgreSQL's own refusal
-                raise PermissionDenied(
+                raise PermissionDeniedError(
                     f"the database refused: {detail}",
                     hint="the agents register is changed by the database owner",
                 ) from exc
@@ -297,7 +302,7 @@ class Database:
         """One holder of `name` at a time among every process using this database, on
         every workstation: a PostgreSQL session advisory lock, or, for a SQLite file
         (which only one machine uses), an flock beside it. Either dies with its holder.
-        InvalidState(`busy`) at once if someone holds it."""
+        InvalidStateError(`busy`) at once if someone holds it."""
         if self.path is not None:
             with file_lock(self.path.with_name(f"{self.path.name}.{name}.lock"), busy):
                 yield
@@ -324,7 +329,7 @@ class Database:
             except self._driver_errors as exc:
                 raise self._db_error(exc) from exc
             if not held:
-                raise InvalidState(
+                raise InvalidStateError(
                     busy + (f" ({holder})" if holder else ""),
                     hint="it may run on another workstation: wait for it",
                 )

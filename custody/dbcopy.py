@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
-from sqlmodel import SQLModel
+from sqlalchemy import MetaData, Table, func, insert, select, text
 
-from custody import schema
 from custody.config import Settings
 from custody.db import Database
-from custody.errors import IntegrityError, InvalidState
+from custody.errors import IntegrityError, InvalidStateError
 from custody.text import shown
 from custody.verify import verify_ledger
 
@@ -33,12 +31,12 @@ class Copied:
     root: bytes
 
 
-def _tables() -> list[Table]:
-    import exporters.models  # noqa: F401 - every table, in foreign-key order
-    import requisition.models  # noqa: F401
-
-    tables = [t for t in SQLModel.metadata.sorted_tables if t.name != "schema_version"]
-    # The entries first: the tree's nodes and the audit index may only follow them.
+def _tables(metadata: MetaData) -> list[Table]:
+    """Every table, in foreign-key order, the entries first (the tree's nodes and the
+    audit index may only follow them); the target's own schema version and ledger
+    policy (written by its upgrade) are not copied."""
+    own = {"schema_version", "ledger_policy"}
+    tables = [t for t in metadata.sorted_tables if t.name not in own]
     return sorted(tables, key=lambda t: t.name != "ledger_entry")
 
 
@@ -52,7 +50,7 @@ def _storable_in_postgresql(table: Table, rows: list[dict[str, Any]]) -> None:
                 key = ", ".join(
                     f"{c.name}={shown(str(row[c.name]), 40)}" for c in table.primary_key.columns
                 )
-                raise InvalidState(
+                raise InvalidStateError(
                     f"table {table.name}, row {key}: {column} holds a NUL character, which "
                     "PostgreSQL cannot store; nothing was copied",
                     hint="correct that value in the source database, then copy again",
@@ -63,19 +61,23 @@ def copy_database(
     source: Database,
     target: Database,
     settings: Settings,
+    *,
+    upgrade: Callable[[Database], object],
+    metadata: MetaData,
     progress: Callable[[str, int], None] | None = None,
 ) -> Copied:
-    """Copy every row of `source` into the empty database `target`; verify both ledgers."""
+    """Copy every row of `source` into the empty database `target` (brought to the
+    current schema by `upgrade`; `metadata` names every table); verify both ledgers."""
     before = verify_ledger(source, settings)
-    schema.upgrade(target)
+    upgrade(target)
     with target.engine.connect() as conn:
         if conn.execute(text("SELECT COUNT(*) FROM ledger_entry")).scalar():
-            raise InvalidState(
+            raise InvalidStateError(
                 "the target database already holds a ledger", hint="copy into an empty database"
             )
     rows: dict[str, int] = {}
     with source.engine.connect() as src, target.engine.begin() as dst:
-        for table in _tables():
+        for table in _tables(metadata):
             order = list(table.primary_key.columns) or list(table.columns)
             result = src.execution_options(stream_results=True).execute(
                 select(table).order_by(*order)

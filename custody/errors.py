@@ -57,11 +57,11 @@ class ProofError(IntegrityError):
     """A Merkle inclusion or consistency proof does not verify."""
 
 
-class CorruptSegment(IntegrityError):
+class CorruptSegmentError(IntegrityError):
     """A footage file that cannot be read as video."""
 
 
-class FootageAltered(IntegrityError):
+class FootageAlteredError(IntegrityError):
     """A footage file whose bytes are no longer those hashed at ingest."""
 
 
@@ -71,50 +71,50 @@ class RefusedError(ScelleError):
     exit_code = ExitCode.REFUSED
 
 
-class InvalidState(RefusedError):
+class InvalidStateError(RefusedError):
     """The action does not fit the current state (already initialised, ...)."""
 
 
-class PermissionDenied(RefusedError):
+class PermissionDeniedError(RefusedError):
     """The acting agent may not do this."""
 
 
-class EnvironmentProblem(ScelleError):
+class EnvironmentProblemError(ScelleError):
     """Something scelle needs from its surroundings is missing or unreadable."""
 
     exit_code = ExitCode.ENVIRONMENT
 
 
-class SiteError(EnvironmentProblem):
+class SiteError(EnvironmentProblemError):
     """No site, or a site directory scelle cannot use."""
 
 
-class DatabaseError(EnvironmentProblem):
+class DatabaseError(EnvironmentProblemError):
     """The database is missing, unreadable or of an unknown schema."""
 
 
-class FootageUnavailable(EnvironmentProblem):
+class FootageUnavailableError(EnvironmentProblemError):
     """The footage asked for is not kept (never recorded, or past its retention)."""
 
 
-class DiskFull(EnvironmentProblem):
+class DiskFullError(EnvironmentProblemError):
     """A disk (the export's, a removable medium) has no room left; nothing half-written
     was kept."""
 
 
-class FfmpegError(EnvironmentProblem):
+class FfmpegError(EnvironmentProblemError):
     """ffmpeg is missing, or failed on input that should have worked."""
 
 
-class KeyProblem(ScelleError):
+class SigningKeyError(ScelleError):
     """The signing key cannot be used."""
 
     exit_code = ExitCode.KEY
 
 
-class KeyMissing(KeyProblem):
+class SigningKeyMissingError(SigningKeyError):
     """No key file where the site expects one."""
 
 
-class WrongPassphrase(KeyProblem):
+class WrongPassphraseError(SigningKeyError):
     """The passphrase does not open the key file."""

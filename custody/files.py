@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from custody.errors import InvalidState
+from custody.errors import InvalidStateError
 
 
 def fsync_dir(path: Path) -> None:
@@ -35,14 +35,14 @@ def fsync_file(path: Path) -> None:
 @contextmanager
 def exclusive(path: Path, busy: str) -> Iterator[None]:
     """One holder at a time; the kernel drops the lock if the holder dies (flock).
-    InvalidState(`busy`) if another process holds it."""
+    InvalidStateError(`busy`) if another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise InvalidState(busy, hint="wait for it to finish") from exc
+            raise InvalidStateError(busy, hint="wait for it to finish") from exc
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
@@ -119,25 +119,27 @@ def _walk_beneath(root: Path, relative: str) -> tuple[int, str]:
     return fd, parts[-1]
 
 
-class NotRegular(OSError):
+class NotRegularFileError(OSError):
     """A path under a store that is a link, a directory, a FIFO or a device."""
 
 
 def _parent_beneath(root: Path, relative: str) -> tuple[int, str]:
-    """_walk_beneath, with a link (or a file) in place of a directory as NotRegular."""
+    """_walk_beneath, with a link (or a file) in place of a directory as NotRegularFileError."""
     try:
         return _walk_beneath(root, relative)
     except FileNotFoundError:
         raise
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise NotRegular(errno.ELOOP, "a directory on the path is a link", relative) from exc
+            raise NotRegularFileError(
+                errno.ELOOP, "a directory on the path is a link", relative
+            ) from exc
         raise
 
 
 def open_beneath(root: Path, relative: str) -> int:
     """Open `root/relative` for reading, only if it is a regular file reached without
-    following a symbolic link; NotRegular (an OSError) otherwise. The caller closes it.
+    following a symbolic link; NotRegularFileError (an OSError) otherwise. The caller closes it.
     O_NONBLOCK: opening a FIFO planted in place of a segment must not hang."""
     parent, name = _parent_beneath(root, relative)
     try:
@@ -145,13 +147,13 @@ def open_beneath(root: Path, relative: str) -> int:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise NotRegular(errno.ELOOP, "a symbolic link", relative) from exc
+                raise NotRegularFileError(errno.ELOOP, "a symbolic link", relative) from exc
             raise
     finally:
         os.close(parent)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise NotRegular(errno.EINVAL, "not a regular file", relative)
+        raise NotRegularFileError(errno.EINVAL, "not a regular file", relative)
     os.set_blocking(fd, True)
     return fd
 
@@ -168,7 +170,7 @@ def regular_beneath(root: Path, relative: str) -> bool:
 def unlink_beneath(root: Path, relative: str) -> bool:
     """Delete the regular file `root/relative`, never through a symbolic link.
 
-    False if it was already gone; NotRegular if something other than a regular file
+    False if it was already gone; NotRegularFileError if something other than a regular file
     (a link, a directory) is there: it is left in place for a person to look at."""
     directory, _, name = relative.rpartition("/")
     try:
@@ -181,7 +183,7 @@ def unlink_beneath(root: Path, relative: str) -> bool:
 @contextmanager
 def directory_beneath(root: Path, relative: str) -> Iterator[int]:
     """A descriptor of the directory `root/relative` ('' for root itself), reached
-    without following any symbolic link below root (NotRegular if a link is in the way,
+    without following any symbolic link below root (NotRegularFileError if a link is in the way,
     FileNotFoundError if it is gone): the purge deletes a directory's files through one
     descriptor, then fsyncs it."""
     if relative:
@@ -196,12 +198,12 @@ def directory_beneath(root: Path, relative: str) -> Iterator[int]:
 
 def unlink_at(directory: int, name: str, shown: str) -> bool:
     """Delete the regular file `name` in the directory open as `directory`; False if it
-    is gone, NotRegular (naming `shown`) if something else is there (left in place)."""
+    is gone, NotRegularFileError (naming `shown`) if something else is there (left in place)."""
     try:
         mode = os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode
     except FileNotFoundError:
         return False
     if not stat.S_ISREG(mode):
-        raise NotRegular(errno.EINVAL, "not a regular file: left in place", shown)
+        raise NotRegularFileError(errno.EINVAL, "not a regular file: left in place", shown)
     os.unlink(name, dir_fd=directory)
     return True

@@ -17,7 +17,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from custody.errors import InvalidState, KeyMissing, KeyProblem, WrongPassphrase
+from custody.errors import (
+    InvalidStateError,
+    SigningKeyError,
+    SigningKeyMissingError,
+    WrongPassphraseError,
+)
 from custody.files import write_atomic
 
 KDF_ROUNDS = 600_000
@@ -70,9 +75,11 @@ def der_sha256(key: Ed25519PublicKey) -> str:
 def create_key(path: Path, passphrase: bytes, name: str) -> Signer:
     """Generate an Ed25519 key and write it encrypted to `path` (refuses to overwrite)."""
     if not passphrase:
-        raise KeyProblem("the passphrase is empty", hint="set SCELLE_PASSPHRASE_FILE or type one")
+        raise SigningKeyError(
+            "the passphrase is empty", hint="set SCELLE_PASSPHRASE_FILE or type one"
+        )
     if path.exists():
-        raise InvalidState(f"a key already exists at {path}")
+        raise InvalidStateError(f"a key already exists at {path}")
     private = Ed25519PrivateKey.generate()
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
@@ -87,32 +94,35 @@ def create_key(path: Path, passphrase: bytes, name: str) -> Signer:
 
 
 def load_signer(path: Path, passphrase: bytes) -> Signer:
-    """Open the key file; KeyMissing if absent, WrongPassphrase if it will not open."""
+    """Open the key file; SigningKeyMissingError if absent, WrongPassphraseError if it will
+    not open."""
     try:
         blob = path.read_bytes()
     except FileNotFoundError as exc:
-        raise KeyMissing(f"no signing key at {path}", hint="run 'scelle init' first") from exc
+        raise SigningKeyMissingError(
+            f"no signing key at {path}", hint="run 'scelle init' first"
+        ) from exc
     except OSError as exc:
-        raise KeyProblem(f"cannot read signing key {path}: {exc.strerror}") from exc
+        raise SigningKeyError(f"cannot read signing key {path}: {exc.strerror}") from exc
     try:
         private, _cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)
     except ValueError as exc:
-        raise WrongPassphrase(
+        raise WrongPassphraseError(
             f"cannot open signing key {path}: wrong passphrase or damaged file"
         ) from exc
     if not isinstance(private, Ed25519PrivateKey):
-        raise KeyProblem(f"{path} does not hold an Ed25519 key")
+        raise SigningKeyError(f"{path} does not hold an Ed25519 key")
     return Signer(private)
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    """Read the site's public key (PEM); KeyMissing if absent or not Ed25519."""
+    """Read the site's public key (PEM); SigningKeyMissingError if absent or not Ed25519."""
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except FileNotFoundError as exc:
-        raise KeyMissing(f"no public key at {path}") from exc
+        raise SigningKeyMissingError(f"no public key at {path}") from exc
     except ValueError as exc:
-        raise KeyProblem(f"{path} is not a PEM public key") from exc
+        raise SigningKeyError(f"{path} is not a PEM public key") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyProblem(f"{path} is not an Ed25519 public key")
+        raise SigningKeyError(f"{path} is not an Ed25519 public key")
     return key

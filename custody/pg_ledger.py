@@ -16,6 +16,8 @@ tests/test_pg_guard.py attacks each rule as a designated agent and as an intrude
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 # Locks no one but scelle's own functions can take: a row of an owner-only table, locked
 # FOR UPDATE (which needs rights the agents do not have) by a SECURITY DEFINER function.
 # An advisory lock, open to PUBLIC and to a key anyone can compute, let any member of the
@@ -417,69 +419,10 @@ PG_V6 = [
     END $$""",
 ]
 
-# The purge's bookkeeping (which segments a run claims, deletes or gives back; the run's
-# own row) is written only through these, by the owner or an agent whose role may record
-# `footage.destroy`: no operator can plant an interrupted run, claim footage for one, or
-# mark footage destroyed to hide it from an extraction.
-PG_PURGE = [
-    """CREATE FUNCTION scelle_may_purge() RETURNS void LANGUAGE plpgsql
-    SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    BEGIN
-      IF session_user = (SELECT pg_get_userbyid(relowner) FROM pg_class
-                         WHERE oid = 'purge_run'::regclass) THEN
-        RETURN;
-      END IF;
-      IF NOT EXISTS (
-        SELECT 1 FROM agent g JOIN ledger_policy p ON p.action = 'footage.destroy'
-        WHERE g.login = session_user AND g.active
-          AND g.role = ANY (string_to_array(p.roles, ','))) THEN
-        RAISE EXCEPTION '% may not run the purge', session_user;
-      END IF;
-    END $$""",
-    """CREATE FUNCTION scelle_purge_run_new(started text, as_of text, actor text,
-                                          segments bigint, size bigint) RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    DECLARE run bigint;
-    BEGIN
-      PERFORM scelle_may_purge();
-      INSERT INTO purge_run (started_at, now_utc, actor, state, segments, bytes, failures)
-        VALUES (started, as_of, actor, 'intent', segments, size, 0) RETURNING id INTO run;
-      RETURN run;
-    END $$""",
-    """CREATE FUNCTION scelle_purge_run_set(run bigint, new_state text, new_failures int,
-        new_certificate text, new_intent text, new_outcome text, new_tally text) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    BEGIN
-      PERFORM scelle_may_purge();
-      UPDATE purge_run SET state = COALESCE(new_state, state),
-        failures = COALESCE(new_failures, failures),
-        certificate = COALESCE(new_certificate, certificate),
-        intent_seqs = COALESCE(new_intent, intent_seqs),
-        outcome_seqs = COALESCE(new_outcome, outcome_seqs),
-        tally = COALESCE(new_tally, tally)
-      WHERE id = run;
-    END $$""",
-    """CREATE FUNCTION scelle_purge_mark(run bigint, ids bigint[], mark text, at text)
-    RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    BEGIN
-      PERFORM scelle_may_purge();
-      IF mark = 'claim' THEN
-        UPDATE segment SET purge_run = run
-          WHERE id = ANY (ids) AND purge_run IS NULL AND destroyed_at IS NULL;
-      ELSIF mark = 'destroyed' THEN
-        UPDATE segment SET destroyed_at = at WHERE id = ANY (ids) AND purge_run = run;
-      ELSIF mark = 'release' THEN
-        UPDATE segment SET purge_run = NULL
-          WHERE id = ANY (ids) AND purge_run = run AND destroyed_at IS NULL;
-      ELSE
-        RAISE EXCEPTION 'unknown purge mark %', mark;
-      END IF;
-    END $$""",
-]
 
-
-def grant_statements(app_role: str) -> list[str]:
-    """Who may call the functions: the application role, and nobody else."""
+def grant_statements(app_role: str, more: Sequence[str] = ()) -> list[str]:
+    """Who may call the functions (custody's, and the workflow's `more`): the
+    application role, and nobody else."""
     names = [
         "scelle_lock(text, boolean)",
         "scelle_lock_ready(text)",
@@ -490,10 +433,7 @@ def grant_statements(app_role: str) -> list[str]:
         "scelle_root(bigint)",
         "scelle_hold_placers(jsonb)",
         "scelle_is_utc(text)",
-        "scelle_may_purge()",
-        "scelle_purge_run_new(text, text, text, bigint, bigint)",
-        "scelle_purge_run_set(bigint, text, integer, text, text, text, text)",
-        "scelle_purge_mark(bigint, bigint[], text, text)",
+        *more,
     ]
     return [f"REVOKE ALL ON FUNCTION {n} FROM PUBLIC" for n in names] + [
         f"GRANT EXECUTE ON FUNCTION {n} TO {app_role}" for n in names

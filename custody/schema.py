@@ -7,17 +7,22 @@ privileges) and the site must upgrade from the CLI with no migration directory t
 ship. Rule: a migration, once released, is never edited; a model change adds a new
 step. Steps that create tables do so from the models, in their current shape, so a
 later step that alters a table first checks what is already there.
-`tests/test_schema.py` checks that the migrated schema equals the models, both for a
-new database and for one migrated from v1.
+
+This module is the runner and custody's own steps (the ledger, its audit index, the
+checks PostgreSQL makes on every append). The site's whole plan (every table, every
+step, what the application role may write) is given by the layer that knows all of it:
+requisition/migrations.py. `tests/test_schema.py` checks that the migrated schema equals
+the models, both for a new database and for one migrated from v1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from custody.db import Database
+from custody.db import Cursor, Database
 from custody.errors import DatabaseError
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only when the schema is changed
@@ -26,16 +31,30 @@ if TYPE_CHECKING:  # SQLAlchemy is imported only when the schema is changed
 APPEND_ONLY = ("ledger_entry", "ledger_node", "ledger_checkpoint")
 
 
-def _metadata() -> MetaData:
-    """Every model's table (SQLModel is imported only when the schema is changed, which
-    keeps it out of the start-up of ordinary commands)."""
-    from sqlmodel import SQLModel
+Step = Callable[["Connection", "MetaData"], None]
 
-    import custody.models  # noqa: F401 - registers the tables
-    import exporters.models  # noqa: F401
-    import requisition.models  # noqa: F401
 
-    return SQLModel.metadata
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    step: Step
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A site's schema, as the layer that knows every table gives it to the runner."""
+
+    migrations: tuple[Migration, ...]
+    metadata: Callable[[], MetaData]  # every model's table (imported only when needed)
+    app_writes: Mapping[str, Sequence[str]]  # PostgreSQL: what the application role may
+    # change in the workflow's tables, beyond SELECT
+    policy: Callable[[], Mapping[str, Sequence[str]]]  # each ledger action: who may record it
+    functions: Sequence[str] = ()  # the workflow's own SECURITY DEFINER functions
+
+    @property
+    def latest(self) -> int:
+        return self.migrations[-1].version
 
 
 _SQLITE_GAPLESS = (
@@ -75,35 +94,45 @@ def _append_only_guards(conn: Connection, tables: tuple[str, ...]) -> None:
             )
 
 
-def _v1_custody_core(conn: Connection) -> None:
-    tables = [_metadata().tables[name] for name in APPEND_ONLY]
-    _metadata().create_all(conn, tables=tables)
+def create(conn: Connection, metadata: MetaData, *names: str) -> None:
+    """Create tables from the models, in their current shape."""
+    metadata.create_all(conn, tables=[metadata.tables[n] for n in names])
+
+
+def add_columns(conn: Connection, table: str, columns: Mapping[str, str]) -> None:
+    """Add the columns a table created by an earlier step lacks (name -> SQL type)."""
+    from sqlalchemy import inspect
+
+    have = {c["name"] for c in inspect(conn).get_columns(table)}
+    for column, sql_type in columns.items():
+        if column not in have:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+
+
+def raw_cursor(conn: Connection) -> Cursor:
+    """The migration's own DB-API cursor (for steps that append or run plpgsql, whose
+    '%' the driver must not read as a parameter); the caller closes `.raw`."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    return Cursor(raw.cursor(), conn.dialect.name == "sqlite")
+
+
+def login(conn: Connection) -> str:
+    """Who runs the upgrade (the OS login on SQLite, the session's role on PostgreSQL)."""
+    if conn.dialect.name == "sqlite":
+        import getpass
+
+        return getpass.getuser()
+    return str(conn.exec_driver_sql("SELECT session_user").scalar())
+
+
+def ledger_core(conn: Connection, metadata: MetaData) -> None:
+    """v1: the ledger's entries, tree nodes and checkpoints, append-only and gapless."""
+    create(conn, metadata, *APPEND_ONLY)
     gapless = [_SQLITE_GAPLESS] if conn.dialect.name == "sqlite" else _PG_GAPLESS_AND_FUNCTIONS
     for statement in gapless:
         conn.exec_driver_sql(statement)
     _append_only_guards(conn, APPEND_ONLY)
-
-
-def _v2_footage(conn: Connection) -> None:
-    names = ("camera", "ingest_batch", "segment", "scan_state")
-    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
-
-
-def _v3_requisitions(conn: Connection) -> None:
-    names = ("requisition", "requisition_window", "hold")
-    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
-
-
-def _v4_purge(conn: Connection) -> None:
-    from sqlalchemy import inspect
-
-    have = {c["name"] for c in inspect(conn).get_columns("segment")}
-    if "purge_run" not in have:
-        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN purge_run BIGINT")
-    if "destroyed_at" not in have:
-        conn.exec_driver_sql("ALTER TABLE segment ADD COLUMN destroyed_at VARCHAR")
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_end ON segment (camera_id, end_us)")
-    _metadata().create_all(conn, tables=[_metadata().tables["purge_run"]])
 
 
 AUDIT_INDEX = ("ledger_audit", "ledger_audit_camera")
@@ -145,89 +174,44 @@ _PG_V5 = [
 ]
 
 
-def _v5_agents_and_audit(conn: Connection) -> None:
+def audit_index(conn: Connection, metadata: MetaData) -> None:
+    """v5 (custody's part): the audit index, built from the entries, append-only; tree
+    nodes only on entries that exist; on PostgreSQL, entries only in the session's name."""
     from custody import audit
-    from custody.db import Cursor
 
-    names = ("agent", *AUDIT_INDEX)
-    _metadata().create_all(conn, tables=[_metadata().tables[n] for n in names])
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    cursor = raw.cursor()
+    create(conn, metadata, *AUDIT_INDEX)
+    cursor = raw_cursor(conn)
     try:
-        audit.backfill(Cursor(cursor, conn.dialect.name == "sqlite"))
+        audit.backfill(cursor)
     finally:
-        cursor.close()
+        cursor.raw.close()
     _append_only_guards(conn, AUDIT_INDEX)
     for statement in [_NODE_FOLLOWS_SQLITE] if conn.dialect.name == "sqlite" else _PG_V5:
         conn.exec_driver_sql(statement)
 
 
-def _v6_guards(conn: Connection) -> None:
-    """The purge obeys the ledger; PostgreSQL checks every append and checkpoint."""
-    from sqlalchemy import inspect
-
+def checked_appends(conn: Connection, metadata: MetaData) -> None:
+    """v6 (custody's part): checkpoints name their station; the ledger policy; on
+    PostgreSQL, appends and checkpoints only through the database's own checks."""
     from custody import pg_ledger
-    from custody.db import Cursor
 
-    for table, columns in (
-        ("purge_run", ("intent_seqs", "outcome_seqs", "tally")),
-        ("ledger_checkpoint", ("signed_by", "station")),
-    ):
-        have = {c["name"] for c in inspect(conn).get_columns(table)}
-        for column in columns:
-            if column not in have:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
-    _metadata().create_all(conn, tables=[_metadata().tables["ledger_policy"]])
-    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_batch ON segment (batch_id)")
+    add_columns(conn, "ledger_checkpoint", {"signed_by": "TEXT", "station": "TEXT"})
+    create(conn, metadata, "ledger_policy")
     conn.exec_driver_sql(
         "CREATE INDEX IF NOT EXISTS ledger_audit_camera_by_seq ON ledger_audit_camera (seq, camera)"
     )
-    # Holds placed before v6 were decided by the table: restate those in force in the
-    # ledger, which the purge now reads (requisition/holds.py).
-    from requisition.holds import restate
-    from requisition.purge_rows import backfill_runs
+    if conn.dialect.name == "postgresql":
+        run_plpgsql(conn, [*pg_ledger.PG_LOCKS, *pg_ledger.PG_V6])
 
-    login = _login(conn)
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    cursor = raw.cursor()
+
+def run_plpgsql(conn: Connection, statements: Sequence[str]) -> None:
+    """Statements with no parameters: '%' in them is plpgsql's, not the driver's."""
+    cursor = raw_cursor(conn)
     try:
-        if conn.dialect.name == "postgresql":
-            for statement in [*pg_ledger.PG_LOCKS, *pg_ledger.PG_V6, *pg_ledger.PG_PURGE]:
-                cursor.execute(statement)
-        restate(Cursor(cursor, conn.dialect.name == "sqlite"), login)
-        backfill_runs(Cursor(cursor, conn.dialect.name == "sqlite"))
+        for statement in statements:
+            cursor.raw.execute(statement)  # no parameters at all: nothing is read as one
     finally:
-        cursor.close()
-
-
-def _login(conn: Connection) -> str:
-    if conn.dialect.name == "sqlite":
-        import getpass
-
-        return getpass.getuser()
-    return str(conn.exec_driver_sql("SELECT session_user").scalar())
-
-
-# What the application role may change in the workflow's tables: only the columns scelle
-# changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
-# The purge's own rows and marks go through SECURITY DEFINER functions (pg_ledger.PG_PURGE)
-# that only a purging role may call. What decides what is kept is read from the ledger
-# anyway (requisition/purge_rows.py).
-_APP_WRITES = {
-    "camera": ["INSERT"],
-    "ingest_batch": ["INSERT"],
-    "segment": ["INSERT"],  # the purge marks rows through scelle_purge_mark
-    "scan_state": ["INSERT", "DELETE"],
-    "requisition": [
-        "INSERT",
-        "UPDATE (state, decided_by, decided_at, decision_reason, export_path, "
-        "manifest_sha256, handed_to, handed_at, medium, seal_number)",
-    ],
-    "requisition_window": ["INSERT"],
-    "hold": ["INSERT", "UPDATE (released_by, released_at, release_reason)"],
-}
+        cursor.raw.close()
 
 
 # The application role: every agent's PostgreSQL role is a member of it. It may read
@@ -236,7 +220,7 @@ _APP_WRITES = {
 APP_ROLE = "scelle_app"
 
 
-def _pg_privileges(conn: Connection) -> None:
+def _pg_privileges(conn: Connection, plan: Plan) -> None:
     """Grant the application role what it needs, and no more (run after every upgrade)."""
     from sqlalchemy import inspect
     from sqlalchemy.exc import DBAPIError
@@ -251,64 +235,53 @@ def _pg_privileges(conn: Connection) -> None:
                 f"the role {APP_ROLE} does not exist and cannot be created here",
                 hint=f"as a PostgreSQL administrator: CREATE ROLE {APP_ROLE} NOLOGIN",
             ) from exc
-    present = set(inspect(conn).get_table_names()) & set(_metadata().tables)
+    present = set(inspect(conn).get_table_names()) & set(plan.metadata().tables)
     statements = [
         f"REVOKE ALL ON {', '.join(sorted(present))} FROM PUBLIC, {APP_ROLE}",
         f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
         f"GRANT SELECT ON {', '.join(sorted(present))} TO {APP_ROLE}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
     ]
-    for table, rights in _APP_WRITES.items():
+    for table, rights in plan.app_writes.items():
         if table in present:
             statements += [f"GRANT {right} ON {table} TO {APP_ROLE}" for right in rights]
     if "ledger_policy" in present:
         from custody import pg_ledger
-        from requisition.roles import action_roles
 
-        statements += pg_ledger.grant_statements(APP_ROLE)
+        statements += pg_ledger.grant_statements(APP_ROLE, plan.functions)
         statements.append("DELETE FROM ledger_policy")
         statements += [
             f"INSERT INTO ledger_policy (action, roles) VALUES ('{a}', '{','.join(r)}')"
-            for a, r in sorted(action_roles().items())
+            for a, r in sorted(plan.policy().items())
         ]
     for statement in statements:
         conn.exec_driver_sql(statement)
 
 
-Migration = tuple[int, str, Callable[["Connection"], None]]
-MIGRATIONS: list[Migration] = [
-    (1, "custody core: ledger entries, tree nodes, checkpoints", _v1_custody_core),
-    (2, "camera register and footage index", _v2_footage),
-    (3, "requisitions, their windows, holds", _v3_requisitions),
-    (4, "retention purge: runs, destroyed segments", _v4_purge),
-    (5, "designated agents; audit index of the ledger", _v5_agents_and_audit),
-    (6, "holds and approvals read from the ledger; appends checked by PostgreSQL", _v6_guards),
-]
-LATEST = MIGRATIONS[-1][0]
-
-
-def upgrade(db: Database) -> list[int]:
+def upgrade(db: Database, plan: Plan) -> list[int]:
     """Apply every missing migration in one transaction; returns the versions applied."""
     from sqlalchemy import insert, select
 
-    table = _metadata().tables["schema_version"]
+    metadata = plan.metadata()
+    table = metadata.tables["schema_version"]
     applied: list[int] = []
     with db.engine.begin() as conn:
         table.create(conn, checkfirst=True)
         have = set(conn.execute(select(table.c.version)).scalars())
-        if have and max(have) > LATEST:
-            raise DatabaseError(_newer(max(have)))
-        for version, description, step in MIGRATIONS:
+        if have and max(have) > plan.latest:
+            raise DatabaseError(_newer(max(have), plan.latest))
+        for migration in plan.migrations:
+            version, description = migration.version, migration.description
             if version in have:
                 continue
-            step(conn)
+            migration.step(conn, metadata)
             now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
             conn.execute(
                 insert(table).values(version=version, applied_at=now, description=description)
             )
             applied.append(version)
         if conn.dialect.name == "postgresql":
-            _pg_privileges(conn)
+            _pg_privileges(conn, plan)
     return applied
 
 
@@ -327,19 +300,19 @@ def version(db: Database) -> int:
         return int(row[0] or 0)
 
 
-def require_current(db: Database) -> None:
+def require_current(db: Database, latest: int) -> None:
     """Refuse to work on a database whose schema this scelle does not speak."""
     found = version(db)
     if found == 0:
         raise DatabaseError(f"{db.path or 'the database'} is not a scelle database")
-    if found < LATEST:
+    if found < latest:
         raise DatabaseError(
-            f"database schema v{found} is older than this scelle's v{LATEST}",
+            f"database schema v{found} is older than this scelle's v{latest}",
             hint="run 'scelle db upgrade'",
         )
-    if found > LATEST:
-        raise DatabaseError(_newer(found))
+    if found > latest:
+        raise DatabaseError(_newer(found, latest))
 
 
-def _newer(found: int) -> str:
-    return f"database schema v{found} is newer than this scelle (v{LATEST}): upgrade scelle"
+def _newer(found: int, latest: int) -> str:
+    return f"database schema v{found} is newer than this scelle (v{latest}): upgrade scelle"

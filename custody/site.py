@@ -16,7 +16,8 @@ from pathlib import Path
 from custody import checkpoints, schema
 from custody.config import Settings
 from custody.db import Database
-from custody.errors import InvalidState, ScelleError, SiteError
+from custody.entry import Record
+from custody.errors import InvalidStateError, ScelleError, SiteError
 from custody.files import write_atomic
 from custody.keys import (
     Signer,
@@ -27,7 +28,7 @@ from custody.keys import (
     public_raw,
     ssh_fingerprint,
 )
-from custody.ledger import Ledger, Record
+from custody.ledger import Ledger
 from custody.note import Checkpoint, check_key_name, verifier_key
 
 
@@ -53,12 +54,19 @@ class Site:
     def close(self) -> None:
         self.db.dispose()
 
+    def __enter__(self) -> Site:
+        return self
 
-def open_site(settings: Settings) -> Site:
-    """Open an initialised site; SiteError/DatabaseError if it is absent or unusable."""
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_site(settings: Settings, require: Callable[[Database], None]) -> Site:
+    """Open an initialised site; SiteError/DatabaseError if it is absent or unusable
+    (`require` refuses a schema this scelle does not speak: the caller knows which)."""
     db = Database(settings.database_url)
     try:
-        schema.require_current(db)
+        require(db)
     except BaseException:
         db.dispose()
         raise
@@ -85,7 +93,10 @@ def recorded_site_name(settings: Settings) -> str | None:
 
 
 def init_site(
-    settings: Settings, passphrase: bytes, then: Callable[[Site], object] | None = None
+    settings: Settings,
+    passphrase: bytes,
+    upgrade: Callable[[Database], object],
+    then: Callable[[Site], object] | None = None,
 ) -> tuple[Site, Checkpoint]:
     """Create the site: database, key, genesis entry and first checkpoint; `then` runs
     on the new site before it counts as created (the first administrator is designated
@@ -100,12 +111,12 @@ def init_site(
     existing = [p for p in targets if p.exists()]
     if existing:
         db.dispose()
-        raise InvalidState(
+        raise InvalidStateError(
             f"a site already exists here ({existing[0]})", hint="choose another SCELLE_HOME"
         )
     if db.path is None and schema.version(db) > 0:
         db.dispose()
-        raise InvalidState(
+        raise InvalidStateError(
             "this database already holds a scelle site",
             hint="on another workstation, copy the site directory instead of running init",
         )
@@ -117,7 +128,7 @@ def init_site(
         except OSError as exc:
             raise SiteError(f"cannot create {home}: {exc.strerror}") from exc
         made += [p for p in targets] + [Path(f"{db.path}-wal"), Path(f"{db.path}-shm")]
-        schema.upgrade(db)
+        upgrade(db)
         signer = create_key(settings.key_file, passphrase, settings.site_name)
         write_atomic(settings.public_key_file, public_pem(signer.public_key).encode())
         key = signer.public_key

@@ -30,9 +30,10 @@ from custody.checkpoints import (
 )
 from custody.config import Settings
 from custody.db import Cursor, Database
+from custody.entry import decode_entry
 from custody.errors import InputError, IntegrityError
 from custody.keys import load_public_key, public_raw
-from custody.ledger import current_size, decode_entry
+from custody.ledger import current_size
 from custody.note import Checkpoint
 
 
@@ -161,7 +162,7 @@ def _opened_checkpoints(
 def verify_ledger(
     db: Database, settings: Settings, auditor_files: Sequence[Path] = ()
 ) -> LedgerReport:
-    """Verify everything; raise IntegrityError (or KeyProblem) on the first defect."""
+    """Verify everything; raise IntegrityError (or SigningKeyError) on the first defect."""
     with db.read() as cur:
         identity = read_identity(cur)
         site_key = load_public_key(settings.public_key_file)

@@ -30,7 +30,8 @@ from custody.errors import InputError, IntegrityError
 from custody.keys import der_sha256, ssh_fingerprint
 from custody.note import parse_checkpoint, parse_note
 from exporters.gaps import FRENCH, WITHHELD, GapKind, kind_of
-from requisition.requisitions import LEGAL_BASES
+from exporters.legal import LEGAL_BASES
+from exporters.manifest import MANIFEST, check_format
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,9 @@ def _withheld_words(item: dict[str, Any]) -> list[str]:
 def cover_context(export: Path, settings: Settings) -> dict[str, Any]:
     """Everything the cover sheet states, read from the export's signed files."""
     try:
-        manifest_bytes = (export / "manifest.json").read_bytes()
+        manifest_bytes = (export / MANIFEST).read_bytes()
         manifest = parse_canonical(manifest_bytes)
+        check_format(manifest)
         entry = parse_canonical((export / "ledger" / "entry.json").read_bytes())
         note = parse_note((export / "ledger" / "checkpoint.txt").read_text())
     except FileNotFoundError as exc:
@@ -194,8 +196,9 @@ def cover(export: Path, settings: Settings) -> Document:
 
 
 def label(export: Path, settings: Settings, seal: str | None, medium: str | None) -> Document:
-    manifest_bytes = (export / "manifest.json").read_bytes()
+    manifest_bytes = (export / MANIFEST).read_bytes()
     manifest = json.loads(manifest_bytes)
+    check_format(manifest)
     sha = hashlib.sha256(manifest_bytes).hexdigest()
     return render(
         "label",

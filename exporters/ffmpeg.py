@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import av
 
-from custody.errors import CorruptSegment, FfmpegError
+from custody.errors import CorruptSegmentError, FfmpegError
 
 Progress = Callable[[float], None]  # fraction done, 0..1
 
@@ -112,7 +112,7 @@ def _open(source: Source) -> av.container.InputContainer:
 
 
 def probe(source: Source) -> Probe:
-    """Open a video file and read its video stream's facts; CorruptSegment if unreadable."""
+    """Open a video file and read its video stream's facts; CorruptSegmentError if unreadable."""
     try:
         with _open(source) as container:
             stream = container.streams.video[0]
@@ -121,7 +121,7 @@ def probe(source: Source) -> Probe:
             elif container.duration is not None:
                 duration = int(container.duration)
             else:
-                raise CorruptSegment("no duration")
+                raise CorruptSegmentError("no duration")
             return Probe(
                 duration_us=duration,
                 frames=stream.frames,
@@ -131,7 +131,7 @@ def probe(source: Source) -> Probe:
                 codec=stream.codec_context.name,
             )
     except (av.error.FFmpegError, IndexError, OSError) as exc:
-        raise CorruptSegment(f"not readable video ({_reason(exc)})") from exc
+        raise CorruptSegmentError(f"not readable video ({_reason(exc)})") from exc
 
 
 def check_readable(source: Source) -> Probe:
@@ -141,9 +141,9 @@ def check_readable(source: Source) -> Probe:
         with _open(source) as container:
             count = sum(1 for p in container.demux(video=0) if p.size)
     except (av.error.FFmpegError, OSError) as exc:
-        raise CorruptSegment(f"damaged ({_reason(exc)})") from exc
+        raise CorruptSegmentError(f"damaged ({_reason(exc)})") from exc
     if facts.frames and count < facts.frames:
-        raise CorruptSegment(f"truncated: {count} of {facts.frames} frames")
+        raise CorruptSegmentError(f"truncated: {count} of {facts.frames} frames")
     return facts
 
 

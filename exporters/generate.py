@@ -19,14 +19,14 @@ from pathlib import Path
 
 import ffmpeg as ffmpeg_python
 
+from custody.entry import Record
 from custody.errors import InputError
 from custody.files import fsync_dir
-from custody.ledger import Record
 from custody.site import Site
+from custody.timewindow import Window, utc_text
 from exporters import ffmpeg
 from exporters.index import camera_store
-from requisition.models import Camera
-from requisition.timewindow import Window, utc_text
+from exporters.models import Camera
 
 SIZE = "320x240"
 RATE = 10

@@ -26,15 +26,15 @@ from typing import Any
 from custody import merkle
 from custody.canonical import MAX_INT
 from custody.db import Cursor
-from custody.errors import CorruptSegment, FootageUnavailable, InputError
-from custody.files import NotRegular, open_beneath
-from custody.ledger import Record
+from custody.entry import Record
+from custody.errors import CorruptSegmentError, FootageUnavailableError, InputError
+from custody.files import NotRegularFileError, open_beneath
 from custody.site import Site
+from custody.timewindow import Window, local_text, utc_text
 from exporters.ffmpeg import check_readable, probe
 from exporters.gaps import WITHHELD, GapKind
+from exporters.models import Camera
 from exporters.stores import FootageStore, StoreKind, open_store
-from requisition.models import Camera
-from requisition.timewindow import Window, local_text, utc_text
 
 HOUR_US = 3_600_000_000
 SETTLE_SECONDS = 5  # a file younger than this may still be being written
@@ -62,7 +62,7 @@ def sha256_stream(handle: io.BufferedReader) -> tuple[str, int]:
 def open_store_file(root: Path, relative: str) -> io.BufferedReader:
     """A store's file opened for reading without following any symbolic link below the
     store root (a link planted in a recorder's store must never make scelle hash, copy
-    or deliver a file from elsewhere); NotRegular (an OSError) if it is not a regular
+    or deliver a file from elsewhere); NotRegularFileError (an OSError) if it is not a regular
     file, ValueError if `relative` is not a plain relative path."""
     return os.fdopen(open_beneath(root, relative), "rb")
 
@@ -150,7 +150,7 @@ def _new_segments(
                 if duration is None:
                     try:
                         duration = probe(handle).duration_us
-                    except CorruptSegment:
+                    except CorruptSegmentError:
                         # Indexed and hashed all the same; its nominal length is reported
                         # as a gap ("corrupt segment") whenever a window covers it.
                         report.unreadable.append(rel)
@@ -158,7 +158,7 @@ def _new_segments(
                 digest, size = sha256_stream(handle)
         except FileNotFoundError:  # the recorder's own clean-up removed it meanwhile
             continue
-        except NotRegular:
+        except NotRegularFileError:
             report.not_regular.append(rel)
             continue
         found.append(NewSegment(rel, name.start_us, name.start_us + duration, size, digest))
@@ -539,8 +539,8 @@ def _merge(gaps: list[Gap]) -> tuple[Gap, ...]:
 def unreachable(seg: SegmentRef, exc: OSError | ValueError) -> Unusable:
     """The gap kind of a segment its store will not give: a link or another non-regular
     file (withheld), or a file gone or unreadable."""
-    if isinstance(exc, NotRegular | ValueError):
-        what = exc.strerror if isinstance(exc, NotRegular) else "not a plain path"
+    if isinstance(exc, NotRegularFileError | ValueError):
+        what = exc.strerror if isinstance(exc, NotRegularFileError) else "not a plain path"
         return Unusable(
             seg,
             GapKind.NOT_REGULAR,
@@ -567,7 +567,7 @@ def altered(seg: SegmentRef, digest: str, size: int) -> Unusable | None:
     )
 
 
-def corrupt(seg: SegmentRef, exc: CorruptSegment) -> Unusable:
+def corrupt(seg: SegmentRef, exc: CorruptSegmentError) -> Unusable:
     return Unusable(seg, GapKind.CORRUPT, f"corrupt segment {seg.path}: {exc.message}")
 
 
@@ -584,7 +584,7 @@ def check_segment(seg: SegmentRef) -> Unusable | None:
             return changed
         try:
             check_readable(handle)
-        except CorruptSegment as exc:
+        except CorruptSegmentError as exc:
             return corrupt(seg, exc)
     return None
 
@@ -599,13 +599,13 @@ def require_footage(coverage: Coverage, now_us: int) -> None:
     )
     kept_from = now_us - camera.retention_days * 24 * HOUR_US
     if window.end <= kept_from:
-        raise FootageUnavailable(
+        raise FootageUnavailableError(
             f"camera {camera.id}: {when} is past its {camera.retention_days}-day retention "
             "and no hold kept it: the footage is no longer kept"
         )
     if window.start >= now_us:
-        raise FootageUnavailable(f"camera {camera.id}: {when} is in the future")
-    raise FootageUnavailable(f"camera {camera.id}: no footage recorded from {when}")
+        raise FootageUnavailableError(f"camera {camera.id}: {when} is in the future")
+    raise FootageUnavailableError(f"camera {camera.id}: no footage recorded from {when}")
 
 
 def footage_summary(site: Site, camera: Camera) -> dict[str, Any]:

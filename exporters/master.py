@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from custody.errors import CorruptSegment, FootageAltered, IntegrityError
+from custody.errors import CorruptSegmentError, FootageAlteredError, IntegrityError
 from custody.files import fsync_dir, fsync_file
 from exporters.ffmpeg import check_readable
 from exporters.index import (
@@ -62,10 +62,10 @@ class MasterCopy:
     withheld: tuple[Unusable, ...]  # gone, not a regular file, or altered: not copied
 
     def check(self) -> None:
-        """Raise FootageAltered if any segment could not be copied as it was ingested."""
+        """Raise FootageAlteredError if any segment could not be copied as it was ingested."""
         if self.withheld:
             names = [u.segment.path for u in self.withheld]
-            raise FootageAltered(
+            raise FootageAlteredError(
                 f"{len(names)} segment(s) missing or changed since ingest: {', '.join(names)}"
             )
 
@@ -159,7 +159,7 @@ def verified_coverage(found: Coverage, master: MasterCopy) -> Coverage:
     for copy in master.files:
         try:
             check_readable(copy.dest)
-        except CorruptSegment as exc:
+        except CorruptSegmentError as exc:
             unusable.append(corrupt(copy.segment, exc))  # kept in master/: as recorded
             continue
         usable.append(replace(copy.segment, file=copy.dest))

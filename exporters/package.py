@@ -1,21 +1,15 @@
-"""The export package: footage, a signed manifest, keys, ledger proof, instructions.
-
-```
-<ID>/manifest.json          RFC 8785; every content file with role, size, SHA-256
-<ID>/SHA256SUMS             coreutils format (its hash is in the manifest)
-<ID>/manifest.json.sig      raw Ed25519   (openssl pkeyutl -verify -rawin)
-<ID>/manifest.json.sshsig   SSHSIG        (ssh-keygen -Y verify -n scelle-export)
-<ID>/manifest.json.minisig  minisign      (minisign -V)
-<ID>/keys/                  signer.pub.pem, allowed_signers, minisign.pub
-<ID>/ledger/                entry.json (exact bytes), inclusion.json, checkpoint.txt
-<ID>/master/ <ID>/working/  the footage
-<ID>/VERIFY.txt             how to check it, in French and English
-```
+"""The export package: footage, a signed manifest, keys, ledger proof, instructions
+(the layout and format: exporters/manifest.py).
 
 The package is built in a hidden temporary directory beside its destination and renamed
 into place only when complete: a crash or Ctrl-C leaves no `<ID>` directory at all. The
-ledger entry of the export carries the manifest's hash; it is appended, checkpointed and
-proven before the rename, so that the package carries its own proof of registration.
+stages are named for what they do: collect (index, find, room, the extraction's ledger
+entry), copy (masters verified against ingest, working copies from them), seal (sums,
+manifest, signatures, keys), prove (the export's ledger entry, checkpoint, inclusion
+proof, VERIFY.txt), document (the cover sheet and its entry), commit (fsync, the
+caller records the manifest's hash, rename). The ledger entry of the export carries the
+manifest's hash; it is appended, checkpointed and proven before the rename, so that the
+package carries its own proof of registration.
 """
 
 from __future__ import annotations
@@ -26,7 +20,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +28,10 @@ from typing import Any
 from custody import checkpoints
 from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity
-from custody.errors import DiskFull, FfmpegError, InvalidState
+from custody.entry import Appended, Record
+from custody.errors import DiskFullError, FfmpegError, InvalidStateError
 from custody.files import fsync_dir, write_atomic
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
-from custody.ledger import Record
 from custody.note import verifier_key
 from custody.signatures import (
     allowed_signers,
@@ -47,16 +41,15 @@ from custody.signatures import (
     sign_sshsig,
 )
 from custody.site import Site
+from custody.timewindow import Window, now_us, utc_text
 from exporters import documents
 from exporters.index import Coverage, coverage_json, find, scan, sha256_file
+from exporters.manifest import FORMAT, MANIFEST, REQUISITION_FIELDS, SUMS
 from exporters.master import extract_master, verified_coverage
+from exporters.models import Camera
 from exporters.verify_text import verify_text
 from exporters.working import make_working_copies
-from requisition.models import Camera, Requisition
-from requisition.timewindow import Window, now_us, utc_text
 
-FORMAT = "scelle-export/1"
-MANIFEST = "manifest.json"
 RESERVE = 8 << 20
 """Bytes held back on the export's disk until the export's ledger entry is appended:
 what is written after it (proof, checkpoint, VERIFY.txt, cover sheet) then always fits,
@@ -74,7 +67,7 @@ class Built:
     ledger_seq: int
 
 
-def _disk_full(out_dir: Path, requisition_id: str, needed: int | None) -> DiskFull:
+def _disk_full(out_dir: Path, requisition_id: str, needed: int | None) -> DiskFullError:
     free = shutil.disk_usage(out_dir).free
     need = (
         f"it needs more than {needed:,} bytes (master copy and reserve; the working copy "
@@ -82,7 +75,7 @@ def _disk_full(out_dir: Path, requisition_id: str, needed: int | None) -> DiskFu
         if needed
         else "the disk filled up while it was being built"
     )
-    return DiskFull(
+    return DiskFullError(
         f"not enough space in {out_dir} for the export of {requisition_id}: {need}, "
         f"{free:,} bytes are free: nothing was kept",
         hint="free some space or choose another --out, then extract again",
@@ -140,9 +133,24 @@ def clean_stale(out_dir: Path, requisition_id: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class Order:
+    """What the export is for: the requisition, as the manifest states it."""
+
+    requisition: Mapping[str, Any]  # at least REQUISITION_FIELDS
+
+    @property
+    def id(self) -> str:
+        return str(self.requisition["id"])
+
+    @property
+    def procedure(self) -> str:
+        return str(self.requisition["pv_number"])
+
+
 def build(
     site: Site,
-    requisition: Requisition,
+    order: Order,
     pairs: Sequence[tuple[Camera, Window]],
     out_dir: Path,
     signer: Signer,
@@ -151,27 +159,36 @@ def build(
     burn_in: bool = True,
     stream_copy: bool = False,
     progress: Callable[[float], None] | None = None,
+    on_sealed: Callable[[str], None] | None = None,
 ) -> Built:
-    """Extract, hash, sign and prove one requisition's export into `out_dir/<ID>`."""
-    final = out_dir / requisition.id
+    """Extract, hash, sign and prove one requisition's export into `out_dir/<ID>`.
+    `on_sealed(manifest_sha256)` runs just before the rename (the caller records it, so
+    that an attempt killed right after the rename can be finished)."""
+    final = out_dir / order.id
     if final.exists():
-        raise InvalidState(f"the export directory {final} already exists")
+        raise InvalidStateError(f"the export directory {final} already exists")
     out_dir.mkdir(parents=True, exist_ok=True)
-    clean_stale(out_dir, requisition.id)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{requisition.id}.partial-", dir=out_dir))
+    clean_stale(out_dir, order.id)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{order.id}.partial-", dir=out_dir))
     try:
-        return _build_in(
-            site, requisition, pairs, tmp, final, signer, actor, burn_in, stream_copy, progress
-        )
+        coverages = _collect(site, order, pairs, tmp, actor)
+        footage = _copy(coverages, tmp, burn_in, stream_copy, progress)
+        sealed = _seal(site, order, footage, tmp, signer, actor)
+        entry = _prove(site, order, sealed, tmp, signer, actor)
+        _document(site, order, sealed, tmp, signer, actor)
+        _commit(tmp, final, sealed.sha256, on_sealed)
     except (OSError, FfmpegError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         full = exc.errno in _DISK_FULL if isinstance(exc, OSError) else _ffmpeg_full(exc)
         if full:
-            raise _disk_full(out_dir, requisition.id, None) from exc
+            raise _disk_full(out_dir, order.id, None) from exc
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return Built(
+        final, sealed.sha256, sealed.complete, sealed.gaps, len(footage.withheld), entry.seq
+    )
 
 
 def _ffmpeg_full(exc: FfmpegError) -> bool:
@@ -179,37 +196,53 @@ def _ffmpeg_full(exc: FfmpegError) -> bool:
     return any(os.strerror(code) in exc.message for code in _DISK_FULL)
 
 
-def _build_in(
-    site: Site,
-    requisition: Requisition,
-    pairs: Sequence[tuple[Camera, Window]],
-    tmp: Path,
-    final: Path,
-    signer: Signer,
-    actor: str,
-    burn_in: bool,
-    stream_copy: bool,
-    progress: Callable[[float], None] | None,
-) -> Built:
+def _collect(
+    site: Site, order: Order, pairs: Sequence[tuple[Camera, Window]], tmp: Path, actor: str
+) -> list[Coverage]:
+    """Index what is new, find each window's segments, make sure the export fits, and
+    record the extraction (every access to footage is in the ledger)."""
     scan(site, {c.id: c for c, _ in pairs}.values(), actor)
     # Nothing is opened in the stores here: each segment is read once, to be copied,
     # and every check is made on the copy (verified_coverage).
-    found: list[Coverage] = [find(site, cam, window, check=False) for cam, window in pairs]
+    found = [find(site, cam, window, check=False) for cam, window in pairs]
     needed = sum(seg.size for c in found for seg in c.segments) + RESERVE
     if shutil.disk_usage(tmp).free < needed:
-        raise _disk_full(tmp.parent, requisition.id, needed)
+        raise _disk_full(tmp.parent, order.id, needed)
     _reserve(tmp / ".reserve", RESERVE)
     site.ledger.append(
         actor,
         Record(
             "footage.extract",
-            {"requisition": requisition.id, "cameras": sorted({c.id for c, _ in pairs})},
-            f"extraction for requisition {requisition.id}",
-            requisition.pv_number,
+            {"requisition": order.id, "cameras": sorted({c.id for c, _ in pairs})},
+            f"extraction for requisition {order.id}",
+            order.procedure,
             data={"windows": [coverage_json(c)["window"] | {"camera": c.camera.id} for c in found]},
         ),
     )
-    items, altered_total, coverages = [], [], []
+    return found
+
+
+@dataclass(frozen=True)
+class Footage:
+    """The copied footage: the manifest's items, the coverages of the verified copies."""
+
+    items: list[dict[str, Any]]
+    coverages: list[Coverage]
+    withheld: list[str]  # indexed segments not delivered (missing, altered, not regular)
+
+
+def _copy(
+    found: list[Coverage],
+    tmp: Path,
+    burn_in: bool,
+    stream_copy: bool,
+    progress: Callable[[float], None] | None,
+) -> Footage:
+    """Master copies verified against their ingest hashes, working copies made from
+    them; what is not bit for bit what was ingested is withheld and named."""
+    items: list[dict[str, Any]] = []
+    coverages: list[Coverage] = []
+    withheld: list[str] = []
 
     def part(i: int) -> Callable[[float], None] | None:
         if progress is None:
@@ -230,7 +263,7 @@ def _build_in(
             progress=part(i),
         )
         altered = [u.segment.path for u in coverage.withheld]
-        altered_total += altered
+        withheld += altered
         items.append(
             {
                 "camera": _camera_json(coverage.camera),
@@ -250,68 +283,81 @@ def _build_in(
             }
         )
     _drop_empty_dirs(tmp)
+    return Footage(items, coverages, withheld)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    manifest: bytes
+    sha256: str
+    files: list[dict[str, Any]]
+    complete: bool
+    gaps: int
+    withheld: list[str]
+    key_name: str
+
+
+def _seal(
+    site: Site, order: Order, footage: Footage, tmp: Path, signer: Signer, actor: str
+) -> Sealed:
+    """SHA256SUMS, the manifest and its three signatures, the public key in three forms."""
     files = _files(tmp, "master", "master") + _files(tmp, "working", "working")
     sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in files).encode()
-    write_atomic(tmp / "SHA256SUMS", sums)
+    write_atomic(tmp / SUMS, sums)
     with site.db.read() as cur:
         identity = read_identity(cur)
-    gaps = sum(len(c.gaps) for c in coverages)
-    complete = gaps == 0 and not altered_total
+    gaps = sum(len(c.gaps) for c in footage.coverages)
+    complete = all(c.complete for c in footage.coverages)
+    key = signer.public_key
     manifest = canonical_bytes(
         {
             "format": FORMAT,
-            "requisition": {
-                k: v
-                for k, v in requisition.model_dump().items()
-                if k
-                not in {
-                    "export_path",
-                    "manifest_sha256",
-                    "handed_to",
-                    "handed_at",
-                    "medium",
-                    "seal_number",
-                }
-            },
+            "requisition": {k: order.requisition.get(k) for k in REQUISITION_FIELDS},
             "site": {"name": identity.key_name, "ledger_origin": identity.origin},
             "signer": {
-                "ssh_fingerprint": ssh_fingerprint(signer.public_key),
-                "der_sha256": der_sha256(signer.public_key),
-                "verifier_key": verifier_key(identity.key_name, signer.public_key),
+                "ssh_fingerprint": ssh_fingerprint(key),
+                "der_sha256": der_sha256(key),
+                "verifier_key": verifier_key(identity.key_name, key),
             },
             "exported_at": utc_text(now_us()),
             "exported_by": actor,
-            "items": items,
+            "items": footage.items,
             "files": files,
-            "sha256sums": {"path": "SHA256SUMS", "sha256": hashlib.sha256(sums).hexdigest()},
+            "sha256sums": {"path": SUMS, "sha256": hashlib.sha256(sums).hexdigest()},
             "complete": complete,
         }
     )
-    manifest_sha = hashlib.sha256(manifest).hexdigest()
+    sha = hashlib.sha256(manifest).hexdigest()
     write_atomic(tmp / MANIFEST, manifest)
     write_atomic(tmp / f"{MANIFEST}.sig", sign_raw(signer, manifest))
     write_atomic(tmp / f"{MANIFEST}.sshsig", sign_sshsig(signer, manifest).encode())
-    comment = f"scelle export {requisition.id} manifest sha256 {manifest_sha}"
+    comment = f"scelle export {order.id} manifest sha256 {sha}"
     write_atomic(tmp / f"{MANIFEST}.minisig", sign_minisign(signer, manifest, comment).encode())
-    key = signer.public_key
     write_atomic(tmp / "keys" / "signer.pub.pem", public_pem(key).encode())
     write_atomic(tmp / "keys" / "allowed_signers", allowed_signers(key, identity.key_name).encode())
     write_atomic(tmp / "keys" / "minisign.pub", minisign_public_key(key).encode())
+    return Sealed(manifest, sha, files, complete, gaps, footage.withheld, identity.key_name)
 
+
+def _prove(
+    site: Site, order: Order, sealed: Sealed, tmp: Path, signer: Signer, actor: str
+) -> Appended:
+    """The export's ledger entry (carrying the manifest's hash), a checkpoint signed over
+    it, its inclusion proof, and VERIFY.txt naming all three."""
     entry = site.ledger.append(
         actor,
         Record(
             "requisition.export",
-            {"requisition": requisition.id},
-            f"export sealed for requisition {requisition.id}",
-            requisition.pv_number,
+            {"requisition": order.id},
+            f"export sealed for requisition {order.id}",
+            order.procedure,
             data={
-                "manifest_sha256": manifest_sha,
-                "files": len(files),
-                "bytes": sum(f["size"] for f in files),
-                "complete": complete,
-                "gaps": gaps,
-                "altered": altered_total,
+                "manifest_sha256": sealed.sha256,
+                "files": len(sealed.files),
+                "bytes": sum(f["size"] for f in sealed.files),
+                "complete": sealed.complete,
+                "gaps": sealed.gaps,
+                "altered": sealed.withheld,
             },
         ),
     )
@@ -321,11 +367,19 @@ def _build_in(
     write_atomic(tmp / "ledger" / "entry.json", entry.body)
     write_atomic(tmp / "ledger" / "inclusion.json", json.dumps(proof.to_json(), indent=2).encode())
     write_atomic(tmp / "ledger" / "checkpoint.txt", note.encode())
+    key = signer.public_key
     write_atomic(
         tmp / "VERIFY.txt",
-        verify_text(requisition.id, identity.key_name, key, manifest_sha, entry.seq).encode(),
+        verify_text(order.id, sealed.key_name, key, sealed.sha256, entry.seq).encode(),
     )
     write_atomic(tmp / "VERIFY.txt.sig", sign_raw(signer, (tmp / "VERIFY.txt").read_bytes()))
+    return entry
+
+
+def _document(
+    site: Site, order: Order, sealed: Sealed, tmp: Path, signer: Signer, actor: str
+) -> None:
+    """The cover sheet (procès-verbal de remise), signed, and its issue recorded."""
     sheet = documents.cover(tmp, site.settings)
     for path in sheet.write(tmp / "documents", "cover"):
         write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
@@ -333,20 +387,21 @@ def _build_in(
         actor,
         Record(
             "document.issue",
-            {"requisition": requisition.id, "document": "cover"},
+            {"requisition": order.id, "document": "cover"},
             "cover sheet (procès-verbal de remise) issued with the export",
-            requisition.pv_number,
-            data={"sha256": sheet.sha256, "manifest_sha256": manifest_sha},
+            order.procedure,
+            data={"sha256": sheet.sha256, "manifest_sha256": sealed.sha256},
         ),
     )
+
+
+def _commit(
+    tmp: Path, final: Path, manifest_sha256: str, on_sealed: Callable[[str], None] | None
+) -> None:
+    """Everything durable, the manifest's hash recorded by the caller, then the rename."""
     for directory in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
         fsync_dir(directory)
-    # Recorded before the rename, so that an attempt killed right after it can be finished.
-    with site.db.write() as cur:
-        cur.execute(
-            "UPDATE requisition SET manifest_sha256 = ? WHERE id = ?",
-            [manifest_sha, requisition.id],
-        )
+    if on_sealed is not None:
+        on_sealed(manifest_sha256)
     os.rename(tmp, final)
     fsync_dir(final.parent)
-    return Built(final, manifest_sha, complete, gaps, len(altered_total), entry.seq)

@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from custody import merkle
+from custody import destruction, merkle
 from custody.canonical import parse_canonical
 from custody.checks import Report, load_key_file, run_checks
 from custody.errors import InputError, IntegrityError
@@ -37,29 +37,8 @@ from custody.signatures import (
     verify_sshsig,
 )
 from exporters.gaps import ENGLISH, WITHHELD, GapKind, kind_of
+from exporters.manifest import FIXED, MANIFEST, MAX_MANIFEST_BYTES, check_format
 from exporters.verify_text import stated
-
-MANIFEST = "manifest.json"
-MAX_MANIFEST_BYTES = 64 * 1024 * 1024
-FIXED = {
-    MANIFEST,
-    f"{MANIFEST}.sig",
-    f"{MANIFEST}.sshsig",
-    f"{MANIFEST}.minisig",
-    "SHA256SUMS",
-    "VERIFY.txt",
-    "VERIFY.txt.sig",
-    "keys/signer.pub.pem",
-    "keys/allowed_signers",
-    "keys/minisign.pub",
-    "ledger/entry.json",
-    "ledger/inclusion.json",
-    "ledger/checkpoint.txt",
-    "documents/cover.html",
-    "documents/cover.html.sig",
-    "documents/cover.pdf",
-    "documents/cover.pdf.sig",
-}
 
 
 class _Export:
@@ -80,6 +59,7 @@ class _Export:
             self.manifest: dict[str, Any] = parse_canonical(self.manifest_bytes)
         except ValueError as exc:
             raise IntegrityError("manifest.json is not canonical JSON") from exc
+        check_format(self.manifest)
 
     def read(self, name: str) -> bytes:
         path = self.root / name
@@ -213,17 +193,6 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError("VERIFY.txt names another signing key")
 
 
-CERTIFICATE_FILES = {
-    "certificate.json",
-    "certificate.json.sig",
-    "keys/signer.pub.pem",
-    "documents/destruction.html",
-    "documents/destruction.html.sig",
-    "documents/destruction.pdf",
-    "documents/destruction.pdf.sig",
-}
-
-
 def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> Report:
     """Check a destruction certificate: signed JSON, signed PDF and HTML, nothing else."""
     report = Report(directory)
@@ -237,15 +206,14 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
 
     def signer_named() -> None:
         body = parse_canonical(read("certificate.json"))
-        if body.get("format") != "scelle-destruction/1":
-            raise IntegrityError("certificate.json is not a scelle destruction certificate")
+        destruction.check_format(body)
         if body.get("signer", {}).get("ssh_fingerprint") != ssh_fingerprint(key):
             raise IntegrityError("the certificate names another signing key")
 
     def inventory() -> None:
         present = {str(p.relative_to(directory)) for p in directory.rglob("*") if not p.is_dir()}
-        if present != CERTIFICATE_FILES:
-            odd = sorted(present ^ CERTIFICATE_FILES)
+        if present != destruction.FILES:
+            odd = sorted(present ^ destruction.FILES)
             raise IntegrityError(f"file(s) added or missing: {', '.join(odd[:5])}")
 
     def documents() -> None:

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 import ffmpeg as ffmpeg_python
 
+from custody.timewindow import from_us
 from exporters import ffmpeg
 from exporters.index import Coverage, Span
-from requisition.timewindow import from_us
 
 # Burned in: the camera's label on one line and the corrected local date-time on its own
 # line below, in a monospaced font sized from the frame. One line of both at 320x240 lost

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from custody import text
-from custody.errors import InputError, InvalidState, PermissionDenied
-from custody.ledger import Record
+from custody.entry import Record
+from custody.errors import InputError, InvalidStateError, PermissionDeniedError
 from custody.site import Site
+from custody.timewindow import now_us, utc_text
 from requisition.roles import GRANTS, Permission, Role, who_may
-from requisition.timewindow import now_us, utc_text
 
 LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
@@ -97,7 +97,7 @@ def _insert(site: Site, actor: str, agent: NewAgent, reason: str) -> Agent:
     now = utc_text(now_us())
     with site.db.write() as cur:
         if cur.execute("SELECT 1 FROM agent WHERE login = ?", [agent.login]).fetchone():
-            raise InvalidState(
+            raise InvalidStateError(
                 f"{agent.login} is already in the agents register",
                 hint="a disabled agent stays listed; designate them under another login",
             )
@@ -133,7 +133,7 @@ def bootstrap(site: Site, login: str, name: str, designation: str) -> Agent:
     """The first administrator, when the register is empty (a new or upgraded site):
     the login that created the site, recorded as such in the ledger."""
     if list_all(site):
-        raise InvalidState("the agents register is not empty")
+        raise InvalidStateError("the agents register is not empty")
     agent = NewAgent(login, name, Role.ADMIN.value, designation).checked()
     return _insert(site, login, agent, "first administrator, who created the site")
 
@@ -149,13 +149,13 @@ def disable(site: Site, actor: str, login: str, reason: str) -> Agent:
         if row is None:
             raise InputError(f"unknown agent {login!r}", hint="see 'scelle agent list'")
         if not row[1]:
-            raise InvalidState(f"{login} is already disabled")
+            raise InvalidStateError(f"{login} is already disabled")
         if row[0] == Role.ADMIN:
             (admins,) = cur.execute(
                 "SELECT COUNT(*) FROM agent WHERE role = ? AND active = ?", [Role.ADMIN.value, True]
             ).fetchone()
             if int(admins) <= 1:
-                raise InvalidState(
+                raise InvalidStateError(
                     f"{login} is the last active administrator", hint="designate another first"
                 )
         cur.execute(
@@ -175,7 +175,7 @@ def authorise(site: Site, login: str, permission: Permission, what: str) -> Agen
     """The designated, active agent behind `login`, if their role allows `permission`.
 
     Otherwise the refusal is appended to the ledger (committed on its own) and
-    PermissionDenied raised. `what` names the command, for the ledger and the message.
+    PermissionDeniedError raised. `what` names the command, for the ledger and the message.
     """
     agent = get(site, login)
     if agent is None:
@@ -195,8 +195,8 @@ def authorise(site: Site, login: str, permission: Permission, what: str) -> Agen
 def refuse(
     site: Site, login: str, what: str, why: str, hint: str | None = None, **data: str
 ) -> NoReturn:
-    """Record a refusal in the ledger (committed on its own), then raise PermissionDenied."""
+    """Record a refusal in the ledger (committed on its own), then raise PermissionDeniedError."""
     site.ledger.append(
         login, Record("access.refused", {"agent": login, "command": what}, why, data=data)
     )
-    raise PermissionDenied(f"refused: {why}", hint=hint)
+    raise PermissionDeniedError(f"refused: {why}", hint=hint)

@@ -22,13 +22,13 @@ from sqlmodel import Session, select
 
 from custody import text
 from custody.db import Cursor
-from custody.errors import InputError, IntegrityError, InvalidState
-from custody.ledger import Record, utc_now
+from custody.entry import Record, utc_now
+from custody.errors import InputError, IntegrityError, InvalidStateError
 from custody.site import Site
+from custody.timewindow import parse_time, to_us, utc_text
 from exporters.index import ScanReport, scan_camera
+from exporters.models import Camera
 from exporters.stores import StoreKind
-from requisition.models import Camera
-from requisition.timewindow import parse_time, to_us, utc_text
 
 MAX_RETENTION_DAYS = 30  # CSI L252-5: never more than one month
 CameraRow = dict[str, Any]  # a checked camera: its column values, as the table holds them
@@ -214,7 +214,7 @@ def add_rows(site: Site, rows: Sequence[CameraRow], actor: str, reason: str) -> 
     with site.db.write() as cur:
         taken = _existing(cur, [r["id"] for r in rows])
         if taken:
-            raise InvalidState(f"camera {sorted(taken)[0]} is already registered")
+            raise InvalidStateError(f"camera {sorted(taken)[0]} is already registered")
         _insert(cur, rows)
         site.ledger.append_in(cur, actor, records)
 
@@ -280,8 +280,8 @@ def import_csv(site: Site, path: Path, actor: str) -> list[str]:
     rows = read_csv(path, site.settings.home)
     try:
         add_rows(site, rows, actor, f"imported from {path.name}")
-    except InvalidState as exc:
-        raise InvalidState(f"{path}: {exc.message}; nothing imported") from exc
+    except InvalidStateError as exc:
+        raise InvalidStateError(f"{path}: {exc.message}; nothing imported") from exc
     return [r["id"] for r in rows]
 
 

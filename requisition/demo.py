@@ -24,9 +24,10 @@ from pathlib import Path
 from custody.audit import AuditFilter, query
 from custody.checks import Report
 from custody.config import load_settings
-from custody.errors import InvalidState, PermissionDenied
+from custody.errors import InvalidStateError, PermissionDeniedError
 from custody.files import write_atomic
-from custody.site import Site, init_site
+from custody.site import Site
+from custody.timewindow import parse_span, parse_window
 from custody.verify import LedgerReport, verify_ledger
 from exporters.generate import generate_footage
 from exporters.index import scan
@@ -38,7 +39,7 @@ from requisition.cameras import CameraSpec, add_cameras, get_camera
 from requisition.extract import extract
 from requisition.requisitions import RequisitionRequest, WindowRequest, decide, register
 from requisition.roles import Permission, Role
-from requisition.timewindow import parse_span, parse_window
+from requisition.site import init_site
 
 PASSPHRASE_FILE = "demo-passphrase"  # noqa: S105 - a file name; the demo's throwaway key
 OPERATOR, SUPERVISOR = "demo-operator", "demo-supervisor"
@@ -60,7 +61,7 @@ def _demo_home(site: Path | None) -> Path:
     if site is None:
         return Path(tempfile.mkdtemp(prefix="scelle-demo-"))
     if site.exists() and (not site.is_dir() or any(site.iterdir())):
-        raise InvalidState(f"{site} exists and is not an empty directory")
+        raise InvalidStateError(f"{site} exists and is not an empty directory")
     site.mkdir(parents=True, exist_ok=True)
     return site
 
@@ -148,7 +149,7 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         say(f"requisition {rid} registered by {OPERATOR}; its footage is held")
         try:
             may(OPERATOR, Permission.DECIDE, "requisition approve")
-        except PermissionDenied as refused:
+        except PermissionDeniedError as refused:
             say(f"{OPERATOR} tries to approve it: {refused.message} (recorded in the ledger)")
         may(SUPERVISOR, Permission.DECIDE, "requisition approve")
         decide(opened, rid, "approve", SUPERVISOR, "requisition in order")

@@ -1,35 +1,28 @@
-"""The signed destruction certificate of a purge run: canonical JSON, its PDF and HTML,
-each signed, made from what the run recorded (its ledger entries and the segments it
-recorded destroyed), built beside its place and renamed into it whole. A run whose
-certificate could not be written (disk full) gets it from the next purge.
+"""The destruction certificate of a purge run, made from what the run recorded (its
+ledger entries and the segments it recorded destroyed): the workflow gathers it and
+renders its PDF; custody/destruction.py holds its format and writes it, signed, whole or
+not at all. A run whose certificate could not be written (disk full) gets it from the
+next purge.
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import shutil
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from custody.canonical import canonical_bytes
+from custody import destruction
 from custody.checkpoints import read_identity
 from custody.db import Cursor
-from custody.errors import DiskFull, InputError, IntegrityError
-from custody.files import fsync_dir, write_atomic
-from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
-from custody.ledger import decode_entry
-from custody.signatures import sign_raw
+from custody.entry import decode_entry
+from custody.errors import InputError, IntegrityError
+from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
+from custody.timewindow import now_us, utc_text
 from exporters.documents import fr_time, render
 from requisition.purge_rows import Doomed, merkle_root, run_rows, set_run
-from requisition.timewindow import now_us, utc_text
-
-FORMAT = "scelle-destruction/1"
 
 
 def _run_entries(cur: Cursor, seqs_json: str | None) -> list[dict[str, Any]]:
@@ -94,54 +87,23 @@ def certificate(site: Site, run: int, signer: Signer) -> Path:
             }
         )
     failures = [f for data in failed for f in data.get("failures", [])]
-    body = canonical_bytes(
-        {
-            "format": FORMAT,
-            "site": {"name": identity.key_name, "ledger_origin": identity.origin},
-            "purge": run,
-            "as_of_utc": as_of,
-            "completed_utc": utc_text(now_us()),
-            "actor": actor,
-            "cameras": cameras,
-            "failures": failures,
-            "failure_count": sum(int(data.get("count", 0)) for data in failed),
-            "ledger_entries": sorted(int(e["seq"]) for e in intent + outcome),
-            "signer": {
-                "ssh_fingerprint": ssh_fingerprint(signer.public_key),
-                "der_sha256": der_sha256(signer.public_key),
-            },
-        }
+    certificate_body = destruction.body(
+        site={"name": identity.key_name, "ledger_origin": identity.origin},
+        run=run,
+        as_of_utc=as_of,
+        completed_utc=utc_text(now_us()),
+        actor=actor,
+        cameras=cameras,
+        failures=failures,
+        failure_count=sum(int(data.get("count", 0)) for data in failed),
+        ledger_entries=[int(e["seq"]) for e in intent + outcome],
+        signer=signer,
     )
-    document = _document(site, as_of, actor, cameras, body, signer)
+    document = _document(site, as_of, actor, cameras, certificate_body, signer)
     final = site.settings.home / "certificates" / f"purge-{run:06d}"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    try:
-        write_atomic(tmp / "certificate.json", body)
-        write_atomic(tmp / "certificate.json.sig", sign_raw(signer, body))
-        write_atomic(tmp / "keys" / "signer.pub.pem", public_pem(signer.public_key).encode())
-        for path in document.write(tmp / "documents", "destruction"):
-            write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
-        for directory in (tmp, tmp / "keys", tmp / "documents"):
-            fsync_dir(directory)
-        if final.exists():  # an earlier attempt renamed it, then died before recording it
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        fsync_dir(final.parent)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise DiskFull(
-            f"no room in {final.parent} for the destruction certificate of purge {run}: the "
-            "destruction is recorded in the ledger, and nothing half-written was kept",
-            hint="free space there; the next 'scelle purge' makes the certificate",
-        ) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    destruction.write(
+        final, certificate_body, signer, lambda d: document.write(d, "destruction"), run
+    )
     with site.db.write() as cur:
         set_run(cur, run, certificate=str(final))
     return final

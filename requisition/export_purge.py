@@ -9,12 +9,13 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from custody.entry import Record
 from custody.errors import InputError
-from custody.ledger import Record
 from custody.site import Site
+from custody.timewindow import parse_time, to_us
+from exporters.manifest import MANIFEST
 from requisition.holds import HoldBook
 from requisition.purge_rows import entries_about
-from requisition.timewindow import parse_time, to_us
 
 DAY_US = 86_400_000_000
 EXPORT_KEEP_US = 30 * DAY_US  # CSI L252-3: at most one month after transmission
@@ -80,7 +81,7 @@ def purge_exports(
 
 
 def _is_sealed_export(path: Path, rid: str, manifest_sha256: str) -> bool:
-    manifest = path / "manifest.json"
+    manifest = path / MANIFEST
     if path.is_symlink() or path.name != rid or manifest.is_symlink() or not manifest.is_file():
         return False
     with manifest.open("rb") as handle:

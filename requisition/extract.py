@@ -15,25 +15,27 @@ from typing import Any
 
 from custody.checkpoints import read_identity
 from custody.checks import Report
+from custody.entry import Record, decode_entry
 from custody.errors import (
-    DiskFull,
-    FootageUnavailable,
+    DiskFullError,
+    FootageUnavailableError,
     InputError,
     IntegrityError,
-    InvalidState,
+    InvalidStateError,
 )
 from custody.files import exclusive, fsync_dir
 from custody.keys import Signer, ssh_fingerprint
-from custody.ledger import Record, decode_entry
 from custody.site import Site
+from custody.timewindow import Window, parse_time, to_us, utc_text
 from exporters.index import find, scan
+from exporters.manifest import MANIFEST
 from exporters.master import copy_file
-from exporters.package import Built, build
+from exporters.models import Camera
+from exporters.package import Built, Order, build
 from exporters.verify_export import verify_export
 from requisition.agents import same_agent
-from requisition.models import Camera, Requisition
+from requisition.models import Requisition
 from requisition.requisitions import State, check_id, get, set_state, windows
-from requisition.timewindow import Window, parse_time, to_us, utc_text
 
 
 def extract(
@@ -71,7 +73,7 @@ def extract(
         if final.exists():
             recovered = _recover(site, requisition_id, final)
             if recovered is None:
-                raise InvalidState(f"the export directory {final} already exists")
+                raise InvalidStateError(f"the export directory {final} already exists")
             return recovered
         _require_some_footage(site, requisition_id, actor)
         set_state(site, requisition_id, State.PROCESSING, export_path=str(final.absolute()))
@@ -83,14 +85,14 @@ def extract(
 def _extractable(site: Site, requisition_id: str) -> Requisition:
     requisition = get(site, requisition_id)
     if requisition.state in (State.COMPLETED, State.PARTIAL):
-        raise InvalidState(
+        raise InvalidStateError(
             f"requisition {requisition_id} was already extracted ({requisition.state}): its "
             f"export is {requisition.export_path or 'no longer kept'} (manifest SHA-256 "
             f"{requisition.manifest_sha256})",
             hint="copy that export (scelle export copy); a new extraction is not another seal",
         )
     if requisition.state not in (State.APPROVED, State.PROCESSING):
-        raise InvalidState(
+        raise InvalidStateError(
             f"requisition {requisition_id} is {requisition.state}: only an approved "
             "requisition is extracted"
         )
@@ -101,7 +103,7 @@ def _extractable(site: Site, requisition_id: str) -> Requisition:
 def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Window]]:
     """The windows the requisition was registered with, as its ledger entry says, once
     the ledger holds its approval by someone other than its registrant and no denial or
-    cancellation; InvalidState otherwise. IntegrityError if the register's windows are
+    cancellation; InvalidStateError otherwise. IntegrityError if the register's windows are
     no longer those (a window added around scelle is never extracted)."""
     decided: dict[str, list[str]] = {}
     registration: dict[str, Any] | None = None
@@ -132,7 +134,7 @@ def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Wi
         if registrant is not None and not same_agent(a, registrant)
     ]
     if not approvers or "requisition.deny" in decided or "requisition.cancel" in decided:
-        raise InvalidState(
+        raise InvalidStateError(
             f"requisition {requisition_id} has no approval in the ledger by a supervisor "
             "other than who registered it",
             hint="a supervisor approves it: scelle requisition approve",
@@ -190,7 +192,7 @@ def _require_some_footage(site: Site, requisition_id: str, actor: str) -> None:
                 )
             ],
         )
-    raise FootageUnavailable(
+    raise FootageUnavailableError(
         f"requisition {requisition_id}: video unavailable: no footage recorded for any "
         "requested window (recorded; no export built)"
     )
@@ -206,7 +208,7 @@ def _recover(site: Site, requisition_id: str, final: Path) -> Built | None:
     with site.db.read() as cur:
         key = read_identity(cur).public_key
     verify_export(final, ssh_fingerprint(key))
-    manifest_bytes = (final / "manifest.json").read_bytes()
+    manifest_bytes = (final / MANIFEST).read_bytes()
     if hashlib.sha256(manifest_bytes).hexdigest() != requisition.manifest_sha256:
         return None
     manifest = json.loads(manifest_bytes)
@@ -234,9 +236,18 @@ def _extract(
     progress: Callable[[float], None] | None,
 ) -> Built:
     requisition = get(site, requisition_id)
+
+    def sealed(manifest_sha256: str) -> None:
+        # Recorded before the rename, so that an attempt killed right after it is finished.
+        with site.db.write() as cur:
+            cur.execute(
+                "UPDATE requisition SET manifest_sha256 = ? WHERE id = ?",
+                [manifest_sha256, requisition_id],
+            )
+
     built = build(
         site,
-        requisition,
+        Order(requisition.model_dump()),
         approved_in_ledger(site, requisition_id),
         out_dir,
         signer,
@@ -244,6 +255,7 @@ def _extract(
         burn_in=burn_in,
         stream_copy=stream_copy,
         progress=progress,
+        on_sealed=sealed,
     )
     set_state(
         site,
@@ -318,19 +330,19 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
 
     One copy of a requisition at a time (so that what an interrupted copy left is known
     to be stale, and removed); room on the medium is checked first and a medium that
-    fills up anyway is one DiskFull error; either way nothing is left on it."""
+    fills up anyway is one DiskFullError error; either way nothing is left on it."""
     requisition = get(site, check_id(requisition_id))
     if not requisition.export_path or not Path(requisition.export_path).is_dir():
-        raise InvalidState(f"requisition {requisition_id} has no export to copy")
+        raise InvalidStateError(f"requisition {requisition_id} has no export to copy")
     if not medium.is_dir():
-        raise InvalidState(f"{medium} is not a mounted directory")
+        raise InvalidStateError(f"{medium} is not a mounted directory")
     source = Path(requisition.export_path)
     lock = site.settings.home / "locks" / f"copy-{requisition_id}.lock"
     with exclusive(lock, f"the export of {requisition_id} is being copied by another process"):
         stale = _remove_stale(medium, requisition_id)
         final = medium / requisition_id
         if final.exists():
-            raise InvalidState(f"{final} already exists on the medium")
+            raise InvalidStateError(f"{final} already exists on the medium")
         needed, free = _needed(source, medium), shutil.disk_usage(medium).free
         if needed > free:
             raise _medium_full(medium, requisition_id, needed, free)
@@ -355,7 +367,7 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
         site_key = read_identity(cur).public_key
     try:
         report = verify_export(final, ssh_fingerprint(site_key))
-        copied = hashlib.sha256((final / "manifest.json").read_bytes()).hexdigest()
+        copied = hashlib.sha256((final / MANIFEST).read_bytes()).hexdigest()
         if copied != requisition.manifest_sha256:
             raise IntegrityError(
                 f"the export at {requisition.export_path} is not the one sealed for "
@@ -382,8 +394,8 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
     return Copied(final, report, stale)
 
 
-def _medium_full(medium: Path, requisition_id: str, needed: int, free: int) -> DiskFull:
-    return DiskFull(
+def _medium_full(medium: Path, requisition_id: str, needed: int, free: int) -> DiskFullError:
+    return DiskFullError(
         f"not enough space on {medium} for the export of {requisition_id}: it needs "
         f"{needed:,} bytes, {free:,} bytes are free: nothing was left on the medium",
         hint="use a larger medium, or free space on it",

@@ -21,12 +21,12 @@ from typing import Any
 
 from custody import text
 from custody.db import Cursor
-from custody.errors import InputError, IntegrityError, InvalidState
-from custody.ledger import Record, decode_entry
+from custody.entry import Record, decode_entry
+from custody.errors import InputError, IntegrityError, InvalidStateError
 from custody.site import Site
+from custody.timewindow import Window, local_text, now_us, parse_time, to_us, utc_text
 from requisition.agents import refuse, same_agent
 from requisition.cameras import get_camera
-from requisition.timewindow import Window, local_text, now_us, parse_time, to_us, utc_text
 
 PLACE, RELEASE, RESTATE = "hold.place", "hold.release", "hold.restate"
 MAX_HOLD_ID = 2**62
@@ -292,7 +292,9 @@ def release(site: Site, hold_id: int, reason: str, actor: str) -> Hold:
     text.prose(reason, "the reason")
     placements = [get(site, hold_id)] and book(site).with_id(hold_id)
     if not any(h.active for h in placements):
-        raise InvalidState(f"hold {hold_id} was already released on {placements[-1].released_at}")
+        raise InvalidStateError(
+            f"hold {hold_id} was already released on {placements[-1].released_at}"
+        )
     if any(same_agent(actor, h.placed_by) for h in placements):
         refuse(
             site,
@@ -304,7 +306,7 @@ def release(site: Site, hold_id: int, reason: str, actor: str) -> Hold:
         # Read again under the writer lock: a concurrent release must not be recorded twice.
         active = [h for h in HoldBook().refresh(cur).with_id(hold_id) if h.active]
         if not active:
-            raise InvalidState(f"hold {hold_id} was already released")
+            raise InvalidStateError(f"hold {hold_id} was already released")
         mark_released(cur, active, actor, reason.strip())
         site.ledger.append_in(cur, actor, release_entries(active[-1:], reason.strip()))
     return get(site, hold_id)

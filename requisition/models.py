@@ -1,4 +1,5 @@
-"""SQLModel tables of the workflow: cameras, requisitions and their windows, holds."""
+"""SQLModel tables of the workflow: requisitions and their windows, holds, agents, purge
+runs (the camera register is the footage index's: exporters/models.py)."""
 
 from __future__ import annotations
 
@@ -6,28 +7,6 @@ from sqlalchemy import BigInteger, Integer
 from sqlmodel import Field, SQLModel
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Camera(SQLModel, table=True):
-    """A camera as its prefectoral authorisation and its recorder describe it."""
-
-    __tablename__ = "camera"
-
-    id: str = Field(primary_key=True)
-    name: str
-    location: str
-    commune: str
-    authorisation_ref: str
-    authorisation_expires: str  # ISO date
-    retention_days: int  # 1..30 (CSI L252-5)
-    timezone: str
-    store_kind: str  # exporters.stores.StoreKind
-    store_path: str  # absolute path of the store root
-    store_camera: str  # the camera's name inside the store
-    clock_offset_ms: int  # recorder clock minus reference clock
-    clock_measured_at: str | None = None  # UTC, when the offset was measured
-    clock_method: str | None = None  # how: NTP query, reference clock in view, ...
-    created_at: str
 
 
 class Requisition(SQLModel, table=True):
@@ -108,3 +87,22 @@ class Agent(SQLModel, table=True):
     disabled_by: str | None = None
     disabled_at: str | None = None
     disabled_reason: str | None = None
+
+
+class PurgeRun(SQLModel, table=True):
+    """One retention purge: its intent is recorded before any file is deleted."""
+
+    __tablename__ = "purge_run"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    started_at: str  # the system clock when it started (UTC)
+    now_utc: str  # the purge's "as of" (now, or earlier with the library's as_of)
+    actor: str
+    state: str  # intent, done, partial
+    segments: int
+    bytes: int = Field(sa_type=BigInteger)
+    failures: int = 0
+    certificate: str | None = None
+    intent_seqs: str | None = None  # JSON list of the intent's ledger entries
+    outcome_seqs: str | None = None  # JSON list of the outcome's ledger entries
+    tally: str | None = None  # JSON: absent and spared per camera, failures, batch by batch

@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from custody import destruction
 from custody.db import Cursor
-from custody.errors import InputError, InvalidState
+from custody.errors import InputError, InvalidStateError
 from custody.files import directory_beneath, unlink_at
 from custody.keys import Signer
-from custody.ledger import Record
 from custody.site import Site
+from custody.timewindow import now_us, parse_time, to_us, utc_text
 from requisition.destruction import certificate
 from requisition.export_purge import purge_exports
 from requisition.holds import HoldBook
@@ -52,12 +53,10 @@ from requisition.purge_rows import (
     set_run,
     vouched,
 )
-from requisition.timewindow import now_us, parse_time, to_us, utc_text
 
 DAY_US = 86_400_000_000
 BATCH = 1000  # segments deleted per writer transaction: a hold waits at most one batch
 CLOCK_SLACK_US = 5_000_000  # a purge "as of" later than this past the clock is refused
-REASON = "retention period expired (CSI L252-5)"
 
 Step = Callable[[str], None]  # called between the steps of a run (tests pause or kill there)
 
@@ -274,11 +273,10 @@ def _intent(site: Site, actor: str, started: int, as_of: int, plans: list[Camera
             cur,
             actor,
             [
-                Record(
-                    "footage.destroy.intent",
-                    {"camera": p.camera_id, "purge": run},
-                    REASON,
-                    data={
+                destruction.intent(
+                    p.camera_id,
+                    run,
+                    {
                         "segments": len(p.doomed),
                         "bytes": sum(d.size for d in p.doomed),
                         "first_utc": utc_text(p.doomed[0].start_us),
@@ -323,11 +321,10 @@ def _outcome(site: Site, actor: str, run: int) -> None:
         absent, spared = tally.get("absent", {}), tally.get("spared", {})
         failures, count = tally.get("failures", []), int(tally.get("failure_count", 0))
         records = [
-            Record(
-                "footage.destroy",
-                {"camera": camera, "purge": run},
-                REASON,
-                data={
+            destruction.outcome(
+                camera,
+                run,
+                {
                     "segments": len(by_camera[camera]),
                     "bytes": sum(d.size for d in by_camera[camera]),
                     "already_absent": int(absent.get(camera, 0)),
@@ -338,14 +335,7 @@ def _outcome(site: Site, actor: str, run: int) -> None:
             for camera in sorted(set(by_camera) | set(spared))
         ]
         if count:
-            records.append(
-                Record(
-                    "footage.destroy.failed",
-                    {"purge": run},
-                    "some segments could not be destroyed: left in place",
-                    data={"failures": failures, "count": count},
-                )
-            )
+            records.append(destruction.failed(run, failures, count))
         appended = site.ledger.append_in(cur, actor, records) if records else []
         outcome = json.dumps([a.seq for a in appended])
         set_run(
@@ -360,7 +350,7 @@ def _check_clock(site: Site, real: int) -> None:
     with site.db.read() as cur:
         last = cur.execute("SELECT MAX(started_at) FROM purge_run").fetchone()[0]
     if last and to_us(parse_time(last, "UTC")) > real + CLOCK_SLACK_US:
-        raise InvalidState(
+        raise InvalidStateError(
             f"the system clock says {utc_text(real)}, before the last purge started ({last}): "
             "refusing to purge",
             hint="the clock has gone back: check the system clock (NTP) before purging again",

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from custody import merkle
+from custody import destruction
 from custody.db import Cursor
+from custody.entry import decode_entry
 from custody.errors import IntegrityError
-from custody.ledger import decode_entry
 from custody.site import Site
 from exporters.index import batch_rows_vouched
 from exporters.stores import FootageStore, StoreKind, open_store
@@ -42,14 +42,12 @@ class Doomed:
     offset_us: int  # recorder clock minus reference clock
 
     def record(self) -> bytes:
-        """The Merkle leaf of a destroyed segment: `path\\nsize\\nsha256\\nstart_us` (a
-        fixed line format: a million of them are hashed in a purge)."""
-        return f"{self.path}\n{self.size}\n{self.sha256}\n{self.start_us}".encode()
+        """Its Merkle leaf, as custody/destruction.py defines it."""
+        return destruction.leaf(self.path, self.size, self.sha256, self.start_us)
 
 
 def merkle_root(items: Sequence[Doomed]) -> str:
-    leaves = [merkle.leaf_hash(d.record()) for d in items]
-    return merkle.levels_root(merkle.tree_levels(leaves), len(leaves)).hex()
+    return destruction.root([d.record() for d in items])
 
 
 def entries_about(cur: Cursor, action: str, column: str, value: str) -> list[dict[str, Any]]:

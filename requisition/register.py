@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from custody.site import Site
+from custody.timewindow import local_text, now_us, utc_text
 from exporters.documents import Document, fr_time, render
 from requisition.cameras import list_cameras
-from requisition.timewindow import local_text, now_us, utc_text
 
 
 def register_document(site: Site, start_us: int, end_us: int) -> Document:

@@ -24,9 +24,21 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from custody import text
-from custody.errors import InputError, InvalidState
-from custody.ledger import Record
+from custody.entry import Record
+from custody.errors import InputError, InvalidStateError
 from custody.site import Site
+from custody.timewindow import (
+    Window,
+    from_us,
+    local_text,
+    now_us,
+    parse_time,
+    parse_window,
+    to_us,
+    utc_text,
+)
+from exporters.legal import LEGAL_BASES
+from exporters.models import Camera
 from requisition.agents import get as get_agent
 from requisition.agents import refuse, same_agent
 from requisition.cameras import get_camera
@@ -39,24 +51,9 @@ from requisition.holds import (
     place_entry,
     release_entries,
 )
-from requisition.models import Camera, Requisition, RequisitionWindow
+from requisition.models import Requisition, RequisitionWindow
 from requisition.roles import GRANTS, Permission, Role
-from requisition.timewindow import (
-    Window,
-    from_us,
-    local_text,
-    now_us,
-    parse_time,
-    parse_window,
-    to_us,
-    utc_text,
-)
 
-LEGAL_BASES = {
-    "60-1": "art. 60-1 CPP (enquête de flagrance)",
-    "77-1-1": "art. 77-1-1 CPP (enquête préliminaire, sur autorisation du procureur)",
-    "99-3": "art. 99-3 CPP (information judiciaire, commission rogatoire)",
-}
 RECEIVED_VIA = ("email", "letter", "fax", "phone", "in-person", "platform")
 URGENT_US = 72 * 3_600_000_000
 DAY_US = 86_400_000_000
@@ -88,7 +85,7 @@ WINDOW_FIELDS = ("camera", "from", "to")
 PROSE_FIELDS = frozenset({"reason"})  # may run over several lines; the others are one line
 
 
-class _DuplicateKey(ValueError):
+class _DuplicateKeyError(ValueError):
     pass
 
 
@@ -97,7 +94,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise _DuplicateKey(key)
+            raise _DuplicateKeyError(key)
         seen[key] = value
     return seen
 
@@ -190,7 +187,7 @@ class RequisitionRequest:
                 if kind == "JSON"
                 else tomllib.loads(source)
             )
-        except _DuplicateKey as exc:
+        except _DuplicateKeyError as exc:
             key = text.shown(exc.args[0])
             raise InputError(f"{path}: the key {key} is given twice") from exc
         except RecursionError as exc:
@@ -339,13 +336,13 @@ def register(
 ) -> Registered:
     """Record a requisition, hold its footage, and say what is urgent or already gone.
 
-    One already registered with the same PV number and windows is refused (InvalidState,
+    One already registered with the same PV number and windows is refused (InvalidStateError,
     naming it) unless `force`: a file registered twice must not be two requisitions."""
     now = now_us()
     pairs = _validate(site, request, now)
     earlier = None if force else _registered_before(site, request.pv_number, pairs)
     if earlier is not None:
-        raise InvalidState(
+        raise InvalidStateError(
             f"requisition {earlier[0]} ({earlier[1]}) already has PV number "
             f"{request.pv_number.strip()!r} and the same windows",
             hint="if this really is a second requisition, register it with --force",
@@ -539,7 +536,7 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
             "SELECT state FROM requisition WHERE id = ?", [requisition_id]
         ).fetchone()
         if current != State.RECEIVED:
-            raise InvalidState(f"requisition {requisition_id} is {current}, not received")
+            raise InvalidStateError(f"requisition {requisition_id} is {current}, not received")
         cur.execute(
             "UPDATE requisition SET state = ?, decided_by = ?, decided_at = ?, "
             "decision_reason = ? WHERE id = ? AND state = ?",
@@ -601,11 +598,11 @@ def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Re
     """Record who received the sealed export, when, on what, under which seal."""
     requisition = get(site, requisition_id)
     if requisition.state not in (State.COMPLETED, State.PARTIAL):
-        raise InvalidState(
+        raise InvalidStateError(
             f"requisition {requisition_id} is {requisition.state}: nothing to hand over"
         )
     if requisition.handed_at:
-        raise InvalidState(f"requisition {requisition_id} was already handed over")
+        raise InvalidStateError(f"requisition {requisition_id} was already handed over")
     if given.medium not in MEDIA:
         raise InputError(f"medium {given.medium!r}: one of {', '.join(MEDIA)}")
     for value, what in (
@@ -620,7 +617,7 @@ def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Re
             "SELECT handed_at FROM requisition WHERE id = ?", [requisition_id]
         ).fetchone()
         if handed:
-            raise InvalidState(f"requisition {requisition_id} was already handed over")
+            raise InvalidStateError(f"requisition {requisition_id} was already handed over")
         cur.execute(
             "UPDATE requisition SET handed_to = ?, handed_at = ?, medium = ?, seal_number = ? "
             "WHERE id = ?",

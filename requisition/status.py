@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from custody.site import Site
+from custody.timewindow import local_text, now_us, utc_text
 from requisition.cameras import get_camera
 from requisition.holds import HoldBook
 from requisition.requisitions import URGENT_US, State
-from requisition.timewindow import local_text, now_us, utc_text
 
 DAY_US = 86_400_000_000
 PENDING = (State.RECEIVED, State.APPROVED, State.PROCESSING)

@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from custody.config import Settings, load_settings
-from custody.site import Site, init_site
+from custody.site import Site
 from requisition import agents
+from requisition.site import init_site
 from tests.pgserver import PgServer, find_bindir
 
 PASSPHRASE = b"correct horse battery staple"

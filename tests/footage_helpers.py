@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from custody.site import Site
+from custody.timewindow import Window, parse_window
+from exporters.models import Camera
 from requisition.cameras import CameraSpec, add_cameras, get_camera
-from requisition.models import Camera
-from requisition.timewindow import Window, parse_window
 
 ZONE = "Europe/Paris"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from custody.ledger import decode_entry
+from custody.entry import decode_entry
 from tests.conftest import ADMIN, AUDITOR, OPERATOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_cli_errors import one_line_error
 from tests.test_requisitions import REGISTER, filmed, register  # noqa: F401 - fixture

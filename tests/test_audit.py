@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from custody.ledger import decode_entry
+from custody.entry import decode_entry
 from tests.conftest import ADMIN, AUDITOR, OPERATOR, SUPERVISOR, SiteEnv, raw_connection, run_cli
 from tests.test_requisitions import filmed, register  # noqa: F401 - fixture
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custody import merkle
 from custody.canonical import canonical_bytes, parse_canonical
+from custody.entry import Record
 from custody.keys import Signer, public_pem
-from custody.ledger import Record
 from custody.note import Checkpoint, sign_checkpoint
 from tests.conftest import AUDITOR, OPERATOR, SiteEnv, require_tool, run_cli
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from custody.ledger import decode_entry
+from custody.entry import decode_entry
 from tests.conftest import ADMIN, SiteEnv, run_cli
 from tests.test_cli_errors import one_line_error, snapshot
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from custody.timewindow import parse_window
 from exporters.gaps import GapKind
 from exporters.generate import generate_footage
 from exporters.index import camera_store, find, scan
 from requisition.cameras import get_camera
-from requisition.timewindow import parse_window
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.footage_helpers import camera, window
 from tests.fulldisk import resize, tmpfs

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from custody.errors import FootageAltered
+from custody.errors import FootageAlteredError
 from custody.site import Site
+from custody.timewindow import local_text, parse_time, to_us
 from exporters.gaps import GapKind
 from exporters.generate import generate_footage
 from exporters.index import Coverage, camera_store, find, scan
 from exporters.master import extract_master, verified_coverage
+from exporters.models import Camera
 from exporters.working import make_working_copies
-from requisition.models import Camera
-from requisition.timewindow import local_text, parse_time, to_us
 from tests.conftest import fresh_database
 from tests.footage_helpers import ZONE, camera, new_site, window
 
@@ -190,7 +190,9 @@ def test_a_segment_altered_after_ingest_is_detected(tmp_path: Path, database_url
     assert sorted(p.name for p in (tmp_path / "master").iterdir()) == [
         coverage.segments[0].path.replace("/", "_")  # the altered copy was deleted
     ]
-    with pytest.raises(FootageAltered, match="1 segment\\(s\\) missing or changed since ingest"):
+    with pytest.raises(
+        FootageAlteredError, match="1 segment\\(s\\) missing or changed since ingest"
+    ):
         master.check()
     again = find(site, cam, window("2026-11-20T11:00", "2026-11-20T11:02"))
     assert [(g.kind, g.segment) for g in again.gaps] == [

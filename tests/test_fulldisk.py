@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from requisition.timewindow import now_us
+from custody.timewindow import now_us
 from tests.conftest import ADMIN, OPERATOR, SiteEnv, run_cli
 from tests.footage_helpers import camera, fake_segments
 from tests.fulldisk import fill, tmpfs

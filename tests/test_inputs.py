@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from custody.errors import InputError, InvalidState
-from custody.ledger import Record
+from custody.entry import Record
+from custody.errors import InputError, InvalidStateError
 from custody.text import line, prose, whole_number
+from custody.timewindow import parse_time, to_us
 from requisition.agents import NewAgent
 from requisition.cameras import CameraSpec, read_csv
 from requisition.requisitions import Handover, RequisitionRequest, WindowRequest, register
-from requisition.timewindow import parse_time, to_us
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_cameras import ADD, HEADER
 from tests.test_cli_errors import one_line_error, snapshot
@@ -599,7 +599,7 @@ def test_the_same_requisition_twice_is_refused_unless_forced(camera: SiteEnv) ->
     forced = run_cli([*REGISTER, "--force"], env=camera.env)
     assert forced.exit_code == 0, forced.stderr
     assert forced.stdout.split()[1] != rid
-    with pytest.raises(InvalidState, match=f"requisition {rid}"):
+    with pytest.raises(InvalidStateError, match=f"requisition {rid}"):
         windows = (WindowRequest("C-012", f"{DAY}T10:00", f"{DAY}T10:02"),)
         register(camera.site, RequisitionRequest(**FIELDS, windows=windows), "test-operator")
 

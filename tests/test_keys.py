@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from custody.errors import InvalidState, KeyProblem, WrongPassphrase
+from custody.errors import InvalidStateError, SigningKeyError, WrongPassphraseError
 from custody.keys import create_key, der_sha256, load_signer, ssh_fingerprint
 from tests.conftest import PASSPHRASE, SiteEnv, require_tool, run_cli
 
@@ -75,10 +75,10 @@ def test_vkey_is_name_keyid_key(site_env: SiteEnv) -> None:
 def test_wrong_passphrase_and_no_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "k.p12"
     create_key(path, b"right", "n")
-    with pytest.raises(WrongPassphrase):
+    with pytest.raises(WrongPassphraseError):
         load_signer(path, b"wrong")
-    with pytest.raises(InvalidState):
+    with pytest.raises(InvalidStateError):
         create_key(path, b"other", "n")
-    with pytest.raises(KeyProblem, match="empty"):
+    with pytest.raises(SigningKeyError, match="empty"):
         create_key(tmp_path / "k2.p12", b"", "n")
     assert load_signer(path, b"right").sign(b"x")

@@ -12,8 +12,9 @@ from sqlalchemy.engine import make_url
 
 from custody import audit, merkle
 from custody.db import Database
+from custody.entry import Record, decode_entry
 from custody.errors import InputError, IntegrityError
-from custody.ledger import Ledger, Record, decode_entry
+from custody.ledger import Ledger
 from custody.verify import verify_ledger
 from tests.conftest import OPERATOR, SUPERVISOR, SiteEnv, raw_connection
 
@@ -117,8 +118,8 @@ WRITER = textwrap.dedent(
     """
     import sys
     from custody.config import load_settings
-    from custody.ledger import Record
-    from custody.site import open_site
+    from custody.entry import Record
+    from requisition.site import open_site
 
     site = open_site(load_settings({"home": sys.argv[1]}))
     for i in range(int(sys.argv[3])):

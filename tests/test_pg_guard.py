@@ -38,9 +38,9 @@ from sqlalchemy.engine import make_url
 from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity, station_id
 from custody.db import PG_LEDGER_LOCK
-from custody.ledger import Record, entry_fields
+from custody.entry import Record, entry_fields
 from custody.note import key_id
-from requisition.timewindow import local_text, now_us, parse_time, to_us
+from custody.timewindow import local_text, now_us, parse_time, to_us
 from tests.conftest import (
     ADMIN,
     AUDITOR,

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from custody.errors import DiskFull
-from custody.ledger import Record
+from custody.entry import Record
+from custody.errors import DiskFullError
+from custody.timewindow import Window, local_text, now_us, utc_text
 from exporters.generate import generate_footage
 from exporters.index import camera_store, scan
 from requisition.cameras import get_camera
 from requisition.purge import purge as run_purge
-from requisition.timewindow import Window, local_text, now_us, utc_text
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, require_tool, run_cli
 from tests.test_cameras import ADD
 
@@ -467,7 +467,7 @@ def test_a_certificate_that_could_not_be_written_is_made_by_the_next_run(
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr(module, "write_atomic", full)
-    with pytest.raises(DiskFull, match="the destruction is recorded in the ledger"):
+    with pytest.raises(DiskFullError, match="the destruction is recorded in the ledger"):
         run_purge(site, ADMIN, signer=signer)
     assert not list((store.env.settings.home / "certificates").glob("*"))
     monkeypatch.setattr(module, "write_atomic", real)

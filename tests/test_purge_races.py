@@ -31,10 +31,10 @@ from hypothesis.stateful import (
 )
 from sqlalchemy.engine import make_url
 
+from custody.timewindow import Window, local_text, now_us, parse_time, to_us
 from custody.verify import verify_ledger
 from requisition import holds
 from requisition.purge import purge
-from requisition.timewindow import Window, local_text, now_us, parse_time, to_us
 from tests.conftest import (
     ADMIN,
     OPERATOR,
@@ -59,7 +59,7 @@ PURGER = textwrap.dedent(
 
     import requisition.purge as purge_module
     from custody.config import load_settings
-    from custody.site import open_site
+    from requisition.site import open_site
 
     home, control, stop_at, nth, mode, batch = sys.argv[1:7]
     purge_module.BATCH = int(batch)

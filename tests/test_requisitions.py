@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from custody.timewindow import parse_window
 from exporters.generate import generate_footage
 from exporters.index import scan
 from requisition.cameras import get_camera
-from requisition.timewindow import parse_window
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_cameras import ADD
 from tests.test_cli_errors import one_line_error, snapshot

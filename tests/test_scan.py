@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custody import merkle
-from custody.ledger import decode_entry
+from custody.entry import decode_entry
 from custody.site import Site
 from exporters.generate import generate_footage
 from exporters.index import NewSegment, scan
@@ -96,8 +96,8 @@ def test_an_ingest_record_is_its_canonical_json(
 ) -> None:
     """The ingest leaf written out by hand is byte for byte the RFC 8785 form."""
     from custody.canonical import canonical_bytes
+    from custody.timewindow import utc_text
     from exporters.index import NewSegment
-    from requisition.timewindow import utc_text
 
     seg = NewSegment(path, start, start + length, size, "ab" * 32)
     assert seg.record() == canonical_bytes(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,18 @@ from sqlmodel import SQLModel
 
 import exporters.models  # noqa: F401 - every table the migrations create
 import requisition.models  # noqa: F401
-from custody import schema
 from custody.db import Database
 from custody.errors import DatabaseError
+from custody.schema import Migration
+from requisition import migrations
+from requisition.migrations import PLAN
 from tests.conftest import SiteEnv, raw_connection
 
 
 def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
-    assert schema.upgrade(migrated) == [1, 2, 3, 4, 5, 6]
-    assert schema.upgrade(migrated) == []
+    assert migrations.upgrade(migrated) == [1, 2, 3, 4, 5, 6]
+    assert migrations.upgrade(migrated) == []
     fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
     SQLModel.metadata.create_all(fresh.engine)
 
@@ -42,10 +45,10 @@ def test_older_and_newer_schemas_are_refused(site_env: SiteEnv) -> None:
     conn.execute("INSERT INTO schema_version VALUES (99, 'x', 'from the future')")
     db = Database(site_env.settings.database_url)
     with pytest.raises(DatabaseError, match="v99 is newer than this scelle"):
-        schema.require_current(db)
+        migrations.require_current(db)
     conn.execute("DELETE FROM schema_version")
     with pytest.raises(DatabaseError, match="not a scelle database"):
-        schema.require_current(db)
+        migrations.require_current(db)
     db.dispose()
     conn.close()
 
@@ -58,20 +61,19 @@ def test_db_upgrade_migrates_a_v1_site(
     login becomes the first administrator, and the ledger still verifies."""
     from custody import audit
     from custody.config import load_settings
-    from custody.site import init_site
+    from requisition.site import init_site
     from tests.conftest import ADMIN, run_cli
 
     settings = load_settings({"home": str(tmp_path / "site"), "site_name": "csv.test"})
     with monkeypatch.context() as v1:
-        v1.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
-        v1.setattr(schema, "LATEST", 1)
+        v1.setattr(migrations, "PLAN", replace(PLAN, migrations=PLAN.migrations[:1]))
         v1.setattr(audit, "index_entries", lambda _cur, _entries: None)  # not yet written
         site, _ = init_site(settings, b"passphrase")
         site.close()
     env = {"SCELLE_HOME": str(settings.home)}
     refused = run_cli(["camera", "list"], env=env)
     assert refused.exit_code == 6
-    assert f"schema v1 is older than this scelle's v{schema.LATEST}" in refused.stderr
+    assert f"schema v1 is older than this scelle's v{PLAN.latest}" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=env)
     assert upgraded.stdout.splitlines() == [
         "applied migrations [2, 3, 4, 5, 6]",
@@ -93,14 +95,13 @@ def test_a_later_migration_still_upgrades(
     from tests.conftest import ADMIN, OPERATOR, run_cli
 
     site_env.site.close()
-    step = (schema.LATEST + 1, "a later step", lambda _conn: None)
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, step])
-    monkeypatch.setattr(schema, "LATEST", schema.LATEST + 1)
+    step = Migration(PLAN.latest + 1, "a later step", lambda _conn, _md: None)
+    monkeypatch.setattr(migrations, "PLAN", replace(PLAN, migrations=(*PLAN.migrations, step)))
     refused = run_cli(["db", "upgrade"], env=site_env.env_as(OPERATOR))
     assert refused.exit_code == 5 and "may not upgrade or copy the database" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
     assert upgraded.exit_code == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == f"applied migrations [{schema.LATEST}]"
+    assert upgraded.stdout.strip() == f"applied migrations [{PLAN.latest + 1}]"
 
 
 def test_holds_in_force_before_v6_are_restated_and_obeyed(
@@ -109,17 +110,16 @@ def test_holds_in_force_before_v6_are_restated_and_obeyed(
     """A v5 site decided holds from its table; v6 decides from the ledger. The upgrade
     restates the holds in force (one ledger entry, by the upgrading login), so the first
     purge after it keeps what they hold; a released one stays released."""
-    from custody.ledger import Record
-    from custody.site import open_site
+    from custody.entry import Record
+    from custody.timewindow import Window, now_us, utc_text
     from requisition.holds import list_holds
-    from requisition.timewindow import Window, now_us, utc_text
+    from requisition.site import open_site
     from tests.conftest import ADMIN, make_site, run_cli
     from tests.footage_helpers import camera, fake_segments
 
     minute, day = 60_000_000, 86_400_000_000
     with monkeypatch.context() as v5:
-        v5.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:5])
-        v5.setattr(schema, "LATEST", 5)
+        v5.setattr(migrations, "PLAN", replace(PLAN, migrations=PLAN.migrations[:5]))
         env = make_site(tmp_path, database_url=database_url)
         site = env.site
         cam = camera(site, "C-1", retention_days="1")

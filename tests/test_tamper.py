@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from custody import audit, checkpoints, merkle, treecheck
 from custody.canonical import canonical_bytes, parse_canonical
 from custody.db import Cursor
+from custody.entry import Record
 from custody.keys import Signer, public_pem
-from custody.ledger import Record
 from custody.note import Checkpoint, sign_checkpoint
 from tests.conftest import PASSPHRASE, SiteEnv, make_site, raw_connection, run_cli
 
@@ -166,7 +166,7 @@ def whole_log_rewritten_and_rehashed(env: SiteEnv) -> None:
 
 def older_database_restored(env: SiteEnv) -> None:
     """An administrator's copy of the database, put back after the site went on."""
-    from custody.site import open_site
+    from requisition.site import open_site
 
     url = make_url(env.settings.database_url)
     db = env.site.db.path

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from custody.errors import InputError
-from requisition.timewindow import (
+from custody.timewindow import (
     local_text,
     parse_span,
     parse_time,

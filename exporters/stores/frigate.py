@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from custody.timewindow import from_us, to_us
 from exporters.stores.base import SegmentName, real_dir, subdirs
-from requisition.timewindow import from_us, to_us
 
 _NAME = re.compile(r"(\d{2})\.(\d{2})\.mp4")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")

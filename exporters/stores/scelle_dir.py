@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from custody.timewindow import from_us, to_us
 from exporters.stores.base import SegmentName, subdirs
-from requisition.timewindow import from_us, to_us
 
 _NAME = re.compile(r"(\d{8}T\d{6})\.(\d{3})Z_(\d{1,9})\.mp4")
 

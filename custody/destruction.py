@@ -1,0 +1,147 @@
+"""What proves a destruction: the record of each destroyed segment (a Merkle leaf), the
+root over a camera's records, the intent and outcome ledger entries of a purge run, and
+the signed certificate (its format, its files, written whole or not at all).
+
+One home for the certificate's format, shared by the writer (the purge, in the workflow)
+and the reader (`scelle verify`). Deciding what to destroy is the workflow's
+(requisition/purge.py); nothing here reads a table.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from custody import merkle
+from custody.canonical import canonical_bytes
+from custody.entry import Record
+from custody.errors import DiskFullError, IntegrityError
+from custody.files import fsync_dir, write_atomic
+from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
+from custody.signatures import sign_raw
+
+FORMAT = "scelle-destruction/1"
+REASON = "retention period expired (CSI L252-5)"
+JSON, KEY = "certificate.json", "keys/signer.pub.pem"
+DOCUMENTS = ("documents/destruction.html", "documents/destruction.pdf")
+FILES = frozenset({JSON, f"{JSON}.sig", KEY, *DOCUMENTS, *(f"{d}.sig" for d in DOCUMENTS)})
+
+
+def leaf(path: str, size: int, sha256: str, start_us: int) -> bytes:
+    """The Merkle leaf of a destroyed segment: `path\\nsize\\nsha256\\nstart_us` (a fixed
+    line format: a million of them are hashed in a purge)."""
+    return f"{path}\n{size}\n{sha256}\n{start_us}".encode()
+
+
+def root(leaves: Sequence[bytes]) -> str:
+    """The hex Merkle root (RFC 9162) over destroyed segments' leaves, in time order."""
+    hashes = [merkle.leaf_hash(item) for item in leaves]
+    return merkle.levels_root(merkle.tree_levels(hashes), len(hashes)).hex()
+
+
+def intent(camera: str, run: int, data: Mapping[str, Any]) -> Record:
+    """Recorded before any file is deleted: which segments (count, bytes, first, last,
+    Merkle root) and how many held."""
+    return Record("footage.destroy.intent", {"camera": camera, "purge": run}, REASON, data=data)
+
+
+def outcome(camera: str, run: int, data: Mapping[str, Any]) -> Record:
+    """Recorded after: what was destroyed (its Merkle root), already absent, held since."""
+    return Record("footage.destroy", {"camera": camera, "purge": run}, REASON, data=data)
+
+
+def failed(run: int, failures: Sequence[str], count: int) -> Record:
+    return Record(
+        "footage.destroy.failed",
+        {"purge": run},
+        "some segments could not be destroyed: left in place",
+        data={"failures": list(failures)[:100], "count": count},
+    )
+
+
+def body(
+    *,
+    site: Mapping[str, str],
+    run: int,
+    as_of_utc: str,
+    completed_utc: str,
+    actor: str,
+    cameras: Sequence[Mapping[str, Any]],
+    failures: Sequence[str],
+    failure_count: int,
+    ledger_entries: Iterable[int],
+    signer: Signer,
+) -> bytes:
+    """The certificate's canonical JSON."""
+    return canonical_bytes(
+        {
+            "format": FORMAT,
+            "site": dict(site),
+            "purge": run,
+            "as_of_utc": as_of_utc,
+            "completed_utc": completed_utc,
+            "actor": actor,
+            "cameras": [dict(c) for c in cameras],
+            "failures": list(failures),
+            "failure_count": failure_count,
+            "ledger_entries": sorted(ledger_entries),
+            "signer": {
+                "ssh_fingerprint": ssh_fingerprint(signer.public_key),
+                "der_sha256": der_sha256(signer.public_key),
+            },
+        }
+    )
+
+
+def check_format(certificate: Mapping[str, Any]) -> None:
+    """IntegrityError unless the certificate is of a version this scelle reads."""
+    if certificate.get("format") != FORMAT:
+        raise IntegrityError(
+            f"certificate.json is of format {certificate.get('format')!r}, not {FORMAT!r} "
+            "that this scelle reads"
+        )
+
+
+def write(
+    final: Path,
+    certificate: bytes,
+    signer: Signer,
+    documents: Callable[[Path], Iterable[Path]],
+    run: int,
+) -> None:
+    """Write the certificate, its signature, the key and the signed documents (made by
+    `documents(directory)`) beside `final`, then rename the whole into place. A full disk
+    is one DiskFullError and nothing half-written is left."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        write_atomic(tmp / JSON, certificate)
+        write_atomic(tmp / f"{JSON}.sig", sign_raw(signer, certificate))
+        write_atomic(tmp / KEY, public_pem(signer.public_key).encode())
+        for path in documents(tmp / "documents"):
+            write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
+        for directory in (tmp, tmp / "keys", tmp / "documents"):
+            fsync_dir(directory)
+        if final.exists():  # an earlier attempt renamed it, then died before recording it
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFullError(
+            f"no room in {final.parent} for the destruction certificate of purge {run}: the "
+            "destruction is recorded in the ledger, and nothing half-written was kept",
+            hint="free space there; the next 'scelle purge' makes the certificate",
+        ) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

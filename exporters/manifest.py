@@ -1,0 +1,83 @@
+"""The export package's format: its name, version and file names, in one place shared by
+the writer (exporters/package.py) and every reader (`scelle verify`, the cover sheet,
+the seal label, the extraction's recovery, the purge of exports kept after handover).
+
+```
+<ID>/manifest.json          RFC 8785; every content file with role, size, SHA-256
+<ID>/SHA256SUMS             coreutils format (its hash is in the manifest)
+<ID>/manifest.json.sig      raw Ed25519   (openssl pkeyutl -verify -rawin)
+<ID>/manifest.json.sshsig   SSHSIG        (ssh-keygen -Y verify -n scelle-export)
+<ID>/manifest.json.minisig  minisign      (minisign -V)
+<ID>/keys/                  signer.pub.pem, allowed_signers, minisign.pub
+<ID>/ledger/                entry.json (exact bytes), inclusion.json, checkpoint.txt
+<ID>/master/ <ID>/working/  the footage
+<ID>/documents/             cover.html, cover.pdf, each with its .sig
+<ID>/VERIFY.txt             how to check it, in French and English (and its .sig)
+```
+Nothing here touches a database: `scelle verify` imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from custody.errors import IntegrityError
+
+FORMAT = "scelle-export/1"
+MANIFEST = "manifest.json"
+SUMS = "SHA256SUMS"
+SIGNATURES = (f"{MANIFEST}.sig", f"{MANIFEST}.sshsig", f"{MANIFEST}.minisig")
+KEYS = ("keys/signer.pub.pem", "keys/allowed_signers", "keys/minisign.pub")
+LEDGER = ("ledger/entry.json", "ledger/inclusion.json", "ledger/checkpoint.txt")
+VERIFY = "VERIFY.txt"
+COVER = ("documents/cover.html", "documents/cover.pdf")
+FIXED = frozenset(
+    {
+        MANIFEST,
+        *SIGNATURES,
+        SUMS,
+        VERIFY,
+        f"{VERIFY}.sig",
+        *KEYS,
+        *LEDGER,
+        *COVER,
+        *(f"{name}.sig" for name in COVER),
+    }
+)
+"""Every file of a package besides the footage the manifest lists."""
+
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+"""A real manifest takes about 430 bytes per segment: a day of ten Frigate cameras is
+about 40 MB. Anything larger is refused before it is read."""
+
+# Requisition fields the manifest states (what was asked and decided); what happens to
+# the export afterwards (path, handover, medium, seal) is not part of what is signed.
+REQUISITION_FIELDS = (
+    "id",
+    "legal_basis",
+    "prosecutor_authorisation",
+    "pv_number",
+    "officer_name",
+    "officer_unit",
+    "received_via",
+    "received_at",
+    "deadline",
+    "reason",
+    "state",
+    "registered_by",
+    "registered_at",
+    "decided_by",
+    "decided_at",
+    "decision_reason",
+)
+
+
+def check_format(manifest: Mapping[str, Any]) -> None:
+    """IntegrityError unless the manifest is of a version this scelle reads."""
+    found = manifest.get("format")
+    if found != FORMAT:
+        raise IntegrityError(
+            f"manifest.json is of format {found!r}, not {FORMAT!r} that this scelle reads",
+            hint="a newer scelle may read it" if isinstance(found, str) else None,
+        )

@@ -1,0 +1,188 @@
+"""The site's schema: every table (custody's, the footage index's, the workflow's), the
+numbered steps that build it, and what PostgreSQL's application role may write. Given
+to custody/schema.py's runner, which knows only the ledger's own tables.
+
+Rule: a migration, once released, is never edited; a model change adds a new step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from custody import schema
+from custody.config import Settings, check_database_url
+from custody.db import Database
+from custody.dbcopy import Copied
+from custody.entry import Record
+from custody.ledger import Ledger
+from custody.schema import Migration, Plan, add_columns, create, raw_cursor, run_plpgsql
+from custody.site import Site
+from requisition import purge_sql
+from requisition.roles import action_roles
+
+if TYPE_CHECKING:  # SQLAlchemy is imported only when the schema is changed
+    from sqlalchemy import Connection, MetaData
+
+
+def metadata() -> MetaData:
+    """Every model's table (SQLModel is imported only when the schema is changed, which
+    keeps it out of the start-up of ordinary commands)."""
+    from sqlmodel import SQLModel
+
+    import custody.models  # noqa: F401 - registers the tables
+    import exporters.models  # noqa: F401
+    import requisition.models  # noqa: F401
+
+    return SQLModel.metadata
+
+
+def _v2_footage(conn: Connection, md: MetaData) -> None:
+    create(conn, md, "camera", "ingest_batch", "segment", "scan_state")
+
+
+def _v3_requisitions(conn: Connection, md: MetaData) -> None:
+    create(conn, md, "requisition", "requisition_window", "hold")
+
+
+def _v4_purge(conn: Connection, md: MetaData) -> None:
+    add_columns(conn, "segment", {"purge_run": "BIGINT", "destroyed_at": "VARCHAR"})
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_end ON segment (camera_id, end_us)")
+    create(conn, md, "purge_run")
+
+
+def _v5_agents_and_audit(conn: Connection, md: MetaData) -> None:
+    create(conn, md, "agent")
+    schema.audit_index(conn, md)
+
+
+def _v6_guards(conn: Connection, md: MetaData) -> None:
+    """The purge obeys the ledger; PostgreSQL checks every append and checkpoint."""
+    from requisition.holds import restate
+    from requisition.purge_rows import backfill_runs
+
+    schema.checked_appends(conn, md)
+    add_columns(conn, "purge_run", {"intent_seqs": "TEXT", "outcome_seqs": "TEXT", "tally": "TEXT"})
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS segment_by_batch ON segment (batch_id)")
+    if conn.dialect.name == "postgresql":
+        run_plpgsql(conn, purge_sql.PG_PURGE)
+    # Holds placed before v6 were decided by the table: restate those in force in the
+    # ledger, which the purge now reads (requisition/holds.py); runs recorded before v6
+    # get their entries' seqs.
+    login = schema.login(conn)
+    cursor = raw_cursor(conn)
+    try:
+        restate(cursor, login)
+        backfill_runs(cursor)
+    finally:
+        cursor.raw.close()
+
+
+# What the application role may change in the workflow's tables: only the columns scelle
+# changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
+# The purge's own rows and marks go through SECURITY DEFINER functions (purge_sql) that
+# only a purging role may call. What decides what is kept is read from the ledger anyway
+# (requisition/purge_rows.py).
+APP_WRITES = {
+    "camera": ["INSERT"],
+    "ingest_batch": ["INSERT"],
+    "segment": ["INSERT"],
+    "scan_state": ["INSERT", "DELETE"],
+    "requisition": [
+        "INSERT",
+        "UPDATE (state, decided_by, decided_at, decision_reason, export_path, "
+        "manifest_sha256, handed_to, handed_at, medium, seal_number)",
+    ],
+    "requisition_window": ["INSERT"],
+    "hold": ["INSERT", "UPDATE (released_by, released_at, release_reason)"],
+}
+
+PLAN = Plan(
+    migrations=(
+        Migration(1, "custody core: ledger entries, tree nodes, checkpoints", schema.ledger_core),
+        Migration(2, "camera register and footage index", _v2_footage),
+        Migration(3, "requisitions, their windows, holds", _v3_requisitions),
+        Migration(4, "retention purge: runs, destroyed segments", _v4_purge),
+        Migration(5, "designated agents; audit index of the ledger", _v5_agents_and_audit),
+        Migration(
+            6, "holds and approvals read from the ledger; appends checked by PostgreSQL", _v6_guards
+        ),
+    ),
+    metadata=metadata,
+    app_writes=APP_WRITES,
+    policy=action_roles,
+    functions=purge_sql.FUNCTIONS,
+)
+
+
+def upgrade(db: Database) -> list[int]:
+    """Apply every missing migration (one transaction); the versions applied."""
+    return schema.upgrade(db, PLAN)
+
+
+def require_current(db: Database) -> None:
+    schema.require_current(db, PLAN.latest)
+
+
+@dataclass(frozen=True)
+class Upgraded:
+    applied: list[int]
+    latest: int
+    first_admin: str | None  # designated now: the register was empty
+
+
+def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
+    """`scelle db upgrade`: once the agents register exists (v5), only an administrator
+    upgrades (a refusal is recorded); a site upgraded from before it has none, and the
+    login running the upgrade becomes its first administrator, recorded in the ledger."""
+    from requisition.agents import authorise, bootstrap, list_all
+    from requisition.roles import Permission
+    from requisition.site import open_site
+
+    db = Database(settings.database_url)
+    try:
+        if schema.version(db) >= 5:
+            older = Site(settings, db)  # not open_site: its schema is older by definition
+            authorise(older, older.login, Permission.DATABASE, "db upgrade")
+        applied = upgrade(db)
+    finally:
+        db.dispose()
+    with open_site(settings) as site:
+        first = None
+        if not list_all(site):
+            bootstrap(site, site.login, admin_name or site.login, "database upgrade")
+            first = site.login
+    return Upgraded(applied, PLAN.latest, first)
+
+
+def copy_site(site: Site, to: str) -> tuple[Copied, str]:
+    """`scelle db copy`: every row into the empty database `to`, both ledgers verified,
+    recorded there (`db.copy`); if the target's login is not an agent there (PostgreSQL
+    roles are not SQLite's logins), it becomes its administrator. Returns the copy and
+    the target's printable URL."""
+    from custody.dbcopy import copy_database
+    from requisition import agents
+
+    check_database_url(to, "--to")
+    target = Database(to)
+    try:
+        copied = copy_database(site.db, target, site.settings, upgrade=upgrade, metadata=metadata())
+        moved = Site(site.settings, target)
+        Ledger(target).append(
+            moved.login,
+            Record(
+                "db.copy",
+                {"database": target.display_url},
+                f"site database copied here by {site.login}, both ledgers verified",
+                data={"entries": copied.entries, "rows": copied.rows, "from": site.login},
+            ),
+        )
+        if agents.get(moved, moved.login) is None:
+            agents.add(
+                moved,
+                moved.login,
+                agents.NewAgent(moved.login, moved.login, "admin", f"db copy by {site.login}"),
+            )
+        return copied, target.display_url
+    finally:
+        target.dispose()
