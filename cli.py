@@ -573,7 +573,7 @@ def db_upgrade(
 
     A site upgraded from before the agents register has none: the login running the
     upgrade becomes its first administrator, recorded in the ledger."""
-    from requisition.migrations import upgrade_site
+    from requisition.database import upgrade_site
 
     done = upgrade_site(_settings(ctx), admin_name)
     typer.echo(
@@ -595,7 +595,7 @@ def db_copy(
     The source is left untouched; point the site at the target afterwards."""
     import base64
 
-    from requisition.migrations import copy_site
+    from requisition.database import copy_site
 
     site = _open(ctx, Permission.DATABASE)
     try:

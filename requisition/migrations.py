@@ -7,17 +7,11 @@ Rule: a migration, once released, is never edited; a model change adds a new ste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from custody import schema
-from custody.config import Settings, check_database_url
 from custody.db import Database
-from custody.dbcopy import Copied
-from custody.entry import Record
-from custody.ledger import Ledger
 from custody.schema import Migration, Plan, add_columns, create, raw_cursor, run_plpgsql
-from custody.site import Site
 from requisition import purge_sql
 from requisition.roles import action_roles
 
@@ -122,67 +116,3 @@ def upgrade(db: Database) -> list[int]:
 
 def require_current(db: Database) -> None:
     schema.require_current(db, PLAN.latest)
-
-
-@dataclass(frozen=True)
-class Upgraded:
-    applied: list[int]
-    latest: int
-    first_admin: str | None  # designated now: the register was empty
-
-
-def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
-    """`scelle db upgrade`: once the agents register exists (v5), only an administrator
-    upgrades (a refusal is recorded); a site upgraded from before it has none, and the
-    login running the upgrade becomes its first administrator, recorded in the ledger."""
-    from requisition.agents import authorise, bootstrap, list_all
-    from requisition.roles import Permission
-    from requisition.site import open_site
-
-    db = Database(settings.database_url)
-    try:
-        if schema.version(db) >= 5:
-            older = Site(settings, db)  # not open_site: its schema is older by definition
-            authorise(older, older.login, Permission.DATABASE, "db upgrade")
-        applied = upgrade(db)
-    finally:
-        db.dispose()
-    with open_site(settings) as site:
-        first = None
-        if not list_all(site):
-            bootstrap(site, site.login, admin_name or site.login, "database upgrade")
-            first = site.login
-    return Upgraded(applied, PLAN.latest, first)
-
-
-def copy_site(site: Site, to: str) -> tuple[Copied, str]:
-    """`scelle db copy`: every row into the empty database `to`, both ledgers verified,
-    recorded there (`db.copy`); if the target's login is not an agent there (PostgreSQL
-    roles are not SQLite's logins), it becomes its administrator. Returns the copy and
-    the target's printable URL."""
-    from custody.dbcopy import copy_database
-    from requisition import agents
-
-    check_database_url(to, "--to")
-    target = Database(to)
-    try:
-        copied = copy_database(site.db, target, site.settings, upgrade=upgrade, metadata=metadata())
-        moved = Site(site.settings, target)
-        Ledger(target).append(
-            moved.login,
-            Record(
-                "db.copy",
-                {"database": target.display_url},
-                f"site database copied here by {site.login}, both ledgers verified",
-                data={"entries": copied.entries, "rows": copied.rows, "from": site.login},
-            ),
-        )
-        if agents.get(moved, moved.login) is None:
-            agents.add(
-                moved,
-                moved.login,
-                agents.NewAgent(moved.login, moved.login, "admin", f"db copy by {site.login}"),
-            )
-        return copied, target.display_url
-    finally:
-        target.dispose()
