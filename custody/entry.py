@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from custody.canonical import canonical_bytes, parse_canonical
 from custody.errors import InputError, IntegrityError
+from custody.timewindow import stored_now
 
 ENTRY_VERSION = 1
 _ACTION = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
@@ -47,7 +47,7 @@ class Appended:
 
 def utc_now() -> str:
     """UTC, ISO 8601 with microseconds and a Z: the only time format in records."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stored_now()
 
 
 def entry_fields(seq: int, time: str, actor: str, record: Record) -> dict[str, Any]:

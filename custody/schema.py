@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from custody.db import Cursor, Database
 from custody.errors import DatabaseError
+from custody.timewindow import stored_now
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only when the schema is changed
     from sqlalchemy import Connection, MetaData
@@ -275,7 +275,7 @@ def upgrade(db: Database, plan: Plan) -> list[int]:
             if version in have:
                 continue
             migration.step(conn, metadata)
-            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            now = stored_now()
             conn.execute(
                 insert(table).values(version=version, applied_at=now, description=description)
             )

@@ -38,12 +38,24 @@ def from_us(us: int) -> datetime:
 
 
 def utc_text(us: int) -> str:
-    """`2026-10-25T00:30:00Z` (microseconds shown only when not zero)."""
+    """`2026-10-25T00:30:00Z` (microseconds shown only when not zero): for people and
+    JSON output; what is stored and compared is `stored_utc`."""
     moment = from_us(us)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text + "Z"
+
+
+def stored_utc(us: int) -> str:
+    """`2026-10-25T00:30:00.000000Z`: the one form an instant takes in the database and in
+    ledger entries' own times. Fixed width, so text order is time order (with
+    `utc_text`'s shorter form `"…:20Z"` sorted after `"…:20.500000Z"`, which is later)."""
+    return from_us(us).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stored_now() -> str:
+    return stored_utc(now_us())
 
 
 def local_text(us: int, zone: str) -> str:

@@ -19,7 +19,7 @@ from custody import text
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError, PermissionDeniedError
 from custody.site import Site
-from custody.timewindow import now_us, utc_text
+from custody.timewindow import stored_now
 from requisition.roles import GRANTS, Permission, Role, who_may
 
 LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -94,7 +94,7 @@ def _agent(row: Sequence[Any]) -> Agent:
 
 
 def _insert(site: Site, actor: str, agent: NewAgent, reason: str) -> Agent:
-    now = utc_text(now_us())
+    now = stored_now()
     with site.db.write() as cur:
         if cur.execute("SELECT 1 FROM agent WHERE login = ?", [agent.login]).fetchone():
             raise InvalidStateError(
@@ -143,7 +143,7 @@ def disable(site: Site, actor: str, login: str, reason: str) -> Agent:
     text.prose(reason, "the reason for disabling the agent")
     if not reason.strip():
         raise InputError("give the reason for disabling the agent (--reason)")
-    now = utc_text(now_us())
+    now = stored_now()
     with site.db.write() as cur:
         row = cur.execute("SELECT role, active FROM agent WHERE login = ?", [login]).fetchone()
         if row is None:

@@ -25,7 +25,7 @@ from custody.db import Cursor
 from custody.entry import Record, utc_now
 from custody.errors import InputError, IntegrityError, InvalidStateError
 from custody.site import Site
-from custody.timewindow import parse_time, to_us, utc_text
+from custody.timewindow import parse_time, stored_utc, to_us
 from exporters.index import ScanReport, scan_camera
 from exporters.models import Camera
 from exporters.stores import StoreKind
@@ -159,7 +159,7 @@ class CameraSpec:
             raise InputError(f"camera {self.id}: a clock offset over a day is not credible")
         measured = None
         if self.clock_measured_at.strip():
-            measured = utc_text(to_us(parse_time(self.clock_measured_at, self.timezone)))
+            measured = stored_utc(to_us(parse_time(self.clock_measured_at, self.timezone)))
         return {
             "id": self.id,
             "name": self.name.strip(),

@@ -24,7 +24,7 @@ from custody.db import Cursor
 from custody.entry import Record, decode_entry
 from custody.errors import InputError, IntegrityError, InvalidStateError
 from custody.site import Site
-from custody.timewindow import Window, local_text, now_us, parse_time, to_us, utc_text
+from custody.timewindow import Window, local_text, parse_time, stored_now, to_us, utc_text
 from requisition.agents import refuse, same_agent
 from requisition.cameras import get_camera
 
@@ -230,7 +230,7 @@ def place(
     text.prose(reason, "the reason")
     if procedure is not None:
         text.line(procedure, "the procedure number")
-    placed_at = utc_text(now_us())
+    placed_at = stored_now()
     with site.db.write() as cur:
         hold_id = insert_hold(cur, camera.id, window, reason.strip(), procedure, actor, placed_at)
         site.ledger.append_in(
@@ -277,7 +277,7 @@ def release_entries(
 
 def mark_released(cur: Cursor, holds: Iterable[Hold], actor: str, reason: str) -> None:
     """Keep the table's display in step (the ledger entry is what counts)."""
-    now = utc_text(now_us())
+    now = stored_now()
     for h in holds:
         cur.execute(
             "UPDATE hold SET released_by = ?, released_at = ?, release_reason = ? "

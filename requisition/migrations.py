@@ -72,6 +72,30 @@ def _v6_guards(conn: Connection, md: MetaData) -> None:
         cursor.raw.close()
 
 
+# Instants written before v7 in the short form (`…:20Z`, microseconds only when not
+# zero), which sorts after `…:20.500000Z` though it is earlier. Camera rows keep theirs:
+# each must equal its camera.add entry, which recorded them as they were.
+SHORT_INSTANTS = {
+    "hold": ("placed_at", "released_at"),
+    "segment": ("destroyed_at",),
+    "purge_run": ("started_at", "now_utc"),
+    "requisition": ("received_at", "deadline", "registered_at", "decided_at", "handed_at"),
+    "agent": ("added_at", "disabled_at"),
+    "schema_version": ("applied_at",),
+}
+
+
+def _v7_instants(conn: Connection, md: MetaData) -> None:
+    """One fixed-width form for every stored instant (custody.timewindow.stored_utc), so
+    that text order is time order in every comparison and ORDER BY."""
+    for table, columns in SHORT_INSTANTS.items():
+        for column in columns:
+            conn.exec_driver_sql(
+                f"UPDATE {table} SET {column} = substr({column}, 1, 19) || '.000000Z' "
+                f"WHERE length({column}) = 20 AND substr({column}, 20, 1) = 'Z'"
+            )
+
+
 # What the application role may change in the workflow's tables: only the columns scelle
 # changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
 # The purge's own rows and marks go through SECURITY DEFINER functions (purge_sql) that
@@ -101,6 +125,7 @@ PLAN = Plan(
         Migration(
             6, "holds and approvals read from the ledger; appends checked by PostgreSQL", _v6_guards
         ),
+        Migration(7, "every stored instant in one fixed-width form", _v7_instants),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

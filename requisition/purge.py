@@ -38,7 +38,7 @@ from custody.errors import InputError, InvalidStateError
 from custody.files import directory_beneath, unlink_at
 from custody.keys import Signer
 from custody.site import Site
-from custody.timewindow import now_us, parse_time, to_us, utc_text
+from custody.timewindow import now_us, parse_time, stored_now, stored_utc, to_us, utc_text
 from requisition.destruction import certificate
 from requisition.export_purge import purge_exports
 from requisition.holds import HoldBook
@@ -204,7 +204,7 @@ def _delete(
                 step("unlinked")
             _tally(cur, run, absent, spared, failures)
             gone = [d.segment_id for d in deleted + absent]
-            mark(cur, run, gone, "destroyed", utc_text(now_us()))
+            mark(cur, run, gone, "destroyed", stored_now())
             mark(cur, run, back, "release")
         done.destroyed += deleted
         done.absent += absent
@@ -267,7 +267,7 @@ def _intent(site: Site, actor: str, started: int, as_of: int, plans: list[Camera
     doomed = [d for p in plans for d in p.doomed]
     with site.db.write() as cur:
         size = sum(d.size for d in doomed)
-        run = new_run(cur, utc_text(started), utc_text(as_of), actor, len(doomed), size)
+        run = new_run(cur, stored_utc(started), stored_utc(as_of), actor, len(doomed), size)
         mark(cur, run, [d.segment_id for d in doomed], "claim")
         appended = site.ledger.append_in(
             cur,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from custody.site import Site
-from custody.timewindow import local_text, now_us, utc_text
+from custody.timewindow import local_text, now_us, stored_utc, utc_text
 from exporters.documents import Document, fr_time, render
 from requisition.cameras import list_cameras
 
@@ -28,7 +28,7 @@ def register_document(site: Site, start_us: int, end_us: int) -> Document:
                 "FROM requisition r JOIN requisition_window w ON w.requisition_id = r.id "
                 "WHERE w.camera_id = ? AND r.handed_at IS NOT NULL AND r.handed_at >= ? "
                 "AND r.handed_at < ? ORDER BY r.handed_at",
-                [camera.id, utc_text(start_us), utc_text(end_us)],
+                [camera.id, stored_utc(start_us), stored_utc(end_us)],
             )
             transmissions = [
                 f"{fr_time(at, zone)} : réquisition {rid} ({pv}) remise à {to}, "

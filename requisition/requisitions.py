@@ -34,6 +34,8 @@ from custody.timewindow import (
     now_us,
     parse_time,
     parse_window,
+    stored_now,
+    stored_utc,
     to_us,
     utc_text,
 )
@@ -326,9 +328,10 @@ def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatu
 
 
 def _time(text: str | None, zone: str, default: int | None) -> str | None:
+    """A time an officer or operator typed (local), as stored."""
     if text is None or not text.strip():
-        return None if default is None else utc_text(default)
-    return utc_text(to_us(parse_time(text, zone)))
+        return None if default is None else stored_utc(default)
+    return stored_utc(to_us(parse_time(text, zone)))
 
 
 def register(
@@ -366,12 +369,12 @@ def register(
             officer_name=request.officer_name.strip(),
             officer_unit=request.officer_unit.strip(),
             received_via=request.received_via,
-            received_at=received_at or utc_text(now),
+            received_at=received_at or stored_utc(now),
             deadline=deadline,
             reason=request.reason.strip(),
             state=State.UNAVAILABLE if all(s.unavailable for s in statuses) else State.RECEIVED,
             registered_by=actor,
-            registered_at=utc_text(now),
+            registered_at=stored_utc(now),
         )
         _insert(cur, "requisition", requisition.model_dump())
         records = [
@@ -408,7 +411,7 @@ def register(
                 reason,
                 requisition.pv_number,
                 actor,
-                utc_text(now),
+                stored_utc(now),
                 requisition.id,
             )
             records.append(
@@ -528,7 +531,7 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
     ending = decision in ("deny", "cancel")
     active = [h for h in holds(site, requisition_id) if h.active] if ending else []
     blocked = _may_release(site, actor, active) if active else None
-    now = utc_text(now_us())
+    now = stored_now()
     with site.db.write() as cur:
         # Checked again under the writer lock: a concurrent decision must not be overwritten
         # while the ledger records a decision that never took effect.

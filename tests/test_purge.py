@@ -457,7 +457,7 @@ def test_a_certificate_that_could_not_be_written_is_made_by_the_next_run(
 ) -> None:
     """The disk fills after the deletions: the run is recorded, its certificate is not;
     the next run (nothing left to destroy) makes it."""
-    import requisition.destruction as module
+    import custody.destruction as module
 
     site = store.env.site
     signer = site.signer(store.env.passphrase_file.read_bytes().rstrip(b"\n"))

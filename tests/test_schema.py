@@ -22,7 +22,7 @@ from tests.conftest import SiteEnv, raw_connection
 
 def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
-    assert migrations.upgrade(migrated) == [1, 2, 3, 4, 5, 6]
+    assert migrations.upgrade(migrated) == [1, 2, 3, 4, 5, 6, 7]
     assert migrations.upgrade(migrated) == []
     fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
     SQLModel.metadata.create_all(fresh.engine)
@@ -76,7 +76,7 @@ def test_db_upgrade_migrates_a_v1_site(
     assert f"schema v1 is older than this scelle's v{PLAN.latest}" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=env)
     assert upgraded.stdout.splitlines() == [
-        "applied migrations [2, 3, 4, 5, 6]",
+        "applied migrations [2, 3, 4, 5, 6, 7]",
         f"first administrator: {ADMIN}",
     ]
     assert run_cli(["camera", "list"], env=env).exit_code == 0
@@ -85,7 +85,9 @@ def test_db_upgrade_migrates_a_v1_site(
     assert "audit index OK" in verified.stdout
     found = json.loads(run_cli(["audit", "--action", "site", "--json"], env=env).stdout)
     assert [(row["seq"], row["action"]) for row in found] == [(0, "site.init")]
-    assert run_cli(["db", "upgrade"], env=env).stdout.strip() == "schema is current (v6)"
+    assert (
+        run_cli(["db", "upgrade"], env=env).stdout.strip() == f"schema is current (v{PLAN.latest})"
+    )
 
 
 def test_a_later_migration_still_upgrades(
@@ -164,3 +166,33 @@ def test_holds_in_force_before_v6_are_restated_and_obeyed(
     assert len(left) == 1 and left[0].startswith(utc_text(start + minute)[:4])
     assert run_cli(["ledger", "verify"], env=env.env_as(ADMIN)).exit_code == 0
     site.close()
+
+
+def test_v7_stores_every_instant_in_one_form_so_text_order_is_time_order(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A v6 site held destruction times in two forms; `MIN(destroyed_at)` then picked the
+    later one. After v7 it picks the earlier."""
+    from custody.site import open_site
+    from tests.conftest import ADMIN, make_site, run_cli
+    from tests.footage_helpers import camera, fake_segments
+
+    with monkeypatch.context() as v6:
+        v6.setattr(migrations, "PLAN", replace(PLAN, migrations=PLAN.migrations[:6]))
+        env = make_site(tmp_path, database_url=database_url)
+        cam = camera(env.site, "C-1")
+        fake_segments(env.site, cam, 1_795_000_000_000_000, 2)
+        with env.site.db.write() as cur:  # as v6's purge wrote them
+            cur.execute("UPDATE segment SET destroyed_at = '2026-11-20T10:00:20Z' WHERE id = 1")
+            cur.execute(
+                "UPDATE segment SET destroyed_at = '2026-11-20T10:00:20.500000Z' WHERE id = 2"
+            )
+            (before,) = cur.execute("SELECT MIN(destroyed_at) FROM segment").fetchone()
+        env.site.close()
+    assert before == "2026-11-20T10:00:20.500000Z"  # the bug: the later one
+    assert run_cli(["db", "upgrade"], env=env.env_as(ADMIN)).exit_code == 0
+    with open_site(env.settings, migrations.require_current) as site, site.db.read() as cur:
+        (after,) = cur.execute("SELECT MIN(destroyed_at) FROM segment").fetchone()
+        stored = [r[0] for r in cur.execute("SELECT applied_at FROM schema_version").fetchall()]
+    assert after == "2026-11-20T10:00:20.000000Z"
+    assert all(len(at) == 27 for at in stored)

@@ -71,3 +71,21 @@ def test_windows() -> None:
 def test_local_text_round_trips_through_parse(us: int) -> None:
     for zone in (ZONE, "America/New_York", "UTC", "Australia/Lord_Howe"):
         assert to_us(parse_time(local_text(us, zone), zone)) == us
+
+
+@given(st.integers(0, 2**50), st.integers(1, 10**12))
+def test_stored_instants_sort_as_time_does(start: int, later: int) -> None:
+    """The stored form is fixed width: text order is time order (the short display form
+    is not: `…:20Z` sorts after `…:20.500000Z`)."""
+    from custody.timewindow import stored_utc
+
+    assert stored_utc(start) < stored_utc(start + later)
+    assert len(stored_utc(start)) == len(stored_utc(start + later)) == 27
+
+
+def test_the_short_form_does_not_sort_as_time_does() -> None:
+    """Why the stored form exists: the display form breaks text comparisons."""
+    from custody.timewindow import utc_text
+
+    earlier, later = 1_795_000_000_000_000, 1_795_000_000_500_000
+    assert utc_text(earlier) > utc_text(later)  # "…:40Z" > "…:40.500000Z"
