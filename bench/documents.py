@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from custody.timewindow import now_us
 from exporters.documents import cover, label, render
 from requisition.demo import run_demo
-from requisition.register import register_document
+from requisition.recordings_register import recordings_register
 
 
 def timed(runs: int, make: object) -> float:
@@ -54,7 +54,8 @@ def main() -> None:
             "cover sheet (3 pages)": timed(args.runs, lambda: cover(export, settings)),
             "seal label": timed(args.runs, lambda: label(export, settings, "S-1", "usb")),
             "register (2 cameras)": timed(
-                args.runs, lambda: register_document(site, now_us() - 86_400_000_000 * 3, now_us())
+                args.runs,
+                lambda: recordings_register(site, now_us() - 86_400_000_000 * 3, now_us()),
             ),
             "destruction certificate": timed(
                 args.runs,

@@ -78,6 +78,12 @@ def breakable(value: object) -> Markup:
     return Markup(re.sub(r"([/_])", r"\1<wbr>", text))  # noqa: S704 - escaped above
 
 
+def centre(settings: Settings) -> dict[str, str]:
+    """The supervision centre as every document heads it (the settings keep the config
+    file's keys, `csv_name` and `csv_authorisation`)."""
+    return {"name": settings.csv_name, "authorisation": settings.csv_authorisation}
+
+
 def fr_time(value: str | None, zone: str) -> str:
     """`2026-11-24T13:00:30Z` as a French reader expects it, with the offset stated."""
     if not value:
@@ -172,7 +178,7 @@ def cover_context(export: Path, settings: Settings) -> dict[str, Any]:
         )
     manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
     return {
-        "csv": {"name": settings.csv_name, "authorisation": settings.csv_authorisation},
+        "centre": centre(settings),
         "r": r,
         "legal_basis": LEGAL_BASES.get(r["legal_basis"], r["legal_basis"]),
         "received_at": fr_time(r["received_at"], zone),
@@ -203,7 +209,7 @@ def label(export: Path, settings: Settings, seal: str | None, medium: str | None
     return render(
         "label",
         {
-            "csv": {"name": settings.csv_name},
+            "centre": centre(settings),
             "r": manifest["requisition"],
             "seal": seal,
             "medium": {"usb": "clé USB", "dvd": "DVD", "download": "téléchargement"}.get(

@@ -21,7 +21,7 @@ from custody.errors import InputError, IntegrityError
 from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
 from custody.timewindow import now_us, utc_text
-from exporters.documents import fr_time, render
+from exporters.documents import centre, fr_time, render
 from requisition.purge_rows import Doomed, merkle_root, run_rows, set_run
 
 
@@ -122,10 +122,7 @@ def _document(
     return render(
         "destruction",
         {
-            "csv": {
-                "name": site.settings.csv_name,
-                "authorisation": site.settings.csv_authorisation,
-            },
+            "centre": centre(site.settings),
             "run_at": fr_time(as_of, zone),
             "actor": actor,
             "destroyed": [

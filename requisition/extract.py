@@ -103,7 +103,7 @@ def _extractable(site: Site, requisition_id: str) -> Requisition:
 def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Window]]:
     """The windows the requisition was registered with, as its ledger entry says, once
     the ledger holds its approval by someone other than its registrant and no denial or
-    cancellation; InvalidStateError otherwise. IntegrityError if the register's windows are
+    cancellation; InvalidStateError otherwise. IntegrityError if the windows stored with it are
     no longer those (a window added around scelle is never extracted)."""
     decided: dict[str, list[str]] = {}
     registration: dict[str, Any] | None = None

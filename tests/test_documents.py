@@ -146,7 +146,7 @@ def test_names_are_text_never_markup() -> None:
     doc = render(
         "label",
         {
-            "csv": {"name": hostile},
+            "centre": {"name": hostile},
             "r": {"id": "2026-00001", "pv_number": hostile, "officer_unit": hostile},
             "seal": "<b>S</b>",
             "medium": None,
@@ -170,7 +170,7 @@ def test_destruction_certificate_template_renders() -> None:
     doc = render(
         "destruction",
         {
-            "csv": {"name": "CSV", "authorisation": "arrêté 2024-117"},
+            "centre": {"name": "CSV", "authorisation": "arrêté 2024-117"},
             "run_at": "25/11/2026 à 03:00:00 (UTC+01:00)",
             "actor": "cron",
             "destroyed": [

@@ -8,11 +8,11 @@ from typing import Any
 
 from custody.site import Site
 from custody.timewindow import local_text, now_us, stored_utc, utc_text
-from exporters.documents import Document, fr_time, render
+from exporters.documents import Document, centre, fr_time, render
 from requisition.cameras import list_cameras
 
 
-def register_document(site: Site, start_us: int, end_us: int) -> Document:
+def recordings_register(site: Site, start_us: int, end_us: int) -> Document:
     zone = site.settings.timezone
     cameras: list[dict[str, Any]] = []
     with site.db.read() as cur:
@@ -61,10 +61,7 @@ def register_document(site: Site, start_us: int, end_us: int) -> Document:
     return render(
         "register",
         {
-            "csv": {
-                "name": site.settings.csv_name,
-                "authorisation": site.settings.csv_authorisation,
-            },
+            "centre": centre(site.settings),
             "article": site.settings.register_article,
             "period_from": local_text(start_us, zone)[:10],
             "period_to": local_text(end_us, zone)[:10],

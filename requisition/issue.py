@@ -1,0 +1,113 @@
+"""Documents issued on demand (`scelle doc`): a requisition's cover sheet and seal label,
+the register of recordings for a period. Each is written as HTML and PDF and its issue
+recorded (`document.issue`, with both hashes), so that a program issuing one leaves the
+same trail as the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from custody.entry import Record
+from custody.errors import InputError, InvalidStateError
+from custody.site import Site
+from custody.text import shown
+from custody.timewindow import parse_time, to_us
+from exporters.documents import Document, cover, label
+from requisition.recordings_register import recordings_register
+from requisition.requisitions import get
+
+DAY_US = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A document written and recorded."""
+
+    html: Path
+    pdf: Path
+    sha256: dict[str, str]  # "html", "pdf"
+    seq: int  # its `document.issue` entry
+
+
+def _issue(
+    site: Site,
+    actor: str,
+    document: Document,
+    out: Path | None,
+    stem: str,
+    subject: Mapping[str, str],
+) -> Issued:
+    """Write the document (into <site>/documents unless `out`), then record its issue."""
+    html, pdf = document.write(out or site.settings.home / "documents", stem)
+    entry = site.ledger.append(
+        actor,
+        Record(
+            "document.issue",
+            subject,
+            f"{document.kind} issued",
+            data={"sha256": document.sha256, "files": [str(html), str(pdf)]},
+        ),
+    )
+    return Issued(html, pdf, document.sha256, entry.seq)
+
+
+def export_dir(site: Site, requisition_id: str) -> Path:
+    """The directory of a requisition's export; InvalidStateError if it has none (yet, or
+    any more)."""
+    requisition = get(site, requisition_id)
+    if not requisition.export_path or not Path(requisition.export_path).is_dir():
+        raise InvalidStateError(f"requisition {requisition_id} has no export yet")
+    return Path(requisition.export_path)
+
+
+def issue_cover(site: Site, requisition_id: str, actor: str, out: Path | None = None) -> Issued:
+    """The cover sheet (procès-verbal de remise), drawn from the export's signed files."""
+    document = cover(export_dir(site, requisition_id), site.settings)
+    subject = {"requisition": requisition_id, "document": "cover"}
+    return _issue(site, actor, document, out, f"{requisition_id}-cover", subject)
+
+
+def issue_label(
+    site: Site,
+    requisition_id: str,
+    actor: str,
+    seal: str | None = None,
+    medium: str | None = None,
+    out: Path | None = None,
+) -> Issued:
+    """The seal label; the seal and medium default to those of the handover."""
+    requisition = get(site, requisition_id)
+    document = label(
+        export_dir(site, requisition_id),
+        site.settings,
+        seal or requisition.seal_number,
+        medium or requisition.medium,
+    )
+    subject = {"requisition": requisition_id, "document": "label"}
+    return _issue(site, actor, document, out, f"{requisition_id}-label", subject)
+
+
+def _days(site: Site, start: str, end: str) -> tuple[int, int]:
+    """[first day's midnight, the day after the last) in the site's time zone."""
+    zone = site.settings.timezone
+    days = []
+    for option, day in (("--from", start), ("--to", end)):
+        try:
+            days.append(to_us(parse_time(f"{day}T00:00", zone)))
+        except InputError as exc:
+            raise InputError(f"{option} {shown(day)} is not a day: write it as 2026-03-14") from exc
+    first, last = days[0], days[1] + DAY_US
+    if last <= first:
+        raise InputError("--to is before --from")
+    return first, last
+
+
+def issue_register(site: Site, start: str, end: str, actor: str, out: Path | None = None) -> Issued:
+    """The register of recordings from day `start` to day `end` (included, YYYY-MM-DD)."""
+    first, last = _days(site, start, end)
+    document = recordings_register(site, first, last)
+    subject = {"document": "register", "from": start, "to": end}
+    return _issue(site, actor, document, out, f"register-{start}-{end}", subject)
