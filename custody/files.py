@@ -158,28 +158,6 @@ def open_beneath(root: Path, relative: str) -> int:
     return fd
 
 
-def regular_beneath(root: Path, relative: str) -> bool:
-    """True if `root/relative` is a regular file reached without any symbolic link."""
-    try:
-        os.close(open_beneath(root, relative))
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def unlink_beneath(root: Path, relative: str) -> bool:
-    """Delete the regular file `root/relative`, never through a symbolic link.
-
-    False if it was already gone; NotRegularFileError if something other than a regular file
-    (a link, a directory) is there: it is left in place for a person to look at."""
-    directory, _, name = relative.rpartition("/")
-    try:
-        with directory_beneath(root, directory) as parent:
-            return unlink_at(parent, name, relative)
-    except FileNotFoundError:
-        return False
-
-
 @contextmanager
 def directory_beneath(root: Path, relative: str) -> Iterator[int]:
     """A descriptor of the directory `root/relative` ('' for root itself), reached

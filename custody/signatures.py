@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -121,14 +120,6 @@ def minisign_public_key(key: Ed25519PublicKey) -> str:
     kid = minisign_key_id(key)
     blob = base64.b64encode(b"Ed" + kid + public_raw(key)).decode()
     return f"untrusted comment: minisign public key {kid[::-1].hex().upper()}\n{blob}\n"
-
-
-@dataclass(frozen=True)
-class Minisig:
-    signature: bytes
-    key_id: bytes
-    trusted_comment: str
-    global_signature: bytes
 
 
 def sign_minisign(signer: Signer, message: bytes, trusted_comment: str) -> str:

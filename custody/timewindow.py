@@ -117,9 +117,6 @@ class Window:
     def seconds(self) -> float:
         return (self.end - self.start) / 1e6
 
-    def overlaps(self, start: int, end: int) -> bool:
-        return start < self.end and end > self.start
-
 
 def parse_window(start: str, end: str, zone: str, max_hours: int) -> Window:
     """Parse `--from`/`--to`; the end must follow the start, within the configured maximum."""
