@@ -7,10 +7,9 @@ database layer.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -25,6 +24,7 @@ from requisition.roles import Permission
 if TYPE_CHECKING:
     from custody.checks import Report
     from custody.config import Settings
+    from custody.render import KeyForm
     from custody.site import Site
 
 EXIT_CODES = """\b
@@ -179,8 +179,10 @@ def _passphrase(confirm: bool = False) -> bytes:
     return value.encode()
 
 
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+def _say(lines: Iterable[str], err: bool = False) -> None:
+    """Print what a renderer returned, one line each."""
+    for line in lines:
+        typer.echo(line, err=err)
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
@@ -221,8 +223,8 @@ def init(
 
     The login running it becomes the first administrator in the agents register."""
     from custody.config import load_settings
-    from custody.keys import der_sha256, load_public_key, ssh_fingerprint
-    from custody.note import verifier_key
+    from custody.keys import load_public_key
+    from custody.render import site_created_lines
     from requisition.agents import bootstrap
     from requisition.site import init_site
 
@@ -235,17 +237,10 @@ def init(
         bootstrap(site, site.login, admin_name or site.login, designation)
 
     site, checkpoint = init_site(settings, _passphrase(confirm=True), then=first_admin)
-    admin = site.login
-    site.close()
+    with site:
+        admin, database = site.login, site.db.display_url
     public = load_public_key(settings.public_key_file)
-    typer.echo(f"site initialised in {settings.home}")
-    typer.echo(f"database      {site.db.display_url}")
-    typer.echo(f"signing key   {settings.key_file}")
-    typer.echo(f"verifier key  {verifier_key(settings.site_name, public)}")
-    typer.echo(f"ssh           {ssh_fingerprint(public)}")
-    typer.echo(f"der sha256    {der_sha256(public)}")
-    typer.echo(f"checkpoint    size {checkpoint.size}, written to {settings.checkpoint_file}")
-    typer.echo(f"administrator {admin} (designate the other agents with 'scelle agent add')")
+    _say(site_created_lines(settings, database, public, checkpoint.size, admin))
 
 
 @config_app.command("show")
@@ -256,17 +251,16 @@ def config_show(
     """Every setting, its value and the source that won (flag, env, file, default).
 
     Once the site exists, its name is the one its ledger entry 0 records (set at init)."""
+    from custody.render import config_json, config_lines
     from custody.site import recorded_site_name
 
     settings = _settings(ctx)
     recorded = recorded_site_name(settings)
     rows = (settings.as_recorded(recorded) if recorded else settings).rows()
     if as_json:
-        _print_json({name: {"value": value, "source": src} for name, value, src in rows})
+        typer.echo(config_json(rows))
         return
-    width = max(len(name) for name, _, _ in rows)
-    for name, value, src in rows:
-        typer.echo(f"{name:<{width}}  {value}  ({src})")
+    _say(config_lines(rows))
 
 
 @keys_app.command("show")
@@ -280,36 +274,15 @@ def keys_show(
     ] = False,
 ) -> None:
     """The site's public key, in the forms investigators and auditors compare."""
-    from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
-    from custody.note import verifier_key
+    from custody.render import key_lines
 
-    site = _open(ctx, Permission.READ)
-    try:
-        with site.db.read() as cur:
-            from custody.checkpoints import read_identity
-
-            identity = read_identity(cur)
-    finally:
-        site.close()
-    key, name = identity.public_key, identity.key_name
-    if sum([pem, ssh, vkey, fingerprint]) > 1:
+    with _open(ctx, Permission.READ) as site:
+        identity = site.identity()
+    chosen: dict[KeyForm, bool] = {"pem": pem, "ssh": ssh, "vkey": vkey, "fingerprint": fingerprint}
+    forms = [form for form, on in chosen.items() if on]
+    if len(forms) > 1:
         _fail("choose one of --pem, --ssh, --vkey, --fingerprint", ExitCode.USAGE)
-    if pem:
-        typer.echo(public_pem(key), nl=False)
-    elif ssh:
-        typer.echo(public_openssh(key, name))
-    elif vkey:
-        typer.echo(verifier_key(name, key))
-    elif fingerprint:
-        typer.echo(f"256 {ssh_fingerprint(key)} {name} (ED25519)")
-        typer.echo(f"{der_sha256(key)}  -")
-    else:
-        typer.echo(f"name          {name}")
-        typer.echo(f"origin        {identity.origin}")
-        typer.echo(f"verifier key  {verifier_key(name, key)}")
-        typer.echo(f"ssh           {ssh_fingerprint(key)}")
-        typer.echo(f"der sha256    {der_sha256(key)}")
-        typer.echo(f"public key    {site.settings.public_key_file}")
+    _say(key_lines(identity, site.settings.public_key_file, forms[0] if forms else None))
 
 
 @ledger_app.command("checkpoint")
@@ -317,12 +290,9 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
     """Sign the current tree head and print the checkpoint (C2SP signed note)."""
     from custody import checkpoints
 
-    site = _open(ctx, Permission.LEDGER_WRITE)
-    try:
+    with _open(ctx, Permission.LEDGER_WRITE) as site:
         signer = site.signer(_passphrase())
         _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
-    finally:
-        site.close()
     typer.echo(note, nl=False)
 
 
@@ -342,11 +312,8 @@ def ledger_disavow(
     'scelle ledger verify' raises the alarm about such a row until this is recorded."""
     from custody.checkpoints import disavow
 
-    site = _open(ctx, Permission.DATABASE)
-    try:
+    with _open(ctx, Permission.DATABASE) as site:
         stored = disavow(site.ledger, site.login, row, reason)
-    finally:
-        site.close()
     typer.echo(f"{stored.where} (added by {stored.signed_by or 'unknown'}) disavowed")
 
 
@@ -358,13 +325,8 @@ def ledger_note(
     procedure: Annotated[str | None, typer.Option(help="PV or procedure number.")] = None,
 ) -> None:
     """Record an event that happened outside scelle (a phone call, a seal opened)."""
-    from custody.entry import Record
-
-    site = _open(ctx, Permission.LEDGER_WRITE)
-    try:
-        entry = site.ledger.append(site.login, Record("ledger.note", subject, reason, procedure))
-    finally:
-        site.close()
+    with _open(ctx, Permission.LEDGER_WRITE) as site:
+        entry = site.ledger.note(site.login, subject, reason, procedure)
     typer.echo(f"entry {entry.seq}")
 
 
@@ -385,9 +347,9 @@ def ledger_show(
 ) -> None:
     """List the latest entries, or show entry N."""
     from custody.entry import decode_entry
+    from custody.render import entry_lines, json_text
 
-    site = _open(ctx, Permission.AUDIT)
-    try:
+    with _open(ctx, Permission.AUDIT) as site:
         ledger = site.ledger
         if raw:
             if seq is None:
@@ -398,24 +360,12 @@ def ledger_show(
         if seq is not None:
             entries = [(seq, ledger.entry(seq))]
         else:
-            size = ledger.size()
-            entries = list(ledger.entries(max(0, size - limit)))
-    finally:
-        site.close()
+            entries = list(ledger.entries(max(0, ledger.size() - limit)))
     decoded = [decode_entry(body) for _, body in entries]
     if as_json:
-        _print_json(decoded[0] if seq is not None else decoded)
+        typer.echo(json_text(decoded[0] if seq is not None else decoded))
         return
-    for e in decoded:
-        subject = e["subject"] if isinstance(e["subject"], str) else json.dumps(e["subject"])
-        proc = f" [{e['procedure']}]" if e.get("procedure") else ""
-        typer.echo(
-            f"{e['seq']:>6}  {e['time']}  {e['actor']:<14} {e['action']:<22} {subject}{proc}"
-        )
-        if seq is not None:
-            typer.echo(f"        reason: {e['reason']}")
-            if e.get("data"):
-                typer.echo("        data: " + json.dumps(e["data"], ensure_ascii=False))
+    _say(entry_lines(decoded, detailed=seq is not None))
 
 
 @proof_app.command("inclusion")
@@ -428,12 +378,11 @@ def proof_inclusion(
     ] = None,
 ) -> None:
     """Inclusion proof of entry INDEX in the tree of SIZE entries."""
-    site = _open(ctx, Permission.AUDIT)
-    try:
+    from custody.render import json_text
+
+    with _open(ctx, Permission.AUDIT) as site:
         proof = site.ledger.inclusion(index, size)
-    finally:
-        site.close()
-    _print_json(proof.to_json())
+    typer.echo(json_text(proof.to_json()))
 
 
 @proof_app.command("consistency")
@@ -446,12 +395,11 @@ def proof_consistency(
     ] = None,
 ) -> None:
     """Consistency proof that the tree of FROM entries is a prefix of the tree of TO."""
-    site = _open(ctx, Permission.AUDIT)
-    try:
+    from custody.render import json_text
+
+    with _open(ctx, Permission.AUDIT) as site:
         proof = site.ledger.consistency(old, new)
-    finally:
-        site.close()
-    _print_json(proof.to_json())
+    typer.echo(json_text(proof.to_json()))
 
 
 @ledger_app.command("verify")
@@ -477,11 +425,10 @@ def ledger_verify(
     """Recompute every leaf and root; check every checkpoint's signature and consistency.
 
     With --bundle, check an exported slice of the ledger offline instead."""
-    import base64
-
     if bundle is not None:
         from custody.bundle_verify import verify_bundle
         from custody.checks import VerificationFailedError
+        from custody.render import bundle_verified
 
         try:
             checked, count = verify_bundle(bundle, key)
@@ -489,31 +436,17 @@ def ledger_verify(
             _show_report(failed.report, "bundle")
             raise
         _show_report(checked, "bundle")
-        pinned = " against the expected key" if checked.key_pinned else ""
-        typer.echo(f"VERIFIED{pinned}: {count} ledger entries in the signed tree")
+        typer.echo(bundle_verified(checked, count))
         return
     from custody.audit import recompute
+    from custody.render import ledger_report_lines
     from custody.verify import verify_ledger
 
-    site = _open(ctx, Permission.READ)
-    try:
+    with _open(ctx, Permission.READ) as site:
         report = verify_ledger(site.db, site.settings, checkpoint or [])
         if audit_index:
             recompute(site.db)
-    finally:
-        site.close()
-    typer.echo(
-        f"ledger OK: {report.entries} entries, root {base64.b64encode(report.root).decode()}"
-    )
-    typer.echo(f"{report.checkpoints} signed checkpoints consistent with the log", nl=False)
-    typer.echo(f" ({report.auditor_files} auditor files)" if report.auditor_files else "")
-    if audit_index:
-        typer.echo(f"audit index OK: one row per entry, as the {report.entries} entries say")
-    for warning in report.warnings:
-        typer.echo(f"warning: {warning}")
-    unsigned = report.entries - report.latest_signed
-    if unsigned:
-        typer.echo(f"note: the latest {unsigned} entries are not yet covered by a checkpoint")
+    _say(ledger_report_lines(report, audit_index))
 
 
 @ledger_app.command("export")
@@ -537,28 +470,11 @@ def ledger_export(
 ) -> None:
     """Write a bundle (entries, range proof, signed checkpoint) an auditor checks offline."""
     from custody.bundle import export_bundle
-    from custody.entry import Record
+    from custody.render import bundle_lines
 
-    site = _open(ctx, Permission.AUDIT)
-    try:
-        target = out or Path(f"ledger-{first}-{'latest' if last is None else last}")
-        made = export_bundle(site.db, target.absolute(), first, last)
-        site.ledger.append(
-            site.login,
-            Record(
-                "ledger.export",
-                {"from": made.first, "to": made.last},
-                reason,
-                data={"tree_size": made.tree_size, "path": str(made.path)},
-            ),
-        )
-    finally:
-        site.close()
-    typer.echo(
-        f"bundle {made.path}: entries {made.first} to {made.last}, "
-        f"proved against the signed checkpoint of {made.tree_size} entries"
-    )
-    typer.echo(f"check it with: scelle ledger verify --bundle {made.path} --key <fingerprint>")
+    with _open(ctx, Permission.AUDIT) as site:
+        made = export_bundle(site.ledger, site.login, out, first, last, reason)
+    _say(bundle_lines(made))
 
 
 @db_app.command("upgrade")
@@ -593,19 +509,12 @@ def db_copy(
     """Copy the site's database to another (SQLite to PostgreSQL), both ledgers verified.
 
     The source is left untouched; point the site at the target afterwards."""
-    import base64
-
+    from custody.render import copied_lines
     from requisition.database import copy_site
 
-    site = _open(ctx, Permission.DATABASE)
-    try:
+    with _open(ctx, Permission.DATABASE) as site:
         copied, shown = copy_site(site, to)
-    finally:
-        site.close()
-    total = sum(copied.rows.values())
-    typer.echo(f"copied {total} rows; ledger verified on both sides: {copied.entries} entries,")
-    typer.echo(f"root {base64.b64encode(copied.root).decode()}")
-    typer.echo(f"now set database_url = {shown!r} in {site.settings.home / 'scelle.toml'}")
+    _say(copied_lines(copied, shown, site.settings.home))
 
 
 @contextmanager
@@ -661,8 +570,7 @@ def camera_add(
     """Register a camera (a ledger entry records it)."""
     from requisition.cameras import CameraSpec, add_cameras
 
-    site = _open(ctx, Permission.CAMERA_MANAGE)
-    try:
+    with _open(ctx, Permission.CAMERA_MANAGE) as site:
         spec = CameraSpec(
             camera_id,
             name,
@@ -681,8 +589,6 @@ def camera_add(
         )
         camera = spec.to_camera(site.settings.home)
         add_cameras(site, [camera], site.login, reason)
-    finally:
-        site.close()
     typer.echo(f"camera {camera.id} registered (store {camera.store_kind}: {camera.store_path})")
 
 
@@ -694,11 +600,8 @@ def camera_import(
     """Import cameras from a CSV file: all of them, or none if one row is bad."""
     from requisition.cameras import import_csv
 
-    site = _open(ctx, Permission.CAMERA_MANAGE)
-    try:
+    with _open(ctx, Permission.CAMERA_MANAGE) as site:
         cameras = import_csv(site, file, site.login)
-    finally:
-        site.close()
     typer.echo(f"{len(cameras)} cameras imported from {file}")
 
 
@@ -708,24 +611,17 @@ def camera_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Every registered camera."""
+    from exporters.render import camera_lines, cameras_json
     from requisition.cameras import list_cameras
 
-    site = _open(ctx, Permission.READ)
     problems: list[str] = []
-    try:
+    with _open(ctx, Permission.READ) as site:
         cameras = list_cameras(site, problems)
-    finally:
-        site.close()
-    for problem in problems:
-        typer.echo(f"warning: {problem}: not listed", err=True)
+    _say((f"warning: {problem}: not listed" for problem in problems), err=True)
     if as_json:
-        _print_json([{name: getattr(c, name) for name in type(c).model_fields} for c in cameras])
+        typer.echo(cameras_json(cameras))
         return
-    for c in cameras:
-        typer.echo(
-            f"{c.id:<12} {c.retention_days:>2} d  {c.commune:<16} {c.name}  "
-            f"[{c.authorisation_ref}, until {c.authorisation_expires}]"
-        )
+    _say(camera_lines(cameras))
 
 
 @camera_app.command("show")
@@ -735,22 +631,18 @@ def camera_show(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """One camera, with what the footage index holds of it."""
+    from custody.render import json_text
     from exporters.index import footage_summary
+    from exporters.render import camera_shown, camera_shown_lines
     from requisition.cameras import get_camera
 
-    site = _open(ctx, Permission.READ)
-    try:
+    with _open(ctx, Permission.READ) as site:
         camera = get_camera(site, camera_id)
-        summary = footage_summary(site, camera)
-    finally:
-        site.close()
-    shown = {name: getattr(camera, name) for name in type(camera).model_fields}
-    shown["footage"] = summary
+        shown = camera_shown(camera, footage_summary(site, camera))
     if as_json:
-        _print_json(shown)
+        typer.echo(json_text(shown))
         return
-    for key, value in shown.items():
-        typer.echo(f"{key:<22} {value}")
+    _say(camera_shown_lines(shown))
 
 
 def _window(site: Site, camera_id: str, start: str, end: str) -> tuple[Any, Any]:
@@ -784,9 +676,9 @@ def footage_generate(
     """Write synthetic footage into the camera's store, as its recorder would."""
     from custody.timewindow import parse_span, parse_time, to_us
     from exporters.generate import generate_footage
+    from exporters.render import generated_lines
 
-    site = _open(ctx, Permission.FOOTAGE_GENERATE)
-    try:
+    with _open(ctx, Permission.FOOTAGE_GENERATE) as site:
         camera, window = _window(site, camera_id, start, end)
         gaps = [parse_span(g, camera.timezone) for g in gap or []]
         corrupt_at = [to_us(parse_time(t, camera.timezone)) for t in corrupt or []]
@@ -800,11 +692,7 @@ def footage_generate(
                 corrupt=corrupt_at,
                 progress=progress,
             )
-    finally:
-        site.close()
-    typer.echo(f"{made.segments} segments ({made.bytes:,} bytes) written for camera {camera.id}")
-    for path in made.corrupted:
-        typer.echo(f"corrupted on purpose: {path}")
+    _say(generated_lines(made, camera.id))
 
 
 @footage_app.command("scan")
@@ -818,10 +706,10 @@ def footage_scan(
 
     A camera whose store cannot be read is named (one line each, exit 6) and the others
     are indexed all the same."""
+    from exporters.render import scan_lines
     from requisition.cameras import get_camera, list_cameras, scan_all
 
-    site = _open(ctx, Permission.FOOTAGE_INDEX)
-    try:
+    with _open(ctx, Permission.FOOTAGE_INDEX) as site:
         cameras = [get_camera(site, c) for c in camera_ids] if camera_ids else list_cameras(site)
         with _progress("scanning") as progress:
             done = [0]
@@ -832,16 +720,7 @@ def footage_scan(
                     progress(done[0] / len(cameras))
 
             report, skipped = scan_all(site, cameras, site.login, progress=step)
-    finally:
-        site.close()
-    typer.echo(
-        f"{report.segments} new segments ({report.bytes:,} bytes) in {report.directories} "
-        f"directories of {report.cameras} cameras; {report.batches} ledger entries"
-    )
-    for path in report.unreadable:
-        typer.echo(f"unreadable: {path}")
-    for path in report.not_regular:
-        typer.echo(f"not a regular file (a link, ...), not indexed: {path}")
+    _say(scan_lines(report))
     for camera_id, why in skipped:
         typer.echo(f"scelle: error: camera {camera_id} not indexed: {why}", err=True)
     if skipped:
@@ -858,42 +737,18 @@ def footage_find(
 ) -> None:
     """The segments, gaps and corrupt parts of a window, before anything is extracted."""
     from custody.timewindow import now_us
-    from exporters.index import coverage_json, find, require_footage, scan
+    from exporters.index import find, require_footage, scan
+    from exporters.render import coverage_lines, coverage_text
 
-    site = _open(ctx, Permission.FOOTAGE_FIND)
-    try:
+    with _open(ctx, Permission.FOOTAGE_FIND) as site:
         camera, window = _window(site, camera_id, start, end)
         scan(site, [camera], site.login)
         coverage = find(site, camera, window)
         require_footage(coverage, now_us())
-    finally:
-        site.close()
-    shown = coverage_json(coverage)
     if as_json:
-        _print_json(shown)
+        typer.echo(coverage_text(coverage))
         return
-    w = shown["window"]
-    typer.echo(f"camera {camera.id}: {w['from']} to {w['to']} ({w['from_utc']} to {w['to_utc']})")
-    typer.echo(f"recorder clock offset: {camera.clock_offset_ms} ms")
-    for seg in shown["segments"]:
-        typer.echo(f"  segment {seg['path']}  {seg['size']:,} bytes  sha256 {seg['sha256'][:16]}…")
-    for span in shown["spans"]:
-        typer.echo(f"  footage {span['from']} to {span['to']}")
-    for g in shown["gaps"]:
-        typer.echo(f"  GAP     {g['from']} to {g['to']}: {g['reason']}")
-    withheld = [s["path"] for s in shown["segments"] if s["state"] not in ("ok", "corrupt")]
-    for path in withheld:
-        typer.echo(f"  WITHHELD {path}: not what was ingested, never exported")
-    for path in shown.get("index_rows_rejected", []):
-        typer.echo(
-            f"  REJECTED {path}: an index row no ingest entry of the ledger vouches for "
-            "(planted around scelle): not footage"
-        )
-    typer.echo(
-        "complete"
-        if shown["complete"]
-        else f"incomplete: {len(shown['gaps'])} gap(s), {len(withheld)} segment(s) withheld"
-    )
+    _say(coverage_lines(coverage))
 
 
 def _window_option(text: str) -> tuple[str, str, str]:
@@ -940,12 +795,8 @@ def requisition_register(
 
     The same PV number with the same windows is refused (exit 5, naming the requisition
     already registered) unless --force: a file registered twice is not two requisitions."""
-    from requisition.requisitions import (
-        RequisitionRequest,
-        WindowRequest,
-        register,
-        registered_summary,
-    )
+    from requisition.render import registered_lines
+    from requisition.requisitions import RequisitionRequest, WindowRequest, register
 
     if file is not None:
         flags = {
@@ -981,33 +832,19 @@ def requisition_register(
             deadline=deadline,
             prosecutor_authorisation=prosecutor_authorisation,
         )
-    site = _open(ctx, Permission.REGISTER)
-    try:
+    with _open(ctx, Permission.REGISTER) as site:
         registered = register(site, request, site.login, force=force)
-    finally:
-        site.close()
-    typer.echo(
-        f"requisition {registered.requisition.id} registered ({registered.requisition.state})"
-    )
-    for line in registered_summary(registered):
-        typer.echo(f"  {line}")
+    _say(registered_lines(registered))
 
 
 def _decide(ctx: typer.Context, requisition_id: str, decision: str, reason: str) -> None:
+    from requisition.render import decision_lines
     from requisition.requisitions import decide
 
-    site = _open(ctx, Permission.REGISTER if decision == "cancel" else Permission.DECIDE)
-    try:
-        outcome = decide(site, requisition_id, decision, site.login, reason)
-    finally:
-        site.close()
-    decided = outcome.requisition
-    typer.echo(f"requisition {decided.id}: {decided.state} by {decided.decided_by or site.login}")
-    for hold in outcome.released:
-        typer.echo(f"hold {hold.id} on camera {hold.camera_id} released")
-    if outcome.kept:
-        ids = ", ".join(str(h.id) for h in outcome.kept)
-        typer.echo(f"holds {ids} kept: {outcome.kept_because}")
+    with _open(ctx, Permission.REGISTER if decision == "cancel" else Permission.DECIDE) as site:
+        actor = site.login
+        outcome = decide(site, requisition_id, decision, actor, reason)
+    _say(decision_lines(outcome, actor))
 
 
 @requisition_app.command("approve")
@@ -1054,9 +891,9 @@ def requisition_extract(
 ) -> None:
     """Build the signed export package of an approved requisition, atomically."""
     from requisition.extract import extract
+    from requisition.render import extracted_lines
 
-    site = _open(ctx, Permission.EXTRACT)
-    try:
+    with _open(ctx, Permission.EXTRACT) as site:
         signer = site.signer(_passphrase())
         with _progress(f"extracting {requisition_id}") as progress:
             built = extract(
@@ -1069,18 +906,7 @@ def requisition_extract(
                 stream_copy=stream_copy,
                 progress=progress,
             )
-    finally:
-        site.close()
-    typer.echo(f"export {built.path}")
-    typer.echo(f"manifest sha256 {built.manifest_sha256}")
-    typer.echo(f"ledger entry {built.ledger_seq}")
-    if built.complete:
-        typer.echo("complete: no gap in the footage")
-    else:
-        typer.echo(
-            f"PARTIAL: {built.gaps} gap(s), {built.altered} segment(s) withheld (gone, not a "
-            "regular file, or altered since ingest)"
-        )
+    _say(extracted_lines(built))
 
 
 @requisition_app.command("handover")
@@ -1096,11 +922,8 @@ def requisition_handover(
     """Record the handover of the sealed export: to whom, when, on what, under which seal."""
     from requisition.requisitions import Handover, handover
 
-    site = _open(ctx, Permission.HANDOVER)
-    try:
+    with _open(ctx, Permission.HANDOVER) as site:
         done = handover(site, requisition_id, Handover(officer, unit, medium, seal, at), site.login)
-    finally:
-        site.close()
     typer.echo(f"requisition {done.id} handed over to {done.handed_to} at {done.handed_at}")
 
 
@@ -1110,20 +933,15 @@ def requisition_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Every requisition and its state."""
+    from requisition.render import requisition_lines, requisitions_json
     from requisition.requisitions import list_all
 
-    site = _open(ctx, Permission.READ)
-    try:
+    with _open(ctx, Permission.READ) as site:
         found = list_all(site)
-    finally:
-        site.close()
     if as_json:
-        _print_json([r.model_dump() for r in found])
+        typer.echo(requisitions_json(found))
         return
-    for r in found:
-        typer.echo(
-            f"{r.id}  {r.state:<20} art. {r.legal_basis:<7} {r.pv_number:<18} {r.officer_unit}"
-        )
+    _say(requisition_lines(found))
 
 
 @requisition_app.command("show")
@@ -1133,20 +951,17 @@ def requisition_show(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """One requisition: state, windows, holds, export."""
+    from custody.render import json_text
+    from requisition.render import shown_lines
     from requisition.requisitions import as_json as requisition_json
     from requisition.requisitions import get
 
-    site = _open(ctx, Permission.READ)
-    try:
+    with _open(ctx, Permission.READ) as site:
         shown = requisition_json(site, get(site, requisition_id))
-    finally:
-        site.close()
     if as_json:
-        _print_json(shown)
+        typer.echo(json_text(shown))
         return
-    for key, value in shown.items():
-        if value not in (None, []):
-            typer.echo(f"{key:<26} {value}")
+    _say(shown_lines(shown))
 
 
 @export_app.command("copy")
@@ -1161,15 +976,11 @@ def export_copy(
     (and named). A medium without room for the export: one line, exit 6, nothing left.
     """
     from requisition.extract import copy_export
+    from requisition.render import copied_lines
 
-    site = _open(ctx, Permission.HANDOVER)
-    try:
+    with _open(ctx, Permission.HANDOVER) as site:
         copied = copy_export(site, requisition_id, to, site.login)
-    finally:
-        site.close()
-    for stale in copied.stale:
-        typer.echo(f"removed {stale}, left on the medium by an interrupted copy")
-    typer.echo(f"copied to {copied.path} and read back: {len(copied.report.checks)} checks passed")
+    _say(copied_lines(copied))
 
 
 @app.command("verify")
@@ -1190,65 +1001,33 @@ def verify_cmd(
     (--json: "complete": false). Exit 4 if any check fails.
     """
     from custody.checks import VerificationFailedError
+    from custody.render import json_text
     from exporters.verify_export import completeness_lines, report_json, verdict, verify_export
 
     try:
         report = verify_export(directory, key)
     except VerificationFailedError as failed:
         if as_json:
-            _print_json(report_json(failed.report))
+            typer.echo(json_text(report_json(failed.report)))
         else:
             _show_report(failed.report, "export")
         raise
     if as_json:
-        _print_json(report_json(report))
+        typer.echo(json_text(report_json(report)))
         return
     _show_report(report, "export")
-    for line in completeness_lines(report):
-        typer.echo(line)
+    _say(completeness_lines(report))
     typer.echo(verdict(report))
 
 
 def _show_report(report: Report, what: str) -> None:
-    """Every check, OK or FAIL; a warning when the key was not pinned."""
-    typer.echo(f"{what} {report.directory}")
-    for name, why in report.checks:
-        typer.echo(f"  {'OK  ' if why is None else 'FAIL'}  {name}" + (f": {why}" if why else ""))
-    if report.key and not report.key_pinned:
-        typer.echo(
-            f"WARNING: signed by {report.fingerprint}; a key shipped inside the {what} proves "
-            "nothing until this fingerprint is compared with the one printed on "
-            f"{'the signed cover sheet' if what == 'export' else 'the CSV signed papers'} "
-            "(use --key)",
-            err=True,
-        )
+    """Every check, OK or FAIL; a warning on stderr when the key was not pinned."""
+    from custody.render import check_lines, unpinned_warning
 
-
-def _issue(site: Site, document: Any, out: Path, stem: str, subject: dict[str, str]) -> None:
-    from custody.entry import Record
-
-    html, pdf = document.write(out, stem)
-    site.ledger.append(
-        site.login,
-        Record(
-            "document.issue",
-            subject,
-            f"{document.kind} issued",
-            data={"sha256": document.sha256, "files": [str(html), str(pdf)]},
-        ),
-    )
-    typer.echo(f"{pdf}\n{html}")
-    typer.echo(f"sha256 (pdf) {document.sha256['pdf']}")
-
-
-def _export_dir(site: Site, requisition_id: str) -> Path:
-    from custody.errors import InvalidStateError
-    from requisition.requisitions import get
-
-    requisition = get(site, requisition_id)
-    if not requisition.export_path or not Path(requisition.export_path).is_dir():
-        raise InvalidStateError(f"requisition {requisition_id} has no export yet")
-    return Path(requisition.export_path)
+    _say(check_lines(report, what))
+    warning = unpinned_warning(report, what)
+    if warning:
+        typer.echo(warning, err=True)
 
 
 OutOption = Annotated[
@@ -1263,20 +1042,12 @@ def doc_cover(
     out: OutOption = None,
 ) -> None:
     """The cover sheet (procès-verbal de remise) of a requisition's export."""
-    from exporters.documents import cover
+    from requisition.issue import issue_cover
+    from requisition.render import issued_lines
 
-    site = _open(ctx, Permission.DOCUMENT)
-    try:
-        document = cover(_export_dir(site, requisition_id), site.settings)
-        _issue(
-            site,
-            document,
-            out or site.settings.home / "documents",
-            f"{requisition_id}-cover",
-            {"requisition": requisition_id, "document": "cover"},
-        )
-    finally:
-        site.close()
+    with _open(ctx, Permission.DOCUMENT) as site:
+        issued = issue_cover(site, requisition_id, site.login, out)
+    _say(issued_lines(issued))
 
 
 @doc_app.command("label")
@@ -1288,27 +1059,12 @@ def doc_label(
     out: OutOption = None,
 ) -> None:
     """The seal label (small format): requisition, PV, seal, medium, manifest hash and QR."""
-    from exporters.documents import label
-    from requisition.requisitions import get
+    from requisition.issue import issue_label
+    from requisition.render import issued_lines
 
-    site = _open(ctx, Permission.DOCUMENT)
-    try:
-        requisition = get(site, requisition_id)
-        document = label(
-            _export_dir(site, requisition_id),
-            site.settings,
-            seal or requisition.seal_number,
-            medium or requisition.medium,
-        )
-        _issue(
-            site,
-            document,
-            out or site.settings.home / "documents",
-            f"{requisition_id}-label",
-            {"requisition": requisition_id, "document": "label"},
-        )
-    finally:
-        site.close()
+    with _open(ctx, Permission.DOCUMENT) as site:
+        issued = issue_label(site, requisition_id, site.login, seal, medium, out)
+    _say(issued_lines(issued))
 
 
 @doc_app.command("register")
@@ -1319,35 +1075,12 @@ def doc_register(
     out: OutOption = None,
 ) -> None:
     """The register of recordings for a period: recordings, destructions, transmissions."""
-    from custody.errors import InputError
-    from custody.text import shown
-    from custody.timewindow import parse_time, to_us
-    from requisition.register import register_document
+    from requisition.issue import issue_register
+    from requisition.render import issued_lines
 
-    site = _open(ctx, Permission.DOCUMENT)
-    try:
-        zone = site.settings.timezone
-        days = []
-        for option, day in (("--from", start), ("--to", end)):
-            try:
-                days.append(to_us(parse_time(f"{day}T00:00", zone)))
-            except InputError as exc:
-                raise InputError(
-                    f"{option} {shown(day)} is not a day: write it as 2026-03-14"
-                ) from exc
-        first, last = days[0], days[1] + 86_400_000_000
-        if last <= first:
-            raise InputError("--to is before --from")
-        document = register_document(site, first, last)
-        _issue(
-            site,
-            document,
-            out or site.settings.home / "documents",
-            f"register-{start}-{end}",
-            {"document": "register", "from": start, "to": end},
-        )
-    finally:
-        site.close()
+    with _open(ctx, Permission.DOCUMENT) as site:
+        issued = issue_register(site, start, end, site.login, out)
+    _say(issued_lines(issued))
 
 
 @hold_app.command("place")
@@ -1362,12 +1095,9 @@ def hold_place(
     """Hold a camera's footage for a window, whatever its retention."""
     from requisition.holds import place
 
-    site = _open(ctx, Permission.HOLD_PLACE)
-    try:
+    with _open(ctx, Permission.HOLD_PLACE) as site:
         camera, window = _window(site, camera_id, start, end)
         hold = place(site, camera.id, window, reason, procedure, site.login)
-    finally:
-        site.close()
     typer.echo(f"hold {hold.id} placed on camera {hold.camera_id}")
 
 
@@ -1378,37 +1108,16 @@ def hold_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Active holds (with --all, released ones too)."""
-    from custody.timewindow import utc_text
+    from custody.render import json_text
     from requisition.holds import list_holds
+    from requisition.render import hold_lines, hold_rows
 
-    site = _open(ctx, Permission.READ)
-    try:
+    with _open(ctx, Permission.READ) as site:
         holds = list_holds(site, active_only=not released)
-    finally:
-        site.close()
-    rows = [
-        {
-            "id": h.id,
-            "camera": h.camera_id,
-            "from_utc": utc_text(h.start_us),
-            "to_utc": utc_text(h.end_us),
-            "reason": h.reason,
-            "procedure": h.procedure,
-            "requisition": h.requisition_id,
-            "placed_by": h.placed_by,
-            "released_at": h.released_at,
-        }
-        for h in holds
-    ]
     if as_json:
-        _print_json(rows)
+        typer.echo(json_text(hold_rows(holds)))
         return
-    for r in rows:
-        state = f"released {r['released_at']}" if r["released_at"] else "active"
-        typer.echo(
-            f"{r['id']:>5}  {r['camera']:<10} {r['from_utc']} to {r['to_utc']}  {state}  "
-            f"{r['procedure'] or ''}  {r['reason']}"
-        )
+    _say(hold_lines(holds))
 
 
 @hold_app.command("release")
@@ -1420,11 +1129,8 @@ def hold_release(
     """Release a hold (a supervisor other than who placed it)."""
     from requisition.holds import release
 
-    site = _open(ctx, Permission.HOLD_RELEASE)
-    try:
+    with _open(ctx, Permission.HOLD_RELEASE) as site:
         hold = release(site, hold_id, reason, site.login)
-    finally:
-        site.close()
     typer.echo(f"hold {hold.id} released by {hold.released_by}")
 
 
@@ -1447,26 +1153,21 @@ def purge(
     force."""
     if now is not None and not dry_run:
         _fail("--now only with --dry-run: a purge destroys footage as of the clock", ExitCode.USAGE)
+    from custody.render import json_text
     from custody.timewindow import parse_time, to_us
     from requisition.purge import lines as purge_lines
     from requisition.purge import purge as run_purge
     from requisition.purge import summary
 
-    site = _open(ctx, Permission.PURGE)
-    try:
+    with _open(ctx, Permission.PURGE) as site:
         moment = to_us(parse_time(now, site.settings.timezone)) if now else None
         signer = None if dry_run else site.signer(_passphrase())
         report = run_purge(site, site.login, moment, dry_run=dry_run, signer=signer)
-    finally:
-        site.close()
-    shown = summary(report)
     if as_json:
-        _print_json(shown)
+        typer.echo(json_text(summary(report)))
     else:
-        for line in purge_lines(report):
-            typer.echo(line)
-        for failure in report.failures:
-            typer.echo(f"FAILED {failure}", err=True)
+        _say(purge_lines(report))
+        _say((f"FAILED {failure}" for failure in report.failures), err=True)
     if report.failures:
         raise typer.Exit(int(ExitCode.PARTIAL))
     if report.nothing_to_do:
@@ -1481,53 +1182,16 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Holds, footage about to expire under a pending requisition, the last purge."""
+    from custody.render import json_text
+    from requisition.render import status_lines
     from requisition.status import status
 
-    site = _open(ctx, Permission.READ)
-    try:
+    with _open(ctx, Permission.READ) as site:
         shown = status(site)
-    finally:
-        site.close()
     if as_json:
-        _print_json(shown)
+        typer.echo(json_text(shown))
         return
-    typer.echo(f"active holds: {shown['active_holds']}")
-    for item in shown["expiring_within_72h"]:
-        typer.echo(
-            f"EXPIRING {item['requisition']} ({item['state']}) {item['camera']} "
-            f"{item['from']} to {item['to']}: footage expires {item['expires_utc']}"
-        )
-    last = shown["last_purge"]
-    if last is None:
-        typer.echo("no purge has run yet")
-    else:
-        typer.echo(
-            f"last purge {last['run']} as of {last['as_of_utc']}: {last['state']}, "
-            f"{last['segments']} segments, {last['failures']} failures"
-        )
-
-
-def _utc_bound(value: str | None, zone: str, option: str) -> str | None:
-    """An audit period bound: local time (or with an offset), or a date at midnight."""
-    if value is None:
-        return None
-    from datetime import UTC
-
-    from custody.errors import InputError
-    from custody.text import shown
-    from custody.timewindow import parse_time
-
-    day = "T" not in value and " " not in value.strip()
-    try:
-        moment = parse_time(f"{value}T00:00" if day else value, zone)
-    except InputError as exc:
-        if day or exc.message.startswith("malformed time"):  # quote it as typed
-            raise InputError(
-                f"{option} {shown(value)} is not a date or a local time: "
-                "write it as 2026-03-14 or 2026-03-14T09:30"
-            ) from exc
-        raise
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _say(status_lines(shown))
 
 
 @app.command("audit")
@@ -1552,14 +1216,13 @@ def audit_cmd(
 ) -> None:
     """Who accessed which recordings of which camera, when, why, for which procedure and
     receiving unit: answered from the ledger, each row re-read from its entry."""
-    from custody.audit import AuditFilter, query
-    from custody.entry import Record
-    from custody.timewindow import local_text, to_us
+    from custody.audit import AuditFilter
+    from custody.audit_query import ask, period_bound
+    from custody.render import audit_csv, audit_json, audit_lines
 
     if as_json and as_csv:
         _fail("choose one of --json and --csv", ExitCode.USAGE)
-    site = _open(ctx, Permission.AUDIT)
-    try:
+    with _open(ctx, Permission.AUDIT) as site:
         zone = site.settings.timezone
         wanted = AuditFilter(
             agent=agent,
@@ -1567,55 +1230,17 @@ def audit_cmd(
             requisition=requisition,
             procedure=procedure,
             action=action,
-            since=_utc_bound(since, zone, "--from"),
-            until=_utc_bound(until, zone, "--to"),
+            since=period_bound(since, zone, "--from"),
+            until=period_bound(until, zone, "--to"),
         )
-        rows = query(site.db, wanted)
-        asked = {k: v for k, v in vars(wanted).items() if v is not None}
-        site.ledger.append(
-            site.login, Record("audit.query", {"filter": asked}, reason, data={"rows": len(rows)})
-        )
-    finally:
-        site.close()
-    answers = [r.as_json() for r in rows]
+        rows = ask(site.ledger, site.login, wanted, reason)
     if as_json:
-        _print_json(answers)
-        return
-    from datetime import datetime
-
-    def local(utc: str) -> str:
-        return local_text(to_us(datetime.fromisoformat(utc)), zone)[:19].replace("T", " ")
-
-    if as_csv:
-        import csv
-
-        out = csv.writer(sys.stdout, lineterminator="\n")
-        columns = ["seq", "time", "agent", "action", "cameras", "recordings"]
-        out.writerow([*columns, "requisition", "procedure", "unit", "reason"])
-        for a in answers:
-            a["time"] = local_text(to_us(datetime.fromisoformat(a["time"])), zone)
-            a["cameras"] = " ".join(a["cameras"])
-            a["recordings"] = "; ".join(a["recordings"])
-            out.writerow(
-                [
-                    a[k] if a[k] is not None else ""
-                    for k in [*columns, "requisition", "procedure", "unit", "reason"]
-                ]
-            )
-        return
-    typer.echo(
-        f"{'seq':>7}  {'time (' + zone + ')':<19}  {'agent':<16} {'action':<24} "
-        f"{'camera':<12} {'requisition':<11} {'procedure':<16} {'unit':<20} reason"
-    )
-    for a in answers:
-        typer.echo(
-            f"{a['seq']:>7}  {local(a['time']):<19}  {a['agent']:<16} {a['action']:<24} "
-            f"{','.join(a['cameras']) or '-':<12} {a['requisition'] or '-':<11} "
-            f"{a['procedure'] or '-':<16} {a['unit'] or '-':<20} {a['reason']}"
-        )
-        for recording in a["recordings"]:
-            typer.echo(f"{'':>9}{recording}")
-    typer.echo(f"{len(answers)} entries", err=True)
+        typer.echo(audit_json(rows))
+    elif as_csv:
+        typer.echo(audit_csv(rows, zone), nl=False)
+    else:
+        _say(audit_lines(rows, zone))
+        typer.echo(f"{len(rows)} entries", err=True)
 
 
 @agent_app.command("add")
@@ -1633,11 +1258,8 @@ def agent_add(
     """Designate an agent (administrators only)."""
     from requisition.agents import NewAgent, add
 
-    site = _open(ctx, Permission.AGENT_MANAGE)
-    try:
+    with _open(ctx, Permission.AGENT_MANAGE) as site:
         agent = add(site, site.login, NewAgent(login, name, role, designation))
-    finally:
-        site.close()
     typer.echo(f"agent {agent.login} ({agent.name}) designated as {agent.role}")
 
 
@@ -1650,11 +1272,8 @@ def agent_disable(
     """Withdraw an agent's designation: they stay listed and can no longer act."""
     from requisition.agents import disable
 
-    site = _open(ctx, Permission.AGENT_MANAGE)
-    try:
+    with _open(ctx, Permission.AGENT_MANAGE) as site:
         agent = disable(site, site.login, login, reason)
-    finally:
-        site.close()
     typer.echo(f"agent {agent.login} disabled")
 
 
@@ -1664,22 +1283,15 @@ def agent_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """The agents register: login, name, role, designation, status."""
-    import dataclasses
-
     from requisition.agents import list_all
+    from requisition.render import agent_lines, agents_json
 
-    site = _open(ctx, Permission.READ)
-    try:
+    with _open(ctx, Permission.READ) as site:
         agents = list_all(site)
-    finally:
-        site.close()
     if as_json:
-        _print_json([dataclasses.asdict(a) for a in agents])
+        typer.echo(agents_json(agents))
         return
-    typer.echo(f"{'login':<20} {'role':<11} {'status':<9} {'name':<24} designation")
-    for a in agents:
-        status = "active" if a.active else "disabled"
-        typer.echo(f"{a.login:<20} {a.role:<11} {status:<9} {a.name:<24} {a.designation}")
+    _say(agent_lines(agents))
 
 
 @app.command()
@@ -1690,28 +1302,9 @@ def demo(
     ] = None,
 ) -> None:
     """Build a demo site from nothing and show every part of scelle working."""
-    from requisition.demo import DEMO_PV, run_demo
+    from requisition.demo import next_steps, run_demo
 
-    result = run_demo(site, typer.echo)
-    export = result.export.path
-    fingerprint = result.verified.fingerprint
-    typer.echo("")
-    typer.echo(f"the export is in {export}; check it as an investigator would:")
-    typer.echo(f"  scelle verify {export} --key {fingerprint}")
-    typer.echo(f"  cd {export} && sha256sum -c SHA256SUMS")
-    typer.echo("  (VERIFY.txt there says how with openssl, ssh-keygen and minisign)")
-    typer.echo(f"explore the site (requisition {result.requisition}) with:")
-    typer.echo(
-        f"  export SCELLE_HOME={result.home} SCELLE_PASSPHRASE_FILE={result.passphrase_file}"
-    )
-    for command in [
-        f"scelle requisition show {result.requisition}",
-        "scelle agent list",
-        "scelle audit --camera C-012",
-        f"scelle audit --procedure '{DEMO_PV}' --json",
-        "scelle ledger verify",
-    ]:
-        typer.echo(f"  {command}")
+    _say(next_steps(run_demo(site, typer.echo)))
 
 
 # Every text typed on the command line is checked before the command runs (custody.text):

@@ -220,7 +220,8 @@ def query(db: Database, wanted: AuditFilter) -> list[AuditRow]:
     """Every entry matching `wanted`, oldest first, read back from the entry bytes.
 
     The bytes are parsed, not re-canonicalised: proving them intact is `ledger verify`'s
-    job; this checks only that the index says what they say."""
+    job; this checks only that the index says what they say. Nothing is recorded here:
+    an auditor's question goes through custody/audit_query.py `ask`, which records it."""
 
     where, params = ["1 = 1"], []
     source = "ledger_audit a"

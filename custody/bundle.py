@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from custody import merkle
+from custody import merkle, text
 from custody.canonical import canonical_bytes
 from custody.checkpoints import Identity, db_checkpoints, open_checkpoint, read_identity
 from custody.db import Database
+from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
 from custody.files import fsync_dir, fsync_file
 from custody.keys import der_sha256, public_pem, ssh_fingerprint
-from custody.ledger import current_size, fetch_nodes
+from custody.ledger import Ledger, current_size, fetch_nodes
 from custody.note import parse_note
 
 FORMAT = "scelle-ledger-bundle/1"
@@ -75,9 +76,39 @@ class Bundle:
     tree_size: int
 
 
-def export_bundle(db: Database, out: Path, first: int, last: int | None) -> Bundle:
+def default_path(first: int, last: int | None) -> Path:
+    """Where a bundle goes when nobody says: `ledger-N-M` (or `-latest`) here."""
+    return Path(f"ledger-{first}-{'latest' if last is None else last}")
+
+
+def export_bundle(
+    ledger: Ledger,
+    actor: str,
+    out: Path | None,
+    first: int,
+    last: int | None,
+    reason: str = "audit",
+) -> Bundle:
     """Write entries first..last (inclusive) with their proof against the latest signed
-    checkpoint that covers them. `last` defaults to that checkpoint's last entry."""
+    checkpoint that covers them (`last` defaults to that checkpoint's last entry), then
+    record the export (`ledger.export`): whoever calls this leaves the same trail as
+    `scelle ledger export`."""
+    text.prose(reason, "the reason")
+    made = _write_bundle(ledger.db, (out or default_path(first, last)).absolute(), first, last)
+    ledger.append(
+        actor,
+        Record(
+            "ledger.export",
+            {"from": made.first, "to": made.last},
+            reason,
+            data={"tree_size": made.tree_size, "path": str(made.path)},
+        ),
+    )
+    return made
+
+
+def _write_bundle(db: Database, out: Path, first: int, last: int | None) -> Bundle:
+    """The bundle's files, written whole or not at all."""
     if out.exists():
         raise InvalidStateError(f"{out} already exists", hint="choose a new directory")
     tmp = out.with_name(f".{out.name}.partial")

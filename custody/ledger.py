@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from custody import audit, merkle
+from custody import audit, merkle, text
 from custody.canonical import canonical_bytes
 from custody.db import Cursor, Database
 from custody.entry import Appended, Record, entry_fields, utc_now
@@ -69,6 +69,16 @@ class Ledger:
             record.check()
         self._frontier = None  # the caller commits: our cache cannot know when
         return append_locked(cur, actor, records, in_database=self._in_database(cur))[0]
+
+    def note(self, actor: str, subject: str, reason: str, procedure: str | None = None) -> Appended:
+        """`ledger note`: record an event that happened outside scelle (a phone call, a
+        seal opened), so that the custody trail has no silent hole. The text rules are
+        applied here, not only by the CLI, so that any caller records printable text."""
+        text.line(subject, "the subject")
+        text.prose(reason, "the reason")
+        if procedure is not None:
+            text.line(procedure, "the procedure number")
+        return self.append(actor, Record("ledger.note", subject, reason, procedure))
 
     def _in_database(self, cur: Cursor) -> bool:
         if self._database_appends is None:

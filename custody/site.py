@@ -48,6 +48,11 @@ class Site:
         """The authenticated login acting on this site (see Database.login)."""
         return self.db.login()
 
+    def identity(self) -> checkpoints.Identity:
+        """Who signs this site's log, as its ledger entry 0 records it (not as configured)."""
+        with self.db.read() as cur:
+            return checkpoints.read_identity(cur)
+
     def signer(self, passphrase: bytes) -> Signer:
         return load_signer(self.settings.key_file, passphrase)
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from custody.audit import AuditFilter, query
+from custody.audit import AuditFilter
+from custody.audit_query import ask
 from custody.checks import Report
 from custody.config import load_settings
 from custody.errors import InvalidStateError, PermissionDeniedError
@@ -162,7 +163,9 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         say(f"export verified: {len(verified.checks)} checks passed; {verdict(verified)}")
         ledger = verify_ledger(opened.db, settings)
         say(f"ledger verified: {ledger.entries} entries, {ledger.checkpoints} checkpoints")
-        accesses = query(opened.db, AuditFilter(camera="C-012", action="footage"))
+        may(admin, Permission.AUDIT, "audit")
+        asked = AuditFilter(camera="C-012", action="footage")
+        accesses = ask(opened.ledger, admin, asked, "demo: who accessed camera C-012")
         say(
             f"audit of camera C-012: {len(accesses)} footage entries, the last "
             f"{accesses[-1].row.action} by {accesses[-1].row.actor} "
@@ -171,3 +174,23 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
     finally:
         opened.close()
     return DemoResult(home, pass_file, rid, day, built, verified, ledger)
+
+
+def next_steps(result: DemoResult) -> list[str]:
+    """What `scelle demo` prints at the end: how to check the export as an investigator
+    would, and how to explore the demo site with the other commands."""
+    export = result.export.path
+    return [
+        "",
+        f"the export is in {export}; check it as an investigator would:",
+        f"  scelle verify {export} --key {result.verified.fingerprint}",
+        f"  cd {export} && sha256sum -c SHA256SUMS",
+        "  (VERIFY.txt there says how with openssl, ssh-keygen and minisign)",
+        f"explore the site (requisition {result.requisition}) with:",
+        f"  export SCELLE_HOME={result.home} SCELLE_PASSPHRASE_FILE={result.passphrase_file}",
+        f"  scelle requisition show {result.requisition}",
+        "  scelle agent list",
+        "  scelle audit --camera C-012",
+        f"  scelle audit --procedure '{DEMO_PV}' --json",
+        "  scelle ledger verify",
+    ]
