@@ -121,6 +121,26 @@ agent_app = _app("Designated agents (CSI L252-2): who may act, in which role.")
 app.add_typer(agent_app, name="agent")
 
 
+def _version() -> str:
+    """This scelle's version: the installed package's, else pyproject.toml's (a checkout
+    run without installing it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scelle")
+    except PackageNotFoundError:
+        import tomllib
+
+        pyproject = tomllib.loads(Path(__file__).with_name("pyproject.toml").read_text())
+        return str(pyproject["project"]["version"])
+
+
+def _print_version(show: bool) -> None:
+    if show:
+        typer.echo(f"scelle {_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -131,6 +151,15 @@ def _main(
         str | None, typer.Option("--database-url", help="Database URL (SCELLE_DATABASE_URL).")
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    _version_flag: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print scelle's version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = {"home": str(home) if home else None, "database_url": database_url, "debug": debug}
 

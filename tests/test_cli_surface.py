@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 
 from cli import app
@@ -61,3 +62,25 @@ def test_help_does_not_import_the_database_layer() -> None:
     )
     assert out.stdout.splitlines()[-1] == "[]"
     assert "Exit codes:" in out.stdout
+
+
+def test_version_prints_the_package_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`scelle --version`, documented; from the installed package's metadata, else from
+    pyproject.toml (a checkout run without installing it)."""
+    import importlib.metadata
+    import tomllib
+
+    from typer.testing import CliRunner
+
+    installed = importlib.metadata.version("scelle")
+    shown = CliRunner().invoke(app, ["--version"])
+    assert (shown.exit_code, shown.stdout) == (0, f"scelle {installed}\n")
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    shown = CliRunner().invoke(app, ["--version"])
+    assert (shown.exit_code, shown.stdout) == (0, f"scelle {declared}\n")
+    assert "`scelle --version`" in (ROOT / "README.md").read_text()
