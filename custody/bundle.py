@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from custody import merkle, text
+from custody.bundle_verify import FORMAT
 from custody.canonical import canonical_bytes
 from custody.checkpoints import Identity, db_checkpoints, open_checkpoint, read_identity
 from custody.db import Database
@@ -36,8 +37,6 @@ from custody.files import fsync_dir, fsync_file
 from custody.keys import der_sha256, public_pem, ssh_fingerprint
 from custody.ledger import Ledger, current_size, fetch_nodes
 from custody.note import parse_note
-
-FORMAT = "scelle-ledger-bundle/1"
 
 README = """\
 scelle ledger bundle: entries {first} to {last} of the custody ledger of {origin},

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from custody import merkle
-from custody.bundle import FORMAT
 from custody.canonical import parse_canonical
 from custody.checks import Report, load_key_file, run_checks
 from custody.errors import InputError, IntegrityError
 from custody.note import verify_checkpoint
 from custody.signatures import verify_raw
+
+FORMAT = "scelle-ledger-bundle/1"  # proof.json's "format"; custody.bundle writes it
 
 FILES = {
     "entries.jsonl",

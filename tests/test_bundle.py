@@ -19,6 +19,7 @@ from custody.entry import Record
 from custody.keys import Signer, public_pem
 from custody.note import Checkpoint, sign_checkpoint
 from tests.conftest import AUDITOR, OPERATOR, SiteEnv, require_tool, run_cli
+from tests.modules_loaded import loaded_by
 
 
 @pytest.fixture
@@ -57,6 +58,19 @@ def test_scelle_verifies_a_bundle_offline(bundle: tuple[SiteEnv, Path, str]) -> 
     assert env.site.ledger.entries  # the export itself was recorded
     last = env.site.ledger.entry(env.site.ledger.size() - 1)
     assert b'"action":"ledger.export"' in last and f'"actor":"{AUDITOR}"'.encode() in last
+
+
+def test_bundle_verify_loads_no_database_layer(
+    bundle: tuple[SiteEnv, Path, str], tmp_path: Path
+) -> None:
+    """An auditor's `ledger verify --bundle` runs without the site, and must not import
+    the database layer; the site's own `ledger verify` does (the probe can see it)."""
+    env, path, fingerprint = bundle
+    args = ["ledger", "verify", "--bundle", str(path), "--key", fingerprint]
+    code, loaded = loaded_by(args, tmp_path / "bundle.json")
+    assert code == 0 and loaded == []
+    code, loaded = loaded_by(["ledger", "verify"], tmp_path / "site.json", env.env)
+    assert code == 0 and {"custody.db", "custody.ledger"} <= set(loaded)
 
 
 def test_stock_tools_and_a_recomputation_verify_a_bundle(bundle: tuple[SiteEnv, Path, str]) -> None:

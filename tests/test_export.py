@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from custody.signatures import (
 )
 from requisition.demo import OPERATOR, run_demo
 from tests.conftest import ADMIN, logged_in_as, require_tool, run_cli
+from tests.modules_loaded import loaded_by
 
 
 @dataclass(frozen=True)
@@ -247,16 +247,14 @@ def test_tampered_exports_fail(export: Export, tmp_path: Path, case: str) -> Non
         assert failed == set(), (case, verdicts)  # nothing they cover was changed
 
 
-def test_verify_needs_no_database_layer() -> None:
-    probe = (
-        "import sys, exporters.verify_export, cli\n"
-        "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'custody.db') if m in sys.modules))"
-    )
-    root = Path(__file__).parent.parent
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[]"
+def test_verify_loads_no_database_layer(export: Export, tmp_path: Path) -> None:
+    """An investigator's `scelle verify` runs without the site: it must not even import
+    the database layer. The same probe on a site command sees it, so the probe works."""
+    code, loaded = loaded_by(["verify", str(export.path)], tmp_path / "verify.json")
+    assert code == 0 and loaded == []
+    site = {"SCELLE_HOME": str(export.site), "LOGNAME": ADMIN}
+    code, loaded = loaded_by(["ledger", "verify"], tmp_path / "site.json", site)
+    assert code == 0 and {"custody.db", "custody.ledger"} <= set(loaded)
 
 
 def test_verify_refuses_a_directory_that_is_not_an_export(tmp_path: Path) -> None:

@@ -1,0 +1,58 @@
+"""Which modules a real `scelle` process loads: the verifiers' promise that they need no
+database is checked on the command itself, not on an import of its module."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+# The database layer: its drivers, the ORM, and our modules that open or describe tables.
+DATABASE = (
+    "sqlalchemy",
+    "sqlmodel",
+    "psycopg",
+    "sqlite3",
+    "_sqlite3",
+    "custody.db",
+    "custody.dbcopy",
+    "custody.ledger",
+    "custody.pg_ledger",
+    "custody.models",
+    "custody.schema",
+    "custody.site",
+    "requisition.site",
+    "requisition.migrations",
+)
+
+_PROBE = """
+import atexit, json, sys
+_OUT = sys.argv[1]
+def _dump():
+    with open(_OUT, "w") as out:
+        json.dump(sorted(sys.modules), out)
+atexit.register(_dump)
+sys.argv = ["scelle", *sys.argv[2:]]
+from cli import main
+main()
+"""
+
+
+def loaded_by(
+    args: list[str], out: Path, env: dict[str, str] | None = None
+) -> tuple[int, list[str]]:
+    """Run `scelle ARGS` in a new interpreter: its exit code and the database modules it
+    loaded."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(out), *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        check=False,
+    )
+    modules: list[str] = json.loads(out.read_text())
+    return done.returncode, [m for m in modules if m in DATABASE or m.split(".")[0] in DATABASE]
