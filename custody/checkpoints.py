@@ -15,7 +15,6 @@ replaced file is still caught while the other stations' checkpoints are not aske
 from __future__ import annotations
 
 import base64
-import errno
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from custody import merkle
 from custody.db import Cursor, Database
 from custody.entry import Record, decode_entry, utc_now
-from custody.errors import DiskFullError, InputError, IntegrityError, SigningKeyError
-from custody.files import append_durable
+from custody.errors import InputError, IntegrityError, SigningKeyError
+from custody.files import append_durable, full_disk_means
 from custody.keys import Signer, public_raw
 from custody.ledger import Ledger, current_size, database_appends, fetch_nodes
 from custody.note import Checkpoint, sign_checkpoint, split_notes, verify_checkpoint
@@ -182,16 +181,12 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
                 )
             else:
                 cur.execute("SELECT scelle_add_checkpoint(?, ?)", [note, station])
-        try:
+        with full_disk_means(
+            f"no room to append the checkpoint to {checkpoint_file}: nothing was signed "
+            "and the file is as it was",
+            hint="free space there, then sign again (scelle ledger checkpoint)",
+        ):
             append_durable(checkpoint_file, (note + "\n").encode())
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            raise DiskFullError(
-                f"no room to append the checkpoint to {checkpoint_file}: nothing was signed "
-                "and the file is as it was",
-                hint="free space there, then sign again (scelle ledger checkpoint)",
-            ) from exc
     return checkpoint, note
 
 

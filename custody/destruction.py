@@ -9,7 +9,6 @@ and the reader (`scelle verify`). Deciding what to destroy is the workflow's
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -20,8 +19,8 @@ from typing import Any
 from custody import merkle
 from custody.canonical import canonical_bytes
 from custody.entry import Record
-from custody.errors import DiskFullError, IntegrityError
-from custody.files import fsync_dir, write_atomic
+from custody.errors import IntegrityError
+from custody.files import fsync_dir, full_disk_means, write_atomic
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
 from custody.signatures import sign_raw
 
@@ -122,26 +121,23 @@ def write(
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
-        write_atomic(tmp / JSON, certificate)
-        write_atomic(tmp / f"{JSON}.sig", sign_raw(signer, certificate))
-        write_atomic(tmp / KEY, public_pem(signer.public_key).encode())
-        for path in documents(tmp / "documents"):
-            write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
-        for directory in (tmp, tmp / "keys", tmp / "documents"):
-            fsync_dir(directory)
-        if final.exists():  # an earlier attempt renamed it, then died before recording it
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-        fsync_dir(final.parent)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise DiskFullError(
+        with full_disk_means(
             f"no room in {final.parent} for the destruction certificate of purge {run}: the "
             "destruction is recorded in the ledger, and nothing half-written was kept",
             hint="free space there; the next 'scelle purge' makes the certificate",
-        ) from exc
+        ):
+            write_atomic(tmp / JSON, certificate)
+            write_atomic(tmp / f"{JSON}.sig", sign_raw(signer, certificate))
+            write_atomic(tmp / KEY, public_pem(signer.public_key).encode())
+            for path in documents(tmp / "documents"):
+                signature = sign_raw(signer, path.read_bytes())
+                write_atomic(path.with_name(path.name + ".sig"), signature)
+            for directory in (tmp, tmp / "keys", tmp / "documents"):
+                fsync_dir(directory)
+            if final.exists():  # an earlier attempt renamed it, then died before recording it
+                shutil.rmtree(final)
+            os.rename(tmp, final)
+            fsync_dir(final.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

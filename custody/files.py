@@ -11,7 +11,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from custody.errors import InvalidStateError
+from custody.errors import DiskFullError, InvalidStateError
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""What the kernel says when a disk (or the user's quota on it) has no room left."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` is a write refused for want of room (ENOSPC or EDQUOT)."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+@contextmanager
+def full_disk_means(message: str, hint: str) -> Iterator[None]:
+    """Turn a full disk inside the block into one DiskFullError the user can act on
+    (what was kept, what to do); any other error passes unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        raise DiskFullError(message, hint=hint) from exc
 
 
 def fsync_dir(path: Path) -> None:

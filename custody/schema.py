@@ -36,6 +36,9 @@ Step = Callable[["Connection", "MetaData"], None]
 
 @dataclass(frozen=True)
 class Migration:
+    """One schema step: the version it leads to, what it does (recorded in
+    schema_version, read by `scelle db upgrade`), and the step itself."""
+
     version: int
     description: str
     step: Step

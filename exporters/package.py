@@ -14,7 +14,6 @@ package carries its own proof of registration.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -30,7 +29,7 @@ from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity
 from custody.entry import Appended, Record
 from custody.errors import DiskFullError, FfmpegError, InvalidStateError
-from custody.files import fsync_dir, write_atomic
+from custody.files import DISK_FULL, disk_full, fsync_dir, write_atomic
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
 from custody.note import verifier_key
 from custody.signatures import (
@@ -54,7 +53,6 @@ RESERVE = 8 << 20
 """Bytes held back on the export's disk until the export's ledger entry is appended:
 what is written after it (proof, checkpoint, VERIFY.txt, cover sheet) then always fits,
 so that the ledger never records an export that a full disk left unwritten."""
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,7 @@ def build(
         _commit(tmp, final, sealed.sha256, on_sealed)
     except (OSError, FfmpegError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        full = exc.errno in _DISK_FULL if isinstance(exc, OSError) else _ffmpeg_full(exc)
+        full = disk_full(exc) if isinstance(exc, OSError) else _ffmpeg_full(exc)
         if full:
             raise _disk_full(out_dir, order.id, None) from exc
         raise
@@ -193,7 +191,7 @@ def build(
 
 def _ffmpeg_full(exc: FfmpegError) -> bool:
     """ffmpeg reports a full disk only in words (its strerror)."""
-    return any(os.strerror(code) in exc.message for code in _DISK_FULL)
+    return any(os.strerror(code) in exc.message for code in DISK_FULL)
 
 
 def _collect(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -23,7 +22,7 @@ from custody.errors import (
     IntegrityError,
     InvalidStateError,
 )
-from custody.files import exclusive, fsync_dir
+from custody.files import disk_full, exclusive, fsync_dir
 from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
 from custody.timewindow import Window, parse_time, to_us, utc_text
@@ -356,7 +355,7 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
             fsync_dir(medium)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            if disk_full(exc):
                 free = shutil.disk_usage(medium).free
                 raise _medium_full(medium, requisition_id, needed, free) from exc
             raise
