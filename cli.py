@@ -7,17 +7,28 @@ database layer.
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer._click.exceptions import (
+    BadParameter,
+    ClickException,
+    MissingParameter,
+    NoArgsIsHelpError,
+    NoSuchOption,
+)
+from typer.core import TyperCommand, TyperGroup
+from typer.exceptions import Abort
 
 from custody.errors import ExitCode, ScelleError, SigningKeyError
+from custody.i18n import N_, _, os_error_text
 from custody.text import INT64_MAX, whole_number
 from requisition.roles import Permission
 
@@ -27,7 +38,7 @@ if TYPE_CHECKING:
     from custody.render import KeyForm
     from custody.site import Site
 
-EXIT_CODES = """\b
+EXIT_CODES = N_("""\b
 Exit codes:
   0  success
   1  internal error (a bug: please report it)
@@ -39,11 +50,131 @@ Exit codes:
   7  key error: missing key, wrong passphrase
   8  purge: nothing to do
   9  purge: partly failed (some files could not be deleted)
-  141  the reader of the output closed the pipe early (| head): as SIGPIPE"""
+  141  the reader of the output closed the pipe early (| head): as SIGPIPE""")
+
+# The framework's own words: typer asks gettext's global domain for them, which the CLI
+# points at scelle's catalog (custody.i18n.frame_language); the rest click spells in
+# English, and the classes below say it in the user's language.
+_FRAMEWORK = (
+    N_("Options"),
+    N_("Arguments"),
+    N_("Commands"),
+    N_("default: {default}"),
+    N_("required"),
+    N_("env var: {var}"),
+    N_("Missing command."),
+    N_("No such command {name!r}."),
+    N_("Aborted!"),
+    N_("Show this message and exit."),
+)
 
 
-class _ScelleGroup(TyperGroup):
-    """Turns every ScelleError into one line on stderr and its documented exit code."""
+if TYPE_CHECKING:
+    _Base = TyperCommand
+else:
+    _Base = object
+
+
+class _Speaks(_Base):
+    """Help in the user's language: help texts are English in the code (docstrings, N_)
+    and translated when shown, so that the language can be chosen at each run."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [
+            _(piece) if piece in ("[OPTIONS]", "COMMAND [ARGS]...") else piece for piece in pieces
+        ]
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage(
+            ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), _("Usage: ")
+        )
+
+    def format_help_text(self, ctx: Any, formatter: Any) -> None:
+        if self.help:
+            formatter.write_paragraph()
+            with formatter.indentation():
+                formatter.write_text(_(inspect.cleandoc(self.help)).partition("\f")[0])
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        if self.epilog:
+            formatter.write_paragraph()
+            with formatter.indentation():
+                formatter.write_text(_(inspect.cleandoc(self.epilog)))
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        from typer._click.utils import make_default_short_help
+
+        return make_default_short_help(_(inspect.cleandoc(self.help or "")), limit).strip()
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {"argument": [], "option": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None or param.param_type_name not in sections:
+                continue
+            names, text = record
+            shown = getattr(param, "help", None)
+            if shown and text.startswith(shown):
+                text = _(shown) + text[len(shown) :]
+            sections[param.param_type_name].append((_metavars(names), text))
+        for kind, title in (("argument", _("Arguments")), ("option", _("Options"))):
+            if sections[kind]:
+                with formatter.section(title):
+                    formatter.write_dl(sections[kind])
+        if isinstance(self, TyperGroup):
+            self.format_commands(ctx, formatter)
+
+
+_METAVARS = {
+    "<str>": N_("<text>"),
+    "<int>": N_("<integer>"),
+    "<path>": N_("<path>"),
+    "<float>": N_("<number>"),
+}
+
+
+def _metavars(names: str) -> str:
+    """The value placeholders of an option (`--pv TEXT`), in the user's language."""
+    return " ".join(_(_METAVARS[w]) if w in _METAVARS else w for w in names.split(" "))
+
+
+class _Command(_Speaks, TyperCommand):
+    """A command whose help speaks the user's language."""
+
+
+class _Group(_Speaks, TyperGroup):
+    """A group of commands whose help speaks the user's language."""
+
+
+class _ScelleGroup(_Group):
+    """The root: chooses the language, turns every ScelleError into one line on stderr and
+    its documented exit code, and says the framework's usage errors in the user's language."""
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        standalone = extra.pop("standalone_mode", True)
+        try:
+            _speak(list(sys.argv[1:] if args is None else args))
+        except ScelleError as exc:
+            typer.echo(_("scelle: error: {message}").format(message=exc.message), err=True)
+            sys.exit(int(exc.exit_code))
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except ClickException as exc:
+            if not standalone:
+                raise
+            _show_usage_error(exc)
+            sys.exit(exc.exit_code)
+        except Abort:
+            if not standalone:
+                raise
+            typer.echo(_("Aborted!"), err=True)
+            sys.exit(1)
+        if not standalone:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -56,16 +187,128 @@ class _ScelleGroup(TyperGroup):
         except ScelleError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            typer.echo(f"scelle: error: {exc.message}", err=True)
+            typer.echo(_("scelle: error: {message}").format(message=exc.message), err=True)
             if exc.hint:
-                typer.echo(f"hint: {exc.hint}", err=True)
+                typer.echo(_("hint: {hint}").format(hint=exc.hint), err=True)
             raise typer.Exit(int(exc.exit_code)) from None
         except OSError as exc:  # a file or device the environment did not provide
             if (ctx.obj or {}).get("debug"):
                 raise
             where = f": {exc.filename}" if exc.filename else ""
-            typer.echo(f"scelle: error: {exc.strerror or exc}{where}", err=True)
+            message = f"{os_error_text(exc)}{where}"
+            typer.echo(_("scelle: error: {message}").format(message=message), err=True)
             raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
+
+
+def _speak(args: list[str]) -> None:
+    """Choose this run's language (SCELLE_LANG, the site's `language`, the locale) before
+    anything is said, for scelle and for the framework alike."""
+    from custody.config import configured_language
+    from custody.i18n import choose, frame_language, use
+
+    home = None
+    for i, arg in enumerate(args):
+        if arg == "--home" and i + 1 < len(args):
+            home = args[i + 1]
+        elif arg.startswith("--home="):
+            home = arg.partition("=")[2]
+        elif not arg.startswith("-"):
+            break
+    use("en")  # a refused SCELLE_LANG is said in English
+    language = choose(configured_language(home))
+    use(language)
+    frame_language(language)
+
+
+def _show_usage_error(exc: ClickException) -> None:
+    """A usage error as click shows it (usage, where to find help, the error), in the
+    user's language."""
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, NoArgsIsHelpError):
+        typer.echo(exc.format_message(), err=True)
+        return
+    if ctx is not None:
+        typer.echo(ctx.get_usage(), err=True)
+        if ctx.command.get_help_option(ctx) is not None:
+            typer.echo(
+                _("Try '{command} {option}' for help.").format(
+                    command=ctx.command_path, option=ctx.help_option_names[0]
+                )
+                + "\n",
+                err=True,
+            )
+    typer.echo(_("Error: {message}").format(message=usage_error_text(exc)), err=True)
+
+
+# What click says in English (typer's vendored copy has no catalog), as patterns of its
+# messages, and the same in the user's language. Checked by tests/test_i18n.py.
+_CLICK_MESSAGES = (
+    (r"Option '(?P<name>.+)' requires an argument\.", N_("Option {name} needs a value.")),
+    (
+        r"Option '(?P<name>.+)' requires (?P<count>\d+) arguments\.",
+        N_("Option {name} needs {count} values."),
+    ),
+    (r"Option '(?P<name>.+)' does not take a value\.", N_("Option {name} takes no value.")),
+    (
+        r"Got unexpected extra arguments? \((?P<args>.*)\)",
+        N_("Unexpected extra argument(s): {args}"),
+    ),
+    (r"Argument '(?P<name>.+)' takes (?P<count>\d+) values\.", N_("{name} takes {count} values.")),
+    (
+        r"(?P<value>'.*') is not one of (?P<choices>.+)\.",
+        N_("{value} is not one of {choices}."),
+    ),
+    (r"Value (?P<value>'.*') is not a valid (?P<kind>.+)\.", N_("{value} is not a valid {kind}.")),
+    (
+        r"'(?P<value>.*)' is not a valid integer(?: range)?\.",
+        N_("'{value}' is not a whole number."),
+    ),
+    (r"'(?P<value>.*)' is not a valid float(?: range)?\.", N_("'{value}' is not a number.")),
+    (r"(?:File|Path|Directory) '(?P<path>.+)' does not exist\.", N_("{path} does not exist.")),
+    (r"(?:File|Path|Directory) '(?P<path>.+)' is a file\.", N_("{path} is a file, not a folder.")),
+    (
+        r"(?:File|Path|Directory) '(?P<path>.+)' is a directory\.",
+        N_("{path} is a folder, not a file."),
+    ),
+    (r"(?:File|Path|Directory) '(?P<path>.+)' is not readable\.", N_("{path} cannot be read.")),
+    (r"(?:File|Path|Directory) '(?P<path>.+)' is not writable\.", N_("{path} cannot be written.")),
+    (r"(?P<said>.+)\. Did you mean (?P<names>.+)\?", N_("{said}. Did you mean {names}?")),
+)
+
+
+def _click_text(message: str) -> str:
+    """One of click's English messages in the user's language (ours pass unchanged)."""
+    for pattern, template in _CLICK_MESSAGES:
+        match = re.fullmatch(pattern, message, re.DOTALL)
+        if match:
+            parts = {k: _click_text(v) if k == "said" else v for k, v in match.groupdict().items()}
+            return _(template).format(**parts)
+    return message
+
+
+def usage_error_text(exc: ClickException) -> str:
+    """What was wrong with the command line, in the user's language."""
+    if isinstance(exc, NoSuchOption):
+        text = _("No such option: {name}").format(name=exc.option_name)
+        if exc.possibilities:
+            names = ", ".join(sorted(exc.possibilities))
+            text += " " + _("(possible options: {names})").format(names=names)
+        return text
+    if isinstance(exc, MissingParameter):
+        hint = exc.param.get_error_hint() if exc.param else None
+        kind = exc.param_type or (exc.param.param_type_name if exc.param else "parameter")
+        template = {
+            "option": N_("Missing option {name}."),
+            "argument": N_("Missing argument {name}."),
+        }.get(kind, N_("Missing parameter {name}."))
+        return _(template).format(name=hint or "")
+    if isinstance(exc, BadParameter) and (exc.param or exc.param_hint):
+        given = exc.param_hint or (exc.param.get_error_hint() if exc.param else "")
+        names = given if isinstance(given, str) else " / ".join(given)
+        return _("Invalid value for {name}: {problem}").format(
+            name=names, problem=_click_text(exc.message)
+        )
+    return _click_text(exc.message)
 
 
 def _discard_stdout() -> None:
@@ -79,8 +322,17 @@ def _discard_stdout() -> None:
         pass
 
 
+class _Typer(typer.Typer):
+    """A typer app whose commands speak the user's language."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
 def _app(help_text: str, **kwargs: Any) -> typer.Typer:
-    return typer.Typer(
+    kwargs.setdefault("cls", _Group)
+    return _Typer(
         help=help_text,
         no_args_is_help=True,
         add_completion=False,
@@ -91,33 +343,33 @@ def _app(help_text: str, **kwargs: Any) -> typer.Typer:
 
 
 app = _app(
-    "scelle: judicial footage requisitions with a verifiable chain of custody.",
+    N_("scelle: judicial footage requisitions with a verifiable chain of custody."),
     cls=_ScelleGroup,
     epilog=EXIT_CODES,
 )
-config_app = _app("Show the configuration and where each value comes from.")
-keys_app = _app("The site's signing key.")
-ledger_app = _app("The custody ledger: show, prove, checkpoint, verify.")
-proof_app = _app("Merkle proofs of the ledger (JSON, base64 hashes).")
-db_app = _app("The site database.")
+config_app = _app(N_("Show the configuration and where each value comes from."))
+keys_app = _app(N_("The site's signing key."))
+ledger_app = _app(N_("The custody ledger: show, prove, checkpoint, verify."))
+proof_app = _app(N_("Merkle proofs of the ledger (JSON, base64 hashes)."))
+db_app = _app(N_("The site database."))
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 ledger_app.add_typer(proof_app, name="proof")
 app.add_typer(db_app, name="db")
-camera_app = _app("The camera register: authorisations, retention, stores, clock offsets.")
-footage_app = _app("Footage: generate synthetic footage, index stores, find a window.")
+camera_app = _app(N_("The camera register: authorisations, retention, stores, clock offsets."))
+footage_app = _app(N_("Footage: generate synthetic footage, index stores, find a window."))
 app.add_typer(camera_app, name="camera")
 app.add_typer(footage_app, name="footage")
-requisition_app = _app("Requisitions: register, decide, extract, hand over.")
-export_app = _app("Exports: copy to removable media, read back.")
+requisition_app = _app(N_("Requisitions: register, decide, extract, hand over."))
+export_app = _app(N_("Exports: copy to removable media, read back."))
 app.add_typer(requisition_app, name="requisition")
 app.add_typer(export_app, name="export")
-doc_app = _app("Legal documents, as HTML and PDF: cover sheet, seal label, register.")
+doc_app = _app(N_("Legal documents, as HTML and PDF: cover sheet, seal label, register."))
 app.add_typer(doc_app, name="doc")
-hold_app = _app("Holds: keep footage past its retention for a procedure.")
+hold_app = _app(N_("Holds: keep footage past its retention for a procedure."))
 app.add_typer(hold_app, name="hold")
-agent_app = _app("Designated agents (CSI L252-2): who may act, in which role.")
+agent_app = _app(N_("Designated agents (CSI L252-2): who may act, in which role."))
 app.add_typer(agent_app, name="agent")
 
 
@@ -145,17 +397,17 @@ def _print_version(show: bool) -> None:
 def _main(
     ctx: typer.Context,
     home: Annotated[
-        Path | None, typer.Option("--home", help="Site directory (default: $SCELLE_HOME).")
+        Path | None, typer.Option("--home", help=N_("Site directory (default: $SCELLE_HOME)."))
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option("--database-url", help="Database URL (SCELLE_DATABASE_URL).")
+        str | None, typer.Option("--database-url", help=N_("Database URL (SCELLE_DATABASE_URL)."))
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=N_("Show tracebacks of errors."))] = False,
     _version_flag: Annotated[
         bool,
         typer.Option(
             "--version",
-            help="Print scelle's version and exit.",
+            help=N_("Print scelle's version and exit."),
             is_eager=True,
             callback=_print_version,
         ),
@@ -237,15 +489,17 @@ def init(
     ctx: typer.Context,
     site_name: Annotated[
         str | None,
-        typer.Option(help="Key name and checkpoint origin prefix, e.g. csv.example.fr."),
+        typer.Option(help=N_("Key name and checkpoint origin prefix, e.g. csv.example.fr.")),
     ] = None,
     admin_name: Annotated[
         str | None,
-        typer.Option(help="Your full name: you become the site's first administrator."),
+        typer.Option(help=N_("Your full name: you become the site's first administrator.")),
     ] = None,
     designation: Annotated[
         str,
-        typer.Option(help="Reference of the order designating you (arrêté, décision)."),
+        typer.Option(
+            help=N_("Reference of the order designating you (arrêté, décision)."),
+        ),
     ] = "site initialisation",
 ) -> None:
     """Create the site: database, encrypted signing key, ledger and first checkpoint.
@@ -275,7 +529,7 @@ def init(
 @config_app.command("show")
 def config_show(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("Machine-readable output."))] = False,
 ) -> None:
     """Every setting, its value and the source that won (flag, env, file, default).
 
@@ -295,11 +549,12 @@ def config_show(
 @keys_app.command("show")
 def keys_show(
     ctx: typer.Context,
-    pem: Annotated[bool, typer.Option("--pem", help="The public key, PEM (openssl).")] = False,
-    ssh: Annotated[bool, typer.Option("--ssh", help="The public key, OpenSSH line.")] = False,
-    vkey: Annotated[bool, typer.Option("--vkey", help="The C2SP note verifier key.")] = False,
+    pem: Annotated[bool, typer.Option("--pem", help=N_("The public key, PEM (openssl)."))] = False,
+    ssh: Annotated[bool, typer.Option("--ssh", help=N_("The public key, OpenSSH line."))] = False,
+    vkey: Annotated[bool, typer.Option("--vkey", help=N_("The C2SP note verifier key."))] = False,
     fingerprint: Annotated[
-        bool, typer.Option("--fingerprint", help="As ssh-keygen -lf and openssl|sha256sum print.")
+        bool,
+        typer.Option("--fingerprint", help=N_("As ssh-keygen -lf and openssl|sha256sum print.")),
     ] = False,
 ) -> None:
     """The site's public key, in the forms investigators and auditors compare."""
@@ -331,10 +586,10 @@ def ledger_disavow(
     row: Annotated[
         int,
         typer.Argument(
-            metavar="CHECKPOINT", help="Database checkpoint id.", parser=_whole("CHECKPOINT")
+            metavar="CHECKPOINT", help=N_("Database checkpoint id."), parser=_whole("CHECKPOINT")
         ),
     ],
-    reason: Annotated[str, typer.Option(help="What the investigation found (required).")],
+    reason: Annotated[str, typer.Option(help=N_("What the investigation found (required)."))],
 ) -> None:
     """Record that a forged database checkpoint (its signature fails) proves nothing.
 
@@ -349,9 +604,9 @@ def ledger_disavow(
 @ledger_app.command("note")
 def ledger_note(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="What the note is about.")],
-    reason: Annotated[str, typer.Option(help="What happened and why (required).")],
-    procedure: Annotated[str | None, typer.Option(help="PV or procedure number.")] = None,
+    subject: Annotated[str, typer.Argument(help=N_("What the note is about."))],
+    reason: Annotated[str, typer.Option(help=N_("What happened and why (required)."))],
+    procedure: Annotated[str | None, typer.Option(help=N_("PV or procedure number."))] = None,
 ) -> None:
     """Record an event that happened outside scelle (a phone call, a seal opened)."""
     with _open(ctx, Permission.LEDGER_WRITE) as site:
@@ -365,13 +620,15 @@ def ledger_show(
     seq: Annotated[
         int | None,
         typer.Argument(
-            metavar="N", help="Entry number; default: the latest.", parser=_whole("N", high=None)
+            metavar="N",
+            help=N_("Entry number; default: the latest."),
+            parser=_whole("N", high=None),
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-    raw: Annotated[bool, typer.Option("--raw", help="Entry N's exact stored bytes.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
+    raw: Annotated[bool, typer.Option("--raw", help=N_("Entry N's exact stored bytes."))] = False,
     limit: Annotated[
-        int, typer.Option(help="Entries listed without N.", parser=_whole("--limit"))
+        int, typer.Option(help=N_("Entries listed without N."), parser=_whole("--limit"))
     ] = 20,
 ) -> None:
     """List the latest entries, or show entry N."""
@@ -400,10 +657,12 @@ def ledger_show(
 @proof_app.command("inclusion")
 def proof_inclusion(
     ctx: typer.Context,
-    index: Annotated[int, typer.Option("--index", help="Entry number.", parser=_whole("--index"))],
+    index: Annotated[
+        int, typer.Option("--index", help=N_("Entry number."), parser=_whole("--index"))
+    ],
     size: Annotated[
         int | None,
-        typer.Option("--size", help="Tree size (default: all).", parser=_whole("--size")),
+        typer.Option("--size", help=N_("Tree size (default: all)."), parser=_whole("--size")),
     ] = None,
 ) -> None:
     """Inclusion proof of entry INDEX in the tree of SIZE entries."""
@@ -417,10 +676,12 @@ def proof_inclusion(
 @proof_app.command("consistency")
 def proof_consistency(
     ctx: typer.Context,
-    old: Annotated[int, typer.Option("--from", help="Earlier tree size.", parser=_whole("--from"))],
+    old: Annotated[
+        int, typer.Option("--from", help=N_("Earlier tree size."), parser=_whole("--from"))
+    ],
     new: Annotated[
         int | None,
-        typer.Option("--to", help="Later tree size (default: all).", parser=_whole("--to")),
+        typer.Option("--to", help=N_("Later tree size (default: all)."), parser=_whole("--to")),
     ] = None,
 ) -> None:
     """Consistency proof that the tree of FROM entries is a prefix of the tree of TO."""
@@ -436,19 +697,19 @@ def ledger_verify(
     ctx: typer.Context,
     checkpoint: Annotated[
         list[Path] | None,
-        typer.Option("--checkpoint", help="A checkpoint file an auditor kept (repeatable)."),
+        typer.Option("--checkpoint", help=N_("A checkpoint file an auditor kept (repeatable).")),
     ] = None,
     bundle: Annotated[
         Path | None,
-        typer.Option("--bundle", help="Check a bundle from 'ledger export' (no site needed)."),
+        typer.Option("--bundle", help=N_("Check a bundle from 'ledger export' (no site needed).")),
     ] = None,
     key: Annotated[
         str | None,
-        typer.Option("--key", help="With --bundle: the site key fingerprint you trust."),
+        typer.Option("--key", help=N_("With --bundle: the site key fingerprint you trust.")),
     ] = None,
     audit_index: Annotated[
         bool,
-        typer.Option("--audit-index", help="Also re-derive the audit index from every entry."),
+        typer.Option("--audit-index", help=N_("Also re-derive the audit index from every entry.")),
     ] = False,
 ) -> None:
     """Recompute every leaf and root; check every checkpoint's signature and consistency.
@@ -482,20 +743,21 @@ def ledger_verify(
 def ledger_export(
     ctx: typer.Context,
     first: Annotated[
-        int, typer.Option("--from", help="First entry (seq), inclusive.", parser=_whole("--from"))
+        int,
+        typer.Option("--from", help=N_("First entry (seq), inclusive."), parser=_whole("--from")),
     ] = 0,
     last: Annotated[
         int | None,
         typer.Option(
             "--to",
-            help="Last entry, inclusive (default: the latest checkpoint's).",
+            help=N_("Last entry, inclusive (default: the latest checkpoint's)."),
             parser=_whole("--to"),
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="New directory (default: ./ledger-N-M).")
+        Path | None, typer.Option("--out", help=N_("New directory (default: ./ledger-N-M)."))
     ] = None,
-    reason: Annotated[str, typer.Option(help="Why: recorded in the ledger.")] = "audit",
+    reason: Annotated[str, typer.Option(help=N_("Why: recorded in the ledger."))] = "audit",
 ) -> None:
     """Write a bundle (entries, range proof, signed checkpoint) an auditor checks offline."""
     from custody.bundle import export_bundle
@@ -511,7 +773,7 @@ def db_upgrade(
     ctx: typer.Context,
     admin_name: Annotated[
         str | None,
-        typer.Option(help="If the agents register is new: your name, as first administrator."),
+        typer.Option(help=N_("If the agents register is new: your name, as first administrator.")),
     ] = None,
 ) -> None:
     """Apply pending schema migrations (as the database owner).
@@ -533,7 +795,7 @@ def db_upgrade(
 @db_app.command("copy")
 def db_copy(
     ctx: typer.Context,
-    to: Annotated[str, typer.Option("--to", help="URL of the empty target database.")],
+    to: Annotated[str, typer.Option("--to", help=N_("URL of the empty target database."))],
 ) -> None:
     """Copy the site's database to another (SQLite to PostgreSQL), both ledgers verified.
 
@@ -568,32 +830,40 @@ def _progress(label: str) -> Iterator[Callable[[float], None] | None]:
 @camera_app.command("add")
 def camera_add(
     ctx: typer.Context,
-    camera_id: Annotated[str, typer.Argument(metavar="ID", help="Camera identifier, e.g. C-012.")],
-    name: Annotated[str, typer.Option(help="Name shown on exports.")],
-    location: Annotated[str, typer.Option(help="Where it films.")],
-    commune: Annotated[str, typer.Option(help="Commune.")],
-    authorisation_ref: Annotated[str, typer.Option(help="Prefectoral authorisation reference.")],
-    authorisation_expires: Annotated[str, typer.Option(help="Authorisation expiry, YYYY-MM-DD.")],
-    retention_days: Annotated[str, typer.Option(help="Retention in days, 1 to 30.")] = "30",
-    timezone: Annotated[str, typer.Option(help="Time zone of the camera.")] = "Europe/Paris",
+    camera_id: Annotated[
+        str, typer.Argument(metavar="ID", help=N_("Camera identifier, e.g. C-012."))
+    ],
+    name: Annotated[str, typer.Option(help=N_("Name shown on exports."))],
+    location: Annotated[str, typer.Option(help=N_("Where it films."))],
+    commune: Annotated[str, typer.Option(help=N_("Commune."))],
+    authorisation_ref: Annotated[
+        str, typer.Option(help=N_("Prefectoral authorisation reference."))
+    ],
+    authorisation_expires: Annotated[
+        str, typer.Option(help=N_("Authorisation expiry, YYYY-MM-DD."))
+    ],
+    retention_days: Annotated[str, typer.Option(help=N_("Retention in days, 1 to 30."))] = "30",
+    timezone: Annotated[str, typer.Option(help=N_("Time zone of the camera."))] = "Europe/Paris",
     store_kind: Annotated[
-        str, typer.Option(help="Footage store layout: scelle or frigate.")
+        str, typer.Option(help=N_("Footage store layout: scelle or frigate."))
     ] = "scelle",
     store_path: Annotated[
-        str, typer.Option(help="Store directory (absolute, or relative to the site).")
+        str, typer.Option(help=N_("Store directory (absolute, or relative to the site)."))
     ] = "footage",
     store_camera: Annotated[
-        str | None, typer.Option(help="The camera's name in the store (default: ID).")
+        str | None, typer.Option(help=N_("The camera's name in the store (default: ID)."))
     ] = None,
     clock_offset_ms: Annotated[
-        str, typer.Option(help="Recorder clock minus reference clock, in ms.")
+        str, typer.Option(help=N_("Recorder clock minus reference clock, in ms."))
     ] = "0",
     clock_measured_at: Annotated[
-        str | None, typer.Option(help="When the offset was measured (local time).")
+        str | None, typer.Option(help=N_("When the offset was measured (local time)."))
     ] = None,
-    clock_method: Annotated[str | None, typer.Option(help="How the offset was measured.")] = None,
+    clock_method: Annotated[
+        str | None, typer.Option(help=N_("How the offset was measured."))
+    ] = None,
     reason: Annotated[
-        str, typer.Option(help="Why (recorded in the ledger).")
+        str, typer.Option(help=N_("Why (recorded in the ledger)."))
     ] = "camera registered",
 ) -> None:
     """Register a camera (a ledger entry records it)."""
@@ -624,7 +894,7 @@ def camera_add(
 @camera_app.command("import")
 def camera_import(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="CSV inventory with a header row.")],
+    file: Annotated[Path, typer.Argument(help=N_("CSV inventory with a header row."))],
 ) -> None:
     """Import cameras from a CSV file: all of them, or none if one row is bad."""
     from requisition.cameras import import_csv
@@ -637,7 +907,7 @@ def camera_import(
 @camera_app.command("list")
 def camera_list(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """Every registered camera."""
     from exporters.render import camera_lines, cameras_json
@@ -656,8 +926,8 @@ def camera_list(
 @camera_app.command("show")
 def camera_show(
     ctx: typer.Context,
-    camera_id: Annotated[str, typer.Argument(metavar="ID", help="Camera identifier.")],
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    camera_id: Annotated[str, typer.Argument(metavar="ID", help=N_("Camera identifier."))],
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """One camera, with what the footage index holds of it."""
     from custody.render import json_text
@@ -685,21 +955,22 @@ def _window(site: Site, camera_id: str, start: str, end: str) -> tuple[Any, Any]
 @footage_app.command("generate")
 def footage_generate(
     ctx: typer.Context,
-    camera_id: Annotated[str, typer.Option("--camera", help="Camera identifier.")],
-    start: Annotated[str, typer.Option("--from", help="Start, local time of the camera.")],
-    end: Annotated[str, typer.Option("--to", help="End, local time of the camera.")],
+    camera_id: Annotated[str, typer.Option("--camera", help=N_("Camera identifier."))],
+    start: Annotated[str, typer.Option("--from", help=N_("Start, local time of the camera."))],
+    end: Annotated[str, typer.Option("--to", help=N_("End, local time of the camera."))],
     segment_seconds: Annotated[
         int | None,
         typer.Option(
-            help="Segment length, 1 to 3600 (default: the store's).",
+            help=N_("Segment length, 1 to 3600 (default: the store's)."),
             parser=_whole("--segment-seconds", low=1, high=3600),
         ),
     ] = None,
     gap: Annotated[
-        list[str] | None, typer.Option(help="Leave no footage in START/END (repeatable).")
+        list[str] | None, typer.Option(help=N_("Leave no footage in START/END (repeatable)."))
     ] = None,
     corrupt: Annotated[
-        list[str] | None, typer.Option(help="Corrupt the segment holding this time (repeatable).")
+        list[str] | None,
+        typer.Option(help=N_("Corrupt the segment holding this time (repeatable).")),
     ] = None,
 ) -> None:
     """Write synthetic footage into the camera's store, as its recorder would."""
@@ -728,7 +999,7 @@ def footage_generate(
 def footage_scan(
     ctx: typer.Context,
     camera_ids: Annotated[
-        list[str] | None, typer.Option("--camera", help="Only this camera (repeatable).")
+        list[str] | None, typer.Option("--camera", help=N_("Only this camera (repeatable)."))
     ] = None,
 ) -> None:
     """Index new segments: hash each once, record ingest in the ledger by camera and hour.
@@ -759,10 +1030,10 @@ def footage_scan(
 @footage_app.command("find")
 def footage_find(
     ctx: typer.Context,
-    camera_id: Annotated[str, typer.Argument(metavar="CAMERA", help="Camera identifier.")],
-    start: Annotated[str, typer.Option("--from", help="Start, local time of the camera.")],
-    end: Annotated[str, typer.Option("--to", help="End, local time of the camera.")],
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    camera_id: Annotated[str, typer.Argument(metavar="CAMERA", help=N_("Camera identifier."))],
+    start: Annotated[str, typer.Option("--from", help=N_("Start, local time of the camera."))],
+    end: Annotated[str, typer.Option("--to", help=N_("End, local time of the camera."))],
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """The segments, gaps and corrupt parts of a window, before anything is extracted."""
     from custody.timewindow import now_us
@@ -794,30 +1065,36 @@ def _window_option(text: str) -> tuple[str, str, str]:
 def requisition_register(
     ctx: typer.Context,
     file: Annotated[
-        Path | None, typer.Option("--file", help="The requisition as TOML or JSON.")
+        Path | None, typer.Option("--file", help=N_("The requisition as TOML or JSON."))
     ] = None,
     legal_basis: Annotated[
-        str | None, typer.Option(help="CPP article: 60-1, 77-1-1 or 99-3.")
+        str | None, typer.Option(help=N_("CPP article: 60-1, 77-1-1 or 99-3."))
     ] = None,
-    pv: Annotated[str | None, typer.Option("--pv", help="PV / procedure number.")] = None,
-    officer: Annotated[str | None, typer.Option(help="Requesting officer (name, rank).")] = None,
-    unit: Annotated[str | None, typer.Option(help="Officer's unit.")] = None,
-    reason: Annotated[str | None, typer.Option(help="Why the footage is requested.")] = None,
+    pv: Annotated[str | None, typer.Option("--pv", help=N_("PV / procedure number."))] = None,
+    officer: Annotated[
+        str | None, typer.Option(help=N_("Requesting officer (name, rank)."))
+    ] = None,
+    unit: Annotated[str | None, typer.Option(help=N_("Officer's unit."))] = None,
+    reason: Annotated[str | None, typer.Option(help=N_("Why the footage is requested."))] = None,
     window: Annotated[
-        list[str] | None, typer.Option(help="CAMERA=FROM/TO in local time (repeatable).")
+        list[str] | None, typer.Option(help=N_("CAMERA=FROM/TO in local time (repeatable)."))
     ] = None,
     received_via: Annotated[
         str | None,
-        typer.Option(help="email (default), letter, fax, phone, in-person or platform."),
+        typer.Option(help=N_("email (default), letter, fax, phone, in-person or platform.")),
     ] = None,
-    received_at: Annotated[str | None, typer.Option(help="When it arrived (default: now).")] = None,
-    deadline: Annotated[str | None, typer.Option(help="Deadline set by the officer.")] = None,
+    received_at: Annotated[
+        str | None, typer.Option(help=N_("When it arrived (default: now)."))
+    ] = None,
+    deadline: Annotated[str | None, typer.Option(help=N_("Deadline set by the officer."))] = None,
     prosecutor_authorisation: Annotated[
-        str | None, typer.Option(help="Prosecutor's authorisation (required for 77-1-1).")
+        str | None, typer.Option(help=N_("Prosecutor's authorisation (required for 77-1-1)."))
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Register even if one with this PV and these windows exists."),
+        typer.Option(
+            "--force", help=N_("Register even if one with this PV and these windows exists.")
+        ),
     ] = False,
 ) -> None:
     """Register a requisition; its footage is held at once, before any approval.
@@ -880,7 +1157,7 @@ def _decide(ctx: typer.Context, requisition_id: str, decision: str, reason: str)
 def requisition_approve(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "requisition in order",
+    reason: Annotated[str, typer.Option(help=N_("Why (recorded)."))] = "requisition in order",
 ) -> None:
     """Approve a received requisition (a supervisor other than who registered it)."""
     _decide(ctx, requisition_id, "approve", reason)
@@ -890,7 +1167,7 @@ def requisition_approve(
 def requisition_deny(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
+    reason: Annotated[str, typer.Option(help=N_("Why (recorded, required)."))],
 ) -> None:
     """Deny a received requisition (a supervisor other than who registered it)."""
     _decide(ctx, requisition_id, "deny", reason)
@@ -900,7 +1177,7 @@ def requisition_deny(
 def requisition_cancel(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
+    reason: Annotated[str, typer.Option(help=N_("Why (recorded, required)."))],
 ) -> None:
     """Cancel a received requisition (withdrawn by the officer, duplicate...)."""
     _decide(ctx, requisition_id, "cancel", reason)
@@ -910,12 +1187,12 @@ def requisition_cancel(
 def requisition_extract(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write <ID>/ into.")],
+    out: Annotated[Path, typer.Option("--out", help=N_("Directory to write <ID>/ into."))],
     stream_copy: Annotated[
-        bool, typer.Option(help="Working copy by stream copy (fast, cut on key frames).")
+        bool, typer.Option(help=N_("Working copy by stream copy (fast, cut on key frames)."))
     ] = False,
     burn_in: Annotated[
-        bool, typer.Option(help="Burn the camera label and corrected local time in.")
+        bool, typer.Option(help=N_("Burn the camera label and corrected local time in."))
     ] = True,
 ) -> None:
     """Build the signed export package of an approved requisition, atomically."""
@@ -942,11 +1219,11 @@ def requisition_extract(
 def requisition_handover(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    officer: Annotated[str, typer.Option(help="Receiving officer.")],
-    unit: Annotated[str, typer.Option(help="Receiving unit.")],
-    medium: Annotated[str, typer.Option(help="usb, dvd or download.")],
-    seal: Annotated[str, typer.Option("--seal", help="Seal (scellé) number.")],
-    at: Annotated[str | None, typer.Option(help="When (local time; default: now).")] = None,
+    officer: Annotated[str, typer.Option(help=N_("Receiving officer."))],
+    unit: Annotated[str, typer.Option(help=N_("Receiving unit."))],
+    medium: Annotated[str, typer.Option(help=N_("usb, dvd or download."))],
+    seal: Annotated[str, typer.Option("--seal", help=N_("Seal (scellé) number."))],
+    at: Annotated[str | None, typer.Option(help=N_("When (local time; default: now)."))] = None,
 ) -> None:
     """Record the handover of the sealed export: to whom, when, on what, under which seal."""
     from requisition.requisitions import Handover, handover
@@ -959,7 +1236,7 @@ def requisition_handover(
 @requisition_app.command("list")
 def requisition_list(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """Every requisition and its state."""
     from requisition.render import requisition_lines, requisitions_json
@@ -977,7 +1254,7 @@ def requisition_list(
 def requisition_show(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """One requisition: state, windows, holds, export."""
     from custody.render import json_text
@@ -997,7 +1274,7 @@ def requisition_show(
 def export_copy(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    to: Annotated[Path, typer.Option("--to", help="Mounted removable medium (directory).")],
+    to: Annotated[Path, typer.Option("--to", help=N_("Mounted removable medium (directory)."))],
 ) -> None:
     """Copy an export to removable media, then read the copy back and verify it.
 
@@ -1014,13 +1291,13 @@ def export_copy(
 
 @app.command("verify")
 def verify_cmd(
-    directory: Annotated[Path, typer.Argument(help="The export directory (<ID>/).")],
+    directory: Annotated[Path, typer.Argument(help=N_("The export directory (<ID>/)."))],
     key: Annotated[
         str | None,
-        typer.Option("--key", help="Expected key fingerprint, from the signed cover sheet."),
+        typer.Option("--key", help=N_("Expected key fingerprint, from the signed cover sheet.")),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="JSON output: checks, complete, gaps, withheld.")
+        bool, typer.Option("--json", help=N_("JSON output: checks, complete, gaps, withheld."))
     ] = False,
 ) -> None:
     """Check an export: signatures, every file, no file added or missing, ledger proof.
@@ -1060,7 +1337,7 @@ def _show_report(report: Report, what: str) -> None:
 
 
 OutOption = Annotated[
-    Path | None, typer.Option("--out", help="Directory (default: <site>/documents).")
+    Path | None, typer.Option("--out", help=N_("Directory (default: <site>/documents)."))
 ]
 
 
@@ -1083,8 +1360,10 @@ def doc_cover(
 def doc_label(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    seal: Annotated[str | None, typer.Option(help="Seal number (default: the handover's).")] = None,
-    medium: Annotated[str | None, typer.Option(help="usb, dvd or download.")] = None,
+    seal: Annotated[
+        str | None, typer.Option(help=N_("Seal number (default: the handover's)."))
+    ] = None,
+    medium: Annotated[str | None, typer.Option(help=N_("usb, dvd or download."))] = None,
     out: OutOption = None,
 ) -> None:
     """The seal label (small format): requisition, PV, seal, medium, manifest hash and QR."""
@@ -1099,8 +1378,8 @@ def doc_label(
 @doc_app.command("register")
 def doc_register(
     ctx: typer.Context,
-    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (included).")],
+    start: Annotated[str, typer.Option("--from", help=N_("First day, YYYY-MM-DD."))],
+    end: Annotated[str, typer.Option("--to", help=N_("Last day, YYYY-MM-DD (included)."))],
     out: OutOption = None,
 ) -> None:
     """The register of recordings for a period: recordings, destructions, transmissions."""
@@ -1115,11 +1394,11 @@ def doc_register(
 @hold_app.command("place")
 def hold_place(
     ctx: typer.Context,
-    camera_id: Annotated[str, typer.Option("--camera", help="Camera identifier.")],
-    start: Annotated[str, typer.Option("--from", help="Start, local time of the camera.")],
-    end: Annotated[str, typer.Option("--to", help="End, local time of the camera.")],
-    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
-    procedure: Annotated[str | None, typer.Option(help="PV or procedure number.")] = None,
+    camera_id: Annotated[str, typer.Option("--camera", help=N_("Camera identifier."))],
+    start: Annotated[str, typer.Option("--from", help=N_("Start, local time of the camera."))],
+    end: Annotated[str, typer.Option("--to", help=N_("End, local time of the camera."))],
+    reason: Annotated[str, typer.Option(help=N_("Why (recorded, required)."))],
+    procedure: Annotated[str | None, typer.Option(help=N_("PV or procedure number."))] = None,
 ) -> None:
     """Hold a camera's footage for a window, whatever its retention."""
     from requisition.holds import place
@@ -1133,8 +1412,8 @@ def hold_place(
 @hold_app.command("list")
 def hold_list(
     ctx: typer.Context,
-    released: Annotated[bool, typer.Option("--all", help="Include released holds.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    released: Annotated[bool, typer.Option("--all", help=N_("Include released holds."))] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """Active holds (with --all, released ones too)."""
     from custody.render import json_text
@@ -1153,7 +1432,7 @@ def hold_list(
 def hold_release(
     ctx: typer.Context,
     hold_id: Annotated[int, typer.Argument(metavar="HOLD", parser=_whole("HOLD"))],
-    reason: Annotated[str, typer.Option(help="Why (recorded, required).")],
+    reason: Annotated[str, typer.Option(help=N_("Why (recorded, required)."))],
 ) -> None:
     """Release a hold (a supervisor other than who placed it)."""
     from requisition.holds import release
@@ -1167,13 +1446,15 @@ def hold_release(
 def purge(
     ctx: typer.Context,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would go; change nothing.")
+        bool, typer.Option("--dry-run", help=N_("Say what would go; change nothing."))
     ] = False,
     now: Annotated[
         str | None,
-        typer.Option("--now", help="With --dry-run: plan as of this local time (default: now)."),
+        typer.Option(
+            "--now", help=N_("With --dry-run: plan as of this local time (default: now).")
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """Destroy footage past its retention unless held; for cron or a systemd timer.
 
@@ -1208,7 +1489,7 @@ def purge(
 @app.command("status")
 def status_cmd(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """Holds, footage about to expire under a pending requisition, the last purge."""
     from custody.render import json_text
@@ -1226,22 +1507,24 @@ def status_cmd(
 @app.command("audit")
 def audit_cmd(
     ctx: typer.Context,
-    agent: Annotated[str | None, typer.Option(help="Only this agent's login.")] = None,
-    camera: Annotated[str | None, typer.Option(help="Only entries about this camera.")] = None,
-    requisition: Annotated[str | None, typer.Option(help="Only this requisition.")] = None,
-    procedure: Annotated[str | None, typer.Option(help="Only this procedure (PV) number.")] = None,
+    agent: Annotated[str | None, typer.Option(help=N_("Only this agent's login."))] = None,
+    camera: Annotated[str | None, typer.Option(help=N_("Only entries about this camera."))] = None,
+    requisition: Annotated[str | None, typer.Option(help=N_("Only this requisition."))] = None,
+    procedure: Annotated[
+        str | None, typer.Option(help=N_("Only this procedure (PV) number."))
+    ] = None,
     action: Annotated[
-        str | None, typer.Option(help="An action, or a family: footage.extract, footage, ...")
+        str | None, typer.Option(help=N_("An action, or a family: footage.extract, footage, ..."))
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--from", help="From this local time or date (inclusive).")
+        str | None, typer.Option("--from", help=N_("From this local time or date (inclusive)."))
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--to", help="Until this local time or date (exclusive).")
+        str | None, typer.Option("--to", help=N_("Until this local time or date (exclusive)."))
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
-    reason: Annotated[str, typer.Option(help="Why you ask: recorded in the ledger.")] = "audit",
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help=N_("CSV output."))] = False,
+    reason: Annotated[str, typer.Option(help=N_("Why you ask: recorded in the ledger."))] = "audit",
 ) -> None:
     """Who accessed which recordings of which camera, when, why, for which procedure and
     receiving unit: answered from the ledger, each row re-read from its entry."""
@@ -1276,12 +1559,12 @@ def audit_cmd(
 def agent_add(
     ctx: typer.Context,
     login: Annotated[
-        str, typer.Argument(help="OS login, or PostgreSQL role on a shared database.")
+        str, typer.Argument(help=N_("OS login, or PostgreSQL role on a shared database."))
     ],
-    name: Annotated[str, typer.Option(help="Full name, as on the designation.")],
-    role: Annotated[str, typer.Option(help="operator, supervisor, auditor or admin.")],
+    name: Annotated[str, typer.Option(help=N_("Full name, as on the designation."))],
+    role: Annotated[str, typer.Option(help=N_("operator, supervisor, auditor or admin."))],
     designation: Annotated[
-        str, typer.Option(help="Reference of the designation order (arrêté, décision).")
+        str, typer.Option(help=N_("Reference of the designation order (arrêté, décision)."))
     ],
 ) -> None:
     """Designate an agent (administrators only)."""
@@ -1295,8 +1578,8 @@ def agent_add(
 @agent_app.command("disable")
 def agent_disable(
     ctx: typer.Context,
-    login: Annotated[str, typer.Argument(help="The agent's login.")],
-    reason: Annotated[str, typer.Option(help="Why the designation ends.")],
+    login: Annotated[str, typer.Argument(help=N_("The agent's login."))],
+    reason: Annotated[str, typer.Option(help=N_("Why the designation ends."))],
 ) -> None:
     """Withdraw an agent's designation: they stay listed and can no longer act."""
     from requisition.agents import disable
@@ -1309,7 +1592,7 @@ def agent_disable(
 @agent_app.command("list")
 def agent_list(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
     """The agents register: login, name, role, designation, status."""
     from requisition.agents import list_all
@@ -1327,7 +1610,7 @@ def agent_list(
 def demo(
     site: Annotated[
         Path | None,
-        typer.Option("--site", help="New or empty directory (default: a temporary one)."),
+        typer.Option("--site", help=N_("New or empty directory (default: a temporary one).")),
     ] = None,
 ) -> None:
     """Build a demo site from nothing and show every part of scelle working."""

@@ -36,6 +36,7 @@ class Settings:
     csv_name: str  # printed on every document
     csv_authorisation: str  # the prefectoral authorisation of the system
     register_article: str  # décret 2023-1102 renumbered R252-11: keep it configurable
+    language: str = "en"  # what people read: SCELLE_LANG, `language`, the locale
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -62,7 +63,7 @@ class Settings:
         """(name, value, source) for `scelle config show`."""
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
         names += ["timezone", "max_window_hours", "csv_name", "csv_authorisation"]
-        names += ["register_article"]
+        names += ["register_article", "language"]
         return [(n, self._shown(n), self.sources.get(n, "default")) for n in names]
 
     def _shown(self, name: str) -> str:
@@ -114,6 +115,41 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SiteError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def configured_language(home_flag: str | None) -> str | None:
+    """The site's `language` setting, read before anything else is said (the CLI chooses
+    its language with it); None when the file or the setting is missing or unreadable
+    (load_settings reports a broken file, in that language)."""
+    if home_flag:
+        home = Path(home_flag)
+    elif os.environ.get("SCELLE_HOME"):
+        home = Path(os.environ["SCELLE_HOME"])
+    else:
+        home = _default_home()
+    try:
+        with (home.expanduser() / CONFIG_FILE).open("rb") as handle:
+            value = tomllib.load(handle).get("language")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _language(
+    toml: Mapping[str, Any], env: Mapping[str, str], sources: dict[str, str], file: Path
+) -> str:
+    from custody.i18n import choose
+
+    configured = toml.get("language")
+    if configured is not None and not isinstance(configured, str):
+        raise InputError(f"{file}: language must be a string: fr or en")
+    if env.get("SCELLE_LANG"):
+        sources["language"] = "env SCELLE_LANG"
+    elif configured:
+        sources["language"] = f"file {file}"
+    else:
+        sources["language"] = "locale"
+    return choose(configured, env)
+
+
 def load_settings(
     flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -147,6 +183,7 @@ def load_settings(
         "csv_name",
         "csv_authorisation",
         "register_article",
+        "language",
     }
     unknown = sorted(set(toml) - known)
     if unknown:
@@ -195,5 +232,6 @@ def load_settings(
             lambda: "arrêté préfectoral non renseigné (réglage csv_authorisation)",
         ),
         register_article=pick("register_article", lambda: "art. R252-11 CSI"),
+        language=_language(toml, env, sources, home / CONFIG_FILE),
         sources=sources,
     )

@@ -114,11 +114,11 @@ def isolated_env(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    """No SCELLE_* variable, home, login or terminal width leaks in from the developer's
+    """No SCELLE_* variable, locale, home, login or terminal width leaks in from the developer's
     shell; a database test gets its backend's new database in SCELLE_DATABASE_URL, and
     acts as its owner, the site administrator, unless it says otherwise."""
     for name in list(os.environ):
-        if name.startswith("SCELLE_"):
+        if name.startswith("SCELLE_") or name in ("LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
             monkeypatch.delenv(name)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
