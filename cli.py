@@ -66,6 +66,8 @@ _FRAMEWORK = (
     N_("No such command {name!r}."),
     N_("Aborted!"),
     N_("Show this message and exit."),
+    N_("[OPTIONS]"),
+    N_("COMMAND [ARGS]..."),
 )
 
 
@@ -194,8 +196,9 @@ class _ScelleGroup(_Group):
         except OSError as exc:  # a file or device the environment did not provide
             if (ctx.obj or {}).get("debug"):
                 raise
-            where = f": {exc.filename}" if exc.filename else ""
-            message = f"{os_error_text(exc)}{where}"
+            message = os_error_text(exc)
+            if exc.filename:
+                message = _("{reason}: {path}").format(reason=message, path=exc.filename)
             typer.echo(_("scelle: error: {message}").format(message=message), err=True)
             raise typer.Exit(int(ExitCode.ENVIRONMENT)) from None
 
@@ -1052,13 +1055,9 @@ def footage_find(
 
 
 def _window_option(text: str) -> tuple[str, str, str]:
-    camera, sep, span = text.partition("=")
-    start, sep2, end = span.partition("/")
-    if not (sep and sep2 and camera and start and end):
-        from custody.errors import InputError
+    from custody.timewindow import split_window
 
-        raise InputError(f"malformed window {text!r}: expected CAMERA=FROM/TO")
-    return camera, start, end
+    return split_window(text)
 
 
 @requisition_app.command("register")

@@ -15,11 +15,28 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from custody.errors import InputError
+from custody.i18n import _
 
-_FORMAT = re.compile(  # ASCII: \d would also take `٠١` (Arabic-Indic) in an offset
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(Z|[+-]\d{2}:\d{2})?",
+_OFFSET = r"(?:\s*(?P<offset>Z|[+-]\d{2}:\d{2}))?"
+_ISO = re.compile(  # ASCII: \d would also take `٠١` (Arabic-Indic) in an offset
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[T ]"
+    r"(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,6}))?)?"
+    + _OFFSET,
     re.ASCII,
 )
+_FRENCH = re.compile(  # 29/11/2026 14:00, 29/11/2026 14h00, 29/11/2026 à 14h, 29/11/2026 14:00:30
+    r"(?P<day>\d{1,2})/(?P<month>\d{1,2})/(?P<year>\d{4})\s+(?:à\s+)?"
+    r"(?P<hour>\d{1,2})(?:(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)|[hH](?P<hminute>\d{2})?)"
+    + _OFFSET,
+    re.ASCII,
+)
+_CLOCK = re.compile(  # the end of a window on the start's day: 14:10, 14h10, 14h
+    r"(?P<hour>\d{1,2})(?:(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)|[hH](?P<hminute>\d{2})?)"
+    + _OFFSET,
+    re.ASCII,
+)
+EXAMPLE = "29/11/2026 14:00"
+FORMS = "29/11/2026 14:00, 29/11/2026 14h00, 29/11/2026 14h, 2026-11-29T14:00"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -64,20 +81,60 @@ def local_text(us: int, zone: str) -> str:
     return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
 
 
-def parse_time(text: str, zone: str) -> datetime:
-    """Parse a requisition time in `zone`; refuse ambiguous, missing or inconsistent times."""
-    match = _FORMAT.fullmatch(text.strip())
+def _malformed(text: str) -> InputError:
+    return InputError(
+        _(
+            "malformed time {text!r}: write it as {forms} (a UTC offset such as +01:00 may follow)"
+        ).format(text=text, forms=FORMS)
+    )
+
+
+def _fields(text: str) -> tuple[datetime, str | None] | None:
+    """The wall-clock time and offset `text` writes, in any form scelle reads; None for
+    text that is not a time. Raises InputError for a time that is written right but
+    cannot be (31/02, 25:00)."""
+    stripped = text.strip()
+    match = _ISO.fullmatch(stripped) or _FRENCH.fullmatch(stripped)
     if not match:
-        raise InputError(
-            f"malformed time {text!r}: expected YYYY-MM-DDTHH:MM[:SS], optionally with +HH:MM or Z"
-        )
-    date_part, time_part, offset = match.groups()
+        return None
+    parts = match.groupdict()
+    minute = parts.get("minute") or parts.get("hminute") or "0"
+    fraction = (parts.get("fraction") or "").ljust(6, "0")
     try:
-        naive = datetime.fromisoformat(f"{date_part}T{time_part}")
-    except ValueError as exc:
-        raise InputError(f"malformed time {text!r}: {exc}") from exc
+        naive = datetime(
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"]),
+            int(minute),
+            int(parts.get("second") or 0),
+            int(fraction),
+        )
+    except ValueError:
+        raise InputError(
+            _("malformed time {text!r}: no such day or hour (example: {example})").format(
+                text=text, example=EXAMPLE
+            )
+        ) from None
+    return naive, parts.get("offset")
+
+
+def looks_like_time(text: str) -> bool:
+    """Whether `text` is written as a time scelle reads (it may still not exist)."""
+    stripped = text.strip()
+    return bool(_ISO.fullmatch(stripped) or _FRENCH.fullmatch(stripped))
+
+
+def parse_time(text: str, zone: str) -> datetime:
+    """Parse a requisition time in `zone`; refuse ambiguous, missing or inconsistent times.
+    Read as people write them: 29/11/2026 14:00, 29/11/2026 14h00, 29/11/2026 14h, and
+    ISO 8601 (2026-11-29T14:00), each optionally followed by Z or a UTC offset."""
+    found = _fields(text)
+    if found is None:
+        raise _malformed(text)
+    naive, offset = found
     if not 1900 <= naive.year <= 9998:
-        raise InputError(f"{text}: the year must be between 1900 and 9998")
+        raise InputError(_("{text}: the year must be between 1900 and 9998").format(text=text))
     tz = ZoneInfo(zone)
     if offset == "Z":
         return naive.replace(tzinfo=UTC)
@@ -86,23 +143,37 @@ def parse_time(text: str, zone: str) -> datetime:
         delta = sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
         moment = (naive - delta).replace(tzinfo=UTC)
         if moment.astimezone(tz).utcoffset() != delta:
-            raise InputError(f"{text}: {offset} is not the UTC offset of {zone} at that time")
+            raise InputError(
+                _("{text}: {offset} is not the UTC offset of {zone} at that time").format(
+                    text=text, offset=offset, zone=zone
+                )
+            )
         return moment
     early, late = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
     if early.utcoffset() == late.utcoffset():
         return early.astimezone(UTC)
     if early.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
         raise InputError(
-            f"{text} does not exist in {zone} (the clocks went forward): "
-            "give a time before or after the change"
+            _(
+                "{text} does not exist in {zone} (the clocks went forward): "
+                "give a time before or after the change"
+            ).format(text=text, zone=zone)
         )
     raise InputError(
-        f"{text} happens twice in {zone} (the clocks went back): add the UTC offset, "
-        f"{_with_offset(early)} or {_with_offset(late)}"
+        _(
+            "{text} happens twice in {zone} (the clocks went back): add the UTC offset, "
+            "{early} or {late}"
+        ).format(
+            text=text, zone=zone, early=_with_offset(early, text), late=_with_offset(late, text)
+        )
     )
 
 
-def _with_offset(moment: datetime) -> str:
+def _with_offset(moment: datetime, written: str) -> str:
+    """`moment` with its offset, in the form the user wrote the time."""
+    offset = moment.isoformat(timespec="minutes")[-6:]
+    if _FRENCH.fullmatch(written.strip()):
+        return moment.strftime("%d/%m/%Y %H:%M") + offset
     return moment.isoformat(timespec="minutes")
 
 
@@ -119,21 +190,75 @@ class Window:
 
 
 def parse_window(start: str, end: str, zone: str, max_hours: int) -> Window:
-    """Parse `--from`/`--to`; the end must follow the start, within the configured maximum."""
+    """Parse `--from`/`--to`; the end must follow the start, within the configured maximum.
+    The end may be a time of day alone (14h10): on the start's day."""
+    end = _on_the_day_of(start, end)
     a, b = to_us(parse_time(start, zone)), to_us(parse_time(end, zone))
     if b <= a:
-        raise InputError(f"the window ends ({end}) before it starts ({start})")
+        raise InputError(
+            _("the window ends ({end}) before it starts ({start})").format(end=end, start=start)
+        )
     if b - a > max_hours * 3_600_000_000:
         raise InputError(
-            f"the window lasts {(b - a) / 3.6e9:.1f} h, more than the maximum of {max_hours} h",
-            hint="split the requisition, or raise max_window_hours in scelle.toml",
+            _("the window lasts {hours:.1f} h, more than the maximum of {maximum} h").format(
+                hours=(b - a) / 3.6e9, maximum=max_hours
+            ),
+            hint=_("split the requisition, or raise max_window_hours in scelle.toml"),
         )
     return Window(a, b)
 
 
+def _on_the_day_of(start: str, end: str) -> str:
+    """`end` written as a time of day alone (14:10, 14h10, 14h), on `start`'s day."""
+    clock = _CLOCK.fullmatch(end.strip())
+    found = _fields(start) if clock else None
+    if not clock or found is None:
+        return end
+    parts = clock.groupdict()
+    minute = int(parts.get("minute") or parts.get("hminute") or 0)
+    day = found[0].strftime("%Y-%m-%d")
+    text = f"{day}T{int(parts['hour']):02d}:{minute:02d}:{int(parts.get('second') or 0):02d}"
+    return text + (parts.get("offset") or "")
+
+
+def split_span(text: str) -> tuple[str, str]:
+    """`FROM/TO` into its two times, though French dates hold slashes themselves
+    (29/11/2026 14h00/29/11/2026 14h10): the one cut where both sides read as times."""
+    cuts = [i for i, char in enumerate(text) if char == "/"]
+    found = [
+        (text[:i], text[i + 1 :])
+        for i in cuts
+        if looks_like_time(text[:i])
+        and (looks_like_time(text[i + 1 :]) or _CLOCK.fullmatch(text[i + 1 :].strip()))
+    ]
+    if len(found) != 1:
+        raise InputError(
+            _(
+                "malformed interval {text!r}: expected START/END, for example "
+                "{example}/29/11/2026 14:10 or {example}/14h10"
+            ).format(text=text, example=EXAMPLE)
+        )
+    return found[0]
+
+
+def split_window(text: str) -> tuple[str, str, str]:
+    """`CAMERA=FROM/TO` (as in `--window`) into its camera and two times."""
+    camera, sep, span = text.partition("=")
+    try:
+        start, end = split_span(span) if sep and camera else ("", "")
+    except InputError:
+        start = end = ""
+    if not (start and end):
+        raise InputError(
+            _(
+                "malformed window {text!r}: expected CAMERA=FROM/TO, for example "
+                "C-012={example}/29/11/2026 14:10"
+            ).format(text=text, example=EXAMPLE)
+        )
+    return camera, start, end
+
+
 def parse_span(text: str, zone: str) -> Window:
     """`T/T` (as in `--gap`): a window with no maximum."""
-    first, sep, second = text.partition("/")
-    if not sep:
-        raise InputError(f"malformed interval {text!r}: expected START/END")
+    first, second = split_span(text)
     return parse_window(first, second, zone, max_hours=10**6)

@@ -7,10 +7,13 @@ nothing, and a bad row is named by its line number.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -24,6 +27,7 @@ from custody import text
 from custody.db import Cursor
 from custody.entry import Record, utc_now
 from custody.errors import InputError, IntegrityError, InvalidStateError
+from custody.i18n import _, current, os_error_text
 from custody.site import Site
 from custody.timewindow import parse_time, stored_utc, to_us
 from exporters.index import ScanReport, scan_camera
@@ -50,8 +54,10 @@ def check_token(value: str, what: str) -> str:
     """Identifiers that become path components: no separators, no dots in front."""
     if not TOKEN.fullmatch(value) or ".." in value:
         raise InputError(
-            f"invalid {what} {text.shown(value)}: letters, digits, '.', '_' and '-' only, "
-            "starting with a letter or digit"
+            _(
+                "invalid {what} {value}: letters, digits, '.', '_' and '-' only, starting with a "
+                "letter or digit"
+            ).format(what=what, value=text.shown(value))
         )
     return value
 
@@ -60,7 +66,9 @@ def store_root(store_path: str, home: Path) -> Path:
     """A store directory: absolute, or relative to the site; never through `..`."""
     path = Path(store_path)
     if not store_path.strip() or ".." in path.parts:
-        raise InputError(f"invalid store path {text.shown(store_path)}: '..' is not allowed")
+        raise InputError(
+            _("invalid store path {path}: '..' is not allowed").format(path=text.shown(store_path))
+        )
     return path if path.is_absolute() else home / path
 
 
@@ -69,9 +77,11 @@ def store_problem(root: Path) -> str | None:
     yet (the recorder creates it). A file there (`/etc/passwd`) would break every scan."""
     try:
         if root.exists() and not root.is_dir():
-            return f"store {root} exists and is not a directory"
+            return _("store {root} exists and is not a directory").format(root=root)
     except OSError as exc:  # a path too long, a component that is a file
-        return f"store {root} cannot be used: {exc.strerror or exc}"
+        return _("store {root} cannot be used: {reason}").format(
+            root=root, reason=os_error_text(exc)
+        )
     return None
 
 
@@ -98,65 +108,88 @@ class CameraSpec:
         """Validate every field; InputError names the camera and the first bad field."""
         return Camera(**self.row(home))
 
-    def row(self, home: Path, created_at: str | None = None) -> CameraRow:
+    def row(
+        self, home: Path, created_at: str | None = None, names: dict[str, str] | None = None
+    ) -> CameraRow:
         """The camera's column values once every field is valid (InputError naming the
-        camera and the first bad field). An import builds rows, not ORM objects: pydantic's
-        validation and SQLAlchemy's instrumentation cost more than all the checks here.
+        camera and the first bad field, as `names` calls it: a file's own column names).
+        An import builds rows, not ORM objects: pydantic's validation and SQLAlchemy's
+        instrumentation cost more than all the checks here.
 
         `created_at` (default: now) lets an import stamp all its cameras with one time."""
-        check_token(self.id, "camera id")
-        label = f"camera {self.id}: "
+        check_token(self.id, _("camera id"))
+        named = names or {}
+
+        def column(name: str) -> str:
+            return named.get(name, name)
+
+        def bad(message: str, **values: object) -> InputError:
+            return InputError(
+                _("camera {camera}: {problem}").format(
+                    camera=self.id, problem=message.format(**values)
+                )
+            )
+
+        label = _("camera {camera}: ").format(camera=self.id)
         for name in _FIELDS:
             check = text.path_text if name == "store_path" else text.line
-            check(getattr(self, name), label + name)
+            check(getattr(self, name), label + column(name))
         for name in ("name", "location", "commune", "authorisation_ref"):
             if not getattr(self, name).strip():
-                raise InputError(f"camera {self.id}: {name} is empty")
+                raise bad(_("{column} is empty"), column=column(name))
         try:
             zone = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise InputError(
-                f"camera {self.id}: unknown time zone {text.shown(self.timezone)}"
-            ) from exc
-        try:
-            expires = date.fromisoformat(self.authorisation_expires.strip())
-        except ValueError as exc:
-            raise InputError(
-                f"camera {self.id}: authorisation_expires must be a date (YYYY-MM-DD), "
-                f"not {text.shown(self.authorisation_expires)}"
-            ) from exc
+            raise bad(_("unknown time zone {zone}"), zone=text.shown(self.timezone)) from exc
+        expires = _day(self.authorisation_expires)
+        if expires is None:
+            raise bad(
+                _("{column} must be a date (YYYY-MM-DD or DD/MM/YYYY), not {value}"),
+                column=column("authorisation_expires"),
+                value=text.shown(self.authorisation_expires),
+            )
         if expires < datetime.now(zone).date():
-            raise InputError(
-                f"camera {self.id}: authorisation {self.authorisation_ref.strip()} expired on "
-                f"{expires.isoformat()}: a camera is registered under an authorisation in force"
+            raise bad(
+                _(
+                    "authorisation {reference} expired on {day}: a camera is registered under "
+                    "an authorisation in force"
+                ),
+                reference=self.authorisation_ref.strip(),
+                day=expires.isoformat(),
             )
         retention = text.whole_number(
-            self.retention_days, f"camera {self.id}: retention_days", high=10**6
+            self.retention_days, label + column("retention_days"), high=10**6
         )
         if not 1 <= retention <= MAX_RETENTION_DAYS:
-            raise InputError(
-                f"camera {self.id}: retention of {retention} days is not allowed: between 1 "
-                f"and {MAX_RETENTION_DAYS} (CSI L252-5: never more than one month)"
+            raise bad(
+                _(
+                    "retention of {days} days is not allowed: between 1 and {most} (CSI L252-5: "
+                    "never more than one month)"
+                ),
+                days=retention,
+                most=MAX_RETENTION_DAYS,
             )
         try:
             kind = StoreKind(self.store_kind)
         except ValueError as exc:
             kinds = ", ".join(k.value for k in StoreKind)
-            raise InputError(f"camera {self.id}: store_kind must be one of {kinds}") from exc
+            raise bad(
+                _("{column} must be one of {kinds}"), column=column("store_kind"), kinds=kinds
+            ) from exc
         root = store_root(self.store_path, home)
         problem = store_problem(root)
         if problem:
-            raise InputError(f"camera {self.id}: {problem}")
-        store_camera = check_token(self.store_camera or self.id, "store camera name")
+            raise bad("{problem}", problem=problem)
+        store_camera = check_token(self.store_camera or self.id, _("store camera name"))
         offset = text.whole_number(
             self.clock_offset_ms,
-            f"camera {self.id}: clock_offset_ms",
+            label + column("clock_offset_ms"),
             signed=True,
             low=-(10**12),
             high=10**12,
         )
         if abs(offset) > 86_400_000:
-            raise InputError(f"camera {self.id}: a clock offset over a day is not credible")
+            raise bad(_("a clock offset over a day is not credible"))
         measured = None
         if self.clock_measured_at.strip():
             measured = stored_utc(to_us(parse_time(self.clock_measured_at, self.timezone)))
@@ -180,6 +213,19 @@ class CameraSpec:
 
 
 _FIELDS = tuple(f.name for f in fields(CameraSpec))
+_FRENCH_DAY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})", re.ASCII)
+
+
+def _day(written: str) -> date | None:
+    """A calendar day written YYYY-MM-DD or DD/MM/YYYY (as French spreadsheets save it)."""
+    value = written.strip()
+    french = _FRENCH_DAY.fullmatch(value)
+    try:
+        if french:
+            return date(int(french[3]), int(french[2]), int(french[1]))
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def camera_record(camera: Camera | CameraRow, action: str, reason: str) -> Record:
@@ -214,36 +260,152 @@ def add_rows(site: Site, rows: Sequence[CameraRow], actor: str, reason: str) -> 
     with site.db.write() as cur:
         taken = _existing(cur, [r["id"] for r in rows])
         if taken:
-            raise InvalidStateError(f"camera {sorted(taken)[0]} is already registered")
+            raise InvalidStateError(
+                _("camera {camera} is already registered").format(camera=sorted(taken)[0])
+            )
         _insert(cur, rows)
         site.ledger.append_in(cur, actor, records)
 
 
-def read_csv(path: Path, home: Path) -> list[CameraRow]:
-    """Parse a camera inventory; one bad row rejects the file, naming its line."""
+# The columns as French spreadsheets name them (accents, case, spaces and punctuation do
+# not matter: "Durée de conservation (jours)" is duree_de_conservation_jours). These are
+# part of the file format: an import reads them whatever language the operator speaks.
+FRENCH_COLUMNS = {
+    "id": "identifiant",
+    "name": "nom",
+    "location": "emplacement",
+    "commune": "commune",
+    "authorisation_ref": "autorisation",
+    "authorisation_expires": "fin d'autorisation",
+    "retention_days": "durée de conservation (jours)",
+    "timezone": "fuseau horaire",
+    "store_kind": "type de stockage",
+    "store_path": "chemin du stockage",
+    "store_camera": "nom dans le stockage",
+    "clock_offset_ms": "décalage d'horloge (ms)",
+    "clock_measured_at": "horloge mesurée le",
+    "clock_method": "méthode de mesure",
+}
+_MORE_FRENCH = {
+    "id": ("id_camera", "identifiant_camera", "code_camera", "code", "numero", "n"),
+    "name": ("nom_camera", "libelle", "designation"),
+    "location": ("localisation", "lieu", "adresse"),
+    "commune": ("ville",),
+    "authorisation_ref": ("reference_autorisation", "ref_autorisation", "arrete", "numero_arrete"),
+    "authorisation_expires": (
+        "fin_autorisation",
+        "date_fin_autorisation",
+        "date_de_fin_d_autorisation",
+        "autorisation_valable_jusqu_au",
+        "expiration_autorisation",
+        "echeance_autorisation",
+    ),
+    "retention_days": ("duree_de_conservation", "duree_conservation", "conservation_jours"),
+    "timezone": ("fuseau",),
+    "clock_offset_ms": ("decalage_horloge_ms", "decalage_d_horloge"),
+}
+
+
+def _normal(name: str) -> str:
+    """A column name without accents, case, spaces or punctuation."""
+    bare = unicodedata.normalize("NFKD", name.replace("\ufeff", ""))
+    bare = "".join(c for c in bare if not unicodedata.combining(c)).lower()
+    return re.sub(r"[^a-z0-9]+", "_", bare).strip("_")
+
+
+_COLUMNS: dict[str, str] = {}
+for _field in (f.name for f in fields(CameraSpec)):
+    _COLUMNS[_field] = _field
+    _COLUMNS[_normal(FRENCH_COLUMNS[_field])] = _field
+    for _alias in _MORE_FRENCH.get(_field, ()):
+        _COLUMNS[_alias] = _field
+
+
+def _decode(data: bytes, path: Path) -> str:
+    """A spreadsheet's CSV as text: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's
+    "Unicode text"), else Windows-1252 (French Excel's "CSV (séparateur: point-virgule)")."""
+    if data.startswith(codecs.BOM_UTF8):
+        encoding, body = "utf-8", data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding, body = "utf-16", data
+    else:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding, body = "cp1252", data
     try:
-        content = path.read_text(encoding="utf-8-sig")
+        return body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        raise InputError(
+            _(
+                "{path} line {line}: this is not text a spreadsheet saves (UTF-8 or Windows-1252)"
+            ).format(path=path, line=line),
+            hint=_("save the file again from the spreadsheet as CSV"),
+        ) from None
+
+
+def _separator(first_line: str) -> str:
+    """The separator the header line uses: semicolon (French Excel), comma or tab."""
+    counts = {sep: first_line.count(sep) for sep in (";", ",", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > counts[","] else ","
+
+
+def read_csv(path: Path, home: Path) -> list[CameraRow]:
+    """Parse a camera inventory as spreadsheets save it (comma or semicolon, UTF-8 or
+    Windows-1252, English or French column names, lines starting with # skipped); one bad
+    row rejects the file, naming its line and column."""
+    try:
+        data = path.read_bytes()
     except FileNotFoundError as exc:
-        raise InputError(f"no file {path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
+        raise InputError(_("no file {path}").format(path=path)) from exc
+    except OSError as exc:
+        raise InputError(
+            _("cannot read {path}: {reason}").format(path=path, reason=os_error_text(exc))
+        ) from exc
+    content = _decode(data, path)
+    first = next((ln for ln in content.splitlines() if ln.strip() and not ln.startswith("#")), "")
     # newline="": the csv module splits lines itself (str.splitlines would also split
     # at \x1c-\x1e and U+2028, inside a field).
-    reader = csv.reader(io.StringIO(content, newline=""))
+    reader = csv.reader(io.StringIO(content, newline=""), delimiter=_separator(first))
+    header: list[str] = []
     try:
-        header = next(reader, [])
-    except csv.Error as exc:
-        raise InputError(f"{path} line 1: {exc}") from exc
-    doubled = [c for i, c in enumerate(header) if c in header[:i]]
-    if doubled:
-        raise InputError(f"{path} line 1: column {text.shown(doubled[0])} appears twice")
-    missing = [c for c in REQUIRED if c not in header]
+        for row in reader:
+            if row and not row[0].startswith("#") and any(cell.strip() for cell in row):
+                header = row
+                break
+    except csv.Error:
+        raise _broken_quotes(path, reader.line_num) from None
+    head = reader.line_num or 1
+    written = {}
+    columns = []
+    for cell in header:
+        field = _COLUMNS.get(_normal(cell), cell.strip())
+        if field in written:
+            raise InputError(
+                _("{path} line {line}: column {column} appears twice").format(
+                    path=path, line=head, column=text.shown(cell.strip())
+                )
+            )
+        written[field] = cell.strip()
+        columns.append(field)
+    missing = [c for c in REQUIRED if c not in written]
     if missing:
-        raise InputError(f"{path} line 1: missing column {missing[0]!r}")
-    known = {f.name for f in fields(CameraSpec)}
-    unknown = [c for c in header if c not in known]
+        raise InputError(
+            _("{path} line {line}: missing column {column!r}").format(
+                path=path, line=head, column=_column_name(missing[0], written)
+            ),
+            hint=_("the first line names the columns; 'scelle camera template' prints them"),
+        )
+    unknown = [c for c in columns if c not in _FIELDS]
     if unknown:
-        raise InputError(f"{path} line 1: unknown column {text.shown(unknown[0])}")
+        raise InputError(
+            _("{path} line {line}: unknown column {column}").format(
+                path=path, line=head, column=text.shown(written[unknown[0]])
+            ),
+            hint=_("'scelle camera template' prints the columns scelle reads"),
+        )
     cameras: list[CameraRow] = []
     seen: set[str] = set()
     created_at = utc_now()
@@ -252,36 +414,102 @@ def read_csv(path: Path, home: Path) -> list[CameraRow]:
             row = next(reader)
         except StopIteration:
             break
-        except csv.Error as exc:
-            raise InputError(f"{path} line {reader.line_num}: {exc}") from exc
+        except csv.Error:
+            raise _broken_quotes(path, reader.line_num) from None
         line = reader.line_num
-        if not row:
-            continue  # a blank line, as DictReader skips it
-        if len(row) != len(header):
-            raise InputError(f"{path} line {line}: wrong number of fields")
+        if not row or row[0].startswith("#") or not any(cell.strip() for cell in row):
+            continue  # a blank line (as DictReader skips it), a comment, an empty row
+        if len(row) != len(columns):
+            raise InputError(
+                _("{path} line {line}: wrong number of fields").format(path=path, line=line),
+                hint=_("{count} columns are named on line {head}, this line has {found}").format(
+                    count=len(columns), head=head, found=len(row)
+                ),
+            )
         values: dict[str, Any] = {
-            k: v for k, v in zip(header, row, strict=True) if v != "" or k in REQUIRED
+            k: v for k, v in zip(columns, row, strict=True) if v != "" or k in REQUIRED
         }
         try:
-            camera = CameraSpec(**values).row(home, created_at)
+            camera = CameraSpec(**values).row(home, created_at, names=written)
         except InputError as exc:
-            raise InputError(f"{path} line {line}: {exc.message}") from exc
+            raise InputError(
+                _("{path} line {line}: {problem}").format(
+                    path=path, line=line, problem=exc.message
+                ),
+                hint=exc.hint,
+            ) from exc
         if camera["id"] in seen:
-            raise InputError(f"{path} line {line}: camera {camera['id']} appears twice")
+            raise InputError(
+                _("{path} line {line}: camera {camera} appears twice").format(
+                    path=path, line=line, camera=camera["id"]
+                )
+            )
         seen.add(camera["id"])
         cameras.append(camera)
     if not cameras:
-        raise InputError(f"{path}: no camera in the file")
+        raise InputError(_("{path}: no camera in the file").format(path=path))
     return cameras
+
+
+def _column_name(field: str, written: dict[str, str]) -> str:
+    """How the user's file names (or would name) a column: French if its header is."""
+    french = any(written.get(f) and written[f] != f for f in written)
+    return FRENCH_COLUMNS[field] if french else field
+
+
+def _broken_quotes(path: Path, line: int) -> InputError:
+    return InputError(
+        _("{path} line {line}: a quoted field is not closed").format(path=path, line=line),
+        hint=_('each " that opens a field must close it'),
+    )
+
+
+def camera_template() -> str:
+    """A camera inventory to fill in, in the user's language: the columns (French names
+    under French), one example camera, and comments a spreadsheet keeps as first lines.
+    `scelle camera import` reads it as it is."""
+    french = current() == "fr"
+    names = [FRENCH_COLUMNS[f] if french else f for f in _FIELDS]
+    sep = ";" if french else ","
+    example = {
+        "id": "C-012",
+        "name": _("Town hall square, north"),
+        "location": _("Town hall square, facing the main door"),
+        "commune": "Exempleville",
+        "authorisation_ref": "AP-2025-118",
+        "authorisation_expires": "31/12/2030" if french else "2030-12-31",
+        "retention_days": "30",
+        "timezone": "Europe/Paris",
+        "store_kind": StoreKind.SCELLE.value,
+        "store_path": "footage",
+        "store_camera": "",
+        "clock_offset_ms": "0",
+        "clock_measured_at": "",
+        "clock_method": "",
+    }
+    out = io.StringIO()
+    for comment in (
+        _("Camera inventory for 'scelle camera import': one camera a line."),
+        _("Required: {columns}.").format(columns=", ".join(names[: len(REQUIRED)])),
+        _("Retention: 1 to 30 days (CSI L252-5). Dates: DD/MM/YYYY or YYYY-MM-DD."),
+        _("Lines starting with # are ignored; replace the example camera with yours."),
+    ):
+        out.write(f"# {comment}\n")
+    writer = csv.writer(out, delimiter=sep, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerow([example[f] for f in _FIELDS])
+    return out.getvalue()
 
 
 def import_csv(site: Site, path: Path, actor: str) -> list[str]:
     """Import a CSV inventory: every camera or none. Returns the ids imported."""
     rows = read_csv(path, site.settings.home)
     try:
-        add_rows(site, rows, actor, f"imported from {path.name}")
+        add_rows(site, rows, actor, _("imported from {file}").format(file=path.name))
     except InvalidStateError as exc:
-        raise InvalidStateError(f"{path}: {exc.message}; nothing imported") from exc
+        raise InvalidStateError(
+            _("{path}: {problem}; nothing imported").format(path=path, problem=exc.message)
+        ) from exc
     return [r["id"] for r in rows]
 
 
@@ -303,7 +531,9 @@ def scan_all(
                 scan_camera(site, camera, actor, report)
             except OSError as exc:  # nothing of this camera was written (its transaction)
                 where = f" ({exc.filename})" if exc.filename else ""
-                problem = f"store {camera.store_path} cannot be read: {exc.strerror}{where}"
+                problem = _("store {store} cannot be read: {reason}").format(
+                    store=camera.store_path, reason=f"{exc.strerror}{where}"
+                )
         if problem is not None:
             skipped.append((camera.id, problem))
         if progress:
@@ -337,17 +567,21 @@ def _vouched(camera: Camera, recorded: dict[str, dict[str, Any]]) -> Camera:
     data = recorded.get(camera.id)
     if data is None:
         raise IntegrityError(
-            f"camera {camera.id} is in the register but no camera.add entry of the ledger "
-            "put it there: a row planted around scelle",
-            hint="the database owner removes it; run 'scelle ledger verify'",
+            _(
+                "camera {camera} is in the register but no camera.add entry of the ledger put "
+                "it there: a row planted around scelle"
+            ).format(camera=camera.id),
+            hint=_("the database owner removes it; run 'scelle ledger verify'"),
         )
     row = {k: v for k, v in camera.model_dump().items() if k != "created_at"}
     differs = sorted(k for k in row if row[k] != data.get(k))
     if differs:
         raise IntegrityError(
-            f"camera {camera.id}: its register row differs from its camera.add ledger entry "
-            f"({', '.join(differs)}): edited around scelle",
-            hint="the database owner restores it; run 'scelle ledger verify'",
+            _(
+                "camera {camera}: its register row differs from its camera.add ledger entry "
+                "({fields}): edited around scelle"
+            ).format(camera=camera.id, fields=", ".join(differs)),
+            hint=_("the database owner restores it; run 'scelle ledger verify'"),
         )
     return camera
 
@@ -370,10 +604,20 @@ def list_cameras(site: Site, problems: list[str] | None = None) -> list[Camera]:
 
 
 def get_camera(site: Site, camera_id: str) -> Camera:
-    check_token(camera_id, "camera id")
+    check_token(camera_id, _("camera id"))
     with Session(site.db.engine) as session:
         camera = session.get(Camera, camera_id)
+        known = [] if camera else list(session.exec(select(Camera.id)))
     if camera is None:
-        raise InputError(f"unknown camera {camera_id!r}", hint="see 'scelle camera list'")
+        close = difflib.get_close_matches(camera_id.upper(), [k.upper() for k in known], n=3)
+        near = [k for k in known if k.upper() in close]
+        raise InputError(
+            _("unknown camera {camera!r}").format(camera=camera_id),
+            hint=_("did you mean {names}? 'scelle camera list' shows every camera").format(
+                names=", ".join(near)
+            )
+            if near
+            else _("see 'scelle camera list'"),
+        )
     with site.db.read() as cur:
         return _vouched(camera, _recorded(cur, camera_id))

@@ -109,7 +109,7 @@ def test_generate_then_find(with_camera: SiteEnv) -> None:
             3,
             "does not exist in Europe/Paris",
         ),
-        (["C-012", "--from", "24/11/2026 10:00", "--to", "2026-11-24T10:05"], 3, "malformed time"),
+        (["C-012", "--from", "24.11.2026 10:00", "--to", "2026-11-24T10:05"], 3, "malformed time"),
         (
             ["C-012", "--from", f"{day(-60)}T10:00", "--to", f"{day(-60)}T11:00"],
             6,
