@@ -28,7 +28,7 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort
 
 from custody.errors import ExitCode, ScelleError, SigningKeyError
-from custody.i18n import N_, _, os_error_text
+from custody.i18n import N_, _, ngettext, os_error_text
 from custody.text import INT64_MAX, whole_number
 from requisition.roles import Permission
 
@@ -133,6 +133,7 @@ _METAVARS = {
     "<int>": N_("<integer>"),
     "<path>": N_("<path>"),
     "<float>": N_("<number>"),
+    "CAMERA=FROM/TO": N_("CAMERA=FROM/TO"),
 }
 
 
@@ -449,17 +450,24 @@ def _passphrase(confirm: bool = False) -> bytes:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise SigningKeyError(
-                f"cannot read SCELLE_PASSPHRASE_FILE {path}: {exc.strerror}"
+                _("cannot read SCELLE_PASSPHRASE_FILE {path}: {reason}").format(
+                    path=path, reason=os_error_text(exc)
+                )
             ) from exc
         return data[:-1] if data.endswith(b"\n") else data
     if os.environ.get("SCELLE_PASSPHRASE"):
         return os.environ["SCELLE_PASSPHRASE"].encode()
     if not sys.stdin.isatty():
         raise SigningKeyError(
-            "no passphrase: not on a terminal",
-            hint="set SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE",
+            _("no passphrase: not on a terminal"),
+            hint=_("set SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE"),
         )
-    value: str = typer.prompt("Key passphrase", hide_input=True, confirmation_prompt=confirm)
+    value: str = typer.prompt(_("Key passphrase"), hide_input=True)
+    if confirm and typer.prompt(_("The same passphrase again"), hide_input=True) != value:
+        raise SigningKeyError(
+            _("the two passphrases differ: nothing was created"),
+            hint=_("type the same passphrase twice"),
+        )
     return value.encode()
 
 
@@ -470,7 +478,7 @@ def _say(lines: Iterable[str], err: bool = False) -> None:
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
-    typer.echo(f"scelle: error: {message}", err=True)
+    typer.echo(_("scelle: error: {message}").format(message=message), err=True)
     raise typer.Exit(int(code))
 
 
@@ -499,11 +507,14 @@ def init(
         typer.Option(help=N_("Your full name: you become the site's first administrator.")),
     ] = None,
     designation: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help=N_("Reference of the order designating you (arrêté, décision)."),
+            help=N_(
+                "Reference of the order designating you (arrêté, décision); "
+                "default: site initialisation."
+            ),
         ),
-    ] = "site initialisation",
+    ] = None,
 ) -> None:
     """Create the site: database, encrypted signing key, ledger and first checkpoint.
 
@@ -520,7 +531,9 @@ def init(
     )
 
     def first_admin(site: Site) -> None:
-        bootstrap(site, site.login, admin_name or site.login, designation)
+        bootstrap(
+            site, site.login, admin_name or site.login, designation or _("site initialisation")
+        )
 
     site, checkpoint = init_site(settings, _passphrase(confirm=True), then=first_admin)
     with site:
@@ -568,7 +581,7 @@ def keys_show(
     chosen: dict[KeyForm, bool] = {"pem": pem, "ssh": ssh, "vkey": vkey, "fingerprint": fingerprint}
     forms = [form for form, on in chosen.items() if on]
     if len(forms) > 1:
-        _fail("choose one of --pem, --ssh, --vkey, --fingerprint", ExitCode.USAGE)
+        _fail(_("choose one of --pem, --ssh, --vkey, --fingerprint"), ExitCode.USAGE)
     _say(key_lines(identity, site.settings.public_key_file, forms[0] if forms else None))
 
 
@@ -601,7 +614,11 @@ def ledger_disavow(
 
     with _open(ctx, Permission.DATABASE) as site:
         stored = disavow(site.ledger, site.login, row, reason)
-    typer.echo(f"{stored.where} (added by {stored.signed_by or 'unknown'}) disavowed")
+    typer.echo(
+        _("{where} (added by {agent}) disavowed").format(
+            where=stored.where, agent=stored.signed_by or _("unknown")
+        )
+    )
 
 
 @ledger_app.command("note")
@@ -614,7 +631,7 @@ def ledger_note(
     """Record an event that happened outside scelle (a phone call, a seal opened)."""
     with _open(ctx, Permission.LEDGER_WRITE) as site:
         entry = site.ledger.note(site.login, subject, reason, procedure)
-    typer.echo(f"entry {entry.seq}")
+    typer.echo(_("entry {seq}").format(seq=entry.seq))
 
 
 @ledger_app.command("show")
@@ -642,7 +659,7 @@ def ledger_show(
         ledger = site.ledger
         if raw:
             if seq is None:
-                _fail("--raw needs an entry number", ExitCode.USAGE)
+                _fail(_("--raw needs an entry number"), ExitCode.USAGE)
             sys.stdout.buffer.write(ledger.entry(seq))
             sys.stdout.buffer.flush()
             return
@@ -792,7 +809,7 @@ def db_upgrade(
         else f"schema is current (v{done.latest})"
     )
     if done.first_admin:
-        typer.echo(f"first administrator: {done.first_admin}")
+        typer.echo(_("first administrator: {login}").format(login=done.first_admin))
 
 
 @db_app.command("copy")
@@ -866,8 +883,9 @@ def camera_add(
         str | None, typer.Option(help=N_("How the offset was measured."))
     ] = None,
     reason: Annotated[
-        str, typer.Option(help=N_("Why (recorded in the ledger)."))
-    ] = "camera registered",
+        str | None,
+        typer.Option(help=N_("Why (recorded in the ledger; default: camera registered).")),
+    ] = None,
 ) -> None:
     """Register a camera (a ledger entry records it)."""
     from requisition.cameras import CameraSpec, add_cameras
@@ -890,8 +908,12 @@ def camera_add(
             clock_method or "",
         )
         camera = spec.to_camera(site.settings.home)
-        add_cameras(site, [camera], site.login, reason)
-    typer.echo(f"camera {camera.id} registered (store {camera.store_kind}: {camera.store_path})")
+        add_cameras(site, [camera], site.login, reason or _("camera registered"))
+    typer.echo(
+        _("camera {camera} registered (store {kind}: {path})").format(
+            camera=camera.id, kind=camera.store_kind, path=camera.store_path
+        )
+    )
 
 
 @camera_app.command("import")
@@ -904,7 +926,24 @@ def camera_import(
 
     with _open(ctx, Permission.CAMERA_MANAGE) as site:
         cameras = import_csv(site, file, site.login)
-    typer.echo(f"{len(cameras)} cameras imported from {file}")
+    typer.echo(
+        ngettext(
+            "{count} camera imported from {file}",
+            "{count} cameras imported from {file}",
+            len(cameras),
+        ).format(count=len(cameras), file=file)
+    )
+
+
+@camera_app.command("template")
+def camera_template() -> None:
+    """Print a camera inventory to fill in (CSV, in your language), with one example camera.
+
+    'scelle camera template > cameras.csv', edit it in a spreadsheet, then
+    'scelle camera import cameras.csv'."""
+    from requisition.cameras import camera_template as template
+
+    typer.echo(template(), nl=False)
 
 
 @camera_app.command("list")
@@ -985,7 +1024,7 @@ def footage_generate(
         camera, window = _window(site, camera_id, start, end)
         gaps = [parse_span(g, camera.timezone) for g in gap or []]
         corrupt_at = [to_us(parse_time(t, camera.timezone)) for t in corrupt or []]
-        with _progress(f"generating {camera.id}") as progress:
+        with _progress(_("generating {camera}").format(camera=camera.id)) as progress:
             made = generate_footage(
                 site,
                 camera,
@@ -1014,7 +1053,7 @@ def footage_scan(
 
     with _open(ctx, Permission.FOOTAGE_INDEX) as site:
         cameras = [get_camera(site, c) for c in camera_ids] if camera_ids else list_cameras(site)
-        with _progress("scanning") as progress:
+        with _progress(_("scanning")) as progress:
             done = [0]
 
             def step(_camera: Any) -> None:
@@ -1025,7 +1064,8 @@ def footage_scan(
             report, skipped = scan_all(site, cameras, site.login, progress=step)
     _say(scan_lines(report))
     for camera_id, why in skipped:
-        typer.echo(f"scelle: error: camera {camera_id} not indexed: {why}", err=True)
+        problem = _("camera {camera} not indexed: {why}").format(camera=camera_id, why=why)
+        typer.echo(_("scelle: error: {message}").format(message=problem), err=True)
     if skipped:
         raise typer.Exit(int(ExitCode.ENVIRONMENT))
 
@@ -1060,6 +1100,17 @@ def _window_option(text: str) -> tuple[str, str, str]:
     return split_window(text)
 
 
+@requisition_app.command("template")
+def requisition_template(ctx: typer.Context) -> None:
+    """Print a requisition file to fill in (TOML, commented in your language).
+
+    'scelle requisition template > req.toml', edit it, then
+    'scelle requisition register --file req.toml'. Its field names are the options'."""
+    from requisition.requisitions import requisition_template as template
+
+    typer.echo(template(_settings(ctx).timezone), nl=False)
+
+
 @requisition_app.command("register")
 def requisition_register(
     ctx: typer.Context,
@@ -1076,7 +1127,14 @@ def requisition_register(
     unit: Annotated[str | None, typer.Option(help=N_("Officer's unit."))] = None,
     reason: Annotated[str | None, typer.Option(help=N_("Why the footage is requested."))] = None,
     window: Annotated[
-        list[str] | None, typer.Option(help=N_("CAMERA=FROM/TO in local time (repeatable)."))
+        list[str] | None,
+        typer.Option(
+            metavar="CAMERA=FROM/TO",
+            help=N_(
+                "A camera and a time range in local time, e.g. C-012=29/11/2026 14h00/14h10 "
+                "(repeatable)."
+            ),
+        ),
     ] = None,
     received_via: Annotated[
         str | None,
@@ -1119,8 +1177,10 @@ def requisition_register(
         given = [flag for flag, value in flags.items() if value is not None]
         if given:
             _fail(
-                f"--file holds the whole requisition: {', '.join(given)} cannot be added to it "
-                "(edit the file, or give every field as an option without --file)",
+                _(
+                    "--file holds the whole requisition: {options} cannot be added to it "
+                    "(edit the file, or give every field as an option without --file)"
+                ).format(options=", ".join(given)),
                 ExitCode.USAGE,
             )
         request = RequisitionRequest.from_file(file)
@@ -1156,10 +1216,12 @@ def _decide(ctx: typer.Context, requisition_id: str, decision: str, reason: str)
 def requisition_approve(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    reason: Annotated[str, typer.Option(help=N_("Why (recorded)."))] = "requisition in order",
+    reason: Annotated[
+        str | None, typer.Option(help=N_("Why (recorded; default: requisition in order)."))
+    ] = None,
 ) -> None:
     """Approve a received requisition (a supervisor other than who registered it)."""
-    _decide(ctx, requisition_id, "approve", reason)
+    _decide(ctx, requisition_id, "approve", reason or _("requisition in order"))
 
 
 @requisition_app.command("deny")
@@ -1200,7 +1262,9 @@ def requisition_extract(
 
     with _open(ctx, Permission.EXTRACT) as site:
         signer = site.signer(_passphrase())
-        with _progress(f"extracting {requisition_id}") as progress:
+        with _progress(
+            _("extracting {requisition}").format(requisition=requisition_id)
+        ) as progress:
             built = extract(
                 site,
                 requisition_id,
@@ -1229,7 +1293,11 @@ def requisition_handover(
 
     with _open(ctx, Permission.HANDOVER) as site:
         done = handover(site, requisition_id, Handover(officer, unit, medium, seal, at), site.login)
-    typer.echo(f"requisition {done.id} handed over to {done.handed_to} at {done.handed_at}")
+    typer.echo(
+        _("requisition {requisition} handed over to {officer} at {time}").format(
+            requisition=done.id, officer=done.handed_to, time=done.handed_at
+        )
+    )
 
 
 @requisition_app.command("list")
@@ -1266,7 +1334,7 @@ def requisition_show(
     if as_json:
         typer.echo(json_text(shown))
         return
-    _say(shown_lines(shown))
+    _say(shown_lines(shown, site.settings.timezone))
 
 
 @export_app.command("copy")
@@ -1405,7 +1473,9 @@ def hold_place(
     with _open(ctx, Permission.HOLD_PLACE) as site:
         camera, window = _window(site, camera_id, start, end)
         hold = place(site, camera.id, window, reason, procedure, site.login)
-    typer.echo(f"hold {hold.id} placed on camera {hold.camera_id}")
+    typer.echo(
+        _("hold {hold} placed on camera {camera}").format(hold=hold.id, camera=hold.camera_id)
+    )
 
 
 @hold_app.command("list")
@@ -1424,7 +1494,7 @@ def hold_list(
     if as_json:
         typer.echo(json_text(hold_rows(holds)))
         return
-    _say(hold_lines(holds))
+    _say(hold_lines(holds, site.settings.timezone))
 
 
 @hold_app.command("release")
@@ -1438,7 +1508,7 @@ def hold_release(
 
     with _open(ctx, Permission.HOLD_RELEASE) as site:
         hold = release(site, hold_id, reason, site.login)
-    typer.echo(f"hold {hold.id} released by {hold.released_by}")
+    typer.echo(_("hold {hold} released by {agent}").format(hold=hold.id, agent=hold.released_by))
 
 
 @app.command()
@@ -1461,7 +1531,9 @@ def purge(
     never destroyed. An interrupted purge is finished first, against the holds then in
     force."""
     if now is not None and not dry_run:
-        _fail("--now only with --dry-run: a purge destroys footage as of the clock", ExitCode.USAGE)
+        _fail(
+            _("--now only with --dry-run: a purge destroys footage as of the clock"), ExitCode.USAGE
+        )
     from custody.render import json_text
     from custody.timewindow import parse_time, to_us
     from requisition.purge import lines as purge_lines
@@ -1481,7 +1553,7 @@ def purge(
         raise typer.Exit(int(ExitCode.PARTIAL))
     if report.nothing_to_do:
         if not as_json:
-            typer.echo("nothing to do")
+            typer.echo(_("nothing to do"))
         raise typer.Exit(int(ExitCode.NOTHING_TO_DO))
 
 
@@ -1522,7 +1594,20 @@ def audit_cmd(
         str | None, typer.Option("--to", help=N_("Until this local time or date (exclusive)."))
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help=N_("CSV output."))] = False,
+    as_csv: Annotated[
+        bool,
+        typer.Option(
+            "--csv",
+            help=N_("CSV for a spreadsheet: opens as it is in French Excel (UTF-8, semicolons)."),
+        ),
+    ] = False,
+    rfc4180: Annotated[
+        bool,
+        typer.Option(
+            "--rfc4180",
+            help=N_("With --csv: RFC 4180 for scripts (commas, UTF-8 without mark, JSON names)."),
+        ),
+    ] = False,
     reason: Annotated[str, typer.Option(help=N_("Why you ask: recorded in the ledger."))] = "audit",
 ) -> None:
     """Who accessed which recordings of which camera, when, why, for which procedure and
@@ -1532,7 +1617,9 @@ def audit_cmd(
     from custody.render import audit_csv, audit_json, audit_lines
 
     if as_json and as_csv:
-        _fail("choose one of --json and --csv", ExitCode.USAGE)
+        _fail(_("choose one of --json and --csv"), ExitCode.USAGE)
+    if rfc4180 and not as_csv:
+        _fail(_("--rfc4180 is a form of --csv: add --csv"), ExitCode.USAGE)
     with _open(ctx, Permission.AUDIT) as site:
         zone = site.settings.timezone
         wanted = AuditFilter(
@@ -1548,10 +1635,13 @@ def audit_cmd(
     if as_json:
         typer.echo(audit_json(rows))
     elif as_csv:
-        typer.echo(audit_csv(rows, zone), nl=False)
+        typer.echo(audit_csv(rows, zone, rfc4180=rfc4180), nl=False)
     else:
         _say(audit_lines(rows, zone))
-        typer.echo(f"{len(rows)} entries", err=True)
+        count = len(rows)
+        typer.echo(
+            ngettext("{count} entry", "{count} entries", count).format(count=count), err=True
+        )
 
 
 @agent_app.command("add")
@@ -1571,7 +1661,11 @@ def agent_add(
 
     with _open(ctx, Permission.AGENT_MANAGE) as site:
         agent = add(site, site.login, NewAgent(login, name, role, designation))
-    typer.echo(f"agent {agent.login} ({agent.name}) designated as {agent.role}")
+    typer.echo(
+        _("agent {login} ({name}) designated as {role}").format(
+            login=agent.login, name=agent.name, role=agent.role
+        )
+    )
 
 
 @agent_app.command("disable")
@@ -1585,7 +1679,7 @@ def agent_disable(
 
     with _open(ctx, Permission.AGENT_MANAGE) as site:
         agent = disable(site, site.login, login, reason)
-    typer.echo(f"agent {agent.login} disabled")
+    typer.echo(_("agent {login} disabled").format(login=agent.login))
 
 
 @agent_app.command("list")

@@ -20,6 +20,7 @@ from typing import Any
 from custody.db import Cursor, Database
 from custody.entry import decode_entry
 from custody.errors import IntegrityError
+from custody.i18n import _
 
 _REGISTER = "requisition.register"
 Known = dict[str, tuple[str | None, str | None]]  # requisition -> (procedure, unit)
@@ -260,8 +261,8 @@ def query(db: Database, wanted: AuditFilter) -> list[AuditRow]:
         row = derive(entry, known)
         if row.seq != int(seq) or not wanted.matches(row):
             raise IntegrityError(
-                f"the audit index disagrees with ledger entry {seq}",
-                hint="run 'scelle ledger verify'",
+                _("the audit index disagrees with ledger entry {seq}").format(seq=seq),
+                hint=_("run 'scelle ledger verify'"),
             )
         answers.append(AuditRow(row, str(entry.get("reason")), _recordings(entry)))
     return answers
@@ -271,9 +272,11 @@ def _parse(body: bytes, seq: int) -> dict[str, Any]:
     try:
         entry = json.loads(body)
     except ValueError as exc:
-        raise IntegrityError(f"ledger entry {seq} is not JSON") from exc
+        raise IntegrityError(_("ledger entry {seq} is not JSON").format(seq=seq)) from exc
     if not isinstance(entry, dict) or entry.get("seq") != seq:
-        raise IntegrityError(f"ledger entry {seq} is not the entry the index names")
+        raise IntegrityError(
+            _("ledger entry {seq} is not the entry the index names").format(seq=seq)
+        )
     return entry
 
 
@@ -285,10 +288,15 @@ def check_complete(cur: Cursor, *, count: bool = False) -> None:
     size = 0 if last_entry is None else int(last_entry) + 1
     rows = int(cur.execute("SELECT COUNT(*) FROM ledger_audit").fetchone()[0]) if count else size
     if last_row != last_entry or rows != size:
-        covered = "none" if last_row is None else f"up to entry {last_row}"
+        if last_row is None:
+            message = _("the audit index covers none ({rows} rows) of {size} ledger entries")
+        else:
+            message = _(
+                "the audit index covers up to entry {last} ({rows} rows) of {size} ledger entries"
+            )
         raise IntegrityError(
-            f"the audit index covers {covered} ({rows} rows) of {size} ledger entries",
-            hint="run 'scelle ledger verify --audit-index'",
+            message.format(last=last_row, rows=rows, size=size),
+            hint=_("run 'scelle ledger verify --audit-index'"),
         )
 
 
@@ -308,10 +316,12 @@ def recompute(db: Database) -> None:
                 row = derive(decode_entry(bytes(body)), known)
                 stored.append(row)
                 if row.columns() != tuple(values):
-                    raise IntegrityError(f"the audit index disagrees with ledger entry {row.seq}")
+                    raise IntegrityError(
+                        _("the audit index disagrees with ledger entry {seq}").format(seq=row.seq)
+                    )
         cameras = sorted(cur.execute("SELECT seq, camera FROM ledger_audit_camera").fetchall())
     if [(int(s), c) for s, c in cameras] != sorted((r.seq, c) for r in stored for c in r.cameras):
-        raise IntegrityError("the audit index's cameras disagree with the ledger entries")
+        raise IntegrityError(_("the audit index's cameras disagree with the ledger entries"))
 
 
 def chunk_disagreement(cur: Cursor, lo: int, hi: int, bodies: Sequence[bytes]) -> int | None:

@@ -34,6 +34,7 @@ from custody.db import Database
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
 from custody.files import fsync_dir, fsync_file
+from custody.i18n import _
 from custody.keys import der_sha256, public_pem, ssh_fingerprint
 from custody.ledger import Ledger, current_size, fetch_nodes
 from custody.note import parse_note
@@ -92,7 +93,7 @@ def export_bundle(
     checkpoint that covers them (`last` defaults to that checkpoint's last entry), then
     record the export (`ledger.export`): whoever calls this leaves the same trail as
     `scelle ledger export`."""
-    text.prose(reason, "the reason")
+    text.prose(reason, _("the reason"))
     made = _write_bundle(ledger.db, (out or default_path(first, last)).absolute(), first, last)
     ledger.append(
         actor,
@@ -109,7 +110,9 @@ def export_bundle(
 def _write_bundle(db: Database, out: Path, first: int, last: int | None) -> Bundle:
     """The bundle's files, written whole or not at all."""
     if out.exists():
-        raise InvalidStateError(f"{out} already exists", hint="choose a new directory")
+        raise InvalidStateError(
+            _("{path} already exists").format(path=out), hint=_("choose a new directory")
+        )
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)  # left by an attempt that was killed
     try:
@@ -160,17 +163,23 @@ def _write_entries(
         signed = [(open_checkpoint(s, identity), s.note) for s in db_checkpoints(cur)]
         if not signed:
             raise InvalidStateError(
-                "no signed checkpoint yet", hint="run 'scelle ledger checkpoint'"
+                _("no signed checkpoint yet"), hint=_("run 'scelle ledger checkpoint'")
             )
         checkpoint, note = max(signed, key=lambda pair: pair[0].size)
         end = checkpoint.size if last is None else last + 1
         if not 0 <= first < end:
-            raise InputError(f"--from {first} --to {end - 1}: not a range of entries")
+            raise InputError(
+                _("--from {first} --to {last}: not a range of entries").format(
+                    first=first, last=end - 1
+                )
+            )
         if end > checkpoint.size:
             raise InvalidStateError(
-                f"entries up to {end - 1} are not yet covered by a signed checkpoint "
-                f"(the latest covers {checkpoint.size} of {current_size(cur)})",
-                hint="run 'scelle ledger checkpoint' first",
+                _(
+                    "entries up to {last} are not yet covered by a signed checkpoint "
+                    "(the latest covers {covered} of {size})"
+                ).format(last=end - 1, covered=checkpoint.size, size=current_size(cur)),
+                hint=_("run 'scelle ledger checkpoint' first"),
             )
         left_keys = merkle.frontier_keys(first)
         right_keys = merkle.aligned_nodes(end, checkpoint.size)

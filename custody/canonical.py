@@ -23,6 +23,7 @@ from typing import Any
 import rfc8785
 
 from custody.errors import InputError
+from custody.i18n import _
 
 MAX_INT = 2**53 - 1
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
@@ -34,22 +35,36 @@ def _check(value: Any, path: str) -> bool:
         return True
     if isinstance(value, int):
         if abs(value) > MAX_INT:
-            raise InputError(f"{path}: integer {value} is beyond what JSON holds exactly")
+            raise InputError(
+                _("{path}: integer {value} is beyond what JSON holds exactly").format(
+                    path=path, value=value
+                )
+            )
         return True
     if isinstance(value, float):
-        raise InputError(f"{path}: floats are not allowed in signed records ({value!r})")
+        raise InputError(
+            _("{path}: floats are not allowed in signed records ({value!r})").format(
+                path=path, value=value
+            )
+        )
     if isinstance(value, Mapping):
         plain = True
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InputError(f"{path}: object keys must be strings ({key!r})")
+                raise InputError(
+                    _("{path}: object keys must be strings ({key!r})").format(path=path, key=key)
+                )
             if not key.isascii() and max(key) >= "\ue000":
                 plain = False
             plain = _check(item, f"{path}.{key}") and plain
         return plain
     if isinstance(value, (list, tuple)):
         return all([_check(item, f"{path}[{i}]") for i, item in enumerate(value)])
-    raise InputError(f"{path}: {type(value).__name__} cannot go into a signed record")
+    raise InputError(
+        _("{path}: {kind} cannot go into a signed record").format(
+            path=path, kind=type(value).__name__
+        )
+    )
 
 
 def canonical_bytes(value: Mapping[str, Any]) -> bytes:
@@ -59,7 +74,9 @@ def canonical_bytes(value: Mapping[str, Any]) -> bytes:
             return _encode(value).encode("utf-8")
         return rfc8785.dumps(value)
     except (UnicodeEncodeError, rfc8785.CanonicalizationError) as exc:  # lone surrogates
-        raise InputError(f"cannot canonicalise record: {exc}") from exc
+        raise InputError(
+            _("cannot canonicalise record: it holds a character that is not valid Unicode")
+        ) from exc
 
 
 def parse_canonical(data: bytes) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from custody.db import Cursor, Database
 from custody.entry import Record, decode_entry, utc_now
 from custody.errors import InputError, IntegrityError, SigningKeyError
 from custody.files import append_durable, full_disk_means
+from custody.i18n import _
 from custody.keys import Signer, public_raw
 from custody.ledger import Ledger, current_size, database_appends, fetch_nodes
 from custody.note import Checkpoint, sign_checkpoint, split_notes, verify_checkpoint
@@ -45,18 +46,18 @@ def identity_from_genesis(body: bytes) -> Identity:
     entry = decode_entry(body)
     data: Any = entry.get("data")
     if entry.get("action") != "site.init" or not isinstance(data, dict):
-        raise IntegrityError("ledger entry 0 is not the site's initialisation")
+        raise IntegrityError(_("ledger entry 0 is not the site's initialisation"))
     try:
         raw = base64.b64decode(data["public_key"], validate=True)
         return Identity(data["key_name"], data["origin"], Ed25519PublicKey.from_public_bytes(raw))
     except (KeyError, TypeError, ValueError) as exc:
-        raise IntegrityError("ledger entry 0 does not record the site key") from exc
+        raise IntegrityError(_("ledger entry 0 does not record the site key")) from exc
 
 
 def read_identity(cur: Cursor) -> Identity:
     row = cur.execute("SELECT body FROM ledger_entry WHERE seq = 0").fetchone()
     if row is None:
-        raise IntegrityError("ledger entry 0 (the site's initialisation) is missing")
+        raise IntegrityError(_("ledger entry 0 (the site's initialisation) is missing"))
     return identity_from_genesis(bytes(row[0]))
 
 
@@ -80,19 +81,34 @@ def file_checkpoints(path: Path, label: str | None = None) -> list[StoredCheckpo
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"checkpoint file {path} is unreadable: {exc}") from exc
+    except OSError as exc:
+        raise IntegrityError(
+            _("checkpoint file {path} is unreadable: {reason}").format(
+                path=path, reason=exc.strerror
+            )
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise IntegrityError(
+            _("checkpoint file {path} is unreadable: it is not UTF-8 text").format(path=path)
+        ) from exc
     try:
         notes = split_notes(text)
     except IntegrityError as exc:
-        raise IntegrityError(f"checkpoint file {path} is corrupt: {exc.message}") from exc
-    return [StoredCheckpoint(f"{label or path.name} line {line}", n) for line, n in notes]
+        raise IntegrityError(
+            _("checkpoint file {path} is corrupt: {problem}").format(path=path, problem=exc.message)
+        ) from exc
+    return [
+        StoredCheckpoint(_("{file} line {line}").format(file=label or path.name, line=line), n)
+        for line, n in notes
+    ]
 
 
 def db_checkpoints(cur: Cursor) -> list[StoredCheckpoint]:
     cur.execute("SELECT id, note, station, signed_by FROM ledger_checkpoint ORDER BY id")
     return [
-        StoredCheckpoint(f"database checkpoint {i}", note, station, signed_by, int(i))
+        StoredCheckpoint(
+            _("database checkpoint {row}").format(row=i), note, station, signed_by, int(i)
+        )
         for i, note, station, signed_by in cur.fetchall()
     ]
 
@@ -136,9 +152,15 @@ def open_checkpoint(stored: StoredCheckpoint, identity: Identity) -> Checkpoint:
     try:
         cp = verify_checkpoint(stored.note, identity.key_name, identity.public_key)
     except IntegrityError as exc:
-        raise type(exc)(f"{stored.where}: {exc.message}") from exc
+        raise type(exc)(
+            _("{where}: {problem}").format(where=stored.where, problem=exc.message)
+        ) from exc
     if cp.origin != identity.origin:
-        raise IntegrityError(f"{stored.where}: checkpoint of another log ({cp.origin!r})")
+        raise IntegrityError(
+            _("{where}: checkpoint of another log ({origin!r})").format(
+                where=stored.where, origin=cp.origin
+            )
+        )
     return cp
 
 
@@ -149,7 +171,7 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
     with db.write() as cur:
         identity = read_identity(cur)
         if public_raw(signer.public_key) != public_raw(identity.public_key):
-            raise SigningKeyError("this key is not the one recorded in ledger entry 0")
+            raise SigningKeyError(_("this key is not the one recorded in ledger entry 0"))
         size = current_size(cur)
 
         def get(keys: Any) -> dict[merkle.NodeKey, bytes]:
@@ -163,9 +185,11 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
             last = max((cp for _, cp in opened), key=lambda c: c.size)
             if last.size > size or merkle.root_at(last.size, get) != last.root:
                 raise IntegrityError(
-                    f"refusing to sign: the log no longer extends the checkpoint of size "
-                    f"{last.size} (truncated, rolled back or rewritten)",
-                    hint="run 'scelle ledger verify'",
+                    _(
+                        "refusing to sign: the log no longer extends the checkpoint of size "
+                        "{size} (truncated, rolled back or rewritten)"
+                    ).format(size=last.size),
+                    hint=_("run 'scelle ledger verify'"),
                 )
         checkpoint = Checkpoint(identity.origin, size, merkle.root_at(size, get))
         note = sign_checkpoint(checkpoint, identity.key_name, signer)
@@ -182,9 +206,11 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
             else:
                 cur.execute("SELECT scelle_add_checkpoint(?, ?)", [note, station])
         with full_disk_means(
-            f"no room to append the checkpoint to {checkpoint_file}: nothing was signed "
-            "and the file is as it was",
-            hint="free space there, then sign again (scelle ledger checkpoint)",
+            _(
+                "no room to append the checkpoint to {path}: nothing was signed "
+                "and the file is as it was"
+            ).format(path=checkpoint_file),
+            hint=_("free space there, then sign again (scelle ledger checkpoint)"),
         ):
             append_durable(checkpoint_file, (note + "\n").encode())
     return checkpoint, note
@@ -194,15 +220,17 @@ def disavow(ledger: Ledger, actor: str, row: int, reason: str) -> StoredCheckpoi
     """Record in the ledger that database checkpoint `row` is forged and proves nothing
     (after an investigation: `reason`). Refused for a row whose signature verifies."""
     if not reason.strip():
-        raise InputError("give the reason (--reason): what the investigation found")
+        raise InputError(_("give the reason (--reason): what the investigation found"))
     with ledger.db.read() as cur:
         identity = read_identity(cur)
         found = [s for s in db_checkpoints(cur) if s.row == row]
     if not found:
-        raise InputError(f"no database checkpoint {row}")
+        raise InputError(_("no database checkpoint {row}").format(row=row))
     _opened, forged = usable(found, identity)
     if not forged:
-        raise InputError(f"database checkpoint {row} is signed by the site key: it stands")
+        raise InputError(
+            _("database checkpoint {row} is signed by the site key: it stands").format(row=row)
+        )
     stored, why = forged[0]
     ledger.append(
         actor,

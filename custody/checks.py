@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import InputError, IntegrityError, ScelleError
+from custody.i18n import _
 from custody.keys import der_sha256, ssh_fingerprint
 
 
@@ -38,22 +39,28 @@ def load_key_file(path: Path) -> Ed25519PublicKey:
     compared with one printed on signed paper)."""
     name = f"{path.parent.name}/{path.name}" if path.parent.name == "keys" else path.name
     if path.is_symlink() or not path.is_file():
-        raise IntegrityError(f"{name} is missing or not a plain file")
+        raise IntegrityError(_("{name} is missing or not a plain file").format(name=name))
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except OSError as exc:
-        raise IntegrityError(f"{name} cannot be read: {exc.strerror}") from exc
+        raise IntegrityError(
+            _("{name} cannot be read: {reason}").format(name=name, reason=exc.strerror)
+        ) from exc
     except ValueError as exc:
-        raise IntegrityError(f"{name} is not a public key") from exc
+        raise IntegrityError(_("{name} is not a public key").format(name=name)) from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise IntegrityError(f"{name} is not an Ed25519 key")
+        raise IntegrityError(_("{name} is not an Ed25519 key").format(name=name))
     return key
 
 
 def pinned_key(key: Ed25519PublicKey, expected: str) -> None:
     value = expected.strip()
     if value not in (ssh_fingerprint(key), der_sha256(key), ssh_fingerprint(key)[7:]):
-        raise IntegrityError(f"signed by {ssh_fingerprint(key)}, not by the key {value}")
+        raise IntegrityError(
+            _("signed by {actual}, not by the key {expected}").format(
+                actual=ssh_fingerprint(key), expected=value
+            )
+        )
 
 
 def run_checks(
@@ -63,10 +70,10 @@ def run_checks(
     if pinned is not None:
         key = report.key
         if key is None or not pinned.strip():
-            raise InputError("--key is empty: give the fingerprint printed on the signed paper")
+            raise InputError(_("--key is empty: give the fingerprint printed on the signed paper"))
         report.key_pinned = True
         checks = [
-            ("signing key is the expected one (--key)", lambda: pinned_key(key, pinned)),
+            (_("signing key is the expected one (--key)"), lambda: pinned_key(key, pinned)),
             *checks,
         ]
     for name, check in checks:
@@ -81,14 +88,28 @@ def run_checks(
             AttributeError,
             UnicodeDecodeError,
         ) as exc:
-            why = exc.message if isinstance(exc, ScelleError) else f"malformed ({exc})"
-            report.checks.append((name, why))
+            report.checks.append((name, _problem(exc)))
     if report.failures:
         name, why = report.failures[0]
         raise VerificationFailedError(
-            report, f"{len(report.failures)} check(s) failed; first: {name}: {why}"
+            report,
+            _("{count} check(s) failed; first: {name}: {problem}").format(
+                count=len(report.failures), name=name, problem=why
+            ),
         )
     return report
+
+
+def _problem(exc: Exception) -> str:
+    """What a failed check says: our message, or what was malformed in our words (never
+    Python's, which name codecs, byte positions and exception classes)."""
+    if isinstance(exc, ScelleError):
+        return exc.message
+    if isinstance(exc, KeyError) and exc.args:
+        return _("malformed: no {field!r} field").format(field=exc.args[0])
+    if isinstance(exc, UnicodeDecodeError):
+        return _("malformed: not UTF-8 text")
+    return _("malformed: a value is missing or not of the expected form")
 
 
 class VerificationFailedError(IntegrityError):

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from custody.errors import InputError, SiteError
+from custody.i18n import _
 
 CONFIG_FILE = "scelle.toml"
 
@@ -81,14 +82,16 @@ def check_database_url(url: str, what: str = "database_url") -> str:
     'ss@db'"), and SQLAlchemy splits it elsewhere. The message never shows the password."""
     from custody.db import hide_password
 
-    _, sep, rest = url.partition("://")
+    _scheme, sep, rest = url.partition("://")
     user, colon, after = (rest if sep else url).partition(":")
     secret = after.rpartition("@")[0]
     port = re.match(r"[0-9]*/", secret)  # host:5432/db?sslcert=/a@b: no password there
     if colon and not port and not any(c in user for c in "/?#@") and any(c in secret for c in "@/"):
         raise InputError(
-            f"{what} {hide_password(url)}: the password holds an unencoded '@' or '/'",
-            hint="percent-encode them in the URL: '@' as %40, '/' as %2F",
+            _("{what} {url}: the password holds an unencoded '@' or '/'").format(
+                what=what, url=hide_password(url)
+            ),
+            hint=_("percent-encode them in the URL: '@' as %40, '/' as %2F"),
         )
     return url
 
@@ -110,9 +113,23 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML ({exc})") from exc
+        raise InputError(toml_error(path, exc)) from exc
     except OSError as exc:
-        raise SiteError(f"cannot read {path}: {exc.strerror}") from exc
+        raise SiteError(
+            _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from exc
+
+
+def toml_error(path: Path | str, exc: tomllib.TOMLDecodeError) -> str:
+    """Where a TOML file stops being TOML, in our words (tomllib's speak of its grammar)."""
+    where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    if where:
+        return _("{path}: not valid TOML (line {line}, column {column})").format(
+            path=path, line=where[1], column=where[2]
+        )
+    if "(at end of document)" in str(exc):
+        return _("{path}: not valid TOML (at the end of the file)").format(path=path)
+    return _("{path}: not valid TOML").format(path=path)
 
 
 def configured_language(home_flag: str | None) -> str | None:
@@ -140,7 +157,7 @@ def _language(
 
     configured = toml.get("language")
     if configured is not None and not isinstance(configured, str):
-        raise InputError(f"{file}: language must be a string: fr or en")
+        raise InputError(_("{file}: language must be a string: fr or en").format(file=file))
     if env.get("SCELLE_LANG"):
         sources["language"] = "env SCELLE_LANG"
     elif configured:
@@ -169,8 +186,8 @@ def load_settings(
         # Earlier versions let this name the acting agent; now the login does, and a
         # variable that silently stopped mattering would mislead the person who set it.
         raise InputError(
-            "SCELLE_AGENT is no longer read: the acting agent is your authenticated login",
-            hint="unset SCELLE_AGENT; see 'scelle agent list'",
+            _("SCELLE_AGENT is no longer read: the acting agent is your authenticated login"),
+            hint=_("unset SCELLE_AGENT; see 'scelle agent list'"),
         )
     toml = _read_toml(home / CONFIG_FILE)
     known = {
@@ -187,7 +204,9 @@ def load_settings(
     }
     unknown = sorted(set(toml) - known)
     if unknown:
-        raise InputError(f"{home / CONFIG_FILE}: unknown setting {unknown[0]!r}")
+        raise InputError(
+            _("{file}: unknown setting {name!r}").format(file=home / CONFIG_FILE, name=unknown[0])
+        )
 
     def pick(name: str, default: Callable[[], str]) -> str:
         var = "SCELLE_" + name.upper()
@@ -199,7 +218,11 @@ def load_settings(
             return env[var]
         if name in toml:
             if not isinstance(toml[name], (str, int)) or isinstance(toml[name], bool):
-                raise InputError(f"{home / CONFIG_FILE}: {name} must be a string or a number")
+                raise InputError(
+                    _("{file}: {name} must be a string or a number").format(
+                        file=home / CONFIG_FILE, name=name
+                    )
+                )
             sources[name] = f"file {home / CONFIG_FILE}"
             return str(toml[name])
         return default()
@@ -212,10 +235,14 @@ def load_settings(
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InputError(f"unknown time zone {timezone!r}") from exc
+        raise InputError(_("unknown time zone {zone!r}").format(zone=timezone)) from exc
     max_text = pick("max_window_hours", lambda: "24")
     if not (max_text.isascii() and max_text.isdigit()) or not 1 <= int(max_text) <= 24 * 31:
-        raise InputError(f"max_window_hours must be a whole number of hours, not {max_text!r}")
+        raise InputError(
+            _("max_window_hours must be a whole number of hours, not {value!r}").format(
+                value=max_text
+            )
+        )
     return Settings(
         home=home,
         database_url=check_database_url(

@@ -31,6 +31,7 @@ from custody.errors import (
     SiteError,
 )
 from custody.files import exclusive as file_lock
+from custody.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -57,7 +58,7 @@ def hide_password(url: str) -> str:
     if after.startswith("@"):  # a user and no password
         return f"{scheme}{sep}{name}@{_cut(after[1:])}"
     if after.startswith(":") and "@" in after:  # a password, or a port before an '@'
-        secret, _, host = after[1:].rpartition("@")
+        secret, _at, host = after[1:].rpartition("@")
         shown = "***" if any(c in secret for c in "/?#") else _cut(host)
         return f"{scheme}{sep}{name}:***@{shown}"
     return f"{scheme}{sep}{_cut(rest)}"
@@ -140,23 +141,26 @@ class Database:
     """One site database. `create=False` refuses to conjure an empty SQLite file."""
 
     def __init__(self, url: str, *, create: bool = False) -> None:
-        scheme, _, rest = url.partition("://")
-        backend, _, driver = scheme.partition("+")
+        scheme, _sep, rest = url.partition("://")
+        backend, _plus, driver = scheme.partition("+")
         if not rest:
-            raise InputError(f"not a database URL: {hide_password(url)!r}")
+            raise InputError(_("not a database URL: {url!r}").format(url=hide_password(url)))
         if backend not in ("sqlite", "postgresql") or driver not in ("", "pysqlite", "psycopg"):
-            raise InputError(f"unsupported database {scheme!r}: sqlite or postgresql")
+            raise InputError(
+                _("unsupported database {scheme!r}: sqlite or postgresql").format(scheme=scheme)
+            )
         self.url = url
         self.is_sqlite = backend == "sqlite"
         self.path: Path | None = None
         if self.is_sqlite:
             database = unquote(urlsplit(url).path)[1:]  # sqlite:///relative, sqlite:////abs
             if not database or database == ":memory:":
-                raise InputError("the SQLite database must be a file")
+                raise InputError(_("the SQLite database must be a file"))
             self.path = Path(database)
             if not create and not self.path.exists():
                 raise SiteError(
-                    f"no database at {self.path}", hint="run 'scelle init' or set SCELLE_HOME"
+                    _("no database at {path}").format(path=self.path),
+                    hint=_("run 'scelle init' or set SCELLE_HOME"),
                 )
             self._driver_errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
             self._integrity_errors: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
@@ -241,17 +245,21 @@ class Database:
         except self._driver_errors as exc:
             detail = str(exc).splitlines()[0]
             if isinstance(exc, self._integrity_errors):  # a guard rail refused the write
-                raise IntegrityError(f"the database refused the write: {detail}") from exc
+                raise IntegrityError(
+                    _("the database refused the write: {detail}").format(detail=detail)
+                ) from exc
             if type(exc).__name__ == "LockNotAvailable":
                 raise DatabaseError(
-                    "another session held the site's write lock past the wait allowed "
-                    f"(lock_timeout, {LOCK_WAIT_SECONDS} s unless set): nothing was written",
-                    hint="see pg_stat_activity for a session idle in a transaction",
+                    _(
+                        "another session held the site's write lock past the wait allowed "
+                        "(lock_timeout, {seconds} s unless set): nothing was written"
+                    ).format(seconds=LOCK_WAIT_SECONDS),
+                    hint=_("see pg_stat_activity for a session idle in a transaction"),
                 ) from exc
             if type(exc).__name__ == "InsufficientPrivilege":  # PostgreSQL's own refusal
                 raise PermissionDeniedError(
-                    f"the database refused: {detail}",
-                    hint="the agents register is changed by the database owner",
+                    _("the database refused: {detail}").format(detail=detail),
+                    hint=_("the agents register is changed by the database owner"),
                 ) from exc
             raise self._db_error(exc) from exc
         finally:
@@ -330,10 +338,25 @@ class Database:
                 raise self._db_error(exc) from exc
             if not held:
                 raise InvalidStateError(
-                    busy + (f" ({holder})" if holder else ""),
-                    hint="it may run on another workstation: wait for it",
+                    _("{busy} ({holder})").format(busy=busy, holder=holder) if holder else busy,
+                    hint=_("it may run on another workstation: wait for it"),
                 )
             yield
+        finally:
+            self._release(raw)
+
+    def _release(self, raw: Any) -> None:
+        """Let go of a lock session and wait until the server has: ending the transaction
+        frees the row lock and an advisory unlock the session lock before the reply comes
+        back, whereas a bare close returns before the server has ended the session, and a
+        purge started at once (the next cron run, a retry) would find the lock still held."""
+        try:
+            raw.rollback()
+            with raw.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock_all()")
+            raw.commit()
+        except self._driver_errors:
+            pass  # the session is gone already: so is its lock
         finally:
             raw.close()
 
@@ -364,7 +387,9 @@ class Database:
         if row is None:
             return None
         user, pid, state, _xact, started = row
-        return f"held by {user}, session {pid} ({state}) since {started:%Y-%m-%d %H:%M:%S %Z}"
+        return _("held by {user}, session {pid} ({state}) since {started}").format(
+            user=user, pid=pid, state=state, started=f"{started:%Y-%m-%d %H:%M:%S %Z}"
+        )
 
     def login(self) -> str:
         """Who is acting, as authenticated by the system that holds the data.
@@ -389,6 +414,9 @@ class Database:
             raise self._db_error(context.original_exception)
 
     def _db_error(self, exc: BaseException) -> DatabaseError:
-        where = self.path if self.path else "the database"
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        return DatabaseError(f"cannot use {where}: {detail}")
+        if self.path:
+            return DatabaseError(
+                _("cannot use {path}: {detail}").format(path=self.path, detail=detail)
+            )
+        return DatabaseError(_("cannot use the database: {detail}").format(detail=detail))

@@ -18,6 +18,7 @@ from sqlalchemy import MetaData, Table, func, insert, select, text
 from custody.config import Settings
 from custody.db import Database
 from custody.errors import IntegrityError, InvalidStateError
+from custody.i18n import _
 from custody.text import shown
 from custody.verify import verify_ledger
 
@@ -51,9 +52,11 @@ def _storable_in_postgresql(table: Table, rows: list[dict[str, Any]]) -> None:
                     f"{c.name}={shown(str(row[c.name]), 40)}" for c in table.primary_key.columns
                 )
                 raise InvalidStateError(
-                    f"table {table.name}, row {key}: {column} holds a NUL character, which "
-                    "PostgreSQL cannot store; nothing was copied",
-                    hint="correct that value in the source database, then copy again",
+                    _(
+                        "table {table}, row {key}: {column} holds a NUL character, which "
+                        "PostgreSQL cannot store; nothing was copied"
+                    ).format(table=table.name, key=key, column=column),
+                    hint=_("correct that value in the source database, then copy again"),
                 )
 
 
@@ -73,7 +76,8 @@ def copy_database(
     with target.engine.connect() as conn:
         if conn.execute(text("SELECT COUNT(*) FROM ledger_entry")).scalar():
             raise InvalidStateError(
-                "the target database already holds a ledger", hint="copy into an empty database"
+                _("the target database already holds a ledger"),
+                hint=_("copy into an empty database"),
             )
     rows: dict[str, int] = {}
     with source.engine.connect() as src, target.engine.begin() as dst:
@@ -111,5 +115,5 @@ def copy_database(
                         )
     after = verify_ledger(target, settings)
     if (after.entries, after.root) != (before.entries, before.root):
-        raise IntegrityError("the copied ledger differs from the source")
+        raise IntegrityError(_("the copied ledger differs from the source"))
     return Copied(rows, after.entries, after.root)

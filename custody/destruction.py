@@ -21,11 +21,12 @@ from custody.canonical import canonical_bytes
 from custody.entry import Record
 from custody.errors import IntegrityError
 from custody.files import fsync_dir, full_disk_means, write_atomic
+from custody.i18n import N_, _
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
 from custody.signatures import sign_raw
 
 FORMAT = "scelle-destruction/1"
-REASON = "retention period expired (CSI L252-5)"
+REASON = N_("retention period expired (CSI L252-5)")  # the ledger's reason, translated
 JSON, KEY = "certificate.json", "keys/signer.pub.pem"
 DOCUMENTS = ("documents/destruction.html", "documents/destruction.pdf")
 FILES = frozenset({JSON, f"{JSON}.sig", KEY, *DOCUMENTS, *(f"{d}.sig" for d in DOCUMENTS)})
@@ -46,19 +47,19 @@ def root(leaves: Sequence[bytes]) -> str:
 def intent(camera: str, run: int, data: Mapping[str, Any]) -> Record:
     """Recorded before any file is deleted: which segments (count, bytes, first, last,
     Merkle root) and how many held."""
-    return Record("footage.destroy.intent", {"camera": camera, "purge": run}, REASON, data=data)
+    return Record("footage.destroy.intent", {"camera": camera, "purge": run}, _(REASON), data=data)
 
 
 def outcome(camera: str, run: int, data: Mapping[str, Any]) -> Record:
     """Recorded after: what was destroyed (its Merkle root), already absent, held since."""
-    return Record("footage.destroy", {"camera": camera, "purge": run}, REASON, data=data)
+    return Record("footage.destroy", {"camera": camera, "purge": run}, _(REASON), data=data)
 
 
 def failed(run: int, failures: Sequence[str], count: int) -> Record:
     return Record(
         "footage.destroy.failed",
         {"purge": run},
-        "some segments could not be destroyed: left in place",
+        _("some segments could not be destroyed: left in place"),
         data={"failures": list(failures)[:100], "count": count},
     )
 
@@ -101,8 +102,9 @@ def check_format(certificate: Mapping[str, Any]) -> None:
     """IntegrityError unless the certificate is of a version this scelle reads."""
     if certificate.get("format") != FORMAT:
         raise IntegrityError(
-            f"certificate.json is of format {certificate.get('format')!r}, not {FORMAT!r} "
-            "that this scelle reads"
+            _(
+                "certificate.json is of format {found!r}, not {expected!r} that this scelle reads"
+            ).format(found=certificate.get("format"), expected=FORMAT)
         )
 
 
@@ -122,9 +124,11 @@ def write(
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
         with full_disk_means(
-            f"no room in {final.parent} for the destruction certificate of purge {run}: the "
-            "destruction is recorded in the ledger, and nothing half-written was kept",
-            hint="free space there; the next 'scelle purge' makes the certificate",
+            _(
+                "no room in {folder} for the destruction certificate of purge {run}: the "
+                "destruction is recorded in the ledger, and nothing half-written was kept"
+            ).format(folder=final.parent, run=run),
+            hint=_("free space there; the next 'scelle purge' makes the certificate"),
         ):
             write_atomic(tmp / JSON, certificate)
             write_atomic(tmp / f"{JSON}.sig", sign_raw(signer, certificate))

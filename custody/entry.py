@@ -13,6 +13,7 @@ from typing import Any
 
 from custody.canonical import canonical_bytes, parse_canonical
 from custody.errors import InputError, IntegrityError
+from custody.i18n import _
 from custody.timewindow import stored_now
 
 ENTRY_VERSION = 1
@@ -31,11 +32,11 @@ class Record:
 
     def check(self) -> None:
         if not _ACTION.fullmatch(self.action):
-            raise InputError(f"invalid ledger action {self.action!r}")
+            raise InputError(_("invalid ledger action {action!r}").format(action=self.action))
         if not self.reason.strip():
-            raise InputError("every ledger entry needs a reason")
+            raise InputError(_("every ledger entry needs a reason"))
         if self.procedure is not None and not self.procedure.strip():
-            raise InputError("the procedure number is empty")
+            raise InputError(_("the procedure number is empty"))
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def decode_entry(body: bytes) -> dict[str, Any]:
     try:
         entry = parse_canonical(body)
     except ValueError as exc:
-        raise IntegrityError("entry bytes are not canonical JSON") from exc
+        raise IntegrityError(_("entry bytes are not canonical JSON")) from exc
     if entry.get("v") != ENTRY_VERSION or not isinstance(entry.get("seq"), int):
-        raise IntegrityError("entry is not a scelle ledger entry")
+        raise IntegrityError(_("entry is not a scelle ledger entry"))
     return entry

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from custody.errors import DiskFullError, InvalidStateError
+from custody.i18n import _
 
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 """What the kernel says when a disk (or the user's quota on it) has no room left."""
@@ -62,7 +63,7 @@ def exclusive(path: Path, busy: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise InvalidStateError(busy, hint="wait for it to finish") from exc
+            raise InvalidStateError(busy, hint=_("wait for it to finish")) from exc
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield

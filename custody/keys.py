@@ -24,6 +24,7 @@ from custody.errors import (
     WrongPassphraseError,
 )
 from custody.files import write_atomic
+from custody.i18n import _
 
 KDF_ROUNDS = 600_000
 
@@ -76,10 +77,10 @@ def create_key(path: Path, passphrase: bytes, name: str) -> Signer:
     """Generate an Ed25519 key and write it encrypted to `path` (refuses to overwrite)."""
     if not passphrase:
         raise SigningKeyError(
-            "the passphrase is empty", hint="set SCELLE_PASSPHRASE_FILE or type one"
+            _("the passphrase is empty"), hint=_("set SCELLE_PASSPHRASE_FILE or type one")
         )
     if path.exists():
-        raise InvalidStateError(f"a key already exists at {path}")
+        raise InvalidStateError(_("a key already exists at {path}").format(path=path))
     private = Ed25519PrivateKey.generate()
     encryption = (
         serialization.PrivateFormat.PKCS12.encryption_builder()
@@ -100,18 +101,24 @@ def load_signer(path: Path, passphrase: bytes) -> Signer:
         blob = path.read_bytes()
     except FileNotFoundError as exc:
         raise SigningKeyMissingError(
-            f"no signing key at {path}", hint="run 'scelle init' first"
+            _("no signing key at {path}").format(path=path), hint=_("run 'scelle init' first")
         ) from exc
     except OSError as exc:
-        raise SigningKeyError(f"cannot read signing key {path}: {exc.strerror}") from exc
+        raise SigningKeyError(
+            _("cannot read signing key {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from exc
     try:
         private, _cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)
     except ValueError as exc:
         raise WrongPassphraseError(
-            f"cannot open signing key {path}: wrong passphrase or damaged file"
+            _("cannot open signing key {path}: wrong passphrase or damaged file").format(path=path),
+            hint=_(
+                "type the passphrase again (check the keyboard layout and caps lock), or check "
+                "what SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE holds; the key is unchanged"
+            ),
         ) from exc
     if not isinstance(private, Ed25519PrivateKey):
-        raise SigningKeyError(f"{path} does not hold an Ed25519 key")
+        raise SigningKeyError(_("{path} does not hold an Ed25519 key").format(path=path))
     return Signer(private)
 
 
@@ -120,9 +127,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(path.read_bytes())
     except FileNotFoundError as exc:
-        raise SigningKeyMissingError(f"no public key at {path}") from exc
+        raise SigningKeyMissingError(_("no public key at {path}").format(path=path)) from exc
     except ValueError as exc:
-        raise SigningKeyError(f"{path} is not a PEM public key") from exc
+        raise SigningKeyError(_("{path} is not a PEM public key").format(path=path)) from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise SigningKeyError(f"{path} is not an Ed25519 public key")
+        raise SigningKeyError(_("{path} is not an Ed25519 public key").format(path=path))
     return key

@@ -14,6 +14,7 @@ from custody.canonical import canonical_bytes
 from custody.db import Cursor, Database
 from custody.entry import Appended, Record, entry_fields, utc_now
 from custody.errors import InputError, IntegrityError
+from custody.i18n import _
 from custody.proofs import ConsistencyProof, InclusionProof
 
 
@@ -52,7 +53,7 @@ class Ledger:
     def append_many(self, actor: str, records: Sequence[Record]) -> list[Appended]:
         """Append entries in one transaction (a batch is all or nothing)."""
         if not actor.strip():
-            raise InputError("the acting agent is unknown")
+            raise InputError(_("the acting agent is unknown"))
         for record in records:
             record.check()
         with self.db.write() as cur:
@@ -74,10 +75,10 @@ class Ledger:
         """`ledger note`: record an event that happened outside scelle (a phone call, a
         seal opened), so that the custody trail has no silent hole. The text rules are
         applied here, not only by the CLI, so that any caller records printable text."""
-        text.line(subject, "the subject")
-        text.prose(reason, "the reason")
+        text.line(subject, _("the subject"))
+        text.prose(reason, _("the reason"))
         if procedure is not None:
-            text.line(procedure, "the procedure number")
+            text.line(procedure, _("the procedure number"))
         return self.append(actor, Record("ledger.note", subject, reason, procedure))
 
     def _in_database(self, cur: Cursor) -> bool:
@@ -92,11 +93,15 @@ class Ledger:
     def entry(self, seq: int) -> bytes:
         """The exact stored bytes of entry `seq`."""
         if not 0 <= seq < 2**62:
-            raise InputError(f"no ledger entry {seq}")
+            raise InputError(_("no ledger entry {seq}").format(seq=seq))
         with self.db.read() as cur:
             row = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()
             if row is None:
-                raise InputError(f"no ledger entry {seq} (the ledger has {current_size(cur)})")
+                raise InputError(
+                    _("no ledger entry {seq} (the ledger has {size})").format(
+                        seq=seq, size=current_size(cur)
+                    )
+                )
             return bytes(row[0])
 
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
@@ -122,7 +127,9 @@ class Ledger:
         with self.db.read() as cur:
             n = self._checked_size(cur, size)
             if not 0 <= index < n:
-                raise InputError(f"no entry {index} in a tree of {n} entries")
+                raise InputError(
+                    _("no entry {index} in a tree of {size} entries").format(index=index, size=n)
+                )
 
             def get(keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
                 return fetch_nodes(cur, keys)
@@ -140,7 +147,9 @@ class Ledger:
         with self.db.read() as cur:
             n = self._checked_size(cur, new)
             if not 0 < old <= n:
-                raise InputError(f"--from must be between 1 and {n}, not {old}")
+                raise InputError(
+                    _("--from must be between 1 and {size}, not {old}").format(size=n, old=old)
+                )
 
             def get(keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
                 return fetch_nodes(cur, keys)
@@ -159,7 +168,9 @@ class Ledger:
         if size is None:
             return n
         if not 0 < size <= n:
-            raise InputError(f"tree size must be between 1 and {n}, not {size}")
+            raise InputError(
+                _("tree size must be between 1 and {size}, not {given}").format(size=n, given=size)
+            )
         return size
 
 
@@ -203,7 +214,7 @@ def append_locked(
         keys = merkle.frontier_keys(n)
         nodes = fetch_nodes(cur, keys)
         if len(nodes) != len(keys):
-            raise IntegrityError("the ledger tree is damaged: a frontier node is missing")
+            raise IntegrityError(_("the ledger tree is damaged: a frontier node is missing"))
         tree = merkle.CompactRange(n, [nodes[k] for k in keys])
     time = utc_now()
     appended = []

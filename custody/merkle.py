@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from custody.errors import ProofError
+from custody.i18n import N_, _
 
 HASH_SIZE = 32
 NodeKey = tuple[int, int]  # (level, idx): leaves [idx << level, (idx + 1) << level)
@@ -112,7 +113,11 @@ def hash_ranges(ranges: Sequence[tuple[int, int]], get_nodes: GetNodes) -> list[
     missing = [key for key in wanted if key not in found]
     if missing:
         level, idx = missing[0]
-        raise ProofError(f"tree node (level {level}, index {idx}) is missing from the store")
+        raise ProofError(
+            _("tree node (level {level}, index {index}) is missing from the store").format(
+                level=level, index=idx
+            )
+        )
     return [fold([found[key] for key in keys]) for keys in per_range]
 
 
@@ -126,36 +131,41 @@ def root_at(size: int, get_nodes: GetNodes) -> bytes:
 def inclusion_proof(index: int, size: int, get_nodes: GetNodes) -> list[bytes]:
     """RFC 9162 §2.1.3.1 inclusion proof of leaf `index` in the tree of `size` leaves."""
     if not 0 <= index < size:
-        raise ProofError(f"no leaf {index} in a tree of {size}")
+        raise ProofError(_("no leaf {index} in a tree of {size}").format(index=index, size=size))
     return hash_ranges(inclusion_ranges(index, size), get_nodes)
 
 
 def consistency_proof(old: int, new: int, get_nodes: GetNodes) -> list[bytes]:
     """RFC 9162 §2.1.4.1 consistency proof from size `old` to size `new`."""
     if not 0 < old <= new:
-        raise ProofError(f"no consistency proof from size {old} to size {new}")
+        raise ProofError(
+            _("no consistency proof from size {old} to size {new}").format(old=old, new=new)
+        )
     return hash_ranges(consistency_ranges(old, new), get_nodes)
 
 
-def _check_hash(name: str, value: bytes) -> None:
+def _check_hash(value: bytes, message: str) -> None:
+    """ProofError(`message`, an N_() text naming the hash) unless `value` is 32 bytes."""
     if len(value) != HASH_SIZE:
-        raise ProofError(f"{name} is {len(value)} bytes, not {HASH_SIZE}")
+        raise ProofError(_(message).format(size=len(value), expected=HASH_SIZE))
 
 
 def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
 ) -> None:
     """RFC 9162 §2.1.3.2; raises ProofError unless `proof` puts `leaf` at `index`."""
-    _check_hash("leaf hash", leaf)
-    _check_hash("root", root)
+    _check_hash(leaf, N_("leaf hash is {size} bytes, not {expected}"))
+    _check_hash(root, N_("root is {size} bytes, not {expected}"))
     for h in proof:
-        _check_hash("proof hash", h)
+        _check_hash(h, N_("proof hash is {size} bytes, not {expected}"))
     if index >= size or index < 0:
-        raise ProofError(f"leaf index {index} is outside a tree of {size}")
+        raise ProofError(
+            _("leaf index {index} is outside a tree of {size}").format(index=index, size=size)
+        )
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
-            raise ProofError("inclusion proof is too long")
+            raise ProofError(_("inclusion proof is too long"))
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             while not fn & 1 and fn != 0:
@@ -166,31 +176,33 @@ def verify_inclusion(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofError("inclusion proof is too short")
+        raise ProofError(_("inclusion proof is too short"))
     if r != root:
-        raise ProofError("inclusion proof does not lead to the root")
+        raise ProofError(_("inclusion proof does not lead to the root"))
 
 
 def verify_consistency(
     old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
     """RFC 9162 §2.1.4.2; raises ProofError unless tree `old` is a prefix of tree `new`."""
-    _check_hash("first root", old_root)
-    _check_hash("second root", new_root)
+    _check_hash(old_root, N_("first root is {size} bytes, not {expected}"))
+    _check_hash(new_root, N_("second root is {size} bytes, not {expected}"))
     for h in proof:
-        _check_hash("proof hash", h)
+        _check_hash(h, N_("proof hash is {size} bytes, not {expected}"))
     if old < 0 or old > new:
-        raise ProofError(f"first size {old} is larger than second size {new}")
+        raise ProofError(
+            _("first size {old} is larger than second size {new}").format(old=old, new=new)
+        )
     if old == 0:
-        raise ProofError("a consistency proof from an empty tree proves nothing")
+        raise ProofError(_("a consistency proof from an empty tree proves nothing"))
     if old == new:
         if proof:
-            raise ProofError("proof between equal sizes must be empty")
+            raise ProofError(_("proof between equal sizes must be empty"))
         if old_root != new_root:
-            raise ProofError("roots differ for the same tree size")
+            raise ProofError(_("roots differ for the same tree size"))
         return
     if not proof:
-        raise ProofError("consistency proof is empty")
+        raise ProofError(_("consistency proof is empty"))
     path = list(proof)
     if old & (old - 1) == 0:
         path.insert(0, old_root)
@@ -201,7 +213,7 @@ def verify_consistency(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise ProofError("consistency proof is too long")
+            raise ProofError(_("consistency proof is too long"))
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
@@ -213,11 +225,11 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     if sn != 0:
-        raise ProofError("consistency proof is too short")
+        raise ProofError(_("consistency proof is too short"))
     if fr != old_root:
-        raise ProofError("consistency proof does not lead to the first root")
+        raise ProofError(_("consistency proof does not lead to the first root"))
     if sr != new_root:
-        raise ProofError("consistency proof does not lead to the second root")
+        raise ProofError(_("consistency proof does not lead to the second root"))
 
 
 def frontier_keys(size: int) -> list[NodeKey]:
@@ -254,11 +266,15 @@ class CompactRange:
         multiple of its width (it is, for the nodes `aligned_nodes` names)."""
         width = 1 << level
         if self.size % width:
-            raise ProofError(f"a subtree of {width} leaves cannot follow {self.size} leaves")
+            raise ProofError(
+                _("a subtree of {width} leaves cannot follow {size} leaves").format(
+                    width=width, size=self.size
+                )
+            )
         index = self.size >> level
         while index & 1:
             if not self.hashes:
-                raise ProofError("the range proof's left side is too short")
+                raise ProofError(_("the range proof's left side is too short"))
             h = node_hash(self.hashes.pop(), h)
             index >>= 1
         self.hashes.append(h)
@@ -293,14 +309,18 @@ def range_root(
     leaf hashes of [start, end) and the `aligned_nodes(end, size)` hashes (`right`):
     a proof that every one of those leaves is in that tree, in that place."""
     if len(left) != len(frontier_keys(start)) or len(right) != len(aligned_nodes(end, size)):
-        raise ProofError("the range proof has the wrong number of hashes")
+        raise ProofError(_("the range proof has the wrong number of hashes"))
     for h in (*left, *right):
-        _check_hash("range proof hash", h)
+        _check_hash(h, N_("range proof hash is {size} bytes, not {expected}"))
     tree = CompactRange(start, list(left))
     for leaf in leaves:
         tree.push(leaf)
     if tree.size != end:
-        raise ProofError(f"the range proof covers {tree.size - start} leaves, not {end - start}")
+        raise ProofError(
+            _("the range proof covers {count} leaves, not {expected}").format(
+                count=tree.size - start, expected=end - start
+            )
+        )
     for (level, _idx), h in zip(aligned_nodes(end, size), right, strict=True):
         tree.push_node(level, h)
     return tree.root()

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import InputError, IntegrityError, SignatureError
+from custody.i18n import _
 from custody.keys import Signer, public_raw
 
 ED25519_ALG = b"\x01"
@@ -27,7 +28,7 @@ _NAME = re.compile(r"[^\s+]+")
 def check_key_name(name: str) -> None:
     """Key names and origins: non-empty, no spaces, no plus sign (C2SP signed-note)."""
     if not _NAME.fullmatch(name):
-        raise InputError(f"invalid key name {name!r}: no spaces or '+' allowed")
+        raise InputError(_("invalid key name {name!r}: no spaces or '+' allowed").format(name=name))
 
 
 def key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
@@ -46,18 +47,18 @@ def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     """Read a verifier key string back; raises InputError if malformed or inconsistent."""
     parts = vkey.strip().split("+", 2)
     if len(parts) != 3:
-        raise InputError("verifier key must be <name>+<key id>+<base64 key>")
+        raise InputError(_("verifier key must be <name>+<key id>+<base64 key>"))
     name, hex_id, b64 = parts
     check_key_name(name)
     try:
         raw = base64.b64decode(b64, validate=True)
     except binascii.Error as exc:
-        raise InputError("verifier key: key is not base64") from exc
+        raise InputError(_("verifier key: key is not base64")) from exc
     if len(raw) != 33 or raw[:1] != ED25519_ALG:
-        raise InputError("verifier key: not an Ed25519 key")
+        raise InputError(_("verifier key: not an Ed25519 key"))
     key = Ed25519PublicKey.from_public_bytes(raw[1:])
     if key_id(name, key).hex() != hex_id.lower():
-        raise InputError("verifier key: key id does not match name and key")
+        raise InputError(_("verifier key: key id does not match name and key"))
     return name, key
 
 
@@ -93,20 +94,22 @@ def parse_note(text: str) -> SignedNote:
     """Split a signed note into body and signatures; raises IntegrityError if malformed."""
     body, sep, rest = text.partition("\n\n")
     if not sep or not body:
-        raise IntegrityError("not a signed note: no blank line after the body")
+        raise IntegrityError(_("not a signed note: no blank line after the body"))
     if not rest.endswith("\n"):
-        raise IntegrityError("not a signed note: does not end with a newline")
+        raise IntegrityError(_("not a signed note: does not end with a newline"))
     sigs = []
     for line in rest[:-1].split("\n"):
         if not line.startswith(SIG_PREFIX):
-            raise IntegrityError(f"not a signed note: bad signature line {line[:40]!r}")
-        name, _, b64 = line[len(SIG_PREFIX) :].partition(" ")
+            raise IntegrityError(
+                _("not a signed note: bad signature line {line!r}").format(line=line[:40])
+            )
+        name, _space, b64 = line[len(SIG_PREFIX) :].partition(" ")
         try:
             blob = base64.b64decode(b64, validate=True)
         except binascii.Error as exc:
-            raise IntegrityError("not a signed note: signature is not base64") from exc
+            raise IntegrityError(_("not a signed note: signature is not base64")) from exc
         if not _NAME.fullmatch(name) or len(blob) < 5:
-            raise IntegrityError("not a signed note: malformed signature line")
+            raise IntegrityError(_("not a signed note: malformed signature line"))
         sigs.append((name, blob[:4], blob[4:]))
     return SignedNote(text=text, body=body + "\n", signatures=tuple(sigs))
 
@@ -125,25 +128,27 @@ def verify_checkpoint(text: str, name: str, public_key: Ed25519PublicKey) -> Che
             try:
                 public_key.verify(sig, note.body.encode())
             except InvalidSignature as exc:
-                raise SignatureError("checkpoint signature does not verify") from exc
+                raise SignatureError(_("checkpoint signature does not verify")) from exc
             return parse_checkpoint(note.body)
-    raise SignatureError(f"checkpoint is not signed by key {name}+{kid.hex()}")
+    raise SignatureError(
+        _("checkpoint is not signed by key {key}").format(key=f"{name}+{kid.hex()}")
+    )
 
 
 def parse_checkpoint(body: str) -> Checkpoint:
     """Parse `<origin>\\n<size>\\n<root>\\n[extensions]`; raises IntegrityError."""
     lines = body.split("\n")
     if len(lines) < 4 or lines[-1] != "":
-        raise IntegrityError("checkpoint body must have origin, size and root lines")
+        raise IntegrityError(_("checkpoint body must have origin, size and root lines"))
     origin, size_text, root_b64 = lines[0], lines[1], lines[2]
     if not origin or not size_text.isdigit() or (size_text != "0" and size_text[0] == "0"):
-        raise IntegrityError("checkpoint body: bad origin or size line")
+        raise IntegrityError(_("checkpoint body: bad origin or size line"))
     try:
         root = base64.b64decode(root_b64, validate=True)
     except binascii.Error as exc:
-        raise IntegrityError("checkpoint body: root is not base64") from exc
+        raise IntegrityError(_("checkpoint body: root is not base64")) from exc
     if len(root) != 32:
-        raise IntegrityError("checkpoint body: root is not 32 bytes")
+        raise IntegrityError(_("checkpoint body: root is not 32 bytes"))
     return Checkpoint(origin=origin, size=int(size_text), root=root)
 
 
@@ -167,10 +172,12 @@ def split_notes(text: str) -> list[tuple[int, str]]:
         while i < len(lines) and lines[i].startswith(SIG_PREFIX):
             i += 1
         if i == sig_start or start == sig_start - 1:
-            raise IntegrityError(f"line {start + 1}: not a signed note")
+            raise IntegrityError(_("line {line}: not a signed note").format(line=start + 1))
         notes.append((start + 1, "\n".join(lines[start:i]) + "\n"))
         if i < len(lines):
             if lines[i] != "":
-                raise IntegrityError(f"line {i + 1}: expected a blank line between notes")
+                raise IntegrityError(
+                    _("line {line}: expected a blank line between notes").format(line=i + 1)
+                )
             i += 1
     return notes

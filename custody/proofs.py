@@ -14,6 +14,7 @@ from typing import Any
 
 from custody import merkle
 from custody.errors import InputError
+from custody.i18n import _
 
 
 def b64(data: bytes) -> str:
@@ -22,24 +23,24 @@ def b64(data: bytes) -> str:
 
 def _unb64(value: Any, name: str) -> bytes:
     if not isinstance(value, str):
-        raise InputError(f"proof: {name} must be a base64 string")
+        raise InputError(_("proof: {name} must be a base64 string").format(name=name))
     try:
         return base64.b64decode(value, validate=True)
     except binascii.Error as exc:
-        raise InputError(f"proof: {name} is not base64") from exc
+        raise InputError(_("proof: {name} is not base64").format(name=name)) from exc
 
 
 def _int(doc: dict[str, Any], name: str) -> int:
     value = doc.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"proof: {name} must be a non-negative integer")
+        raise InputError(_("proof: {name} must be a non-negative integer").format(name=name))
     return value
 
 
 def _hashes(doc: dict[str, Any]) -> tuple[bytes, ...]:
     value = doc.get("hashes")
     if not isinstance(value, list):
-        raise InputError("proof: hashes must be a list")
+        raise InputError(_("proof: hashes must be a list"))
     return tuple(_unb64(h, "hashes[]") for h in value)
 
 

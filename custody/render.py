@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from custody.i18n import N_, _, current, ngettext
 from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
 from custody.note import verifier_key
 from custody.timewindow import local_text, to_us
@@ -45,25 +46,46 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def _aligned(rows: Sequence[tuple[str, object]], gap: int = 1) -> list[str]:
+    """Label and value lines, the values in one column however long the labels are in the
+    user's language (`gap`: spaces after the longest label)."""
+    width = max(len(label) for label, _value in rows) + gap
+    return [f"{label:<{width}}{value}" for label, value in rows]
+
+
 def site_created_lines(
     settings: Settings, database: str, public: Ed25519PublicKey, checkpoint_size: int, admin: str
 ) -> list[str]:
     """`scelle init`: where everything is, the key's fingerprints, the first administrator."""
     return [
-        f"site initialised in {settings.home}",
-        f"database      {database}",
-        f"signing key   {settings.key_file}",
-        f"verifier key  {verifier_key(settings.site_name, public)}",
-        f"ssh           {ssh_fingerprint(public)}",
-        f"der sha256    {der_sha256(public)}",
-        f"checkpoint    size {checkpoint_size}, written to {settings.checkpoint_file}",
-        f"administrator {admin} (designate the other agents with 'scelle agent add')",
+        _("site initialised in {home}").format(home=settings.home),
+        *_aligned(
+            [
+                (_("database"), database),
+                (_("signing key"), settings.key_file),
+                (_("verifier key"), verifier_key(settings.site_name, public)),
+                ("ssh", ssh_fingerprint(public)),
+                ("der sha256", der_sha256(public)),
+                (
+                    _("checkpoint"),
+                    _("size {size}, written to {file}").format(
+                        size=checkpoint_size, file=settings.checkpoint_file
+                    ),
+                ),
+                (
+                    _("administrator"),
+                    _("{login} (designate the other agents with 'scelle agent add')").format(
+                        login=admin
+                    ),
+                ),
+            ]
+        ),
     ]
 
 
 def config_lines(rows: Sequence[tuple[str, str, str]]) -> list[str]:
     """`scelle config show`: each setting, its value and the source that won."""
-    width = max(len(name) for name, _, _ in rows)
+    width = max(len(name) for name, _value, _src in rows)
     return [f"{name:<{width}}  {value}  ({src})" for name, value, src in rows]
 
 
@@ -82,14 +104,17 @@ def key_lines(identity: Identity, public_key_file: Path, form: KeyForm | None) -
         return [verifier_key(name, key)]
     if form == "fingerprint":  # as ssh-keygen -lf and `openssl ... | sha256sum` print them
         return [f"256 {ssh_fingerprint(key)} {name} (ED25519)", f"{der_sha256(key)}  -"]
-    return [
-        f"name          {name}",
-        f"origin        {identity.origin}",
-        f"verifier key  {verifier_key(name, key)}",
-        f"ssh           {ssh_fingerprint(key)}",
-        f"der sha256    {der_sha256(key)}",
-        f"public key    {public_key_file}",
-    ]
+    return _aligned(
+        [
+            (_("name"), name),
+            (_("origin"), identity.origin),
+            (_("verifier key"), verifier_key(name, key)),
+            ("ssh", ssh_fingerprint(key)),
+            ("der sha256", der_sha256(key)),
+            (_("public key"), public_key_file),
+        ],
+        gap=2,
+    )
 
 
 def entry_lines(entries: Sequence[Mapping[str, Any]], detailed: bool) -> list[str]:
@@ -103,33 +128,69 @@ def entry_lines(entries: Sequence[Mapping[str, Any]], detailed: bool) -> list[st
             f"{e['seq']:>6}  {e['time']}  {e['actor']:<14} {e['action']:<22} {subject}{proc}"
         )
         if detailed:
-            out.append(f"        reason: {e['reason']}")
+            out.append("        " + _("reason: {reason}").format(reason=e["reason"]))
             if e.get("data"):
-                out.append("        data: " + json.dumps(e["data"], ensure_ascii=False))
+                data = json.dumps(e["data"], ensure_ascii=False)
+                out.append("        " + _("data: {data}").format(data=data))
     return out
 
 
 def ledger_report_lines(report: LedgerReport, audit_index: bool) -> list[str]:
     """`scelle ledger verify`: the root, the checkpoints, warnings, what is not yet signed."""
-    files = f" ({report.auditor_files} auditor files)" if report.auditor_files else ""
+    entries, checkpoints = report.entries, report.checkpoints
+    if report.auditor_files:
+        consistent = ngettext(
+            "{checkpoints} signed checkpoints consistent with the log ({files} auditor files)",
+            "{checkpoints} signed checkpoints consistent with the log ({files} auditor files)",
+            checkpoints,
+        ).format(checkpoints=checkpoints, files=report.auditor_files)
+    else:
+        consistent = ngettext(
+            "{checkpoints} signed checkpoints consistent with the log",
+            "{checkpoints} signed checkpoints consistent with the log",
+            checkpoints,
+        ).format(checkpoints=checkpoints)
     out = [
-        f"ledger OK: {report.entries} entries, root {_b64(report.root)}",
-        f"{report.checkpoints} signed checkpoints consistent with the log{files}",
+        ngettext(
+            "ledger OK: {entries} entries, root {root}",
+            "ledger OK: {entries} entries, root {root}",
+            entries,
+        ).format(entries=entries, root=_b64(report.root)),
+        consistent,
     ]
     if audit_index:
-        out.append(f"audit index OK: one row per entry, as the {report.entries} entries say")
-    out += [f"warning: {warning}" for warning in report.warnings]
+        out.append(
+            ngettext(
+                "audit index OK: one row per entry, as the {entries} entries say",
+                "audit index OK: one row per entry, as the {entries} entries say",
+                entries,
+            ).format(entries=entries)
+        )
+    out += [_("warning: {warning}").format(warning=warning) for warning in report.warnings]
     unsigned = report.entries - report.latest_signed
     if unsigned:
-        out.append(f"note: the latest {unsigned} entries are not yet covered by a checkpoint")
+        out.append(
+            ngettext(
+                "note: the latest {unsigned} entries are not yet covered by a checkpoint",
+                "note: the latest {unsigned} entries are not yet covered by a checkpoint",
+                unsigned,
+            ).format(unsigned=unsigned)
+        )
     return out
+
+
+_CHECKED = {"export": N_("export {directory}"), "bundle": N_("bundle {directory}")}
 
 
 def check_lines(report: Report, what: str) -> list[str]:
     """Every check of an offline verification (`what`: export, bundle), OK or FAIL."""
-    out = [f"{what} {report.directory}"]
+    out = [_(_CHECKED[what]).format(directory=report.directory)]
+    passed, failed = _("OK"), _("FAIL")
+    width = max(len(passed), len(failed))
     for name, why in report.checks:
-        out.append(f"  {'OK  ' if why is None else 'FAIL'}  {name}" + (f": {why}" if why else ""))
+        status = passed if why is None else failed
+        said = _("{check}: {failure}").format(check=name, failure=why) if why else name
+        out.append(f"  {status:<{width}}  {said}")
     return out
 
 
@@ -137,35 +198,60 @@ def unpinned_warning(report: Report, what: str) -> str | None:
     """The warning (for stderr) when the signing key was taken from what it signed."""
     if not report.key or report.key_pinned:
         return None
-    papers = "the signed cover sheet" if what == "export" else "the CSV signed papers"
-    return (
-        f"WARNING: signed by {report.fingerprint}; a key shipped inside the {what} proves "
-        f"nothing until this fingerprint is compared with the one printed on {papers} "
-        "(use --key)"
-    )
+    if what == "export":
+        warning = _(
+            "WARNING: signed by {fingerprint}; a key shipped inside the export proves nothing "
+            "until this fingerprint is compared with the one printed on the signed cover sheet "
+            "(use --key)"
+        )
+    else:
+        warning = _(
+            "WARNING: signed by {fingerprint}; a key shipped inside the bundle proves nothing "
+            "until this fingerprint is compared with the one printed on the CSV signed papers "
+            "(use --key)"
+        )
+    return warning.format(fingerprint=report.fingerprint)
 
 
 def bundle_verified(report: Report, count: int) -> str:
-    pinned = " against the expected key" if report.key_pinned else ""
-    return f"VERIFIED{pinned}: {count} ledger entries in the signed tree"
+    if report.key_pinned:
+        verified = ngettext(
+            "VERIFIED against the expected key: {count} ledger entries in the signed tree",
+            "VERIFIED against the expected key: {count} ledger entries in the signed tree",
+            count,
+        )
+    else:
+        verified = ngettext(
+            "VERIFIED: {count} ledger entries in the signed tree",
+            "VERIFIED: {count} ledger entries in the signed tree",
+            count,
+        )
+    return verified.format(count=count)
 
 
 def bundle_lines(made: Bundle) -> list[str]:
     """`scelle ledger export`: what the bundle holds, and how to check it."""
     return [
-        f"bundle {made.path}: entries {made.first} to {made.last}, "
-        f"proved against the signed checkpoint of {made.tree_size} entries",
-        f"check it with: scelle ledger verify --bundle {made.path} --key <fingerprint>",
+        ngettext(
+            "bundle {path}: entries {first} to {last}, proved against the signed checkpoint "
+            "of {size} entries",
+            "bundle {path}: entries {first} to {last}, proved against the signed checkpoint "
+            "of {size} entries",
+            made.tree_size,
+        ).format(path=made.path, first=made.first, last=made.last, size=made.tree_size),
+        _("check it with: scelle ledger verify --bundle {path} --key <fingerprint>").format(
+            path=made.path
+        ),
     ]
 
 
 def copied_lines(copied: Copied, target: str, home: Path) -> list[str]:
     """`scelle db copy`: rows, the ledger both sides agree on, what to do next."""
     return [
-        f"copied {sum(copied.rows.values())} rows; ledger verified on both sides: "
-        f"{copied.entries} entries,",
-        f"root {_b64(copied.root)}",
-        f"now set database_url = {target!r} in {home / 'scelle.toml'}",
+        *_("copied {rows} rows; ledger verified on both sides: {entries} entries,\nroot {root}")
+        .format(rows=sum(copied.rows.values()), entries=copied.entries, root=_b64(copied.root))
+        .splitlines(),
+        _("now set database_url = {url!r} in {file}").format(url=target, file=home / "scelle.toml"),
     ]
 
 
@@ -181,33 +267,82 @@ def audit_json(rows: Sequence[AuditRow]) -> str:
     return json_text([r.as_json() for r in rows])
 
 
-def audit_csv(rows: Sequence[AuditRow], zone: str) -> str:
-    """`scelle audit --csv`: one row per entry, times local with their offset."""
+AUDIT_CSV_HEADERS = {
+    "seq": N_("seq"),
+    "time": N_("time"),
+    "agent": N_("agent"),
+    "action": N_("action"),
+    "cameras": N_("cameras"),
+    "recordings": N_("recordings"),
+    "requisition": N_("requisition"),
+    "procedure": N_("procedure"),
+    "unit": N_("unit"),
+    "reason": N_("reason"),
+}
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def audit_csv(rows: Sequence[AuditRow], zone: str, *, rfc4180: bool = False) -> str:
+    """`scelle audit --csv`: one row per entry, times local with their offset.
+
+    By default, for a spreadsheet opened by double-click: UTF-8 with its byte-order mark
+    (without it Excel reads Windows-1252), `;` between fields under French (French Excel's
+    list separator; `,` under English), CRLF, headers in the user's language, and a cell
+    that would start a formula (`=`, `+`, `-`, `@`) prefixed with `'` so that a reason typed
+    by someone is never run by the auditor's spreadsheet. `rfc4180`: for scripts, RFC 4180
+    (`,`, CRLF, UTF-8 without mark, the column names of --json, cells as they are)."""
     buffer = io.StringIO()
-    out = csv.writer(buffer, lineterminator="\n")
-    out.writerow(AUDIT_CSV_COLUMNS)
+    if rfc4180:
+        out = csv.writer(buffer, lineterminator="\r\n")
+        out.writerow(AUDIT_CSV_COLUMNS)
+    else:
+        buffer.write("\ufeff")
+        out = csv.writer(buffer, delimiter=";" if current() == "fr" else ",", lineterminator="\r\n")
+        out.writerow([_(AUDIT_CSV_HEADERS[k]) for k in AUDIT_CSV_COLUMNS])
     for row in rows:
         a = row.as_json()
         a["time"] = _local(a["time"], zone)
         a["cameras"] = " ".join(a["cameras"])
         a["recordings"] = "; ".join(a["recordings"])
-        out.writerow([a[k] if a[k] is not None else "" for k in AUDIT_CSV_COLUMNS])
+        cells = [str(a[k]) if a[k] is not None else "" for k in AUDIT_CSV_COLUMNS]
+        if not rfc4180:
+            cells = ["'" + c if c.startswith(_FORMULA) else c for c in cells]
+        out.writerow(cells)
     return buffer.getvalue()
 
 
 def audit_lines(rows: Sequence[AuditRow], zone: str) -> list[str]:
     """`scelle audit`: a table, local time to the second, each recording under its entry."""
+    headers = {
+        "seq": _("seq"),
+        "time": _("time ({zone})").format(zone=zone),
+        "agent": _("agent"),
+        "action": _("action"),
+        "camera": _("camera"),
+        "requisition": _("requisition"),
+        "procedure": _("procedure"),
+        "unit": _("unit"),
+    }
+    # The columns are as wide as their data needs, wider when a header is longer.
+    least = {"seq": 7, "time": 19, "agent": 16, "action": 24, "camera": 12}
+    least |= {"requisition": 11, "procedure": 16, "unit": 20}
+    w = {column: max(least[column], len(header)) for column, header in headers.items()}
+    h, reason = headers, _("reason")
     out = [
-        f"{'seq':>7}  {'time (' + zone + ')':<19}  {'agent':<16} {'action':<24} "
-        f"{'camera':<12} {'requisition':<11} {'procedure':<16} {'unit':<20} reason"
+        f"{h['seq']:>{w['seq']}}  {h['time']:<{w['time']}}  {h['agent']:<{w['agent']}} "
+        f"{h['action']:<{w['action']}} {h['camera']:<{w['camera']}} "
+        f"{h['requisition']:<{w['requisition']}} {h['procedure']:<{w['procedure']}} "
+        f"{h['unit']:<{w['unit']}} {reason}"
     ]
     for row in rows:
         a = row.as_json()
         when = _local(a["time"], zone)[:19].replace("T", " ")
         out.append(
-            f"{a['seq']:>7}  {when:<19}  {a['agent']:<16} {a['action']:<24} "
-            f"{','.join(a['cameras']) or '-':<12} {a['requisition'] or '-':<11} "
-            f"{a['procedure'] or '-':<16} {a['unit'] or '-':<20} {a['reason']}"
+            f"{a['seq']:>{w['seq']}}  {when:<{w['time']}}  {a['agent']:<{w['agent']}} "
+            f"{a['action']:<{w['action']}} {','.join(a['cameras']) or '-':<{w['camera']}} "
+            f"{a['requisition'] or '-':<{w['requisition']}} "
+            f"{a['procedure'] or '-':<{w['procedure']}} {a['unit'] or '-':<{w['unit']}} "
+            f"{a['reason']}"
         )
-        out += [f"{'':>9}{recording}" for recording in a["recordings"]]
+        out += [f"{'':>{w['seq'] + 2}}{recording}" for recording in a["recordings"]]
     return out

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from custody.db import Cursor, Database
 from custody.errors import DatabaseError
+from custody.i18n import _
 from custody.timewindow import stored_now
 
 if TYPE_CHECKING:  # SQLAlchemy is imported only when the schema is changed
@@ -235,8 +236,12 @@ def _pg_privileges(conn: Connection, plan: Plan) -> None:
                 conn.exec_driver_sql(f"CREATE ROLE {APP_ROLE} NOLOGIN")
         except DBAPIError as exc:
             raise DatabaseError(
-                f"the role {APP_ROLE} does not exist and cannot be created here",
-                hint=f"as a PostgreSQL administrator: CREATE ROLE {APP_ROLE} NOLOGIN",
+                _("the role {role} does not exist and cannot be created here").format(
+                    role=APP_ROLE
+                ),
+                hint=_("as a PostgreSQL administrator: CREATE ROLE {role} NOLOGIN").format(
+                    role=APP_ROLE
+                ),
             ) from exc
     present = set(inspect(conn).get_table_names()) & set(plan.metadata().tables)
     statements = [
@@ -307,15 +312,21 @@ def require_current(db: Database, latest: int) -> None:
     """Refuse to work on a database whose schema this scelle does not speak."""
     found = version(db)
     if found == 0:
-        raise DatabaseError(f"{db.path or 'the database'} is not a scelle database")
+        if db.path:
+            raise DatabaseError(_("{path} is not a scelle database").format(path=db.path))
+        raise DatabaseError(_("the database is not a scelle database"))
     if found < latest:
         raise DatabaseError(
-            f"database schema v{found} is older than this scelle's v{latest}",
-            hint="run 'scelle db upgrade'",
+            _("database schema v{found} is older than this scelle's v{latest}").format(
+                found=found, latest=latest
+            ),
+            hint=_("run 'scelle db upgrade'"),
         )
     if found > latest:
         raise DatabaseError(_newer(found, latest))
 
 
 def _newer(found: int, latest: int) -> str:
-    return f"database schema v{found} is newer than this scelle (v{latest}): upgrade scelle"
+    return _(
+        "database schema v{found} is newer than this scelle (v{latest}): upgrade scelle"
+    ).format(found=found, latest=latest)

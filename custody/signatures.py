@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import SignatureError
+from custody.i18n import N_, _
 from custody.keys import Signer, public_raw
 
 SSH_NAMESPACE = "scelle-export"
@@ -33,11 +34,11 @@ def _string(data: bytes) -> bytes:
 
 def _read_string(blob: bytes, offset: int) -> tuple[bytes, int]:
     if offset + 4 > len(blob):
-        raise SignatureError("SSH signature is truncated")
+        raise SignatureError(_("SSH signature is truncated"))
     (size,) = struct.unpack_from(">I", blob, offset)
     end = offset + 4 + size
     if end > len(blob):
-        raise SignatureError("SSH signature is truncated")
+        raise SignatureError(_("SSH signature is truncated"))
     return blob[offset + 4 : end], end
 
 
@@ -82,27 +83,36 @@ def verify_sshsig(
         or body[0] != "-----BEGIN SSH SIGNATURE-----"
         or body[-1] != ("-----END SSH SIGNATURE-----")
     ):
-        raise SignatureError("not an armored SSH signature")
+        raise SignatureError(_("not an armored SSH signature"))
     try:
         blob = base64.b64decode("".join(body[1:-1]), validate=True)
     except ValueError as exc:
-        raise SignatureError("SSH signature is not base64") from exc
+        raise SignatureError(_("SSH signature is not base64")) from exc
     if not blob.startswith(_SSH_MAGIC) or blob[6:10] != struct.pack(">I", 1):
-        raise SignatureError("not an SSHSIG version 1 signature")
+        raise SignatureError(_("not an SSHSIG version 1 signature"))
     pub, at = _read_string(blob, 10)
     ns, at = _read_string(blob, at)
     _reserved, at = _read_string(blob, at)
     hash_alg, at = _read_string(blob, at)
     sig_blob, at = _read_string(blob, at)
     if pub != ssh_public_blob(key):
-        raise SignatureError("SSH signature is by another key")
+        raise SignatureError(_("SSH signature is by another key"))
     if ns.decode(errors="replace") != namespace or hash_alg != b"sha512":
-        raise SignatureError(f"SSH signature is not for namespace {namespace} with sha512")
+        raise SignatureError(
+            _("SSH signature is not for namespace {namespace} with sha512").format(
+                namespace=namespace
+            )
+        )
     keytype, at2 = _read_string(sig_blob, 0)
-    signature, _ = _read_string(sig_blob, at2)
+    signature, _end = _read_string(sig_blob, at2)
     if keytype != _SSH_KEYTYPE:
-        raise SignatureError("SSH signature is not Ed25519")
-    _verify(key, signature, _ssh_signed_data(namespace, message), "SSH signature")
+        raise SignatureError(_("SSH signature is not Ed25519"))
+    _verify(
+        key,
+        signature,
+        _ssh_signed_data(namespace, message),
+        N_("SSH signature does not verify"),
+    )
 
 
 def allowed_signers(key: Ed25519PublicKey, identity: str) -> str:
@@ -125,7 +135,7 @@ def minisign_public_key(key: Ed25519PublicKey) -> str:
 def sign_minisign(signer: Signer, message: bytes, trusted_comment: str) -> str:
     """A minisign signature (pre-hashed mode, `ED`) with a signed trusted comment."""
     if "\n" in trusted_comment:
-        raise SignatureError("a trusted comment is one line")
+        raise SignatureError(_("a trusted comment is one line"))
     kid = minisign_key_id(signer.public_key)
     signature = signer.sign(hashlib.blake2b(message, digest_size=64).digest())
     global_sig = signer.sign(signature + trusted_comment.encode())
@@ -141,20 +151,30 @@ def verify_minisign(key: Ed25519PublicKey, message: bytes, text: str) -> str:
     """Check a minisign signature and its trusted comment; returns the trusted comment."""
     lines = text.splitlines()
     if len(lines) < 4 or not lines[2].startswith("trusted comment: "):
-        raise SignatureError("not a minisign signature")
+        raise SignatureError(_("not a minisign signature"))
     try:
         blob = base64.b64decode(lines[1], validate=True)
         global_sig = base64.b64decode(lines[3], validate=True)
     except ValueError as exc:
-        raise SignatureError("minisign signature is not base64") from exc
+        raise SignatureError(_("minisign signature is not base64")) from exc
     if len(blob) != 74 or blob[:2] != b"ED":
-        raise SignatureError("minisign signature is not a pre-hashed Ed25519 signature")
+        raise SignatureError(_("minisign signature is not a pre-hashed Ed25519 signature"))
     if blob[2:10] != minisign_key_id(key):
-        raise SignatureError("minisign signature is by another key")
+        raise SignatureError(_("minisign signature is by another key"))
     signature = blob[10:]
-    _verify(key, signature, hashlib.blake2b(message, digest_size=64).digest(), "minisign signature")
+    _verify(
+        key,
+        signature,
+        hashlib.blake2b(message, digest_size=64).digest(),
+        N_("minisign signature does not verify"),
+    )
     comment = lines[2][len("trusted comment: ") :]
-    _verify(key, global_sig, signature + comment.encode(), "minisign trusted comment")
+    _verify(
+        key,
+        global_sig,
+        signature + comment.encode(),
+        N_("minisign trusted comment does not verify"),
+    )
     return comment
 
 
@@ -164,11 +184,12 @@ def sign_raw(signer: Signer, message: bytes) -> bytes:
 
 
 def verify_raw(key: Ed25519PublicKey, message: bytes, signature: bytes) -> None:
-    _verify(key, signature, message, "Ed25519 signature")
+    _verify(key, signature, message, N_("Ed25519 signature does not verify"))
 
 
-def _verify(key: Ed25519PublicKey, signature: bytes, data: bytes, what: str) -> None:
+def _verify(key: Ed25519PublicKey, signature: bytes, data: bytes, failure: str) -> None:
+    """SignatureError(`failure`, an N_() text) unless `signature` verifies."""
     try:
         key.verify(signature, data)
     except InvalidSignature as exc:
-        raise SignatureError(f"{what} does not verify") from exc
+        raise SignatureError(_(failure)) from exc

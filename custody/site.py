@@ -19,6 +19,7 @@ from custody.db import Database
 from custody.entry import Record
 from custody.errors import InvalidStateError, ScelleError, SiteError
 from custody.files import write_atomic
+from custody.i18n import _
 from custody.keys import (
     Signer,
     create_key,
@@ -117,13 +118,14 @@ def init_site(
     if existing:
         db.dispose()
         raise InvalidStateError(
-            f"a site already exists here ({existing[0]})", hint="choose another SCELLE_HOME"
+            _("a site already exists here ({path})").format(path=existing[0]),
+            hint=_("choose another SCELLE_HOME"),
         )
     if db.path is None and schema.version(db) > 0:
         db.dispose()
         raise InvalidStateError(
-            "this database already holds a scelle site",
-            hint="on another workstation, copy the site directory instead of running init",
+            _("this database already holds a scelle site"),
+            hint=_("on another workstation, copy the site directory instead of running init"),
         )
     created_home = not home.exists()
     made: list[Path] = []
@@ -131,7 +133,9 @@ def init_site(
         try:
             home.mkdir(parents=True, exist_ok=True, mode=0o750)
         except OSError as exc:
-            raise SiteError(f"cannot create {home}: {exc.strerror}") from exc
+            raise SiteError(
+                _("cannot create {path}: {reason}").format(path=home, reason=exc.strerror)
+            ) from exc
         made += [p for p in targets] + [Path(f"{db.path}-wal"), Path(f"{db.path}-shm")]
         upgrade(db)
         signer = create_key(settings.key_file, passphrase, settings.site_name)
@@ -142,7 +146,7 @@ def init_site(
             Record(
                 action="site.init",
                 subject=settings.site_name,
-                reason="site initialised",
+                reason=_("site initialised"),
                 data={
                     "key_name": settings.site_name,
                     "origin": settings.origin,

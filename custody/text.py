@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from custody.errors import InputError
+from custody.i18n import _
 
 LINE_MAX = 300  # identifiers and names: PV and seal numbers, officers, units, cameras
 PROSE_MAX = 4000  # reasons: a few paragraphs
@@ -34,17 +35,26 @@ def shown(value: str, limit: int = 60) -> str:
     back on the terminal)."""
     if len(value) <= limit:
         return repr(value)
-    return f"{value[:limit]!r}… ({len(value):,} characters)"
+    return _("{start}… ({count} characters)").format(
+        start=repr(value[:limit]), count=f"{len(value):,}"
+    )
 
 
 def _check(value: str, what: str, pattern: re.Pattern[str], limit: int) -> str:
+    """`what` names the value in the user's language ("the reason": callers translate it)."""
     if len(value) > limit:
-        raise InputError(f"{what} is {len(value):,} characters long: at most {limit:,}")
+        raise InputError(
+            _("{what} is {length} characters long: at most {limit}").format(
+                what=what, length=f"{len(value):,}", limit=f"{limit:,}"
+            )
+        )
     bad = pattern.search(value)
     if bad:
         raise InputError(
-            f"{what} contains the control character U+{ord(bad.group()):04X} "
-            f"at character {bad.start() + 1}: only printable text is accepted"
+            _(
+                "{what} contains the control character U+{code} "
+                "at character {position}: only printable text is accepted"
+            ).format(what=what, code=f"{ord(bad.group()):04X}", position=bad.start() + 1)
         )
     return value
 
@@ -74,11 +84,19 @@ def whole_number(
     raises past 4,300 digits."""
     value = text.strip()
     if not (_SIGNED if signed else _WHOLE).fullmatch(value):
-        form = "digits 0-9, after a sign if need be" if signed else "digits 0-9 only"
-        raise InputError(f"{what} must be a whole number ({form}), not {shown(text)}")
+        if signed:
+            message = _(
+                "{what} must be a whole number (digits 0-9, after a sign if need be), not {value}"
+            )
+        else:
+            message = _("{what} must be a whole number (digits 0-9 only), not {value}")
+        raise InputError(message.format(what=what, value=shown(text)))
     digits = len(str(max(abs(low), abs(high)))) if high is not None else 100
     number = int(value) if len(value.lstrip("+-0")) <= digits else None
     if number is None or number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InputError(f"{what} must be {bound}, not {shown(value, 30)}")
+        if high is not None:
+            message = _("{what} must be between {low} and {high}, not {value}")
+        else:
+            message = _("{what} must be at least {low}, not {value}")
+        raise InputError(message.format(what=what, low=low, high=high, value=shown(value, 30)))
     return number

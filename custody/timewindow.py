@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from custody.errors import InputError
-from custody.i18n import _
+from custody.i18n import _, current
 
 _OFFSET = r"(?:\s*(?P<offset>Z|[+-]\d{2}:\d{2}))?"
 _ISO = re.compile(  # ASCII: \d would also take `٠١` (Arabic-Indic) in an offset
@@ -123,6 +123,31 @@ def looks_like_time(text: str) -> bool:
     """Whether `text` is written as a time scelle reads (it may still not exist)."""
     stripped = text.strip()
     return bool(_ISO.fullmatch(stripped) or _FRENCH.fullmatch(stripped))
+
+
+def people_time(us: int, zone: str) -> str:
+    """An instant as people read it: local wall time with its UTC offset, never ambiguous,
+    in the user's usage: `29/11/2026 14:00:30 (UTC+01:00)` in French,
+    `2026-11-29 14:00:30 +01:00` in English."""
+    moment = from_us(us).astimezone(ZoneInfo(zone))
+    offset = moment.isoformat()[-6:]
+    if current() == "fr":
+        return moment.strftime("%d/%m/%Y %H:%M:%S") + f" (UTC{offset})"
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + f" {offset}"
+
+
+def people_text(text: str | None, zone: str) -> str | None:
+    """A stored or ISO instant (`2026-11-30T05:16:11.895636Z`, `...+01:00`), as people
+    read it (`people_time`); None stays None, text that is no instant stays as it is."""
+    if not text:
+        return text
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return text
+    return people_time(to_us(moment), zone)
 
 
 def parse_time(text: str, zone: str) -> datetime:

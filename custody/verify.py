@@ -32,6 +32,7 @@ from custody.config import Settings
 from custody.db import Cursor, Database
 from custody.entry import decode_entry
 from custody.errors import InputError, IntegrityError
+from custody.i18n import _
 from custody.keys import load_public_key, public_raw
 from custody.ledger import current_size
 from custody.note import Checkpoint
@@ -59,11 +60,14 @@ def _explain(cur: Cursor, defect: treecheck.Defect, hi: int) -> IntegrityError:
             if seq != expected:
                 break
             expected += 1
-        after = f"from {expected - 1} to" if expected else "from the start to"
         following = cur.execute(
             "SELECT MIN(seq) FROM ledger_entry WHERE seq > ?", [expected]
         ).fetchone()[0]
-        return IntegrityError(f"ledger entry {expected} is missing: seq jumps {after} {following}")
+        if expected:
+            message = _("ledger entry {seq} is missing: seq jumps from {before} to {after}")
+        else:
+            message = _("ledger entry {seq} is missing: seq jumps from the start to {after}")
+        return IntegrityError(message.format(seq=expected, before=expected - 1, after=following))
     if defect.kind == "leaf":
         seq = defect.index
         body = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()[0]
@@ -73,15 +77,20 @@ def _explain(cur: Cursor, defect: treecheck.Defect, hi: int) -> IntegrityError:
             inside = seq
         if inside != seq:
             return IntegrityError(
-                f"ledger entry {seq} holds the content of entry {inside}: entries reordered"
+                _(
+                    "ledger entry {seq} holds the content of entry {inside}: entries reordered"
+                ).format(seq=seq, inside=inside)
             )
         return IntegrityError(
-            f"ledger entry {seq} was altered: its bytes no longer match the hash recorded "
-            "when it was appended"
+            _(
+                "ledger entry {seq} was altered: its bytes no longer match the hash recorded "
+                "when it was appended"
+            ).format(seq=seq)
         )
     return IntegrityError(
-        f"tree node (level {defect.level}, index {defect.index}) is missing or does not "
-        "match the entries"
+        _(
+            "tree node (level {level}, index {index}) is missing or does not match the entries"
+        ).format(level=defect.level, index=defect.index)
     )
 
 
@@ -102,13 +111,17 @@ def _check_upper(cur: Cursor, tops: list[bytes], size: int) -> list[list[bytes]]
         ]
         if last is not None and last >= size >> level:
             raise IntegrityError(
-                f"the tree holds nodes past the log's {size} entries (level {level}, index "
-                f"{last}): entries removed from the tail"
+                _(
+                    "the tree holds nodes past the log's {size} entries (level {level}, index "
+                    "{index}): entries removed from the tail"
+                ).format(size=size, level=level, index=last)
             )
     if cur.execute(
         "SELECT COUNT(*) FROM ledger_node WHERE level > ?", [size.bit_length()]
     ).fetchone()[0]:
-        raise IntegrityError("the tree holds nodes above its root: entries removed from the tail")
+        raise IntegrityError(
+            _("the tree holds nodes above its root: entries removed from the tail")
+        )
     return upper
 
 
@@ -119,31 +132,45 @@ def _opened_checkpoints(
     in_db = db_checkpoints(cur)
     if not settings.checkpoint_file.is_file():
         raise IntegrityError(
-            f"the checkpoint file {settings.checkpoint_file} is missing: every site signs one "
-            "at init, so it was deleted, moved or the setting points elsewhere"
+            _(
+                "the checkpoint file {path} is missing: every site signs one "
+                "at init, so it was deleted, moved or the setting points elsewhere"
+            ).format(path=settings.checkpoint_file)
         )
     in_file = file_checkpoints(settings.checkpoint_file)
     if not in_file:
-        raise IntegrityError(f"{settings.checkpoint_file} holds no checkpoint: it was emptied")
+        raise IntegrityError(
+            _("{path} holds no checkpoint: it was emptied").format(path=settings.checkpoint_file)
+        )
     kept: list[StoredCheckpoint] = []
     for path in auditor_files:
         if not path.is_file():
-            raise InputError(f"no checkpoint file at {path}")
+            raise InputError(_("no checkpoint file at {path}").format(path=path))
         found = file_checkpoints(path, label=str(path))
         if not found:
-            raise IntegrityError(f"{path}: holds no checkpoint")
+            raise IntegrityError(_("{path}: holds no checkpoint").format(path=path))
         kept += found
     opened, forged = usable(in_db, identity)
     waived = disavowed(cur)
     ignored = []
     for s, why in forged:
         if s.row not in waived:
+            if s.signed_by:
+                message = _("{problem} (a forged row, added by {login})")
+            else:
+                message = _("{problem} (a forged row, added by an unknown login)")
             raise IntegrityError(
-                f"{why} (a forged row, added by {s.signed_by or 'an unknown login'})",
-                hint=f"investigate; then an administrator records it: scelle ledger disavow "
-                f"{s.row} --reason …",
+                message.format(problem=why, login=s.signed_by),
+                hint=_(
+                    "investigate; then an administrator records it: scelle ledger disavow "
+                    "{row} --reason …"
+                ).format(row=s.row),
             )
-        ignored.append(f"{s.where} (added by {s.signed_by or 'unknown'}) is forged: disavowed")
+        if s.signed_by:
+            warning = _("{where} (added by {login}) is forged: disavowed")
+        else:
+            warning = _("{where} (added by unknown) is forged: disavowed")
+        ignored.append(warning.format(where=s.where, login=s.signed_by))
     opened += [(s, open_checkpoint(s, identity)) for s in in_file + kept]
     # This station's file must hold every checkpoint recorded for it (on SQLite, every
     # one: a SQLite site has one station, and rows from before v6 name none).
@@ -153,8 +180,9 @@ def _opened_checkpoints(
         required = s.station == mine or (strict and s.station is None)
         if s.row is not None and (cp.size, cp.root) not in in_file_heads and required:
             raise IntegrityError(
-                f"{s.where} is missing from {settings.checkpoint_file}: "
-                "checkpoint file truncated or replaced"
+                _("{where} is missing from {path}: checkpoint file truncated or replaced").format(
+                    where=s.where, path=settings.checkpoint_file
+                )
             )
     return opened, ignored
 
@@ -168,8 +196,10 @@ def verify_ledger(
         site_key = load_public_key(settings.public_key_file)
         if public_raw(site_key) != public_raw(identity.public_key):
             raise IntegrityError(
-                f"the site public key {settings.public_key_file} is not the key recorded in "
-                "ledger entry 0: key replaced"
+                _(
+                    "the site public key {path} is not the key recorded in "
+                    "ledger entry 0: key replaced"
+                ).format(path=settings.public_key_file)
             )
         opened, ignored = _opened_checkpoints(
             cur, settings, auditor_files, strict=db.path is not None
@@ -198,19 +228,25 @@ def verify_ledger(
         for s, cp in sorted(opened, key=lambda pair: pair[1].size):
             if cp.size > n:
                 raise IntegrityError(
-                    f"{s.where} was signed for {cp.size} entries but the log has {n}: "
-                    "log truncated or an older database restored"
+                    _(
+                        "{where} was signed for {size} entries but the log has {count}: "
+                        "log truncated or an older database restored"
+                    ).format(where=s.where, size=cp.size, count=n)
                 )
             if root(cp.size) != cp.root:
                 raise IntegrityError(
-                    f"{s.where}: its root for {cp.size} entries does not match the log: "
-                    f"history before entry {cp.size} rewritten"
+                    _(
+                        "{where}: its root for {size} entries does not match the log: "
+                        "history before entry {size} rewritten"
+                    ).format(where=s.where, size=cp.size)
                 )
     strays = [r.index_stray for r in results if r.index_stray is not None]
     if strays:  # last: a rewritten log shows first as the checkpoints it breaks
         raise IntegrityError(
-            f"the audit index disagrees with ledger entry {strays[0]}: an auditor's query "
-            "could miss it or show it wrongly (index edited)"
+            _(
+                "the audit index disagrees with ledger entry {seq}: an auditor's query "
+                "could miss it or show it wrongly (index edited)"
+            ).format(seq=strays[0])
         )
     return LedgerReport(
         entries=n,

@@ -4,6 +4,9 @@ The cover sheet (procès-verbal de remise) is drawn from the *signed* manifest a
 export's own ledger files, never from the database: what it states is what the
 investigator can verify. Autoescaping is on: an officer named `<script>` or `{{` is
 printed as text. WeasyPrint is imported only when a PDF is made (it costs ~1 s).
+
+The documents are French whatever the user's language, as their templates are: the words
+this module puts in them (dates, gaps, media) are French, not drawn from the catalog.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from custody.canonical import parse_canonical
 from custody.checks import load_key_file
 from custody.config import Settings
 from custody.errors import InputError, IntegrityError
+from custody.i18n import _
 from custody.keys import der_sha256, ssh_fingerprint
 from custody.note import parse_checkpoint, parse_note
 from exporters.gaps import FRENCH, WITHHELD, GapKind, kind_of
@@ -150,9 +154,15 @@ def cover_context(export: Path, settings: Settings) -> dict[str, Any]:
         entry = parse_canonical((export / "ledger" / "entry.json").read_bytes())
         note = parse_note((export / "ledger" / "checkpoint.txt").read_text())
     except FileNotFoundError as exc:
-        raise InputError(f"{export} is not a complete scelle export ({exc.filename})") from exc
+        raise InputError(
+            _("{export} is not a complete scelle export ({missing})").format(
+                export=export, missing=exc.filename
+            )
+        ) from exc
     except ValueError as exc:
-        raise IntegrityError(f"{export}: manifest or ledger files are not canonical") from exc
+        raise IntegrityError(
+            _("{export}: manifest or ledger files are not canonical").format(export=export)
+        ) from exc
     checkpoint = parse_checkpoint(note.body)
     key = load_key_file(export / "keys" / "signer.pub.pem")
     zone = settings.timezone

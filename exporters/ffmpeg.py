@@ -23,6 +23,7 @@ from typing import BinaryIO
 import av
 
 from custody.errors import CorruptSegmentError, FfmpegError
+from custody.i18n import N_, _
 
 Progress = Callable[[float], None]  # fraction done, 0..1
 
@@ -46,7 +47,7 @@ def ffmpeg_exe() -> str:
         return str(imageio_ffmpeg.get_ffmpeg_exe())
     except (ImportError, RuntimeError) as exc:
         raise FfmpegError(
-            "no ffmpeg on PATH and none bundled", hint="pip install imageio-ffmpeg"
+            _("no ffmpeg on PATH and none bundled"), hint="pip install imageio-ffmpeg"
         ) from exc
 
 
@@ -84,7 +85,11 @@ def run(
         if code != 0:
             errors.seek(0)
             text = errors.read().decode(errors="replace").strip().splitlines()
-            raise FfmpegError(f"ffmpeg failed ({code}): {text[-1] if text else 'no message'}")
+            raise FfmpegError(
+                _("ffmpeg failed ({code}): {message}").format(
+                    code=code, message=text[-1] if text else _("no message")
+                )
+            )
     if progress:
         progress(1.0)
 
@@ -97,6 +102,16 @@ class Probe:
     width: int
     height: int
     codec: str
+
+
+class UnreadableVideoError(CorruptSegmentError):
+    """A file that does not read as video, said in the user's language; `english` says
+    it in English, as a manifest records it (a signed file does not change with the
+    language of whoever made it)."""
+
+    def __init__(self, english: str, **values: object) -> None:
+        super().__init__(_(english).format(**values))
+        self.english = english.format(**values)
 
 
 Source = Path | BinaryIO  # a path, or a file already opened safely (custody.files.open_beneath)
@@ -121,7 +136,7 @@ def probe(source: Source) -> Probe:
             elif container.duration is not None:
                 duration = int(container.duration)
             else:
-                raise CorruptSegmentError("no duration")
+                raise UnreadableVideoError(N_("no duration"))
             return Probe(
                 duration_us=duration,
                 frames=stream.frames,
@@ -130,8 +145,12 @@ def probe(source: Source) -> Probe:
                 height=stream.codec_context.height,
                 codec=stream.codec_context.name,
             )
-    except (av.error.FFmpegError, IndexError, OSError) as exc:
-        raise CorruptSegmentError(f"not readable video ({_reason(exc)})") from exc
+    except IndexError as exc:
+        raise UnreadableVideoError(N_("not readable video (no video stream)")) from exc
+    except (av.error.FFmpegError, OSError) as exc:
+        raise UnreadableVideoError(
+            N_("not readable video ({reason})"), reason=_reason(exc)
+        ) from exc
 
 
 def check_readable(source: Source) -> Probe:
@@ -141,14 +160,14 @@ def check_readable(source: Source) -> Probe:
         with _open(source) as container:
             count = sum(1 for p in container.demux(video=0) if p.size)
     except (av.error.FFmpegError, OSError) as exc:
-        raise CorruptSegmentError(f"damaged ({_reason(exc)})") from exc
+        raise UnreadableVideoError(N_("damaged ({reason})"), reason=_reason(exc)) from exc
     if facts.frames and count < facts.frames:
-        raise CorruptSegmentError(f"truncated: {count} of {facts.frames} frames")
+        raise UnreadableVideoError(
+            N_("truncated: {count} of {frames} frames"), count=count, frames=facts.frames
+        )
     return facts
 
 
 def _reason(exc: BaseException) -> str:
-    """The library's reason without the file path it repeats."""
-    if isinstance(exc, IndexError):
-        return "no video stream"
+    """The library's reason without the file path it repeats (FFmpeg's own words)."""
     return str(getattr(exc, "strerror", None) or exc).strip()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from custody.i18n import N_
+
 
 class GapKind(StrEnum):
     """Why a stretch of a window has no usable footage."""
@@ -27,14 +29,18 @@ WITHHELD = frozenset({GapKind.MISSING, GapKind.ALTERED, GapKind.NOT_REGULAR})
 """Segments that are not, bit for bit, what was ingested: none of their bytes is in an
 export (a corrupt segment is, as it was recorded)."""
 
-ENGLISH = {
-    GapKind.NO_FOOTAGE: "no footage recorded",
-    GapKind.CORRUPT: "corrupt segment (unreadable video, copied as recorded)",
-    GapKind.MISSING: "segment gone from the store since ingest",
-    GapKind.ALTERED: "segment altered since ingest (not delivered)",
-    GapKind.NOT_REGULAR: "segment replaced by something other than a regular file "
-    "(a link, ...; not delivered)",
+ENGLISH = {  # marked only: shown as _(ENGLISH[kind]), in the user's language
+    GapKind.NO_FOOTAGE: N_("no footage recorded"),
+    GapKind.CORRUPT: N_("corrupt segment (unreadable video, copied as recorded)"),
+    GapKind.MISSING: N_("segment gone from the store since ingest"),
+    GapKind.ALTERED: N_("segment altered since ingest (not delivered)"),
+    GapKind.NOT_REGULAR: N_(
+        "segment replaced by something other than a regular file (a link, ...; not delivered)"
+    ),
 }
+
+# The cover sheet (procès-verbal de remise) is a French document whatever the user's
+# language: its words for each kind are French, not translations drawn from the catalog.
 
 FRENCH = {
     GapKind.NO_FOOTAGE: "aucun enregistrement",

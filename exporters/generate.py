@@ -22,6 +22,7 @@ import ffmpeg as ffmpeg_python
 from custody.entry import Record
 from custody.errors import InputError
 from custody.files import fsync_dir
+from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import Window, utc_text
 from exporters import ffmpeg
@@ -126,22 +127,26 @@ def generate_footage(
     store = camera_store(camera)
     segment = segment_seconds or store.default_segment_seconds
     if not 1 <= segment <= 3600:
-        raise InputError("--segment-seconds must be between 1 and 3600")
+        raise InputError(_("--segment-seconds must be between 1 and 3600"))
     if window.start % 1_000_000 or window.end % 1_000_000:
-        raise InputError("generated footage starts and ends on whole seconds")
+        raise InputError(_("generated footage starts and ends on whole seconds"))
     offset = camera.clock_offset_ms * 1000
     spans = _spans(window, gaps)
     if not spans:
-        raise InputError("the gaps leave no footage to generate")
+        raise InputError(_("the gaps leave no footage to generate"))
     for moment in corrupt:
         if not any(s.start <= moment < s.end for s in spans):
-            raise InputError("--corrupt must fall inside the generated footage")
+            raise InputError(_("--corrupt must fall inside the generated footage"))
     step = segment * 1_000_000
     for span in spans:  # refuse before writing anything, not halfway
         for start in range(span.start + offset, span.end + offset, step):
             end = min(start + step, span.end + offset)
             if store.segment_path(camera.store_camera, start, end - start).exists():
-                raise InputError(f"camera {camera.id} already has footage at {utc_text(start)}")
+                raise InputError(
+                    _("camera {camera} already has footage at {moment}").format(
+                        camera=camera.id, moment=utc_text(start)
+                    )
+                )
     written: list[tuple[Path, int, int]] = []  # (file, recorder start, recorder end)
     store.root.mkdir(parents=True, exist_ok=True)
     total = sum(s.end - s.start for s in spans)
@@ -176,11 +181,11 @@ def generate_footage(
         _corrupt(target)
         os.utime(target, ns=(stamp, stamp))
         corrupted.append(str(target.relative_to(store.root)))
-    for directory in {f.parent for f, _, _ in written}:
+    for directory in {f.parent for f, _start, _end in written}:
         fsync_dir(directory)
     made = Generated(
         segments=len(written),
-        bytes=sum(f.stat().st_size for f, _, _ in written),
+        bytes=sum(f.stat().st_size for f, _start, _end in written),
         spans=tuple(spans),
         corrupted=tuple(corrupted),
     )
@@ -189,7 +194,7 @@ def generate_footage(
         Record(
             "footage.generate",
             {"camera": camera.id, "from": utc_text(window.start), "to": utc_text(window.end)},
-            "synthetic test footage written into the camera's store",
+            _("synthetic test footage written into the camera's store"),
             data={
                 "segments": made.segments,
                 "bytes": made.bytes,

@@ -29,9 +29,10 @@ from custody.db import Cursor
 from custody.entry import Record
 from custody.errors import CorruptSegmentError, FootageUnavailableError, InputError
 from custody.files import NotRegularFileError, open_beneath
+from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import Window, local_text, utc_text
-from exporters.ffmpeg import check_readable, probe
+from exporters.ffmpeg import UnreadableVideoError, check_readable, probe
 from exporters.gaps import WITHHELD, GapKind
 from exporters.models import Camera
 from exporters.stores import FootageStore, StoreKind, open_store
@@ -84,7 +85,9 @@ class NewSegment:
         is RFC 8785's: tests/test_scan.py compares it with canonical_bytes). Written out
         by hand because every purge rebuilds the roots of the batches it deletes from."""
         if not 0 <= self.size <= MAX_INT:
-            raise InputError(f"segment {self.path}: size {self.size} out of range")
+            raise InputError(
+                _("segment {path}: size {size} out of range").format(path=self.path, size=self.size)
+            )
         text = (
             f'{{"end":{_string(utc_text(self.end_us))},"path":{_string(self.path)},'
             f'"sha256":{_string(self.sha256)},"size":{self.size},'
@@ -93,7 +96,12 @@ class NewSegment:
         try:
             return text.encode()
         except UnicodeEncodeError as exc:  # a file name that is not UTF-8
-            raise InputError(f"cannot canonicalise record: {exc}") from exc
+            raise InputError(
+                _(
+                    "segment {path!r}: its file name is not valid UTF-8, so it cannot be "
+                    "recorded in the ledger"
+                ).format(path=self.path)
+            ) from exc
 
 
 @dataclass
@@ -193,7 +201,7 @@ def _batch_records(
         record = Record(
             "footage.ingest",
             {"camera": camera.id, "hour": utc_text(hour)},
-            "segments indexed and hashed at ingest",
+            _("segments indexed and hashed at ingest"),
             data={
                 "segments": len(segs),
                 "bytes": sum(s.size for s in segs),
@@ -213,7 +221,7 @@ def record_ingest(
     camera and hour, carrying the Merkle root of its segment records (which the purge
     checks the rows against before deleting a file). Returns the number of batches."""
     batches = _batch_records(camera, new)
-    appended = site.ledger.append_in(cur, actor, [record for _, _, record in batches])
+    appended = site.ledger.append_in(cur, actor, [record for _hour, _segs, record in batches])
     for (hour, segs, record), entry in zip(batches, appended, strict=True):
         batch_id = cur.execute(
             "INSERT INTO ingest_batch (camera_id, hour_us, segments, bytes, merkle_root, "
@@ -325,7 +333,9 @@ class Span:
 
 @dataclass(frozen=True)
 class Unusable:
-    """An indexed segment that gives no footage, and why."""
+    """An indexed segment that gives no footage, and why. `reason` is English whatever the
+    user's language: manifests record it, and a signed file does not change with the
+    language (what users read is named from `kind`: exporters.gaps)."""
 
     segment: SegmentRef
     kind: GapKind
@@ -400,13 +410,13 @@ def batch_rows_vouched(cur: Cursor, batch_id: int, camera_id: str) -> set[int]:
 
     def root(chosen: Sequence[tuple[int, NewSegment]]) -> str:
         ordered = sorted(chosen, key=lambda r: (r[1].start_us, r[0]))
-        levels = merkle.tree_levels([merkle.leaf_hash(s.record()) for _, s in ordered])
+        levels = merkle.tree_levels([merkle.leaf_hash(s.record()) for _row, s in ordered])
         return merkle.levels_root(levels, len(ordered)).hex()
 
     for first in range(len(rows) - count + 1):
         run = rows[first : first + count]
         if root(run) == data.get("merkle_root"):
-            return {i for i, _ in run}
+            return {i for i, _seg in run}
     return set()
 
 
@@ -568,7 +578,8 @@ def altered(seg: SegmentRef, digest: str, size: int) -> Unusable | None:
 
 
 def corrupt(seg: SegmentRef, exc: CorruptSegmentError) -> Unusable:
-    return Unusable(seg, GapKind.CORRUPT, f"corrupt segment {seg.path}: {exc.message}")
+    why = exc.english if isinstance(exc, UnreadableVideoError) else exc.message
+    return Unusable(seg, GapKind.CORRUPT, f"corrupt segment {seg.path}: {why}")
 
 
 def check_segment(seg: SegmentRef) -> Unusable | None:
@@ -594,18 +605,26 @@ def require_footage(coverage: Coverage, now_us: int) -> None:
     if coverage.segments:
         return
     camera, window = coverage.camera, coverage.window
-    when = (
-        f"{local_text(window.start, camera.timezone)} to {local_text(window.end, camera.timezone)}"
-    )
+    when = {
+        "camera": camera.id,
+        "start": local_text(window.start, camera.timezone),
+        "end": local_text(window.end, camera.timezone),
+    }
     kept_from = now_us - camera.retention_days * 24 * HOUR_US
     if window.end <= kept_from:
         raise FootageUnavailableError(
-            f"camera {camera.id}: {when} is past its {camera.retention_days}-day retention "
-            "and no hold kept it: the footage is no longer kept"
+            _(
+                "camera {camera}: {start} to {end} is past its {days}-day retention "
+                "and no hold kept it: the footage is no longer kept"
+            ).format(days=camera.retention_days, **when)
         )
     if window.start >= now_us:
-        raise FootageUnavailableError(f"camera {camera.id}: {when} is in the future")
-    raise FootageUnavailableError(f"camera {camera.id}: no footage recorded from {when}")
+        raise FootageUnavailableError(
+            _("camera {camera}: {start} to {end} is in the future").format(**when)
+        )
+    raise FootageUnavailableError(
+        _("camera {camera}: no footage recorded from {start} to {end}").format(**when)
+    )
 
 
 def footage_summary(site: Site, camera: Camera) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from custody.errors import IntegrityError
+from custody.i18n import _
 
 FORMAT = "scelle-export/1"
 MANIFEST = "manifest.json"
@@ -78,6 +79,8 @@ def check_format(manifest: Mapping[str, Any]) -> None:
     found = manifest.get("format")
     if found != FORMAT:
         raise IntegrityError(
-            f"manifest.json is of format {found!r}, not {FORMAT!r} that this scelle reads",
-            hint="a newer scelle may read it" if isinstance(found, str) else None,
+            _(
+                "manifest.json is of format {found!r}, not {expected!r} that this scelle reads"
+            ).format(found=found, expected=FORMAT),
+            hint=_("a newer scelle may read it") if isinstance(found, str) else None,
         )

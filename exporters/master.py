@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from custody.errors import CorruptSegmentError, FootageAlteredError, IntegrityError
 from custody.files import fsync_dir, fsync_file
+from custody.i18n import _, ngettext
 from exporters.ffmpeg import check_readable
 from exporters.index import (
     Coverage,
@@ -66,7 +67,11 @@ class MasterCopy:
         if self.withheld:
             names = [u.segment.path for u in self.withheld]
             raise FootageAlteredError(
-                f"{len(names)} segment(s) missing or changed since ingest: {', '.join(names)}"
+                ngettext(
+                    "{count} segment(s) missing or changed since ingest: {names}",
+                    "{count} segment(s) missing or changed since ingest: {names}",
+                    len(names),
+                ).format(count=len(names), names=", ".join(names))
             )
 
 
@@ -141,9 +146,11 @@ def extract_master(segments: tuple[SegmentRef, ...], dest_dir: Path) -> MasterCo
             dest.unlink()  # never delivered, not even as a file nobody lists
             if _source_intact(seg):
                 raise IntegrityError(
-                    f"the master copy of {seg.path} does not read back as its source: "
-                    f"the disk of {dest_dir.parent} wrote it wrong; nothing was exported",
-                    hint="check that disk, then extract again",
+                    _(
+                        "the master copy of {segment} does not read back as its source: "
+                        "the disk of {disk} wrote it wrong; nothing was exported"
+                    ).format(segment=seg.path, disk=dest_dir.parent),
+                    hint=_("check that disk, then extract again"),
                 )
             withheld.append(changed)
     fsync_dir(dest_dir)

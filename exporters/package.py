@@ -30,6 +30,7 @@ from custody.checkpoints import read_identity
 from custody.entry import Appended, Record
 from custody.errors import DiskFullError, FfmpegError, InvalidStateError
 from custody.files import DISK_FULL, disk_full, fsync_dir, write_atomic
+from custody.i18n import _
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
 from custody.note import verifier_key
 from custody.signatures import (
@@ -66,17 +67,20 @@ class Built:
 
 
 def _disk_full(out_dir: Path, requisition_id: str, needed: int | None) -> DiskFullError:
-    free = shutil.disk_usage(out_dir).free
-    need = (
-        f"it needs more than {needed:,} bytes (master copy and reserve; the working copy "
-        "comes on top)"
-        if needed
-        else "the disk filled up while it was being built"
-    )
+    free = f"{shutil.disk_usage(out_dir).free:,}"
+    if needed:
+        message = _(
+            "not enough space in {out} for the export of {requisition}: it needs more than "
+            "{needed} bytes (master copy and reserve; the working copy comes on top), "
+            "{free} bytes are free: nothing was kept"
+        ).format(out=out_dir, requisition=requisition_id, needed=f"{needed:,}", free=free)
+    else:
+        message = _(
+            "not enough space in {out} for the export of {requisition}: the disk filled up "
+            "while it was being built, {free} bytes are free: nothing was kept"
+        ).format(out=out_dir, requisition=requisition_id, free=free)
     return DiskFullError(
-        f"not enough space in {out_dir} for the export of {requisition_id}: {need}, "
-        f"{free:,} bytes are free: nothing was kept",
-        hint="free some space or choose another --out, then extract again",
+        message, hint=_("free some space or choose another --out, then extract again")
     )
 
 
@@ -164,7 +168,9 @@ def build(
     that an attempt killed right after the rename can be finished)."""
     final = out_dir / order.id
     if final.exists():
-        raise InvalidStateError(f"the export directory {final} already exists")
+        raise InvalidStateError(
+            _("the export directory {directory} already exists").format(directory=final)
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_stale(out_dir, order.id)
     tmp = Path(tempfile.mkdtemp(prefix=f".{order.id}.partial-", dir=out_dir))
@@ -199,7 +205,7 @@ def _collect(
 ) -> list[Coverage]:
     """Index what is new, find each window's segments, make sure the export fits, and
     record the extraction (every access to footage is in the ledger)."""
-    scan(site, {c.id: c for c, _ in pairs}.values(), actor)
+    scan(site, {c.id: c for c, _window in pairs}.values(), actor)
     # Nothing is opened in the stores here: each segment is read once, to be copied,
     # and every check is made on the copy (verified_coverage).
     found = [find(site, cam, window, check=False) for cam, window in pairs]
@@ -211,8 +217,8 @@ def _collect(
         actor,
         Record(
             "footage.extract",
-            {"requisition": order.id, "cameras": sorted({c.id for c, _ in pairs})},
-            f"extraction for requisition {order.id}",
+            {"requisition": order.id, "cameras": sorted({c.id for c, _window in pairs})},
+            _("extraction for requisition {requisition}").format(requisition=order.id),
             order.procedure,
             data={"windows": [coverage_json(c)["window"] | {"camera": c.camera.id} for c in found]},
         ),
@@ -347,7 +353,7 @@ def _prove(
         Record(
             "requisition.export",
             {"requisition": order.id},
-            f"export sealed for requisition {order.id}",
+            _("export sealed for requisition {requisition}").format(requisition=order.id),
             order.procedure,
             data={
                 "manifest_sha256": sealed.sha256,
@@ -386,7 +392,7 @@ def _document(
         Record(
             "document.issue",
             {"requisition": order.id, "document": "cover"},
-            "cover sheet (procès-verbal de remise) issued with the export",
+            _("cover sheet (procès-verbal de remise) issued with the export"),
             order.procedure,
             data={"sha256": sheet.sha256, "manifest_sha256": sealed.sha256},
         ),

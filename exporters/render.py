@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from custody.i18n import N_, _
 from custody.render import json_text
 from exporters.index import coverage_json
 
@@ -31,8 +32,14 @@ def cameras_json(cameras: Sequence[Camera]) -> str:
 def camera_lines(cameras: Sequence[Camera]) -> list[str]:
     """`scelle camera list`: one line each, retention and authorisation in view."""
     return [
-        f"{c.id:<12} {c.retention_days:>2} d  {c.commune:<16} {c.name}  "
-        f"[{c.authorisation_ref}, until {c.authorisation_expires}]"
+        _("{camera} {days} d  {commune} {name}  [{authorisation}, until {expires}]").format(
+            camera=f"{c.id:<12}",
+            days=f"{c.retention_days:>2}",
+            commune=f"{c.commune:<16}",
+            name=c.name,
+            authorisation=c.authorisation_ref,
+            expires=c.authorisation_expires,
+        )
         for c in cameras
     ]
 
@@ -42,8 +49,32 @@ def camera_shown(camera: Camera, footage: Mapping[str, Any]) -> dict[str, Any]:
     return camera_record(camera) | {"footage": footage}
 
 
+# TRANSLATORS: the labels of `scelle camera show` (the English ones are the JSON keys).
+CAMERA_LABELS = {
+    "id": N_("id"),
+    "name": N_("name"),
+    "location": N_("location"),
+    "commune": N_("commune"),
+    "authorisation_ref": N_("authorisation_ref"),
+    "authorisation_expires": N_("authorisation_expires"),
+    "retention_days": N_("retention_days"),
+    "timezone": N_("timezone"),
+    "store_kind": N_("store_kind"),
+    "store_path": N_("store_path"),
+    "store_camera": N_("store_camera"),
+    "clock_offset_ms": N_("clock_offset_ms"),
+    "clock_measured_at": N_("clock_measured_at"),
+    "clock_method": N_("clock_method"),
+    "created_at": N_("created_at"),
+    "footage": N_("footage"),
+}
+
+
 def camera_shown_lines(shown: Mapping[str, Any]) -> list[str]:
-    return [f"{key:<22} {value}" for key, value in shown.items()]
+    """`scelle camera show`: each field under its label, the values in one column."""
+    labels = {key: _(label) for key, label in CAMERA_LABELS.items()}
+    width = max(len(label) for label in [*labels.values(), *shown]) + 1
+    return [f"{labels.get(key, key):<{width}} {value}" for key, value in shown.items()]
 
 
 def coverage_text(coverage: Coverage) -> str:
@@ -57,26 +88,53 @@ def coverage_lines(coverage: Coverage) -> list[str]:
     shown = coverage_json(coverage)
     w = shown["window"]
     out = [
-        f"camera {shown['camera']}: {w['from']} to {w['to']} ({w['from_utc']} to {w['to_utc']})",
-        f"recorder clock offset: {shown['clock_offset_ms']} ms",
+        _("camera {camera}: {start} to {end} ({start_utc} to {end_utc})").format(
+            camera=shown["camera"],
+            start=w["from"],
+            end=w["to"],
+            start_utc=w["from_utc"],
+            end_utc=w["to_utc"],
+        ),
+        _("recorder clock offset: {offset} ms").format(offset=shown["clock_offset_ms"]),
     ]
+    # A column of labels (segment, footage, gap), as wide as the longest in the user's language.
+    segment, footage, gap = _("segment"), _("footage"), _("GAP")
+    width = max(len(segment), len(footage), len(gap)) + 1
     out += [
-        f"  segment {seg['path']}  {seg['size']:,} bytes  sha256 {seg['sha256'][:16]}…"
+        f"  {segment:<{width}}"
+        + _("{path}  {size} bytes  sha256 {sha256}…").format(
+            path=seg["path"], size=f"{seg['size']:,}", sha256=seg["sha256"][:16]
+        )
         for seg in shown["segments"]
     ]
-    out += [f"  footage {span['from']} to {span['to']}" for span in shown["spans"]]
-    out += [f"  GAP     {g['from']} to {g['to']}: {g['reason']}" for g in shown["gaps"]]
-    withheld = [s["path"] for s in shown["segments"] if s["state"] not in ("ok", "corrupt")]
-    out += [f"  WITHHELD {path}: not what was ingested, never exported" for path in withheld]
     out += [
-        f"  REJECTED {path}: an index row no ingest entry of the ledger vouches for "
-        "(planted around scelle): not footage"
+        f"  {footage:<{width}}" + _("{start} to {end}").format(start=span["from"], end=span["to"])
+        for span in shown["spans"]
+    ]
+    out += [
+        f"  {gap:<{width}}"
+        + _("{start} to {end}: {reason}").format(start=g["from"], end=g["to"], reason=g["reason"])
+        for g in shown["gaps"]
+    ]
+    withheld = [s["path"] for s in shown["segments"] if s["state"] not in ("ok", "corrupt")]
+    out += [
+        "  " + _("WITHHELD {path}: not what was ingested, never exported").format(path=path)
+        for path in withheld
+    ]
+    out += [
+        "  "
+        + _(
+            "REJECTED {path}: an index row no ingest entry of the ledger vouches for "
+            "(planted around scelle): not footage"
+        ).format(path=path)
         for path in shown.get("index_rows_rejected", [])
     ]
     out.append(
-        "complete"
+        _("complete")
         if shown["complete"]
-        else f"incomplete: {len(shown['gaps'])} gap(s), {len(withheld)} segment(s) withheld"
+        else _("incomplete: {gaps} gap(s), {withheld} segment(s) withheld").format(
+            gaps=len(shown["gaps"]), withheld=len(withheld)
+        )
     )
     return out
 
@@ -84,16 +142,29 @@ def coverage_lines(coverage: Coverage) -> list[str]:
 def scan_lines(report: ScanReport) -> list[str]:
     """`scelle footage scan`: what was indexed, and what could not be."""
     return [
-        f"{report.segments} new segments ({report.bytes:,} bytes) in {report.directories} "
-        f"directories of {report.cameras} cameras; {report.batches} ledger entries",
-        *(f"unreadable: {path}" for path in report.unreadable),
-        *(f"not a regular file (a link, ...), not indexed: {path}" for path in report.not_regular),
+        _(
+            "{segments} new segments ({bytes} bytes) in {directories} directories of "
+            "{cameras} cameras; {batches} ledger entries"
+        ).format(
+            segments=report.segments,
+            bytes=f"{report.bytes:,}",
+            directories=report.directories,
+            cameras=report.cameras,
+            batches=report.batches,
+        ),
+        *(_("unreadable: {path}").format(path=path) for path in report.unreadable),
+        *(
+            _("not a regular file (a link, ...), not indexed: {path}").format(path=path)
+            for path in report.not_regular
+        ),
     ]
 
 
 def generated_lines(made: Generated, camera_id: str) -> list[str]:
     """`scelle footage generate`: what was written, and what was corrupted on purpose."""
     return [
-        f"{made.segments} segments ({made.bytes:,} bytes) written for camera {camera_id}",
-        *(f"corrupted on purpose: {path}" for path in made.corrupted),
+        _("{segments} segments ({bytes} bytes) written for camera {camera}").format(
+            segments=made.segments, bytes=f"{made.bytes:,}", camera=camera_id
+        ),
+        *(_("corrupted on purpose: {path}").format(path=path) for path in made.corrupted),
     ]

@@ -26,6 +26,7 @@ from custody import destruction, merkle
 from custody.canonical import parse_canonical
 from custody.checks import Report, load_key_file, run_checks
 from custody.errors import InputError, IntegrityError
+from custody.i18n import _, ngettext
 from custody.keys import der_sha256, public_raw, ssh_fingerprint
 from custody.note import verify_checkpoint
 from custody.proofs import InclusionProof
@@ -51,52 +52,56 @@ class _Export:
         size = (root / MANIFEST).lstat().st_size
         if size > MAX_MANIFEST_BYTES:
             raise IntegrityError(
-                f"{MANIFEST} is {size:,} bytes, far more than an export's manifest "
-                f"(at most {MAX_MANIFEST_BYTES:,}): not a scelle manifest"
+                _(
+                    "{manifest} is {size} bytes, far more than an export's manifest "
+                    "(at most {most}): not a scelle manifest"
+                ).format(manifest=MANIFEST, size=f"{size:,}", most=f"{MAX_MANIFEST_BYTES:,}")
             )
         self.manifest_bytes = self.read(MANIFEST)
         try:
             self.manifest: dict[str, Any] = parse_canonical(self.manifest_bytes)
         except ValueError as exc:
-            raise IntegrityError("manifest.json is not canonical JSON") from exc
+            raise IntegrityError(_("manifest.json is not canonical JSON")) from exc
         check_format(self.manifest)
 
     def read(self, name: str) -> bytes:
         path = self.root / name
         if path.is_symlink() or not path.is_file():  # a FIFO would hang, a link lead out
-            raise IntegrityError(f"{name} is missing or not a plain file")
+            raise IntegrityError(_("{name} is missing or not a plain file").format(name=name))
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise IntegrityError(f"{name} cannot be read: {exc.strerror}") from exc
+            raise IntegrityError(
+                _("{name} cannot be read: {reason}").format(name=name, reason=exc.strerror)
+            ) from exc
 
 
 def _keys_agree(export: _Export, key: Ed25519PublicKey) -> None:
     line = export.read("keys/allowed_signers").decode().split()
     if len(line) < 4 or line[-2] != "ssh-ed25519":
-        raise IntegrityError("keys/allowed_signers is malformed")
+        raise IntegrityError(_("keys/allowed_signers is malformed"))
     raw = base64.b64decode(line[-1])[-32:]
     mini = export.read("keys/minisign.pub").decode().splitlines()
     mini_blob = base64.b64decode(mini[1]) if len(mini) > 1 else b""
     if raw != public_raw(key) or mini_blob[10:] != public_raw(key):
-        raise IntegrityError("the three key files in keys/ are not the same key")
+        raise IntegrityError(_("the three key files in keys/ are not the same key"))
     if mini_blob[2:10] != minisign_key_id(key):
-        raise IntegrityError("keys/minisign.pub has an unexpected key id")
+        raise IntegrityError(_("keys/minisign.pub has an unexpected key id"))
     signer = export.manifest.get("signer", {})
     if signer.get("ssh_fingerprint") != ssh_fingerprint(key) or signer.get(
         "der_sha256"
     ) != der_sha256(key):
-        raise IntegrityError("the manifest names another signing key")
+        raise IntegrityError(_("the manifest names another signing key"))
 
 
 def _sums(export: _Export) -> None:
     sums = export.read("SHA256SUMS")
     declared = export.manifest.get("sha256sums", {})
     if declared.get("sha256") != hashlib.sha256(sums).hexdigest():
-        raise IntegrityError("SHA256SUMS does not match the hash in the manifest")
+        raise IntegrityError(_("SHA256SUMS does not match the hash in the manifest"))
     expected = "".join(f"{f['sha256']}  {f['path']}\n" for f in export.manifest["files"])
     if sums.decode(errors="replace") != expected:
-        raise IntegrityError("SHA256SUMS does not list exactly the manifest's files")
+        raise IntegrityError(_("SHA256SUMS does not list exactly the manifest's files"))
 
 
 def _contents(export: _Export) -> None:
@@ -104,17 +109,25 @@ def _contents(export: _Export) -> None:
     for item in export.manifest["files"]:
         path = export.root / item["path"]
         if ".." in Path(item["path"]).parts or Path(item["path"]).is_absolute():
-            raise IntegrityError(f"manifest lists a path outside the export: {item['path']}")
+            raise IntegrityError(
+                _("manifest lists a path outside the export: {path}").format(path=item["path"])
+            )
         if path.is_symlink() or not path.is_file():
-            bad.append(f"{item['path']} missing or not a plain file")
+            bad.append(_("{path} missing or not a plain file").format(path=item["path"]))
             continue
         size = path.stat().st_size
         with path.open("rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
         if size != item["size"] or digest != item["sha256"]:
-            bad.append(f"{item['path']} altered")
+            bad.append(_("{path} altered").format(path=item["path"]))
     if bad:
-        raise IntegrityError(f"{len(bad)} file(s) do not match the manifest: {', '.join(bad[:5])}")
+        raise IntegrityError(
+            ngettext(
+                "{count} file(s) do not match the manifest: {files}",
+                "{count} file(s) do not match the manifest: {files}",
+                len(bad),
+            ).format(count=len(bad), files=", ".join(bad[:5]))
+        )
 
 
 def _inventory(export: _Export) -> None:
@@ -123,44 +136,64 @@ def _inventory(export: _Export) -> None:
     for p in export.root.rglob("*"):
         name = str(p.relative_to(export.root))
         if p.is_symlink() or not (p.is_file() or p.is_dir()):
-            raise IntegrityError(f"{name} is not a plain file or directory")
+            raise IntegrityError(_("{name} is not a plain file or directory").format(name=name))
         if p.is_dir() and not any(p.iterdir()):
-            raise IntegrityError(f"empty directory not in the manifest: {name}")
+            raise IntegrityError(_("empty directory not in the manifest: {name}").format(name=name))
         if p.is_file():
             present.add(name)
     extra, missing = sorted(present - listed), sorted(listed - present)
     if extra:
-        raise IntegrityError(f"file(s) not in the manifest: {', '.join(extra[:5])}")
+        raise IntegrityError(
+            _("file(s) not in the manifest: {files}").format(files=", ".join(extra[:5]))
+        )
     if missing:
-        raise IntegrityError(f"file(s) missing: {', '.join(missing[:5])}")
+        raise IntegrityError(_("file(s) missing: {files}").format(files=", ".join(missing[:5])))
 
 
 def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
     body = export.read("ledger/entry.json")
     try:
         entry = parse_canonical(body)
-        proof = InclusionProof.from_json(json.loads(export.read("ledger/inclusion.json")))
-    except (ValueError, InputError) as exc:
-        raise IntegrityError(f"ledger/ files are malformed: {exc}") from exc
+    except ValueError as exc:
+        raise IntegrityError(
+            _("ledger/ files are malformed: {file} is not canonical JSON").format(
+                file="ledger/entry.json"
+            )
+        ) from exc
+    not_json = _("ledger/ files are malformed: {file} is not a JSON object").format(
+        file="ledger/inclusion.json"
+    )
+    try:
+        doc = json.loads(export.read("ledger/inclusion.json"))
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise IntegrityError(not_json) from exc
+    if not isinstance(doc, dict):
+        raise IntegrityError(not_json)
+    try:
+        proof = InclusionProof.from_json(doc)
+    except InputError as exc:
+        raise IntegrityError(
+            _("ledger/ files are malformed: {reason}").format(reason=exc.message)
+        ) from exc
     requisition = export.manifest.get("requisition", {}).get("id")
     data = entry.get("data", {})
     if entry.get("action") != "requisition.export" or entry.get("subject") != {
         "requisition": requisition
     }:
-        raise IntegrityError("ledger/entry.json is not this export's ledger entry")
+        raise IntegrityError(_("ledger/entry.json is not this export's ledger entry"))
     if data.get("manifest_sha256") != hashlib.sha256(export.manifest_bytes).hexdigest():
-        raise IntegrityError("the ledger entry records another manifest")
+        raise IntegrityError(_("the ledger entry records another manifest"))
     if entry.get("seq") != proof.index or merkle.leaf_hash(body) != proof.leaf_hash:
-        raise IntegrityError("the inclusion proof is for another ledger entry")
+        raise IntegrityError(_("the inclusion proof is for another ledger entry"))
     proof.verify()
     site = export.manifest.get("site", {})
     checkpoint = verify_checkpoint(
         export.read("ledger/checkpoint.txt").decode(), site.get("name", ""), key
     )
     if checkpoint.origin != site.get("ledger_origin"):
-        raise IntegrityError("the checkpoint is of another ledger")
+        raise IntegrityError(_("the checkpoint is of another ledger"))
     if (checkpoint.size, checkpoint.root) != (proof.tree_size, proof.root):
-        raise IntegrityError("the inclusion proof does not lead to the signed checkpoint")
+        raise IntegrityError(_("the inclusion proof does not lead to the signed checkpoint"))
 
 
 def _cover(export: _Export, key: Ed25519PublicKey) -> None:
@@ -174,7 +207,7 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
     sha = hashlib.sha256(export.manifest_bytes).hexdigest()
     seq = parse_canonical(export.read("ledger/entry.json")).get("seq")
     if sha not in html or f"entrée n° {seq}" not in html:
-        raise IntegrityError("the cover sheet states another manifest or ledger entry")
+        raise IntegrityError(_("the cover sheet states another manifest or ledger entry"))
     try:
         says = stated(export.read("VERIFY.txt").decode())
     except ValueError as exc:
@@ -186,11 +219,17 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
         str(seq),
     ):
         raise IntegrityError(
-            f"VERIFY.txt is another export's: it names requisition {says.requisition_id}, "
-            f"manifest {says.manifest_sha256[:16]}…, ledger entry {says.ledger_seq}"
+            _(
+                "VERIFY.txt is another export's: it names requisition {requisition}, "
+                "manifest {manifest}…, ledger entry {seq}"
+            ).format(
+                requisition=says.requisition_id,
+                manifest=says.manifest_sha256[:16],
+                seq=says.ledger_seq,
+            )
         )
     if says.ssh_fingerprint != ssh_fingerprint(key):
-        raise IntegrityError("VERIFY.txt names another signing key")
+        raise IntegrityError(_("VERIFY.txt names another signing key"))
 
 
 def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> Report:
@@ -201,20 +240,22 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
     def read(name: str) -> bytes:
         path = directory / name
         if path.is_symlink() or not path.is_file():
-            raise IntegrityError(f"{name} is missing or not a plain file")
+            raise IntegrityError(_("{name} is missing or not a plain file").format(name=name))
         return path.read_bytes()
 
     def signer_named() -> None:
         body = parse_canonical(read("certificate.json"))
         destruction.check_format(body)
         if body.get("signer", {}).get("ssh_fingerprint") != ssh_fingerprint(key):
-            raise IntegrityError("the certificate names another signing key")
+            raise IntegrityError(_("the certificate names another signing key"))
 
     def inventory() -> None:
         present = {str(p.relative_to(directory)) for p in directory.rglob("*") if not p.is_dir()}
         if present != destruction.FILES:
             odd = sorted(present ^ destruction.FILES)
-            raise IntegrityError(f"file(s) added or missing: {', '.join(odd[:5])}")
+            raise IntegrityError(
+                _("file(s) added or missing: {files}").format(files=", ".join(odd[:5]))
+            )
 
     def documents() -> None:
         for name in ("documents/destruction.pdf", "documents/destruction.html"):
@@ -222,12 +263,12 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
 
     checks: list[tuple[str, Callable[[], None]]] = [
         (
-            "Ed25519 signature of certificate.json (openssl)",
+            _("Ed25519 signature of certificate.json (openssl)"),
             lambda: verify_raw(key, read("certificate.json"), read("certificate.json.sig")),
         ),
-        ("the certificate names this key", signer_named),
-        ("signed PDF and HTML", documents),
-        ("no file added or missing", inventory),
+        (_("the certificate names this key"), signer_named),
+        (_("signed PDF and HTML"), documents),
+        (_("no file added or missing"), inventory),
     ]
     return run_checks(report, checks, key_fingerprint)
 
@@ -276,17 +317,28 @@ def completeness_lines(report: Report) -> list[str]:
         return []
     lines = []
     for gap in report.gaps:
-        segment = f" — {gap['segment']}" if gap.get("segment") else ""
-        lines.append(
-            f"  GAP       {gap['camera']}  {gap['from']} to {gap['to']} ({_seconds(gap)}): "
-            f"{ENGLISH[GapKind(gap['kind'])]}{segment}"
-        )
+        values = {
+            "camera": gap["camera"],
+            "start": gap["from"],
+            "end": gap["to"],
+            "length": _seconds(gap),
+            "kind": _(ENGLISH[GapKind(gap["kind"])]),
+        }
+        if gap.get("segment"):
+            line = _("GAP       {camera}  {start} to {end} ({length}): {kind} — {segment}")
+            values["segment"] = gap["segment"]
+        else:
+            line = _("GAP       {camera}  {start} to {end} ({length}): {kind}")
+        lines.append("  " + line.format(**values))
     named = {gap.get("segment") for gap in report.gaps}
     for seg in report.withheld:  # one whose time other footage covers is in no gap
         if seg["path"] not in named:
+            line = _("WITHHELD  {camera}  {path}: {kind} (its time is covered by other footage)")
             lines.append(
-                f"  WITHHELD  {seg['camera']}  {seg['path']}: {ENGLISH[GapKind(seg['kind'])]}"
-                " (its time is covered by other footage)"
+                "  "
+                + line.format(
+                    camera=seg["camera"], path=seg["path"], kind=_(ENGLISH[GapKind(seg["kind"])])
+                )
             )
     return lines
 
@@ -294,14 +346,20 @@ def completeness_lines(report: Report) -> list[str]:
 def verdict(report: Report) -> str:
     """The last line of `scelle verify`: an authentic but partial export is never
     reported as plainly VERIFIED."""
-    against = " against the expected key" if report.key_pinned else ""
     if not isinstance(report, ExportReport) or report.complete:
-        return f"VERIFIED{against}"
-    return (
-        f"PARTIAL export, VERIFIED{against}: {len(report.gaps)} gap(s) in the footage, "
-        f"{len(report.withheld)} indexed segment(s) withheld (listed above; the cover sheet "
-        "states them too)"
-    )
+        return _("VERIFIED against the expected key") if report.key_pinned else _("VERIFIED")
+    if report.key_pinned:
+        partial = _(
+            "PARTIAL export, VERIFIED against the expected key: {gaps} gap(s) in the footage, "
+            "{withheld} indexed segment(s) withheld (listed above; the cover sheet states "
+            "them too)"
+        )
+    else:
+        partial = _(
+            "PARTIAL export, VERIFIED: {gaps} gap(s) in the footage, {withheld} indexed "
+            "segment(s) withheld (listed above; the cover sheet states them too)"
+        )
+    return partial.format(gaps=len(report.gaps), withheld=len(report.withheld))
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -318,16 +376,39 @@ def report_json(report: Report) -> dict[str, Any]:
     return shown
 
 
+def _inside_hint(directory: Path) -> str | None:
+    """Where the export is, when `directory` holds exports (the USB key's root, the site's
+    exports folder): an investigator often points at the folder above."""
+    try:
+        inside = sorted(d for d in directory.iterdir() if d.is_dir() and (d / MANIFEST).is_file())[
+            :5
+        ]
+    except OSError:
+        return None
+    if not inside:
+        return None
+    if len(inside) == 1:
+        return _("the export is the folder inside: scelle verify {folder}").format(folder=inside[0])
+    return _("this folder holds exports: verify each one, e.g. scelle verify {folder}").format(
+        folder=inside[0]
+    )
+
+
 def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
     """Check everything; return the report, or raise IntegrityError after listing all.
     A directory holding `certificate.json` is checked as a destruction certificate.
     An export's report also says whether it is complete, and if not, what it lacks."""
     if key_fingerprint is not None and not key_fingerprint.strip():
-        raise InputError("--key is empty: give the fingerprint printed on the signed paper")
+        raise InputError(_("--key is empty: give the fingerprint printed on the signed paper"))
     if not (directory / MANIFEST).is_file():
         if (directory / "certificate.json").is_file():
             return verify_certificate(directory, key_fingerprint)
-        raise InputError(f"{directory} is not a scelle export (no {MANIFEST})")
+        raise InputError(
+            _("{directory} is not a scelle export (no {manifest})").format(
+                directory=directory, manifest=MANIFEST
+            ),
+            hint=_inside_hint(directory),
+        )
     report = ExportReport(directory)
     export = _Export(directory)
     report.key = key = load_key_file(directory / "keys" / "signer.pub.pem")
@@ -337,28 +418,28 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
     def minisign() -> None:
         comment = verify_minisign(key, manifest, export.read(f"{MANIFEST}.minisig").decode())
         if sha not in comment:
-            raise IntegrityError("the minisign trusted comment names another manifest")
+            raise IntegrityError(_("the minisign trusted comment names another manifest"))
 
     checks: list[tuple[str, Callable[[], None]]] = [
-        ("the key files agree", lambda: _keys_agree(export, key)),
+        (_("the key files agree"), lambda: _keys_agree(export, key)),
         (
-            "Ed25519 signature (openssl)",
+            _("Ed25519 signature (openssl)"),
             lambda: verify_raw(key, manifest, export.read(f"{MANIFEST}.sig")),
         ),
         (
-            f"SSH signature, namespace {SSH_NAMESPACE} (ssh-keygen)",
+            _("SSH signature, namespace {namespace} (ssh-keygen)").format(namespace=SSH_NAMESPACE),
             lambda: verify_sshsig(key, manifest, export.read(f"{MANIFEST}.sshsig").decode()),
         ),
-        ("minisign signature and trusted comment", minisign),
-        ("SHA256SUMS bound to the manifest", lambda: _sums(export)),
-        ("every file's size and SHA-256", lambda: _contents(export)),
-        ("no file added or missing", lambda: _inventory(export)),
-        ("ledger entry, inclusion proof, signed checkpoint", lambda: _ledger(export, key)),
-        ("signed cover sheet and VERIFY.txt", lambda: _cover(export, key)),
+        (_("minisign signature and trusted comment"), minisign),
+        (_("SHA256SUMS bound to the manifest"), lambda: _sums(export)),
+        (_("every file's size and SHA-256"), lambda: _contents(export)),
+        (_("no file added or missing"), lambda: _inventory(export)),
+        (_("ledger entry, inclusion proof, signed checkpoint"), lambda: _ledger(export, key)),
+        (_("signed cover sheet and VERIFY.txt"), lambda: _cover(export, key)),
     ]
     run_checks(report, checks, key_fingerprint)
     try:
         _completeness(report, export.manifest)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise IntegrityError(f"the manifest's gaps are malformed ({exc})") from exc
+        raise IntegrityError(_("the manifest's gaps are malformed")) from exc
     return report

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from custody.i18n import _
 from custody.keys import der_sha256, ssh_fingerprint
 
 # The lines that bind a VERIFY.txt to its export (`scelle verify` reads them back: a
@@ -32,17 +33,21 @@ def stated(text: str) -> Stated:
     lines = text.splitlines()
     head = re.fullmatch(_HEAD.format("(.+)"), lines[0] if lines else "")
     if head is None:
-        raise ValueError("VERIFY.txt does not start with the export it is about")
+        raise ValueError(_("VERIFY.txt does not start with the export it is about"))
 
     def one(prefix: str) -> str:
         found = [line[len(prefix) :] for line in lines if line.startswith(prefix)]
         if len(found) != 1:
-            raise ValueError(f"VERIFY.txt does not state {prefix.strip(' :')!r} exactly once")
+            raise ValueError(
+                _("VERIFY.txt does not state {line!r} exactly once").format(line=prefix.strip(" :"))
+            )
         return found[0]
 
     return Stated(head[1], one(_SSH), one(_SHA), one(_SEQ))
 
 
+# Written in French and English whatever the user's language (it travels with the export
+# to readers of either): its prose is not drawn from the catalog.
 def verify_text(
     requisition_id: str, key_name: str, key: Ed25519PublicKey, manifest_sha256: str, seq: int
 ) -> str:

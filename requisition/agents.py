@@ -18,9 +18,11 @@ from typing import Any, NoReturn
 from custody import text
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError, PermissionDeniedError
+from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import stored_now
 from requisition.roles import GRANTS, Permission, Role, who_may
+from requisition.words import label, stored
 
 LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
@@ -34,14 +36,19 @@ class NewAgent:
 
     def checked(self) -> NewAgent:
         login = check_login(self.login)
-        if self.role not in Role.__members__.values():
-            roles = ", ".join(r.value for r in Role)
-            raise InputError(f"unknown role {self.role!r}: one of {roles}")
-        for label, value in (("name", self.name), ("designation reference", self.designation)):
-            text.line(value, f"the agent's {label}")
+        role = stored("role", self.role, [r.value for r in Role])
+        for value, what, empty in (
+            (self.name, _("the agent's name"), _("the agent's name is empty")),
+            (
+                self.designation,
+                _("the agent's designation reference"),
+                _("the agent's designation reference is empty"),
+            ),
+        ):
+            text.line(value, what)
             if not value.strip():
-                raise InputError(f"the agent's {label} is empty")
-        return NewAgent(login, self.name.strip(), self.role, self.designation.strip())
+                raise InputError(empty)
+        return NewAgent(login, self.name.strip(), role, self.designation.strip())
 
 
 def same_agent(a: str, b: str) -> bool:
@@ -51,7 +58,11 @@ def same_agent(a: str, b: str) -> bool:
 
 def check_login(login: str) -> str:
     if not LOGIN.fullmatch(login):
-        raise InputError(f"invalid login {text.shown(login)}: letters, digits, '.', '_', '@', '-'")
+        raise InputError(
+            _("invalid login {login}: letters, digits, '.', '_', '@', '-'").format(
+                login=text.shown(login)
+            )
+        )
     return login
 
 
@@ -98,8 +109,8 @@ def _insert(site: Site, actor: str, agent: NewAgent, reason: str) -> Agent:
     with site.db.write() as cur:
         if cur.execute("SELECT 1 FROM agent WHERE login = ?", [agent.login]).fetchone():
             raise InvalidStateError(
-                f"{agent.login} is already in the agents register",
-                hint="a disabled agent stays listed; designate them under another login",
+                _("{login} is already in the agents register").format(login=agent.login),
+                hint=_("a disabled agent stays listed; designate them under another login"),
             )
         cur.execute(
             "INSERT INTO agent (login, name, role, designation, active, added_by, added_at) "
@@ -126,37 +137,43 @@ def _insert(site: Site, actor: str, agent: NewAgent, reason: str) -> Agent:
 def add(site: Site, actor: str, agent: NewAgent) -> Agent:
     """Designate an agent (the caller has checked that `actor` may)."""
     agent = agent.checked()
-    return _insert(site, actor, agent, f"designated as {agent.role} by {agent.designation}")
+    reason = _("designated as {role} by {designation}").format(
+        role=agent.role, designation=agent.designation
+    )
+    return _insert(site, actor, agent, reason)
 
 
 def bootstrap(site: Site, login: str, name: str, designation: str) -> Agent:
     """The first administrator, when the register is empty (a new or upgraded site):
     the login that created the site, recorded as such in the ledger."""
     if list_all(site):
-        raise InvalidStateError("the agents register is not empty")
+        raise InvalidStateError(_("the agents register is not empty"))
     agent = NewAgent(login, name, Role.ADMIN.value, designation).checked()
-    return _insert(site, login, agent, "first administrator, who created the site")
+    return _insert(site, login, agent, _("first administrator, who created the site"))
 
 
 def disable(site: Site, actor: str, login: str, reason: str) -> Agent:
     """Withdraw a designation; the agent stays listed, and can no longer act."""
-    text.prose(reason, "the reason for disabling the agent")
+    text.prose(reason, _("the reason for disabling the agent"))
     if not reason.strip():
-        raise InputError("give the reason for disabling the agent (--reason)")
+        raise InputError(_("give the reason for disabling the agent (--reason)"))
     now = stored_now()
     with site.db.write() as cur:
         row = cur.execute("SELECT role, active FROM agent WHERE login = ?", [login]).fetchone()
         if row is None:
-            raise InputError(f"unknown agent {login!r}", hint="see 'scelle agent list'")
+            raise InputError(
+                _("unknown agent {login!r}").format(login=login), hint=_("see 'scelle agent list'")
+            )
         if not row[1]:
-            raise InvalidStateError(f"{login} is already disabled")
+            raise InvalidStateError(_("{login} is already disabled").format(login=login))
         if row[0] == Role.ADMIN:
             (admins,) = cur.execute(
                 "SELECT COUNT(*) FROM agent WHERE role = ? AND active = ?", [Role.ADMIN.value, True]
             ).fetchone()
             if int(admins) <= 1:
                 raise InvalidStateError(
-                    f"{login} is the last active administrator", hint="designate another first"
+                    _("{login} is the last active administrator").format(login=login),
+                    hint=_("designate another first"),
                 )
         cur.execute(
             "UPDATE agent SET active = ?, disabled_by = ?, disabled_at = ?, disabled_reason = ? "
@@ -178,14 +195,20 @@ def authorise(site: Site, login: str, permission: Permission, what: str) -> Agen
     PermissionDeniedError raised. `what` names the command, for the ledger and the message.
     """
     agent = get(site, login)
+    hint: str | None
     if agent is None:
-        why, hint = f"{login} is not a designated agent of this site", "ask an administrator"
+        why = _("{login} is not a designated agent of this site").format(login=login)
+        hint = _("ask an administrator")
     elif not agent.active:
-        why, hint = f"{login} is disabled since {agent.disabled_at}", None
+        why = _("{login} is disabled since {at}").format(login=login, at=agent.disabled_at)
+        hint = None
     elif agent.role not in GRANTS:
-        why, hint = f"{login} has an unknown role {agent.role!r}", "ask an administrator"
+        why = _("{login} has an unknown role {role!r}").format(login=login, role=agent.role)
+        hint = _("ask an administrator")
     elif permission not in GRANTS[Role(agent.role)]:
-        why = f"{login} ({agent.role}) may not {permission.value}"
+        why = _("{login} ({role}) may not {permission}").format(
+            login=login, role=label("role", agent.role), permission=_(permission.value)
+        )
         hint = who_may(permission)
     else:
         return agent
@@ -199,4 +222,4 @@ def refuse(
     site.ledger.append(
         login, Record("access.refused", {"agent": login, "command": what}, why, data=data)
     )
-    raise PermissionDeniedError(f"refused: {why}", hint=hint)
+    raise PermissionDeniedError(_("refused: {why}").format(why=why), hint=hint)

@@ -163,10 +163,11 @@ class CameraSpec:
         if not 1 <= retention <= MAX_RETENTION_DAYS:
             raise bad(
                 _(
-                    "retention of {days} days is not allowed: between 1 and {most} (CSI L252-5: "
-                    "never more than one month)"
+                    "retention of {days} days is not allowed ({column}): between 1 and {most} "
+                    "(CSI L252-5: never more than one month)"
                 ),
                 days=retention,
+                column=column("retention_days"),
                 most=MAX_RETENTION_DAYS,
             )
         try:

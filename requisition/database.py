@@ -10,6 +10,7 @@ from custody.config import Settings, check_database_url
 from custody.db import Database
 from custody.dbcopy import Copied, copy_database
 from custody.entry import Record
+from custody.i18n import _
 from custody.ledger import Ledger
 from custody.site import Site
 from requisition import agents
@@ -40,7 +41,7 @@ def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
     with open_site(settings) as site:
         first = None
         if not agents.list_all(site):
-            agents.bootstrap(site, site.login, admin_name or site.login, "database upgrade")
+            agents.bootstrap(site, site.login, admin_name or site.login, _("database upgrade"))
             first = site.login
     return Upgraded(applied, PLAN.latest, first)
 
@@ -60,7 +61,9 @@ def copy_site(site: Site, to: str) -> tuple[Copied, str]:
             Record(
                 "db.copy",
                 {"database": target.display_url},
-                f"site database copied here by {site.login}, both ledgers verified",
+                _("site database copied here by {login}, both ledgers verified").format(
+                    login=site.login
+                ),
                 data={"entries": copied.entries, "rows": copied.rows, "from": site.login},
             ),
         )
@@ -68,7 +71,12 @@ def copy_site(site: Site, to: str) -> tuple[Copied, str]:
             agents.add(
                 moved,
                 moved.login,
-                agents.NewAgent(moved.login, moved.login, "admin", f"db copy by {site.login}"),
+                agents.NewAgent(
+                    moved.login,
+                    moved.login,
+                    "admin",
+                    _("db copy by {login}").format(login=site.login),
+                ),
             )
         return copied, target.display_url
     finally:

@@ -27,6 +27,7 @@ from custody.checks import Report
 from custody.config import load_settings
 from custody.errors import InvalidStateError, PermissionDeniedError
 from custody.files import write_atomic
+from custody.i18n import _, ngettext
 from custody.site import Site
 from custody.timewindow import parse_span, parse_window
 from custody.verify import LedgerReport, verify_ledger
@@ -62,7 +63,7 @@ def _demo_home(site: Path | None) -> Path:
     if site is None:
         return Path(tempfile.mkdtemp(prefix="scelle-demo-"))
     if site.exists() and (not site.is_dir() or any(site.iterdir())):
-        raise InvalidStateError(f"{site} exists and is not an empty directory")
+        raise InvalidStateError(_("{site} exists and is not an empty directory").format(site=site))
     site.mkdir(parents=True, exist_ok=True)
     return site
 
@@ -76,15 +77,23 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
     write_atomic(pass_file, passphrase + b"\n", mode=0o600)
 
     def first_admin(site: Site) -> None:
-        agents.bootstrap(site, site.login, site.login, "demo site")
+        agents.bootstrap(site, site.login, site.login, _("demo site"))
 
     opened, _first = init_site(settings, passphrase, then=first_admin)
     try:
         admin = opened.login
-        say(f"site created in {home} (key {settings.key_file}, 600,000 PBKDF2 rounds)")
+        say(
+            _("site created in {home} (key {key}, 600,000 PBKDF2 rounds)").format(
+                home=home, key=settings.key_file
+            )
+        )
         for login, role in ((OPERATOR, Role.OPERATOR), (SUPERVISOR, Role.SUPERVISOR)):
-            agents.add(opened, admin, NewAgent(login, login, role.value, "demo designation"))
-        say(f"agents designated by {admin} (admin): {OPERATOR}, {SUPERVISOR}")
+            agents.add(opened, admin, NewAgent(login, login, role.value, _("demo designation")))
+        say(
+            _("agents designated by {admin} (admin): {operator}, {supervisor}").format(
+                admin=admin, operator=OPERATOR, supervisor=SUPERVISOR
+            )
+        )
 
         def may(login: str, permission: Permission, what: str) -> None:
             agents.authorise(opened, login, permission, what)
@@ -100,7 +109,7 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
                 retention_days="30",
                 clock_offset_ms="1500",
                 clock_measured_at=f"{date.today()}T08:00",
-                clock_method="NTP query of the recorder",
+                clock_method=_("NTP query of the recorder"),
             ).to_camera(home),
             CameraSpec(
                 "C-044",
@@ -114,8 +123,8 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
                 store_path="frigate",
             ).to_camera(home),
         ]
-        add_cameras(opened, cameras, admin, "demo cameras")
-        say("cameras C-012 (scelle store, recorder 1.5 s fast) and C-044 (Frigate layout)")
+        add_cameras(opened, cameras, admin, _("demo cameras"))
+        say(_("cameras C-012 (scelle store, recorder 1.5 s fast) and C-044 (Frigate layout)"))
         day = (date.today() - timedelta(days=1)).isoformat()
         zone = settings.timezone
         c012, c044 = get_camera(opened, "C-012"), get_camera(opened, "C-044")
@@ -128,7 +137,13 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         )
         may(OPERATOR, Permission.FOOTAGE_INDEX, "footage scan")
         indexed = scan(opened, [c012, c044], OPERATOR)
-        say(f"footage generated with ffmpeg and indexed: {indexed.segments} segments hashed")
+        say(
+            ngettext(
+                "footage generated with ffmpeg and indexed: {segments} segments hashed",
+                "footage generated with ffmpeg and indexed: {segments} segments hashed",
+                indexed.segments,
+            ).format(segments=indexed.segments)
+        )
         may(OPERATOR, Permission.REGISTER, "requisition register")
         registered = register(
             opened,
@@ -147,29 +162,69 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
             OPERATOR,
         )
         rid = registered.requisition.id
-        say(f"requisition {rid} registered by {OPERATOR}; its footage is held")
+        say(
+            _("requisition {id} registered by {operator}; its footage is held").format(
+                id=rid, operator=OPERATOR
+            )
+        )
         try:
             may(OPERATOR, Permission.DECIDE, "requisition approve")
         except PermissionDeniedError as refused:
-            say(f"{OPERATOR} tries to approve it: {refused.message} (recorded in the ledger)")
+            say(
+                _("{operator} tries to approve it: {refusal} (recorded in the ledger)").format(
+                    operator=OPERATOR, refusal=refused.message
+                )
+            )
         may(SUPERVISOR, Permission.DECIDE, "requisition approve")
-        decide(opened, rid, "approve", SUPERVISOR, "requisition in order")
-        say(f"approved by {SUPERVISOR} (four eyes)")
+        decide(opened, rid, "approve", SUPERVISOR, _("requisition in order"))
+        say(_("approved by {supervisor} (four eyes)").format(supervisor=SUPERVISOR))
         may(OPERATOR, Permission.EXTRACT, "requisition extract")
         built = extract(opened, rid, home / "exports", opened.signer(passphrase), OPERATOR)
-        state = "complete" if built.complete else f"{built.gaps} gap(s) stated"
-        say(f"export built: {built.path} ({state})")
+        if built.complete:
+            say(_("export built: {path} (complete)").format(path=built.path))
+        else:
+            say(
+                ngettext(
+                    "export built: {path} ({gaps} gap(s) stated)",
+                    "export built: {path} ({gaps} gap(s) stated)",
+                    built.gaps,
+                ).format(path=built.path, gaps=built.gaps)
+            )
         verified = verify_export(built.path)
-        say(f"export verified: {len(verified.checks)} checks passed; {verdict(verified)}")
+        checks = len(verified.checks)
+        say(
+            ngettext(
+                "export verified: {checks} checks passed; {verdict}",
+                "export verified: {checks} checks passed; {verdict}",
+                checks,
+            ).format(checks=checks, verdict=verdict(verified))
+        )
         ledger = verify_ledger(opened.db, settings)
-        say(f"ledger verified: {ledger.entries} entries, {ledger.checkpoints} checkpoints")
+        say(
+            ngettext(
+                "ledger verified: {entries} entries, {checkpoints} checkpoints",
+                "ledger verified: {entries} entries, {checkpoints} checkpoints",
+                ledger.checkpoints,
+            ).format(entries=ledger.entries, checkpoints=ledger.checkpoints)
+        )
         may(admin, Permission.AUDIT, "audit")
         asked = AuditFilter(camera="C-012", action="footage")
-        accesses = ask(opened.ledger, admin, asked, "demo: who accessed camera C-012")
+        accesses = ask(opened.ledger, admin, asked, _("demo: who accessed camera C-012"))
+        last = accesses[-1].row
         say(
-            f"audit of camera C-012: {len(accesses)} footage entries, the last "
-            f"{accesses[-1].row.action} by {accesses[-1].row.actor} "
-            f"for {accesses[-1].row.procedure} ({accesses[-1].row.unit})"
+            ngettext(
+                "audit of camera C-012: {count} footage entries, the last {action} by {agent} "
+                "for {procedure} ({unit})",
+                "audit of camera C-012: {count} footage entries, the last {action} by {agent} "
+                "for {procedure} ({unit})",
+                len(accesses),
+            ).format(
+                count=len(accesses),
+                action=last.action,
+                agent=last.actor,
+                procedure=last.procedure,
+                unit=last.unit,
+            )
         )
     finally:
         opened.close()
@@ -182,11 +237,11 @@ def next_steps(result: DemoResult) -> list[str]:
     export = result.export.path
     return [
         "",
-        f"the export is in {export}; check it as an investigator would:",
+        _("the export is in {export}; check it as an investigator would:").format(export=export),
         f"  scelle verify {export} --key {result.verified.fingerprint}",
         f"  cd {export} && sha256sum -c SHA256SUMS",
-        "  (VERIFY.txt there says how with openssl, ssh-keygen and minisign)",
-        f"explore the site (requisition {result.requisition}) with:",
+        "  " + _("(VERIFY.txt there says how with openssl, ssh-keygen and minisign)"),
+        _("explore the site (requisition {id}) with:").format(id=result.requisition),
         f"  export SCELLE_HOME={result.home} SCELLE_PASSPHRASE_FILE={result.passphrase_file}",
         f"  scelle requisition show {result.requisition}",
         "  scelle agent list",

@@ -18,6 +18,7 @@ from custody.checkpoints import read_identity
 from custody.db import Cursor
 from custody.entry import decode_entry
 from custody.errors import InputError, IntegrityError
+from custody.i18n import _
 from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
 from custody.timewindow import now_us, utc_text
@@ -31,7 +32,7 @@ def _run_entries(cur: Cursor, seqs_json: str | None) -> list[dict[str, Any]]:
     for seq in seqs:
         row = cur.execute("SELECT body FROM ledger_entry WHERE seq = ?", [seq]).fetchone()
         if row is None:
-            raise IntegrityError(f"ledger entry {seq} of a purge is missing")
+            raise IntegrityError(_("ledger entry {seq} of a purge is missing").format(seq=seq))
         out.append(decode_entry(bytes(row[0])))
     return out
 
@@ -45,7 +46,7 @@ def certificate(site: Site, run: int, signer: Signer) -> Path:
             "SELECT now_utc, actor, intent_seqs, outcome_seqs FROM purge_run WHERE id = ?", [run]
         ).fetchone()
         if row is None:
-            raise InputError(f"no purge run {run}")
+            raise InputError(_("no purge run {run}").format(run=run))
         as_of, actor, intent_json, outcome_json = row
         intent = _run_entries(cur, intent_json)
         outcome = _run_entries(cur, outcome_json)
@@ -70,8 +71,10 @@ def certificate(site: Site, run: int, signer: Signer) -> Path:
         root = merkle_root(items)
         if items and result.get("merkle_root") != root:
             raise IntegrityError(
-                f"purge {run}, camera {camera}: the destroyed segments no longer match the "
-                "Merkle root of its outcome entry"
+                _(
+                    "purge {run}, camera {camera}: the destroyed segments no longer match the "
+                    "Merkle root of its outcome entry"
+                ).format(run=run, camera=camera)
             )
         cameras.append(
             {

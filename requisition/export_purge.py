@@ -11,6 +11,7 @@ from pathlib import Path
 
 from custody.entry import Record
 from custody.errors import InputError
+from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import parse_time, to_us
 from exporters.manifest import MANIFEST
@@ -44,7 +45,11 @@ def purge_exports(
             try:
                 handed_at = to_us(parse_time(str(at), "UTC"))
             except InputError:
-                failures.append(f"export of {rid}: its handover time {at!r} cannot be read: kept")
+                failures.append(
+                    _(
+                        "export of {requisition}: its handover time {at!r} cannot be read: kept"
+                    ).format(requisition=rid, at=at)
+                )
                 continue
             if handed_at > limit:
                 continue
@@ -56,8 +61,10 @@ def purge_exports(
         if path.exists():
             if not _is_sealed_export(path, rid, manifest):
                 failures.append(
-                    f"export of {rid} at {path} is not the sealed export the ledger records: "
-                    "left in place"
+                    _(
+                        "export of {requisition} at {path} is not the sealed export the ledger "
+                        "records: left in place"
+                    ).format(requisition=rid, path=path)
                 )
                 continue
             shutil.rmtree(path)  # never follows symbolic links (fd-based on Linux)
@@ -70,7 +77,7 @@ def purge_exports(
                     Record(
                         "export.destroy",
                         {"requisition": rid},
-                        "export kept one month after transmission (CSI L252-3)",
+                        _("export kept one month after transmission (CSI L252-3)"),
                         pv,
                         data={"path": str(path), "manifest_sha256": manifest},
                     )

@@ -23,6 +23,7 @@ from custody.errors import (
     InvalidStateError,
 )
 from custody.files import disk_full, exclusive, fsync_dir
+from custody.i18n import _
 from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
 from custody.timewindow import Window, parse_time, to_us, utc_text
@@ -35,6 +36,7 @@ from exporters.verify_export import verify_export
 from requisition.agents import same_agent
 from requisition.models import Requisition
 from requisition.requisitions import State, check_id, get, set_state, windows
+from requisition.words import label
 
 
 def extract(
@@ -62,17 +64,21 @@ def extract(
     """
     _extractable(site, check_id(requisition_id))
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is not a directory")
+        raise InputError(_("--out {path} is not a directory").format(path=out_dir))
     with site.db.exclusive(
         f"extract-{requisition_id}",
-        f"requisition {requisition_id} is being extracted (here or on another workstation)",
+        _("requisition {requisition} is being extracted (here or on another workstation)").format(
+            requisition=requisition_id
+        ),
     ):
         _extractable(site, requisition_id)  # again, now that it is ours
         final = out_dir / requisition_id
         if final.exists():
             recovered = _recover(site, requisition_id, final)
             if recovered is None:
-                raise InvalidStateError(f"the export directory {final} already exists")
+                raise InvalidStateError(
+                    _("the export directory {path} already exists").format(path=final)
+                )
             return recovered
         _require_some_footage(site, requisition_id, actor)
         set_state(site, requisition_id, State.PROCESSING, export_path=str(final.absolute()))
@@ -84,16 +90,31 @@ def extract(
 def _extractable(site: Site, requisition_id: str) -> Requisition:
     requisition = get(site, requisition_id)
     if requisition.state in (State.COMPLETED, State.PARTIAL):
+        message = (
+            _(
+                "requisition {requisition} was already extracted ({state}): its export is "
+                "{path} (manifest SHA-256 {sha256})"
+            )
+            if requisition.export_path
+            else _(
+                "requisition {requisition} was already extracted ({state}): its export is "
+                "no longer kept (manifest SHA-256 {sha256})"
+            )
+        )
         raise InvalidStateError(
-            f"requisition {requisition_id} was already extracted ({requisition.state}): its "
-            f"export is {requisition.export_path or 'no longer kept'} (manifest SHA-256 "
-            f"{requisition.manifest_sha256})",
-            hint="copy that export (scelle export copy); a new extraction is not another seal",
+            message.format(
+                requisition=requisition_id,
+                state=label("state", requisition.state),
+                path=requisition.export_path,
+                sha256=requisition.manifest_sha256,
+            ),
+            hint=_("copy that export (scelle export copy); a new extraction is not another seal"),
         )
     if requisition.state not in (State.APPROVED, State.PROCESSING):
         raise InvalidStateError(
-            f"requisition {requisition_id} is {requisition.state}: only an approved "
-            "requisition is extracted"
+            _(
+                "requisition {requisition} is {state}: only an approved requisition is extracted"
+            ).format(requisition=requisition_id, state=label("state", requisition.state))
         )
     approved_in_ledger(site, requisition_id)
     return requisition
@@ -134,9 +155,11 @@ def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Wi
     ]
     if not approvers or "requisition.deny" in decided or "requisition.cancel" in decided:
         raise InvalidStateError(
-            f"requisition {requisition_id} has no approval in the ledger by a supervisor "
-            "other than who registered it",
-            hint="a supervisor approves it: scelle requisition approve",
+            _(
+                "requisition {requisition} has no approval in the ledger by a supervisor "
+                "other than who registered it"
+            ).format(requisition=requisition_id),
+            hint=_("a supervisor approves it: scelle requisition approve"),
         )
     assert registration is not None
     recorded = [
@@ -150,9 +173,11 @@ def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Wi
     registered = windows(site, requisition_id)
     if [(c.id, w.start, w.end) for c, w in registered] != recorded:
         raise IntegrityError(
-            f"requisition {requisition_id}: the windows in the register are not those its "
-            "registration recorded in the ledger: edited around scelle, nothing extracted",
-            hint="run 'scelle ledger verify'; the database owner restores the register",
+            _(
+                "requisition {requisition}: the windows in the register are not those its "
+                "registration recorded in the ledger: edited around scelle, nothing extracted"
+            ).format(requisition=requisition_id),
+            hint=_("run 'scelle ledger verify'; the database owner restores the register"),
         )
     return registered
 
@@ -160,7 +185,7 @@ def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Wi
 def _require_some_footage(site: Site, requisition_id: str, actor: str) -> None:
     """Answer "video unavailable" (recorded) when no window holds any footage at all."""
     pairs = approved_in_ledger(site, requisition_id)
-    scan(site, {c.id: c for c, _ in pairs}.values(), actor)
+    scan(site, {c.id: c for c, _window in pairs}.values(), actor)
     if any(find(site, camera, window, check=False).segments for camera, window in pairs):
         return
     requisition = get(site, requisition_id)
@@ -176,7 +201,7 @@ def _require_some_footage(site: Site, requisition_id: str, actor: str) -> None:
                 Record(
                     "requisition.unavailable",
                     {"requisition": requisition_id},
-                    "video unavailable: no footage recorded for any requested window",
+                    _("video unavailable: no footage recorded for any requested window"),
                     requisition.pv_number,
                     data={
                         "windows": [
@@ -192,8 +217,10 @@ def _require_some_footage(site: Site, requisition_id: str, actor: str) -> None:
             ],
         )
     raise FootageUnavailableError(
-        f"requisition {requisition_id}: video unavailable: no footage recorded for any "
-        "requested window (recorded; no export built)"
+        _(
+            "requisition {requisition}: video unavailable: no footage recorded for any "
+            "requested window (recorded; no export built)"
+        ).format(requisition=requisition_id)
     )
 
 
@@ -307,7 +334,11 @@ def _needed(source: Path, medium: Path) -> int:
     total = block
     for path in source.rglob("*"):
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            raise IntegrityError(f"the export at {source} holds {path.name}, not a plain file")
+            raise IntegrityError(
+                _("the export at {path} holds {name}, not a plain file").format(
+                    path=source, name=path.name
+                )
+            )
         size = path.stat().st_size if path.is_file() else 1
         total += -(-size // block) * block
     return total
@@ -332,16 +363,21 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
     fills up anyway is one DiskFullError error; either way nothing is left on it."""
     requisition = get(site, check_id(requisition_id))
     if not requisition.export_path or not Path(requisition.export_path).is_dir():
-        raise InvalidStateError(f"requisition {requisition_id} has no export to copy")
+        raise InvalidStateError(
+            _("requisition {requisition} has no export to copy").format(requisition=requisition_id)
+        )
     if not medium.is_dir():
-        raise InvalidStateError(f"{medium} is not a mounted directory")
+        raise InvalidStateError(_("{path} is not a mounted directory").format(path=medium))
     source = Path(requisition.export_path)
     lock = site.settings.home / "locks" / f"copy-{requisition_id}.lock"
-    with exclusive(lock, f"the export of {requisition_id} is being copied by another process"):
+    busy = _("the export of {requisition} is being copied by another process").format(
+        requisition=requisition_id
+    )
+    with exclusive(lock, busy):
         stale = _remove_stale(medium, requisition_id)
         final = medium / requisition_id
         if final.exists():
-            raise InvalidStateError(f"{final} already exists on the medium")
+            raise InvalidStateError(_("{path} already exists on the medium").format(path=final))
         needed, free = _needed(source, medium), shutil.disk_usage(medium).free
         if needed > free:
             raise _medium_full(medium, requisition_id, needed, free)
@@ -369,9 +405,15 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
         copied = hashlib.sha256((final / MANIFEST).read_bytes()).hexdigest()
         if copied != requisition.manifest_sha256:
             raise IntegrityError(
-                f"the export at {requisition.export_path} is not the one sealed for "
-                f"{requisition_id} (manifest {copied[:16]}…, recorded "
-                f"{(requisition.manifest_sha256 or '')[:16]}…)"
+                _(
+                    "the export at {path} is not the one sealed for {requisition} (manifest "
+                    "{copied}…, recorded {recorded}…)"
+                ).format(
+                    path=requisition.export_path,
+                    requisition=requisition_id,
+                    copied=copied[:16],
+                    recorded=(requisition.manifest_sha256 or "")[:16],
+                )
             )
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)  # never leave a bad copy on the medium
@@ -381,7 +423,7 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
         Record(
             "export.copy",
             {"requisition": requisition_id},
-            f"export copied to removable medium {medium} and read back",
+            _("export copied to removable medium {medium} and read back").format(medium=medium),
             requisition.pv_number,
             data={
                 "destination": str(final),
@@ -395,7 +437,9 @@ def copy_export(site: Site, requisition_id: str, medium: Path, actor: str) -> Co
 
 def _medium_full(medium: Path, requisition_id: str, needed: int, free: int) -> DiskFullError:
     return DiskFullError(
-        f"not enough space on {medium} for the export of {requisition_id}: it needs "
-        f"{needed:,} bytes, {free:,} bytes are free: nothing was left on the medium",
-        hint="use a larger medium, or free space on it",
+        _(
+            "not enough space on {medium} for the export of {requisition}: it needs "
+            "{needed:,} bytes, {free:,} bytes are free: nothing was left on the medium"
+        ).format(medium=medium, requisition=requisition_id, needed=needed, free=free),
+        hint=_("use a larger medium, or free space on it"),
     )

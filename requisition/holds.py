@@ -23,6 +23,7 @@ from custody import text
 from custody.db import Cursor
 from custody.entry import Record, decode_entry
 from custody.errors import InputError, IntegrityError, InvalidStateError
+from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import Window, local_text, parse_time, stored_now, to_us, utc_text
 from requisition.agents import refuse, same_agent
@@ -60,7 +61,7 @@ class Hold:
 
 def _utc_us(text: Any) -> int:
     if not isinstance(text, str):
-        raise IntegrityError("a hold entry of the ledger has no UTC time")
+        raise IntegrityError(_("a hold entry of the ledger has no UTC time"))
     return to_us(parse_time(text, "UTC"))
 
 
@@ -105,9 +106,11 @@ class HoldBook:
             except (InputError, KeyError, TypeError, ValueError) as exc:
                 # Fail safe: what is held cannot be known, so nothing is decided on it.
                 raise IntegrityError(
-                    f"ledger entry {seq} is a hold entry scelle cannot read: nothing is "
-                    "decided on the holds until it is explained",
-                    hint="run 'scelle ledger verify'",
+                    _(
+                        "ledger entry {seq} is a hold entry scelle cannot read: nothing is "
+                        "decided on the holds until it is explained"
+                    ).format(seq=seq),
+                    hint=_("run 'scelle ledger verify'"),
                 ) from exc
             self.seen = int(seq)
         return self
@@ -226,10 +229,10 @@ def place(
 ) -> Hold:
     camera = get_camera(site, camera_id)
     if not reason.strip():
-        raise InputError("a hold needs a reason")
-    text.prose(reason, "the reason")
+        raise InputError(_("a hold needs a reason"))
+    text.prose(reason, _("the reason"))
     if procedure is not None:
-        text.line(procedure, "the procedure number")
+        text.line(procedure, _("the procedure number"))
     placed_at = stored_now()
     with site.db.write() as cur:
         hold_id = insert_hold(cur, camera.id, window, reason.strip(), procedure, actor, placed_at)
@@ -244,10 +247,12 @@ def place(
 def get(site: Site, hold_id: int) -> Hold:
     """The hold as the ledger states it (the latest placement of that id)."""
     if not 0 < hold_id < MAX_HOLD_ID:
-        raise InputError(f"unknown hold {hold_id}")
+        raise InputError(_("unknown hold {hold}").format(hold=hold_id))
     found = book(site).with_id(hold_id)
     if not found:
-        raise InputError(f"unknown hold {hold_id}", hint="see 'scelle hold list'")
+        raise InputError(
+            _("unknown hold {hold}").format(hold=hold_id), hint=_("see 'scelle hold list'")
+        )
     return found[-1]
 
 
@@ -288,25 +293,29 @@ def mark_released(cur: Cursor, holds: Iterable[Hold], actor: str, reason: str) -
 
 def release(site: Site, hold_id: int, reason: str, actor: str) -> Hold:
     if not reason.strip():
-        raise InputError("releasing a hold needs a reason")
-    text.prose(reason, "the reason")
+        raise InputError(_("releasing a hold needs a reason"))
+    text.prose(reason, _("the reason"))
     placements = [get(site, hold_id)] and book(site).with_id(hold_id)
     if not any(h.active for h in placements):
         raise InvalidStateError(
-            f"hold {hold_id} was already released on {placements[-1].released_at}"
+            _("hold {hold} was already released on {at}").format(
+                hold=hold_id, at=placements[-1].released_at
+            )
         )
     if any(same_agent(actor, h.placed_by) for h in placements):
         refuse(
             site,
             actor,
             "hold release",
-            f"{actor} placed hold {hold_id} and cannot also release it: another supervisor must",
+            _(
+                "{actor} placed hold {hold} and cannot also release it: another supervisor must"
+            ).format(actor=actor, hold=hold_id),
         )
     with site.db.write() as cur:
         # Read again under the writer lock: a concurrent release must not be recorded twice.
         active = [h for h in HoldBook().refresh(cur).with_id(hold_id) if h.active]
         if not active:
-            raise InvalidStateError(f"hold {hold_id} was already released")
+            raise InvalidStateError(_("hold {hold} was already released").format(hold=hold_id))
         mark_released(cur, active, actor, reason.strip())
         site.ledger.append_in(cur, actor, release_entries(active[-1:], reason.strip()))
     return get(site, hold_id)
@@ -342,7 +351,7 @@ def restate(cur: Cursor, actor: str) -> None:
     record = Record(
         RESTATE,
         {"holds": [h["hold"] for h in holds], "cameras": sorted({h["camera"] for h in holds})},
-        "holds in force restated in the ledger at schema v6: the purge obeys the ledger",
+        _("holds in force restated in the ledger at schema v6: the purge obeys the ledger"),
         data={"holds": holds},
     )
     append_locked(cur, actor, [record])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
+from custody.i18n import N_, _
 from custody.site import Site
 from custody.text import shown
 from custody.timewindow import parse_time, to_us
@@ -20,6 +21,11 @@ from requisition.recordings_register import recordings_register
 from requisition.requisitions import get
 
 DAY_US = 86_400_000_000
+ISSUED = {  # the reason of a `document.issue` entry, by kind of document
+    "cover": N_("cover issued"),
+    "label": N_("label issued"),
+    "register": N_("register issued"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ def _issue(
         Record(
             "document.issue",
             subject,
-            f"{document.kind} issued",
+            _(ISSUED[document.kind])
+            if document.kind in ISSUED
+            else _("{kind} issued").format(kind=document.kind),
             data={"sha256": document.sha256, "files": [str(html), str(pdf)]},
         ),
     )
@@ -59,7 +67,9 @@ def export_dir(site: Site, requisition_id: str) -> Path:
     any more)."""
     requisition = get(site, requisition_id)
     if not requisition.export_path or not Path(requisition.export_path).is_dir():
-        raise InvalidStateError(f"requisition {requisition_id} has no export yet")
+        raise InvalidStateError(
+            _("requisition {requisition} has no export yet").format(requisition=requisition_id)
+        )
     return Path(requisition.export_path)
 
 
@@ -98,10 +108,14 @@ def _days(site: Site, start: str, end: str) -> tuple[int, int]:
         try:
             days.append(to_us(parse_time(f"{day}T00:00", zone)))
         except InputError as exc:
-            raise InputError(f"{option} {shown(day)} is not a day: write it as 2026-03-14") from exc
+            raise InputError(
+                _("{option} {day} is not a day: write it as 2026-03-14").format(
+                    option=option, day=shown(day)
+                )
+            ) from exc
     first, last = days[0], days[1] + DAY_US
     if last <= first:
-        raise InputError("--to is before --from")
+        raise InputError(_("--to is before --from"))
     return first, last
 
 

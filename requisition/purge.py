@@ -36,6 +36,7 @@ from custody import destruction
 from custody.db import Cursor
 from custody.errors import InputError, InvalidStateError
 from custody.files import directory_beneath, unlink_at
+from custody.i18n import _, ngettext
 from custody.keys import Signer
 from custody.site import Site
 from custody.timewindow import now_us, parse_time, stored_now, stored_utc, to_us, utc_text
@@ -351,9 +352,11 @@ def _check_clock(site: Site, real: int) -> None:
         last = cur.execute("SELECT MAX(started_at) FROM purge_run").fetchone()[0]
     if last and to_us(parse_time(last, "UTC")) > real + CLOCK_SLACK_US:
         raise InvalidStateError(
-            f"the system clock says {utc_text(real)}, before the last purge started ({last}): "
-            "refusing to purge",
-            hint="the clock has gone back: check the system clock (NTP) before purging again",
+            _(
+                "the system clock says {now}, before the last purge started ({last}): "
+                "refusing to purge"
+            ).format(now=utc_text(real), last=last),
+            hint=_("the clock has gone back: check the system clock (NTP) before purging again"),
         )
 
 
@@ -372,7 +375,7 @@ def _intended(site: Site, run: int, failures: list[str]) -> bool:
                     intents.append(subject.get("purge") == run)
     if intents and all(intents):
         return True
-    failures.append(f"purge run {run} has no intent in the ledger: not resumed")
+    failures.append(_("purge run {run} has no intent in the ledger: not resumed").format(run=run))
     with site.db.write() as cur:
         mark(cur, run, _all_marked(site, run), "release")
         set_run(cur, run, state="void")
@@ -412,12 +415,14 @@ def purge(
     moment = real if as_of is None else as_of
     if moment > real + CLOCK_SLACK_US and not dry_run:
         raise InputError(
-            f"a purge as of {utc_text(moment)}, after the system clock ({utc_text(real)}), "
-            "would destroy footage inside its retention",
-            hint="a later time only with a dry run (--dry-run --now …)",
+            _(
+                "a purge as of {moment}, after the system clock ({now}), would destroy footage "
+                "inside its retention"
+            ).format(moment=utc_text(moment), now=utc_text(real)),
+            hint=_("a later time only with a dry run (--dry-run --now …)"),
         )
     report = PurgeReport(None, dry_run, moment)
-    with site.db.exclusive("purge", "another purge is running"):
+    with site.db.exclusive("purge", _("another purge is running")):
         _check_clock(site, real)
         with site.db.read() as cur:
             check_index(cur)
@@ -439,7 +444,9 @@ def purge(
         report.plans = plan(site, moment, holds)
         for p in report.plans:
             if p.refused:
-                report.failures.append(f"camera {p.camera_id} not purged: {p.refused}")
+                report.failures.append(
+                    _("camera {camera} not purged: {why}").format(camera=p.camera_id, why=p.refused)
+                )
         if step:
             step("planned")
         if not any(p.doomed for p in report.plans):
@@ -485,27 +492,56 @@ def summary(report: PurgeReport) -> dict[str, Any]:
 def lines(report: PurgeReport) -> list[str]:
     """What `scelle purge` prints: every run it finished or would finish, and the totals
     of what it did, resumed runs included."""
+    # English says "segment(s)" whatever the count; ngettext lets French choose.
     out = [
-        f"interrupted purge {run} will be completed first: {left} segment(s) still to "
-        "destroy or keep, against the holds then in force"
+        ngettext(
+            "interrupted purge {run} will be completed first: {left} segment(s) still to "
+            "destroy or keep, against the holds then in force",
+            "interrupted purge {run} will be completed first: {left} segment(s) still to "
+            "destroy or keep, against the holds then in force",
+            left,
+        ).format(run=run, left=left)
         for run, left in report.pending.items()
     ]
-    out += [f"completed interrupted purge {run}" for run in report.resumed]
-    verb = "would destroy" if report.dry_run else "planned to destroy"
-    out += [
-        f"{p.camera_id}: {verb} {len(p.doomed)} segment(s), kept {p.held} held"
-        for p in report.plans
-        if p.doomed or p.held
-    ]
+    out += [_("completed interrupted purge {run}").format(run=run) for run in report.resumed]
+    for p in report.plans:
+        if not (p.doomed or p.held):
+            continue
+        n = len(p.doomed)
+        planned = (
+            ngettext(
+                "{camera}: would destroy {n} segment(s), kept {held} held",
+                "{camera}: would destroy {n} segment(s), kept {held} held",
+                n,
+            )
+            if report.dry_run
+            else ngettext(
+                "{camera}: planned to destroy {n} segment(s), kept {held} held",
+                "{camera}: planned to destroy {n} segment(s), kept {held} held",
+                n,
+            )
+        )
+        out.append(planned.format(camera=p.camera_id, n=n, held=p.held))
     if not report.dry_run and (report.destroyed or report.absent or report.spared):
         out.append(
-            f"destroyed {report.destroyed} segment(s), {report.bytes:,} bytes; "
-            f"{report.absent} already absent; {report.spared} kept by a hold placed since "
-            "the plan"
+            ngettext(
+                "destroyed {n} segment(s), {bytes:,} bytes; {absent} already absent; "
+                "{spared} kept by a hold placed since the plan",
+                "destroyed {n} segment(s), {bytes:,} bytes; {absent} already absent; "
+                "{spared} kept by a hold placed since the plan",
+                report.destroyed,
+            ).format(
+                n=report.destroyed,
+                bytes=report.bytes,
+                absent=report.absent,
+                spared=report.spared,
+            )
         )
-    out += [f"destruction certificate {path}" for path in report.certificates]
+    out += [_("destruction certificate {path}").format(path=path) for path in report.certificates]
     out += [
-        f"export of requisition {rid} destroyed (handed over more than a month ago)"
+        _(
+            "export of requisition {requisition} destroyed (handed over more than a month ago)"
+        ).format(requisition=rid)
         for rid in report.exports
     ]
     return out

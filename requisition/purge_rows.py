@@ -19,6 +19,7 @@ from custody import destruction
 from custody.db import Cursor
 from custody.entry import decode_entry
 from custody.errors import IntegrityError
+from custody.i18n import _, ngettext
 from custody.site import Site
 from exporters.index import batch_rows_vouched
 from exporters.stores import FootageStore, StoreKind, open_store
@@ -91,7 +92,7 @@ def camera_facts(cur: Cursor) -> tuple[list[CameraFacts], dict[str, str]]:
         camera_id = row[0]
         added = entries_about(cur, "camera.add", "camera", camera_id)
         if not added:
-            refused[camera_id] = "no camera.add entry in the ledger"
+            refused[camera_id] = _("no camera.add entry in the ledger")
             continue
         data = added[-1].get("data", {})
         differs = [
@@ -100,9 +101,9 @@ def camera_facts(cur: Cursor) -> tuple[list[CameraFacts], dict[str, str]]:
             if data.get(name) != value
         ]
         if differs:
-            refused[camera_id] = (
-                f"its register row differs from its ledger entry ({', '.join(differs)})"
-            )
+            refused[camera_id] = _(
+                "its register row differs from its ledger entry ({columns})"
+            ).format(columns=", ".join(differs))
             continue
         facts.append(CameraFacts(camera_id, *row[1:]))
     return facts, refused
@@ -114,9 +115,11 @@ def check_index(cur: Cursor) -> None:
     (size,) = cur.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_entry").fetchone()
     if int(indexed) != int(size):
         raise IntegrityError(
-            f"the ledger's audit index holds {indexed} rows for {size} entries: refusing to "
-            "purge on an index that could hide a hold",
-            hint="run 'scelle ledger verify --audit-index'",
+            _(
+                "the ledger's audit index holds {indexed} rows for {size} entries: refusing to "
+                "purge on an index that could hide a hold"
+            ).format(indexed=indexed, size=size),
+            hint=_("run 'scelle ledger verify --audit-index'"),
         )
 
 
@@ -149,14 +152,21 @@ def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) 
         for item in items:
             camera = cameras.get(item.camera_id)
             if camera is None:
-                why = refused.get(item.camera_id, "unknown camera")
-                failures.append(f"{item.camera_id}/{item.path}: camera not purged: {why}")
+                why = refused.get(item.camera_id) or _("unknown camera")
+                failures.append(
+                    _("{camera}/{path}: camera not purged: {why}").format(
+                        camera=item.camera_id, path=item.path, why=why
+                    )
+                )
                 continue
             cutoff = now - camera.retention_days * DAY_US
             if item.end_us - camera.clock_offset_ms * 1000 > cutoff:
                 failures.append(
-                    f"{item.camera_id}/{item.path}: inside its {camera.retention_days}-day "
-                    "retention: left in place"
+                    ngettext(  # English: "inside its 1-day retention" and "30-day" alike
+                        "{camera}/{path}: inside its {days}-day retention: left in place",
+                        "{camera}/{path}: inside its {days}-day retention: left in place",
+                        camera.retention_days,
+                    ).format(camera=item.camera_id, path=item.path, days=camera.retention_days)
                 )
                 continue
             if camera.id not in stores:
@@ -165,16 +175,19 @@ def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) 
                 )
             if not _named_as_recorded(camera, stores[camera.id], item):
                 failures.append(
-                    f"{item.camera_id}/{item.path}: its index row does not match the file "
-                    "name: left in place"
+                    _(
+                        "{camera}/{path}: its index row does not match the file name: left in place"
+                    ).format(camera=item.camera_id, path=item.path)
                 )
                 continue
             if item.batch_id not in batches:
                 batches[item.batch_id] = batch_rows_vouched(cur, item.batch_id, camera.id)
             if item.segment_id not in batches[item.batch_id]:
                 failures.append(
-                    f"{item.camera_id}/{item.path}: its index rows no longer match the ingest "
-                    f"entry of the ledger (batch {item.batch_id}): left in place"
+                    _(
+                        "{camera}/{path}: its index rows no longer match the ingest entry of "
+                        "the ledger (batch {batch}): left in place"
+                    ).format(camera=item.camera_id, path=item.path, batch=item.batch_id)
                 )
                 continue
             good.append(item)

@@ -11,9 +11,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from custody.i18n import N_, _, ngettext
 from custody.render import json_text
-from custody.timewindow import utc_text
-from requisition.requisitions import registered_summary
+from custody.timewindow import people_text, utc_text
+from requisition.requisitions import State, registered_summary
+from requisition.roles import Role
+from requisition.words import label
 
 if TYPE_CHECKING:
     from exporters.package import Built
@@ -25,11 +28,64 @@ if TYPE_CHECKING:
     from requisition.requisitions import Decision, Registered
 
 
+# Stored values (states, roles...) stay as they are in the database and the JSON; what
+# the tables show of them is requisition.words.label's.
+# TRANSLATORS: how a retention purge ended, as `scelle status` shows it (la purge est ...).
+PURGE_STATE_LABELS = {
+    "intent": N_("intent"),
+    "done": N_("done"),
+    "partial": N_("partial"),
+    "void": N_("void"),
+}
+# TRANSLATORS: the labels of `scelle requisition show`, in the order shown.
+REQUISITION_FIELDS = {
+    "id": N_("requisition"),
+    "state": N_("state"),
+    "legal_basis_text": N_("legal basis"),
+    "prosecutor_authorisation": N_("prosecutor's authorisation"),
+    "pv_number": N_("PV number"),
+    "officer_name": N_("officer"),
+    "officer_unit": N_("unit"),
+    "reason": N_("reason"),
+    "received_via": N_("received by"),
+    "received_at": N_("received at"),
+    "deadline": N_("deadline"),
+    "registered_by": N_("registered by"),
+    "registered_at": N_("registered at"),
+    "decided_by": N_("decided by"),
+    "decided_at": N_("decided at"),
+    "decision_reason": N_("decision's reason"),
+    "export_path": N_("export"),
+    "manifest_sha256": N_("manifest SHA-256"),
+    "handed_to": N_("handed over to"),
+    "handed_at": N_("handed over at"),
+    "medium": N_("medium"),
+    "seal_number": N_("seal number"),
+}
+_WORD_KINDS = {"state": "state", "received_via": "received_via", "medium": "medium"}
+_TIMES = ("received_at", "deadline", "registered_at", "decided_at", "handed_at")
+
+
+def _label(labels: Mapping[str, str], value: str) -> str:
+    known = labels.get(value)
+    return _(known) if known else value
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str | None]]) -> list[str]:
+    """Rows under their headers, each column as wide as its widest cell."""
+    cells = [[cell or "" for cell in line] for line in (headers, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    ]
+
+
 def registered_lines(registered: Registered) -> list[str]:
     """`scelle requisition register`: its id and state, then each window's urgency."""
     r = registered.requisition
     return [
-        f"requisition {r.id} registered ({r.state})",
+        _("requisition {id} registered ({state})").format(id=r.id, state=label("state", r.state)),
         *(f"  {line}" for line in registered_summary(registered)),
     ]
 
@@ -38,11 +94,24 @@ def decision_lines(outcome: Decision, actor: str) -> list[str]:
     """`scelle requisition approve/deny/cancel`: the new state, and what became of the
     requisition's holds (released, or kept and why)."""
     decided = outcome.requisition
-    out = [f"requisition {decided.id}: {decided.state} by {decided.decided_by or actor}"]
-    out += [f"hold {h.id} on camera {h.camera_id} released" for h in outcome.released]
+    out = [
+        _("requisition {id}: {state} by {agent}").format(
+            id=decided.id,
+            state=label("state", decided.state),
+            agent=decided.decided_by or actor,
+        )
+    ]
+    out += [
+        _("hold {id} on camera {camera} released").format(id=h.id, camera=h.camera_id)
+        for h in outcome.released
+    ]
     if outcome.kept:
         ids = ", ".join(str(h.id) for h in outcome.kept)
-        out.append(f"holds {ids} kept: {outcome.kept_because}")
+        out.append(
+            ngettext(
+                "holds {ids} kept: {because}", "holds {ids} kept: {because}", len(outcome.kept)
+            ).format(ids=ids, because=outcome.kept_because)
+        )
     return out
 
 
@@ -50,23 +119,31 @@ def extracted_lines(built: Built) -> list[str]:
     """`scelle requisition extract`: where the export is, its hash and entry, and whether
     it is complete."""
     return [
-        f"export {built.path}",
-        f"manifest sha256 {built.manifest_sha256}",
-        f"ledger entry {built.ledger_seq}",
-        "complete: no gap in the footage"
+        _("export {path}").format(path=built.path),
+        _("manifest sha256 {sha256}").format(sha256=built.manifest_sha256),
+        _("ledger entry {seq}").format(seq=built.ledger_seq),
+        _("complete: no gap in the footage")
         if built.complete
-        else (
-            f"PARTIAL: {built.gaps} gap(s), {built.altered} segment(s) withheld (gone, not a "
-            "regular file, or altered since ingest)"
-        ),
+        else _(
+            "PARTIAL: {gaps} gap(s), {altered} segment(s) withheld (gone, not a regular file, "
+            "or altered since ingest)"
+        ).format(gaps=built.gaps, altered=built.altered),
     ]
 
 
 def copied_lines(copied: Copied) -> list[str]:
     """`scelle export copy`: leftovers removed, then the copy read back."""
+    checks = len(copied.report.checks)
     return [
-        *(f"removed {stale}, left on the medium by an interrupted copy" for stale in copied.stale),
-        f"copied to {copied.path} and read back: {len(copied.report.checks)} checks passed",
+        *(
+            _("removed {path}, left on the medium by an interrupted copy").format(path=stale)
+            for stale in copied.stale
+        ),
+        ngettext(
+            "copied to {path} and read back: {checks} checks passed",
+            "copied to {path} and read back: {checks} checks passed",
+            checks,
+        ).format(path=copied.path, checks=checks),
     ]
 
 
@@ -76,15 +153,58 @@ def requisitions_json(found: Sequence[Requisition]) -> str:
 
 def requisition_lines(found: Sequence[Requisition]) -> list[str]:
     """`scelle requisition list`: one line each."""
+    width = max(len(label("state", s.value)) for s in State) + 1
     return [
-        f"{r.id}  {r.state:<20} art. {r.legal_basis:<7} {r.pv_number:<18} {r.officer_unit}"
+        f"{r.id}  {label('state', r.state):<{width}} art. {r.legal_basis:<7} "
+        f"{r.pv_number:<18} {r.officer_unit}"
         for r in found
     ]
 
 
-def shown_lines(shown: Mapping[str, Any]) -> list[str]:
-    """`scelle requisition show`: every field that has a value."""
-    return [f"{key:<26} {value}" for key, value in shown.items() if value not in (None, [])]
+def shown_lines(shown: Mapping[str, Any], zone: str) -> list[str]:
+    """`scelle requisition show`: its fields under their labels (times local, with their
+    offset), then a table of its windows and one of its holds."""
+    labels = {key: _(text) for key, text in REQUISITION_FIELDS.items()}
+    width = max(len(text) for text in labels.values()) + 2
+    out = []
+    for key, text in labels.items():
+        value = shown.get(key)
+        if value in (None, ""):
+            continue
+        if key in _WORD_KINDS:
+            value = label(_WORD_KINDS[key], value)
+        elif key in _TIMES:
+            value = people_text(value, zone)
+        lines = str(value).splitlines() or [""]
+        out.append(f"{text:<{width}}{lines[0]}")
+        out += [" " * width + line for line in lines[1:]]
+    windows = shown.get("windows") or []
+    if windows:
+        out += ["", _("Windows ({zone}):").format(zone=zone)]
+        out += table(
+            [_("camera"), _("from"), _("to")],
+            [
+                [w["camera"], people_text(w["from_utc"], zone), people_text(w["to_utc"], zone)]
+                for w in windows
+            ],
+        )
+    holds = shown.get("holds") or []
+    if holds:
+        out += ["", _("Holds:")]
+        out += table(
+            [_("hold"), _("camera"), _("from"), _("to"), _("state")],
+            [
+                [
+                    str(h["id"]),
+                    h["camera"],
+                    people_text(h["from_utc"], zone),
+                    people_text(h["to_utc"], zone),
+                    _("released") if h["released"] else _("active"),
+                ]
+                for h in holds
+            ],
+        )
+    return out
 
 
 def hold_rows(holds: Sequence[Hold]) -> list[dict[str, Any]]:
@@ -105,34 +225,58 @@ def hold_rows(holds: Sequence[Hold]) -> list[dict[str, Any]]:
     ]
 
 
-def hold_lines(holds: Sequence[Hold]) -> list[str]:
-    """`scelle hold list`: one line each, active or when released."""
-    out = []
+def hold_lines(holds: Sequence[Hold], zone: str) -> list[str]:
+    """`scelle hold list`: a table under its headers, times local with their offset."""
+    rows = []
     for r in hold_rows(holds):
-        state = f"released {r['released_at']}" if r["released_at"] else "active"
-        out.append(
-            f"{r['id']:>5}  {r['camera']:<10} {r['from_utc']} to {r['to_utc']}  {state}  "
-            f"{r['procedure'] or ''}  {r['reason']}"
+        released = people_text(r["released_at"], zone)
+        state = _("released {at}").format(at=released) if released else _("active")
+        rows.append(
+            [
+                str(r["id"]),
+                r["camera"],
+                people_text(r["from_utc"], zone),
+                people_text(r["to_utc"], zone),
+                state,
+                r["procedure"] or "",
+                r["reason"],
+            ]
         )
-    return out
+    if not rows:
+        return [_("no hold")]
+    headers = [_("hold"), _("camera"), _("from"), _("to"), _("state"), _("procedure"), _("reason")]
+    return table(headers, rows)
 
 
 def status_lines(shown: Mapping[str, Any]) -> list[str]:
     """`scelle status`: holds, footage about to expire under a pending requisition, and
     the last purge."""
-    out = [f"active holds: {shown['active_holds']}"]
+    out = [_("active holds: {count}").format(count=shown["active_holds"])]
     out += [
-        f"EXPIRING {item['requisition']} ({item['state']}) {item['camera']} "
-        f"{item['from']} to {item['to']}: footage expires {item['expires_utc']}"
+        _(
+            "EXPIRING {requisition} ({state}) {camera} {start} to {end}: footage expires {expires}"
+        ).format(
+            requisition=item["requisition"],
+            state=label("state", item["state"]),
+            camera=item["camera"],
+            start=item["from"],
+            end=item["to"],
+            expires=item["expires_utc"],
+        )
         for item in shown["expiring_within_72h"]
     ]
     last = shown["last_purge"]
     out.append(
-        "no purge has run yet"
+        _("no purge has run yet")
         if last is None
-        else (
-            f"last purge {last['run']} as of {last['as_of_utc']}: {last['state']}, "
-            f"{last['segments']} segments, {last['failures']} failures"
+        else _(
+            "last purge {run} as of {as_of}: {state}, {segments} segments, {failures} failures"
+        ).format(
+            run=last["run"],
+            as_of=last["as_of_utc"],
+            state=_label(PURGE_STATE_LABELS, last["state"]),
+            segments=last["segments"],
+            failures=last["failures"],
         )
     )
     return out
@@ -144,10 +288,23 @@ def agents_json(agents: Sequence[Agent]) -> str:
 
 def agent_lines(agents: Sequence[Agent]) -> list[str]:
     """`scelle agent list`: the register, disabled agents included."""
-    out = [f"{'login':<20} {'role':<11} {'status':<9} {'name':<24} designation"]
+    login, role, status, name = _("login"), _("role"), _("status"), _("name")
+    designation = _("designation")
+    active, disabled = _("active"), _("disabled")
+    roles = [label("role", r.value) for r in Role]
+    # Columns as wide as their data needs, or as their header or labels in the user's language.
+    w_login, w_name = max(20, len(login)), max(24, len(name))
+    w_role = max(len(label) for label in [role, *roles]) + 1
+    w_status = max(len(label) for label in [status, active, disabled]) + 1
+    out = [
+        f"{login:<{w_login}} {role:<{w_role}} {status:<{w_status}} {name:<{w_name}} {designation}"
+    ]
     for a in agents:
-        status = "active" if a.active else "disabled"
-        out.append(f"{a.login:<20} {a.role:<11} {status:<9} {a.name:<24} {a.designation}")
+        shown = active if a.active else disabled
+        out.append(
+            f"{a.login:<{w_login}} {label('role', a.role):<{w_role}} {shown:<{w_status}} "
+            f"{a.name:<{w_name}} {a.designation}"
+        )
     return out
 
 

@@ -15,7 +15,7 @@ import re
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 from custody import text
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
+from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import (
     Window,
@@ -55,6 +56,7 @@ from requisition.holds import (
 )
 from requisition.models import Requisition, RequisitionWindow
 from requisition.roles import GRANTS, Permission, Role
+from requisition.words import label, legal_basis, stored
 
 RECEIVED_VIA = ("email", "letter", "fax", "phone", "in-person", "platform")
 URGENT_US = 72 * 3_600_000_000
@@ -78,13 +80,25 @@ class State(StrEnum):
 
 def check_id(requisition_id: str) -> str:
     if not _ID.fullmatch(requisition_id):
-        raise InputError(f"invalid requisition id {requisition_id!r}: expected YYYY-NNNNN")
+        raise InputError(
+            _("invalid requisition id {requisition!r}: expected YYYY-NNNNN").format(
+                requisition=requisition_id
+            )
+        )
     return requisition_id
 
 
 MAX_FILE_BYTES = 1_000_000  # a requisition is a page of text, not a megabyte
 WINDOW_FIELDS = ("camera", "from", "to")
 PROSE_FIELDS = frozenset({"reason"})  # may run over several lines; the others are one line
+# A requisition file names its fields as the options of `requisition register` do (--pv:
+# pv); files written for earlier versions used the names on the left, still read.
+EARLIER_NAMES = {"pv_number": "pv", "officer_name": "officer", "officer_unit": "unit"}
+
+
+def _file_name(field_name: str) -> str:
+    """A RequisitionRequest field as the file (and the option) names it."""
+    return EARLIER_NAMES.get(field_name, field_name)
 
 
 class _DuplicateKeyError(ValueError):
@@ -102,16 +116,21 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _kind(value: Any) -> str:
-    """What a JSON or TOML value is, in words (never the value: it may be megabytes)."""
+    """What a JSON or TOML value is, in words (never the value: it may be megabytes; never
+    Python's name for its type either)."""
     if isinstance(value, bool):
-        return "true or false"
+        return _("true or false")
     if isinstance(value, (int, float)):
-        return "a number"
+        return _("a number")
     if isinstance(value, dict):
-        return "a table"
+        return _("a table")
     if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
+        return _("a list")
+    if isinstance(value, (date, time)):  # TOML dates and times (datetime is a date)
+        return _("a date or a time")
+    if value is None:  # JSON null
+        return _("null")
+    return _("another kind of value")
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:
@@ -120,23 +139,65 @@ def _required(f: dataclasses.Field[Any]) -> bool:
 
 def _fields_as_text(
     path: Path,
-    where: str,
+    window: int | None,
     doc: dict[str, Any],
     known: Collection[str],
     required: Collection[str],
 ) -> None:
-    """Every field of `doc` known, present if required, and acceptable text."""
+    """Every field of `doc` (the requisition's, or its `window`-th window's) known,
+    present if required, and acceptable text."""
     unknown = sorted(set(doc) - set(known))
     if unknown:
-        raise InputError(f"{path}: {where}unknown field {text.shown(unknown[0])}")
+        raise InputError(
+            (
+                _("{path}: unknown field {field}")
+                if window is None
+                else _("{path}: window {number}: unknown field {field}")
+            ).format(path=path, number=window, field=text.shown(unknown[0]))
+        )
     missing = [name for name in required if name not in doc]
     if missing:
-        raise InputError(f"{path}: {where}missing field {missing[0]!r}")
+        raise InputError(
+            (
+                _("{path}: missing field {field!r}")
+                if window is None
+                else _("{path}: window {number}: missing field {field!r}")
+            ).format(path=path, number=window, field=missing[0])
+        )
     for name, value in doc.items():
-        what = f"{path}: {where}{name}"
+        what = (
+            _("{path}: {field}") if window is None else _("{path}: window {number}: {field}")
+        ).format(path=path, number=window, field=name)
         if not isinstance(value, str):
-            raise InputError(f"{what} must be text, not {_kind(value)}")
+            raise InputError(
+                _("{what} must be text, not {kind}").format(what=what, kind=_kind(value))
+            )
         (text.prose if name in PROSE_FIELDS else text.line)(value, what)
+
+
+_TOML_AT = re.compile(r"\(at line ([0-9]+), column ([0-9]+)\)")
+
+
+def _not_valid(path: Path, kind: str, exc: ValueError) -> InputError:
+    """A file the JSON or TOML parser refused, said in our words: where it stopped
+    reading, never the parser's own (English) wording."""
+    if isinstance(exc, json.JSONDecodeError):
+        at: tuple[Any, Any] | None = (exc.lineno, exc.colno)
+    else:
+        found = _TOML_AT.search(str(exc))
+        at = (found[1], found[2]) if found else None
+    if at is None:
+        message = (
+            _("{path}: not valid {kind} (at the end of the file)")
+            if "at end of document" in str(exc)
+            else _("{path}: not valid {kind}")
+        )
+        return InputError(message.format(path=path, kind=kind))
+    return InputError(
+        _("{path}: not valid {kind} (line {line}, column {column})").format(
+            path=path, kind=kind, line=at[0], column=at[1]
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -173,15 +234,19 @@ class RequisitionRequest:
             with path.open("rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise InputError(
+                _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc)
+            ) from exc
         if len(data) > MAX_FILE_BYTES:
             raise InputError(
-                f"{path} is larger than {MAX_FILE_BYTES:,} bytes: not a requisition file"
+                _("{path} is larger than {limit:,} bytes: not a requisition file").format(
+                    path=path, limit=MAX_FILE_BYTES
+                )
             )
         try:
             source = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"{path} is not UTF-8 text") from exc
+            raise InputError(_("{path} is not UTF-8 text").format(path=path)) from exc
         kind = "JSON" if path.suffix == ".json" else "TOML"
         try:
             doc: Any = (
@@ -191,23 +256,79 @@ class RequisitionRequest:
             )
         except _DuplicateKeyError as exc:
             key = text.shown(exc.args[0])
-            raise InputError(f"{path}: the key {key} is given twice") from exc
+            raise InputError(
+                _("{path}: the key {key} is given twice").format(path=path, key=key)
+            ) from exc
         except RecursionError as exc:
-            raise InputError(f"{path}: not valid {kind}: nested too deeply") from exc
+            raise InputError(
+                _("{path}: not valid {kind}: nested too deeply").format(path=path, kind=kind)
+            ) from exc
         except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise InputError(f"{path}: not valid {kind}: {exc}") from exc
+            raise _not_valid(path, kind, exc) from exc
         if not isinstance(doc, dict):
-            raise InputError(f"{path}: expected a table of fields, not {_kind(doc)}")
+            raise InputError(
+                _("{path}: expected a table of fields, not {kind}").format(
+                    path=path, kind=_kind(doc)
+                )
+            )
         windows = doc.pop("windows", [])
         if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
-            raise InputError(f"{path}: windows must be a list of {{camera, from, to}}")
-        fields_ = {f.name: f for f in dataclasses.fields(cls) if f.name != "windows"}
-        _fields_as_text(path, "", doc, fields_, [n for n, f in fields_.items() if _required(f)])
+            raise InputError(
+                _("{path}: windows must be a list of {{camera, from, to}}").format(path=path)
+            )
+        for old_name, name in EARLIER_NAMES.items():  # files written for earlier versions
+            if old_name in doc:
+                if name in doc:
+                    raise InputError(
+                        _("{path}: {old} and {new} are the same field: give {new} only").format(
+                            path=path, old=old_name, new=name
+                        )
+                    )
+                doc[name] = doc.pop(old_name)
+        fields_ = {_file_name(f.name): f for f in dataclasses.fields(cls) if f.name != "windows"}
+        _fields_as_text(path, None, doc, fields_, [n for n, f in fields_.items() if _required(f)])
         parsed = []
         for number, w in enumerate(windows, start=1):
-            _fields_as_text(path, f"window {number}: ", w, WINDOW_FIELDS, WINDOW_FIELDS)
+            _fields_as_text(path, number, w, WINDOW_FIELDS, WINDOW_FIELDS)
             parsed.append(WindowRequest(w["camera"], w["from"], w["to"]))
-        return cls(windows=tuple(parsed), **doc)
+        return cls(windows=tuple(parsed), **{fields_[k].name: v for k, v in doc.items()})
+
+
+def requisition_template(zone: str, now: int | None = None) -> str:
+    """A requisition file to fill in (TOML), commented in the user's language, with the
+    same field names as `requisition register`'s options. Its example window is
+    yesterday 14:00-14:10 in `zone`: the file registers as it is once camera C-012 exists."""
+    day = (from_us(now or now_us()).astimezone(ZoneInfo(zone)) - timedelta(days=1)).date()
+    shown = day.strftime("%d/%m/%Y")
+    lines = [
+        "# " + _("Requisition for 'scelle requisition register --file FILE'."),
+        "# " + _("The field names are those of the options (--pv: pv)."),
+        "",
+        "# " + _("CPP article: 60-1, 77-1-1 or 99-3 ('art. 60-1' is read too)."),
+        'legal_basis = "60-1"',
+        "# " + _("PV or procedure number."),
+        'pv = "PV 2026/004217"',
+        "# " + _("Requesting officer (name, rank) and unit."),
+        'officer = "{}"'.format(_("Captain Martin")),
+        'unit = "{}"'.format(_("Police station, night brigade")),
+        "# " + _("Why the footage is requested (several lines allowed)."),
+        'reason = "{}"'.format(_("Theft from a vehicle, town hall square")),
+        "# " + _("How it arrived: email, letter, fax, phone, in-person or platform."),
+        'received_via = "email"',
+        "# " + _("When it arrived (default: now), the officer's deadline, and the prosecutor's"),
+        "# " + _("authorisation (required for 77-1-1): uncomment to give them."),
+        f'# received_at = "{shown} 09:30"',
+        f'# deadline = "{shown} 18:00"',
+        '# prosecutor_authorisation = ""',
+        "",
+        "# " + _("One [[windows]] block per camera and time range, in local time:"),
+        "# " + _("29/11/2026 14:00, 29/11/2026 14h00 or 2026-11-29T14:00."),
+        "[[windows]]",
+        'camera = "C-012"',
+        f'from = "{shown} 14:00"',
+        f'to = "{shown} 14:10"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -226,9 +347,10 @@ class Registered:
     windows: tuple[WindowStatus, ...]
 
 
-def _nonempty(value: str | None, what: str) -> str:
+def _nonempty(value: str | None, message: str) -> str:
+    """`value` stripped; InputError(`message`, already translated) if there is none."""
     if value is None or not value.strip():
-        raise InputError(f"the requisition has no {what}")
+        raise InputError(message)
     return value.strip()
 
 
@@ -240,7 +362,7 @@ def _texts(request: RequisitionRequest) -> None:
             (text.prose if f.name in PROSE_FIELDS else text.line)(value, f.name)
     for number, w in enumerate(request.windows, start=1):
         for name, value in zip(WINDOW_FIELDS, (w.camera, w.start, w.end), strict=True):
-            text.line(value, f"window {number}: {name}")
+            text.line(value, _("window {number}: {field}").format(number=number, field=name))
 
 
 def _past(item: WindowRequest, camera: Camera, window: Window, now: int) -> None:
@@ -253,10 +375,22 @@ def _past(item: WindowRequest, camera: Camera, window: Window, now: int) -> None
     def shown(us: int) -> str:  # with its offset: valid even in the autumn's repeated hour
         return from_us(us).astimezone(zone).isoformat(timespec="minutes")
 
+    example = f"{camera.id}={shown(end - 3_600_000_000)}/{shown(end)}"
     raise InputError(
-        f"the window {item.camera}={item.start}/{item.end} ends in the future: only footage "
-        f"already recorded can be requested, e.g. {camera.id}={shown(end - 3_600_000_000)}/"
-        f"{shown(end)}"
+        _(
+            "the window {camera}={start}/{end} ends in the future: only footage already "
+            "recorded can be requested, e.g. {example}"
+        ).format(camera=item.camera, start=item.start, end=item.end, example=example)
+    )
+
+
+def _in_stored_words(request: RequisitionRequest) -> RequisitionRequest:
+    """The request with its legal basis and way of receipt as stored (`art. 60-1` is
+    60-1, `courriel` is email); a word nobody uses is refused, listing the accepted ones."""
+    return dataclasses.replace(
+        request,
+        legal_basis=legal_basis(request.legal_basis),
+        received_via=stored("received_via", request.received_via, RECEIVED_VIA),
     )
 
 
@@ -264,20 +398,30 @@ def _validate(site: Site, request: RequisitionRequest, now: int) -> list[tuple[C
     _texts(request)
     if request.legal_basis not in LEGAL_BASES:
         raise InputError(
-            f"unknown legal basis {request.legal_basis!r}: one of {', '.join(LEGAL_BASES)}"
+            _("unknown legal basis {basis!r}: one of {bases}").format(
+                basis=request.legal_basis, bases=", ".join(LEGAL_BASES)
+            )
         )
-    if request.legal_basis == "77-1-1":
-        _nonempty(
-            request.prosecutor_authorisation, "prosecutor's authorisation (required by art. 77-1-1)"
+    if request.legal_basis == "77-1-1" and not (request.prosecutor_authorisation or "").strip():
+        raise InputError(
+            _("the requisition has no prosecutor's authorisation (required by art. 77-1-1)"),
+            hint=_(
+                'add --prosecutor-authorisation "REFERENCE" (prosecutor_authorisation in a '
+                "requisition file)"
+            ),
         )
-    _nonempty(request.pv_number, "PV or procedure number")
-    _nonempty(request.officer_name, "requesting officer")
-    _nonempty(request.officer_unit, "officer's unit")
-    _nonempty(request.reason, "reason")
+    _nonempty(request.pv_number, _("the requisition has no PV or procedure number"))
+    _nonempty(request.officer_name, _("the requisition has no requesting officer"))
+    _nonempty(request.officer_unit, _("the requisition has no officer's unit"))
+    _nonempty(request.reason, _("the requisition has no reason"))
     if request.received_via not in RECEIVED_VIA:
-        raise InputError(f"received via {request.received_via!r}: one of {', '.join(RECEIVED_VIA)}")
+        raise InputError(
+            _("received via {via!r}: one of {choices}").format(
+                via=request.received_via, choices=", ".join(RECEIVED_VIA)
+            )
+        )
     if not request.windows:
-        raise InputError("the requisition names no camera and window")
+        raise InputError(_("the requisition names no camera and window"))
     pairs = []
     for item in request.windows:
         camera = get_camera(site, item.camera)
@@ -321,7 +465,7 @@ def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatu
             "AND s.end_us > ? AND s.destroyed_at IS NOT NULL GROUP BY p.id ORDER BY 1",
             [camera.id, window.end + offset, window.start + offset],
         )
-        destroyed = tuple((at, cert or "no certificate") for at, cert in cur.fetchall())
+        destroyed = tuple((at, cert or _("no certificate")) for at, cert in cur.fetchall())
     gone = window.end + camera.retention_days * DAY_US <= now and not kept
     urgent = not gone and expires - now < URGENT_US
     return WindowStatus(camera, window, expires, urgent, gone, destroyed if gone else ())
@@ -342,13 +486,20 @@ def register(
     One already registered with the same PV number and windows is refused (InvalidStateError,
     naming it) unless `force`: a file registered twice must not be two requisitions."""
     now = now_us()
+    request = _in_stored_words(request)
     pairs = _validate(site, request, now)
     earlier = None if force else _registered_before(site, request.pv_number, pairs)
     if earlier is not None:
         raise InvalidStateError(
-            f"requisition {earlier[0]} ({earlier[1]}) already has PV number "
-            f"{request.pv_number.strip()!r} and the same windows",
-            hint="if this really is a second requisition, register it with --force",
+            _(
+                "requisition {requisition} ({state}) already has PV number {pv!r} and the same "
+                "windows"
+            ).format(
+                requisition=earlier[0],
+                state=label("state", earlier[1]),
+                pv=request.pv_number.strip(),
+            ),
+            hint=_("if this really is a second requisition, register it with --force"),
         )
     statuses = tuple(_status(site, camera, window, now) for camera, window in pairs)
     zone = site.settings.timezone
@@ -403,7 +554,7 @@ def register(
             )
             if status.unavailable:
                 continue
-            reason = f"requisition {requisition.id}"
+            reason = _("requisition {requisition}").format(requisition=requisition.id)
             hold_id = insert_hold(
                 cur,
                 status.camera.id,
@@ -420,7 +571,9 @@ def register(
                     status.camera.id,
                     status.window,
                     status.camera.timezone,
-                    f"preservation for requisition {requisition.id}",
+                    _("preservation for requisition {requisition}").format(
+                        requisition=requisition.id
+                    ),
                     requisition.pv_number,
                     requisition.id,
                 )
@@ -458,7 +611,7 @@ def get(site: Site, requisition_id: str) -> Requisition:
     with Session(site.db.engine) as session:
         found = session.get(Requisition, requisition_id)
     if found is None:
-        raise InputError(f"unknown requisition {requisition_id}")
+        raise InputError(_("unknown requisition {requisition}").format(requisition=requisition_id))
     return found
 
 
@@ -505,9 +658,13 @@ def _may_release(site: Site, actor: str, holds_: list[Hold]) -> str | None:
     agent = get_agent(site, actor)
     grants = GRANTS.get(Role(agent.role)) if agent and agent.role in GRANTS else None
     if not grants or Permission.HOLD_RELEASE not in grants:
-        return f"{actor} may not release holds: a supervisor releases them (scelle hold release)"
+        return _(
+            "{actor} may not release holds: a supervisor releases them (scelle hold release)"
+        ).format(actor=actor)
     if any(same_agent(actor, h.placed_by) for h in holds_):
-        return f"{actor} placed them: another supervisor releases them (scelle hold release)"
+        return _(
+            "{actor} placed them: another supervisor releases them (scelle hold release)"
+        ).format(actor=actor)
     return None
 
 
@@ -518,15 +675,25 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
     in the same transaction (recorded), when the decider may release them (a supervisor who
     did not place them); otherwise they are kept and the decision says so and why."""
     state, action = _DECISIONS[decision]
-    _nonempty(reason, "reason for the decision")
+    _nonempty(reason, _("the requisition has no reason for the decision"))
     requisition = get(site, requisition_id)
     if decision != "cancel" and same_agent(actor, requisition.registered_by):
+        why = (
+            _(
+                "{actor} registered requisition {requisition} and cannot also approve it: "
+                "a second person (a supervisor) must"
+            )
+            if decision == "approve"
+            else _(
+                "{actor} registered requisition {requisition} and cannot also deny it: "
+                "a second person (a supervisor) must"
+            )
+        )
         refuse(
             site,
             actor,
             f"requisition {decision}",
-            f"{actor} registered requisition {requisition_id} and cannot also {decision} it: "
-            "a second person (a supervisor) must",
+            why.format(actor=actor, requisition=requisition_id),
         )
     ending = decision in ("deny", "cancel")
     active = [h for h in holds(site, requisition_id) if h.active] if ending else []
@@ -539,7 +706,11 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
             "SELECT state FROM requisition WHERE id = ?", [requisition_id]
         ).fetchone()
         if current != State.RECEIVED:
-            raise InvalidStateError(f"requisition {requisition_id} is {current}, not received")
+            raise InvalidStateError(
+                _("requisition {requisition} is {state}, not received").format(
+                    requisition=requisition_id, state=label("state", current)
+                )
+            )
         cur.execute(
             "UPDATE requisition SET state = ?, decided_by = ?, decided_at = ?, "
             "decision_reason = ? WHERE id = ? AND state = ?",
@@ -557,7 +728,11 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
         records = [Record(action, subject, reason, requisition.pv_number, data=data)]
         released: list[Hold] = []
         if kept and not blocked:
-            why = f"requisition {requisition_id} {state.value}: {reason}"
+            why = (
+                _("requisition {requisition} denied: {reason}")
+                if state is State.DENIED
+                else _("requisition {requisition} cancelled: {reason}")
+            ).format(requisition=requisition_id, reason=reason)
             mark_released(cur, kept, actor, why)
             records += release_entries(kept, why, requisition.pv_number)
             released, kept = kept, []
@@ -588,8 +763,13 @@ class Handover:
 
     def __post_init__(self) -> None:
         """Typed by an operator: each field printable text on one line, of sane length."""
-        for name in ("officer", "unit", "medium", "seal_number"):
-            text.line(getattr(self, name), name.replace("_", " "))
+        for value, what in (
+            (self.officer, _("officer")),
+            (self.unit, _("unit")),
+            (self.medium, _("medium")),
+            (self.seal_number, _("seal number")),
+        ):
+            text.line(value, what)
         if self.at is not None:
             text.line(self.at, "at")
 
@@ -602,25 +782,34 @@ def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Re
     requisition = get(site, requisition_id)
     if requisition.state not in (State.COMPLETED, State.PARTIAL):
         raise InvalidStateError(
-            f"requisition {requisition_id} is {requisition.state}: nothing to hand over"
+            _("requisition {requisition} is {state}: nothing to hand over").format(
+                requisition=requisition_id, state=label("state", requisition.state)
+            )
         )
     if requisition.handed_at:
-        raise InvalidStateError(f"requisition {requisition_id} was already handed over")
-    if given.medium not in MEDIA:
-        raise InputError(f"medium {given.medium!r}: one of {', '.join(MEDIA)}")
-    for value, what in (
-        (given.officer, "receiving officer"),
-        (given.unit, "unit"),
-        (given.seal_number, "seal number"),
+        raise InvalidStateError(
+            _("requisition {requisition} was already handed over").format(
+                requisition=requisition_id
+            )
+        )
+    given = dataclasses.replace(given, medium=stored("medium", given.medium, MEDIA))
+    for value, message in (
+        (given.officer, _("the requisition has no receiving officer")),
+        (given.unit, _("the requisition has no unit")),
+        (given.seal_number, _("the requisition has no seal number")),
     ):
-        _nonempty(value, what)
+        _nonempty(value, message)
     at = _time(given.at, site.settings.timezone, now_us())
     with site.db.write() as cur:
         (handed,) = cur.execute(
             "SELECT handed_at FROM requisition WHERE id = ?", [requisition_id]
         ).fetchone()
         if handed:
-            raise InvalidStateError(f"requisition {requisition_id} was already handed over")
+            raise InvalidStateError(
+                _("requisition {requisition} was already handed over").format(
+                    requisition=requisition_id
+                )
+            )
         cur.execute(
             "UPDATE requisition SET handed_to = ?, handed_at = ?, medium = ?, seal_number = ? "
             "WHERE id = ?",
@@ -633,7 +822,9 @@ def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Re
                 Record(
                     "requisition.handover",
                     {"requisition": requisition_id},
-                    f"sealed export handed over to {given.officer} ({given.unit})",
+                    _("sealed export handed over to {officer} ({unit})").format(
+                        officer=given.officer, unit=given.unit
+                    ),
                     requisition.pv_number,
                     data={
                         "officer": given.officer,
@@ -682,14 +873,29 @@ def registered_summary(reg: Registered) -> list[str]:
     lines = []
     for s in reg.windows:
         zone = s.camera.timezone
-        when = f"{local_text(s.window.start, zone)} to {local_text(s.window.end, zone)}"
+        when = {
+            "camera": s.camera.id,
+            "start": local_text(s.window.start, zone),
+            "end": local_text(s.window.end, zone),
+        }
         if s.unavailable:
-            lines.append(f"UNAVAILABLE {s.camera.id} {when}: past retention, not kept")
+            lines.append(
+                _("UNAVAILABLE {camera} {start} to {end}: past retention, not kept").format(**when)
+            )
             for at, cert in s.destroyed:
-                lines.append(f"  destroyed on schedule at {at}: certificate {cert}")
+                lines.append(
+                    "  "
+                    + _("destroyed on schedule at {at}: certificate {certificate}").format(
+                        at=at, certificate=cert
+                    )
+                )
         elif s.urgent:
             expires = datetime.fromisoformat(local_text(s.expires_at, zone))
-            lines.append(f"URGENT {s.camera.id} {when}: footage expires {expires:%Y-%m-%d %H:%M}")
+            lines.append(
+                _("URGENT {camera} {start} to {end}: footage expires {expires}").format(
+                    **when, expires=f"{expires:%Y-%m-%d %H:%M}"
+                )
+            )
         else:
-            lines.append(f"held {s.camera.id} {when}")
+            lines.append(_("held {camera} {start} to {end}").format(**when))
     return lines

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from custody.i18n import N_, _
+from requisition.words import label
+
 
 class Role(StrEnum):
     OPERATOR = "operator"  # registers requisitions, extracts, seals and hands over
@@ -17,25 +20,26 @@ class Role(StrEnum):
 
 
 class Permission(StrEnum):
-    """Things an agent may be allowed to do; the text is what a refusal names."""
+    """Things an agent may be allowed to do; the text is what a refusal names (marked for
+    the catalog, translated where a refusal shows it: `_(permission.value)`)."""
 
-    READ = "read the registers"
-    LEDGER_WRITE = "sign checkpoints or add notes to the ledger"
-    AUDIT = "query or export the ledger for an audit"
-    AGENT_MANAGE = "designate or disable agents"
-    CAMERA_MANAGE = "change the camera register"
-    FOOTAGE_INDEX = "index footage"
-    FOOTAGE_GENERATE = "generate test footage"
-    FOOTAGE_FIND = "search the footage index"
-    REGISTER = "register or cancel requisitions"
-    DECIDE = "approve or deny requisitions"
-    EXTRACT = "extract footage"
-    HANDOVER = "hand over or copy exports"
-    DOCUMENT = "issue documents"
-    HOLD_PLACE = "place holds"
-    HOLD_RELEASE = "release holds"
-    PURGE = "run the retention purge"
-    DATABASE = "upgrade or copy the database"
+    READ = N_("read the registers")
+    LEDGER_WRITE = N_("sign checkpoints or add notes to the ledger")
+    AUDIT = N_("query or export the ledger for an audit")
+    AGENT_MANAGE = N_("designate or disable agents")
+    CAMERA_MANAGE = N_("change the camera register")
+    FOOTAGE_INDEX = N_("index footage")
+    FOOTAGE_GENERATE = N_("generate test footage")
+    FOOTAGE_FIND = N_("search the footage index")
+    REGISTER = N_("register or cancel requisitions")
+    DECIDE = N_("approve or deny requisitions")
+    EXTRACT = N_("extract footage")
+    HANDOVER = N_("hand over or copy exports")
+    DOCUMENT = N_("issue documents")
+    HOLD_PLACE = N_("place holds")
+    HOLD_RELEASE = N_("release holds")
+    PURGE = N_("run the retention purge")
+    DATABASE = N_("upgrade or copy the database")
 
 
 _ALL = frozenset(Permission)
@@ -74,8 +78,11 @@ assert set().union(*GRANTS.values()) == _ALL, "a permission no role holds"
 
 
 def who_may(permission: Permission) -> str:
-    roles = [r.value for r in Role if permission in GRANTS[r]]
-    return f"the {' or '.join(roles)} role may"
+    roles = [label("role", r.value) for r in Role if permission in GRANTS[r]]
+    either = roles[0]
+    for role in roles[1:]:
+        either = _("{either} or {role}").format(either=either, role=role)
+    return _("the {roles} role may").format(roles=either)
 
 
 # What each ledger action needs, as the database checks it on PostgreSQL

@@ -99,8 +99,10 @@ def test_table_and_csv_outputs(worked: SiteEnv) -> None:
     assert table.exit_code == 0
     assert "footage.extract" in table.stdout and "BSU Villeurbanne" in table.stdout
     assert "entries" in table.stderr
-    out = run_cli(["audit", "--camera", "C-012", "--csv"], env=worked.env_as(AUDITOR)).stdout
-    rows = list(csv.DictReader(io.StringIO(out)))
+    out = run_cli(
+        ["audit", "--camera", "C-012", "--csv", "--rfc4180"], env=worked.env_as(AUDITOR)
+    ).stdout
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
     extract = next(r for r in rows if r["action"] == "footage.extract")
     assert extract["procedure"] == PV and extract["agent"] == OPERATOR
     assert extract["time"].endswith(("+01:00", "+02:00"))
