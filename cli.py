@@ -671,7 +671,7 @@ def ledger_show(
     if as_json:
         typer.echo(json_text(decoded[0] if seq is not None else decoded))
         return
-    _say(entry_lines(decoded, detailed=seq is not None))
+    _say(entry_lines(decoded, detailed=seq is not None, zone=site.settings.timezone))
 
 
 @proof_app.command("inclusion")
@@ -1289,13 +1289,16 @@ def requisition_handover(
     at: Annotated[str | None, typer.Option(help=N_("When (local time; default: now)."))] = None,
 ) -> None:
     """Record the handover of the sealed export: to whom, when, on what, under which seal."""
+    from custody.timewindow import people_text
     from requisition.requisitions import Handover, handover
 
     with _open(ctx, Permission.HANDOVER) as site:
         done = handover(site, requisition_id, Handover(officer, unit, medium, seal, at), site.login)
     typer.echo(
         _("requisition {requisition} handed over to {officer} at {time}").format(
-            requisition=done.id, officer=done.handed_to, time=done.handed_at
+            requisition=done.id,
+            officer=done.handed_to,
+            time=people_text(done.handed_at, site.settings.timezone),
         )
     )
 
@@ -1658,12 +1661,13 @@ def agent_add(
 ) -> None:
     """Designate an agent (administrators only)."""
     from requisition.agents import NewAgent, add
+    from requisition.words import label
 
     with _open(ctx, Permission.AGENT_MANAGE) as site:
         agent = add(site, site.login, NewAgent(login, name, role, designation))
     typer.echo(
         _("agent {login} ({name}) designated as {role}").format(
-            login=agent.login, name=agent.name, role=agent.role
+            login=agent.login, name=agent.name, role=label("role", agent.role)
         )
     )
 

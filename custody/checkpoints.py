@@ -27,7 +27,7 @@ from custody.db import Cursor, Database
 from custody.entry import Record, decode_entry, utc_now
 from custody.errors import InputError, IntegrityError, SigningKeyError
 from custody.files import append_durable, full_disk_means
-from custody.i18n import _
+from custody.i18n import _, os_error_text
 from custody.keys import Signer, public_raw
 from custody.ledger import Ledger, current_size, database_appends, fetch_nodes
 from custody.note import Checkpoint, sign_checkpoint, split_notes, verify_checkpoint
@@ -84,7 +84,7 @@ def file_checkpoints(path: Path, label: str | None = None) -> list[StoredCheckpo
     except OSError as exc:
         raise IntegrityError(
             _("checkpoint file {path} is unreadable: {reason}").format(
-                path=path, reason=exc.strerror
+                path=path, reason=os_error_text(exc)
             )
         ) from exc
     except UnicodeDecodeError as exc:

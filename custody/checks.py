@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import InputError, IntegrityError, ScelleError
-from custody.i18n import _
+from custody.i18n import _, os_error_text
 from custody.keys import der_sha256, ssh_fingerprint
 
 
@@ -44,7 +44,7 @@ def load_key_file(path: Path) -> Ed25519PublicKey:
         key = serialization.load_pem_public_key(path.read_bytes())
     except OSError as exc:
         raise IntegrityError(
-            _("{name} cannot be read: {reason}").format(name=name, reason=exc.strerror)
+            _("{name} cannot be read: {reason}").format(name=name, reason=os_error_text(exc))
         ) from exc
     except ValueError as exc:
         raise IntegrityError(_("{name} is not a public key").format(name=name)) from exc

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from custody.errors import InputError, SiteError
-from custody.i18n import _
+from custody.i18n import _, os_error_text
 
 CONFIG_FILE = "scelle.toml"
 
@@ -116,7 +116,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InputError(toml_error(path, exc)) from exc
     except OSError as exc:
         raise SiteError(
-            _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror)
+            _("cannot read {path}: {reason}").format(path=path, reason=os_error_text(exc))
         ) from exc
 
 

@@ -137,8 +137,9 @@ _OS_ERRORS = {
 
 
 def os_error_text(exc: OSError) -> str:
-    """What the system refused, in the user's words (the C library says it in English)."""
+    """What the system refused, in the user's words: the C library's own in English (as
+    before, and as every other tool prints it), ours in French."""
     known = _OS_ERRORS.get(exc.errno or 0)
-    if known:
+    if known and current() != "en":
         return _(known)
     return exc.strerror or _("system error {number}").format(number=exc.errno)

@@ -24,7 +24,7 @@ from custody.errors import (
     WrongPassphraseError,
 )
 from custody.files import write_atomic
-from custody.i18n import _
+from custody.i18n import _, os_error_text
 
 KDF_ROUNDS = 600_000
 
@@ -105,7 +105,9 @@ def load_signer(path: Path, passphrase: bytes) -> Signer:
         ) from exc
     except OSError as exc:
         raise SigningKeyError(
-            _("cannot read signing key {path}: {reason}").format(path=path, reason=exc.strerror)
+            _("cannot read signing key {path}: {reason}").format(
+                path=path, reason=os_error_text(exc)
+            )
         ) from exc
     try:
         private, _cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)

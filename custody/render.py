@@ -13,6 +13,7 @@ import base64
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from custody.i18n import N_, _, current, ngettext
 from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
 from custody.note import verifier_key
-from custody.timewindow import local_text, to_us
+from custody.timewindow import local_text, people_text, to_us
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -86,7 +87,33 @@ def site_created_lines(
 def config_lines(rows: Sequence[tuple[str, str, str]]) -> list[str]:
     """`scelle config show`: each setting, its value and the source that won."""
     width = max(len(name) for name, _value, _src in rows)
-    return [f"{name:<{width}}  {value}  ({src})" for name, value, src in rows]
+    return [f"{name:<{width}}  {value}  ({source_text(src)})" for name, value, src in rows]
+
+
+_SOURCES = (  # where a setting came from, as config.py records it (the JSON keeps it so)
+    (re.compile(r"default"), N_("default")),
+    (re.compile(r"locale"), N_("locale")),
+    (re.compile(r"flag (?P<what>\S+)"), N_("flag {what}")),
+    (re.compile(r"env (?P<what>\S+)"), N_("env {what}")),
+    (re.compile(r"file (?P<what>.+)"), N_("file {what}")),
+    (re.compile(r"ledger entry 0, set at init"), N_("ledger entry 0, set at init")),
+    (
+        re.compile(r"ledger entry 0, set at init; (?P<source>.+) says (?P<what>.+), ignored"),
+        N_("ledger entry 0, set at init; {source} says {what}, ignored"),
+    ),
+)
+
+
+def source_text(source: str) -> str:
+    """A setting's source (`flag --home`, `env SCELLE_HOME`) in the user's language."""
+    for pattern, template in _SOURCES:
+        match = pattern.fullmatch(source)
+        if match:
+            parts = match.groupdict()
+            if "source" in parts:
+                parts["source"] = source_text(parts["source"])
+            return _(template).format(**parts)
+    return source
 
 
 def config_json(rows: Iterable[tuple[str, str, str]]) -> str:
@@ -117,22 +144,47 @@ def key_lines(identity: Identity, public_key_file: Path, form: KeyForm | None) -
     )
 
 
-def entry_lines(entries: Sequence[Mapping[str, Any]], detailed: bool) -> list[str]:
-    """`scelle ledger show`: one line per decoded entry; `detailed` adds its reason and
-    data (entry N shown alone)."""
-    out = []
+def entry_lines(entries: Sequence[Mapping[str, Any]], detailed: bool, zone: str) -> list[str]:
+    """`scelle ledger show`: one line per decoded entry under headers, its time local with
+    its offset (the entry itself holds UTC: `--json` shows it); `detailed` adds its reason
+    and data (entry N shown alone)."""
+    rows = []
     for e in entries:
         subject = e["subject"] if isinstance(e["subject"], str) else json.dumps(e["subject"])
         proc = f" [{e['procedure']}]" if e.get("procedure") else ""
-        out.append(
-            f"{e['seq']:>6}  {e['time']}  {e['actor']:<14} {e['action']:<22} {subject}{proc}"
+        rows.append(
+            (
+                str(e["seq"]),
+                people_text(e["time"], zone) or "",
+                e["actor"],
+                e["action"],
+                subject + proc,
+            )
         )
+    headers = (
+        _("entry"),
+        _("time ({zone})").format(zone=zone),
+        _("agent"),
+        _("action"),
+        _("subject"),
+    )
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
+    out = [_row(headers, widths)]
+    for e, row in zip(entries, rows, strict=True):
+        out.append(_row(row, widths))
         if detailed:
             out.append("        " + _("reason: {reason}").format(reason=e["reason"]))
             if e.get("data"):
                 data = json.dumps(e["data"], ensure_ascii=False)
                 out.append("        " + _("data: {data}").format(data=data))
     return out
+
+
+def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """A table row: the first column right-aligned (numbers), the others left, the last free."""
+    first, *middle, last = cells
+    parts = [first.rjust(widths[0])] + [c.ljust(w) for c, w in zip(middle, widths[1:], strict=True)]
+    return "  ".join([*parts, last]).rstrip()
 
 
 def ledger_report_lines(report: LedgerReport, audit_index: bool) -> list[str]:

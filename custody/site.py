@@ -19,7 +19,7 @@ from custody.db import Database
 from custody.entry import Record
 from custody.errors import InvalidStateError, ScelleError, SiteError
 from custody.files import write_atomic
-from custody.i18n import _
+from custody.i18n import _, os_error_text
 from custody.keys import (
     Signer,
     create_key,
@@ -134,7 +134,7 @@ def init_site(
             home.mkdir(parents=True, exist_ok=True, mode=0o750)
         except OSError as exc:
             raise SiteError(
-                _("cannot create {path}: {reason}").format(path=home, reason=exc.strerror)
+                _("cannot create {path}: {reason}").format(path=home, reason=os_error_text(exc))
             ) from exc
         made += [p for p in targets] + [Path(f"{db.path}-wal"), Path(f"{db.path}-shm")]
         upgrade(db)

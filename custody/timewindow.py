@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from custody.errors import InputError
@@ -134,6 +134,16 @@ def people_time(us: int, zone: str) -> str:
     if current() == "fr":
         return moment.strftime("%d/%m/%Y %H:%M:%S") + f" (UTC{offset})"
     return moment.strftime("%Y-%m-%d %H:%M:%S") + f" {offset}"
+
+
+def people_day(iso_day: str) -> str:
+    """A calendar day (`2029-05-01`) as people write it: 01/05/2029 in French."""
+    if current() != "fr":
+        return iso_day
+    try:
+        return date.fromisoformat(iso_day).strftime("%d/%m/%Y")
+    except ValueError:
+        return iso_day
 
 
 def people_text(text: str | None, zone: str) -> str | None:

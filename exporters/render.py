@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from custody.i18n import N_, _
+from custody.i18n import N_, _, ngettext
 from custody.render import json_text
+from custody.timewindow import people_text
 from exporters.index import coverage_json
 
 if TYPE_CHECKING:
@@ -49,32 +50,67 @@ def camera_shown(camera: Camera, footage: Mapping[str, Any]) -> dict[str, Any]:
     return camera_record(camera) | {"footage": footage}
 
 
-# TRANSLATORS: the labels of `scelle camera show` (the English ones are the JSON keys).
-CAMERA_LABELS = {
-    "id": N_("id"),
+# TRANSLATORS: the labels of `scelle camera show`, in the order shown.
+CAMERA_FIELDS = {
+    "id": N_("camera"),
     "name": N_("name"),
     "location": N_("location"),
     "commune": N_("commune"),
-    "authorisation_ref": N_("authorisation_ref"),
-    "authorisation_expires": N_("authorisation_expires"),
-    "retention_days": N_("retention_days"),
-    "timezone": N_("timezone"),
-    "store_kind": N_("store_kind"),
-    "store_path": N_("store_path"),
-    "store_camera": N_("store_camera"),
-    "clock_offset_ms": N_("clock_offset_ms"),
-    "clock_measured_at": N_("clock_measured_at"),
-    "clock_method": N_("clock_method"),
-    "created_at": N_("created_at"),
-    "footage": N_("footage"),
+    "authorisation_ref": N_("authorisation"),
+    "authorisation_expires": N_("authorised until"),
+    "retention_days": N_("retention"),
+    "timezone": N_("time zone"),
+    "store_kind": N_("store"),
+    "store_path": N_("store folder"),
+    "store_camera": N_("name in the store"),
+    "clock_offset_ms": N_("clock offset"),
+    "clock_measured_at": N_("clock measured at"),
+    "clock_method": N_("clock measured by"),
+    "created_at": N_("registered at"),
 }
 
 
 def camera_shown_lines(shown: Mapping[str, Any]) -> list[str]:
-    """`scelle camera show`: each field under its label, the values in one column."""
-    labels = {key: _(label) for key, label in CAMERA_LABELS.items()}
-    width = max(len(label) for label in [*labels.values(), *shown]) + 1
-    return [f"{labels.get(key, key):<{width}} {value}" for key, value in shown.items()]
+    """`scelle camera show`: its fields under their labels, times local with their offset,
+    then what the footage index holds of it."""
+    zone = shown["timezone"]
+    values = dict(shown)
+    values["retention_days"] = ngettext("{n} day", "{n} days", shown["retention_days"]).format(
+        n=shown["retention_days"]
+    )
+    offset = shown["clock_offset_ms"]
+    values["clock_offset_ms"] = (
+        _("none")
+        if not offset
+        else _("{ms:+} ms (the recorder's clock is ahead when +)").format(ms=offset)
+    )
+    for key in ("clock_measured_at", "created_at"):
+        values[key] = people_text(shown[key], zone)
+    labels = {key: _(text) for key, text in CAMERA_FIELDS.items()}
+    width = max(len(text) for text in labels.values()) + 2
+    out = [
+        f"{text:<{width}}{values[key]}"
+        for key, text in labels.items()
+        if values.get(key) not in (None, "")
+    ]
+    footage = shown.get("footage") or {}
+    if footage.get("segments"):
+        out.append(
+            f"{_('footage'):<{width}}"
+            + _("{segments} segments, {size}, from {first} to {last}").format(
+                segments=footage["segments"],
+                size=_megabytes(footage["bytes"]),
+                first=people_text(footage["first_utc"], zone),
+                last=people_text(footage["last_utc"], zone),
+            )
+        )
+    else:
+        out.append(f"{_('footage'):<{width}}" + _("none indexed"))
+    return out
+
+
+def _megabytes(size: int) -> str:
+    return _("{mb:.1f} MB").format(mb=size / 1e6)
 
 
 def coverage_text(coverage: Coverage) -> str:

@@ -26,7 +26,7 @@ from custody import destruction, merkle
 from custody.canonical import parse_canonical
 from custody.checks import Report, load_key_file, run_checks
 from custody.errors import InputError, IntegrityError
-from custody.i18n import _, ngettext
+from custody.i18n import _, ngettext, os_error_text
 from custody.keys import der_sha256, public_raw, ssh_fingerprint
 from custody.note import verify_checkpoint
 from custody.proofs import InclusionProof
@@ -72,7 +72,7 @@ class _Export:
             return path.read_bytes()
         except OSError as exc:
             raise IntegrityError(
-                _("{name} cannot be read: {reason}").format(name=name, reason=exc.strerror)
+                _("{name} cannot be read: {reason}").format(name=name, reason=os_error_text(exc))
             ) from exc
 
 

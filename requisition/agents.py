@@ -138,7 +138,7 @@ def add(site: Site, actor: str, agent: NewAgent) -> Agent:
     """Designate an agent (the caller has checked that `actor` may)."""
     agent = agent.checked()
     reason = _("designated as {role} by {designation}").format(
-        role=agent.role, designation=agent.designation
+        role=label("role", agent.role), designation=agent.designation
     )
     return _insert(site, actor, agent, reason)
 

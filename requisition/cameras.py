@@ -533,7 +533,7 @@ def scan_all(
             except OSError as exc:  # nothing of this camera was written (its transaction)
                 where = f" ({exc.filename})" if exc.filename else ""
                 problem = _("store {store} cannot be read: {reason}").format(
-                    store=camera.store_path, reason=f"{exc.strerror}{where}"
+                    store=camera.store_path, reason=f"{os_error_text(exc)}{where}"
                 )
         if problem is not None:
             skipped.append((camera.id, problem))

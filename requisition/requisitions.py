@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 from custody import text
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
-from custody.i18n import _
+from custody.i18n import _, os_error_text
 from custody.site import Site
 from custody.timewindow import (
     Window,
@@ -235,7 +235,7 @@ class RequisitionRequest:
                 data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise InputError(
-                _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc)
+                _("cannot read {path}: {reason}").format(path=path, reason=os_error_text(exc))
             ) from exc
         if len(data) > MAX_FILE_BYTES:
             raise InputError(
@@ -276,17 +276,19 @@ class RequisitionRequest:
             raise InputError(
                 _("{path}: windows must be a list of {{camera, from, to}}").format(path=path)
             )
-        for old_name, name in EARLIER_NAMES.items():  # files written for earlier versions
-            if old_name in doc:
-                if name in doc:
-                    raise InputError(
-                        _("{path}: {old} and {new} are the same field: give {new} only").format(
-                            path=path, old=old_name, new=name
-                        )
-                    )
-                doc[name] = doc.pop(old_name)
         fields_ = {_file_name(f.name): f for f in dataclasses.fields(cls) if f.name != "windows"}
-        _fields_as_text(path, None, doc, fields_, [n for n, f in fields_.items() if _required(f)])
+        for old_name, name in EARLIER_NAMES.items():  # files written for earlier versions
+            fields_[old_name] = fields_[name]
+            if old_name in doc and name in doc:
+                raise InputError(
+                    _("{path}: {old} and {new} are the same field: give {new} only").format(
+                        path=path, old=old_name, new=name
+                    )
+                )
+        given = {fields_[k].name for k in doc if k in fields_}
+        missing = [n for n, f in fields_.items() if _required(f) and f.name not in given]
+        # A field is checked, and named in messages, as the file writes it.
+        _fields_as_text(path, None, doc, fields_, missing[:1])
         parsed = []
         for number, w in enumerate(windows, start=1):
             _fields_as_text(path, number, w, WINDOW_FIELDS, WINDOW_FIELDS)

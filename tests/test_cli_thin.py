@@ -115,7 +115,8 @@ def test_commands_print_exactly_what_the_renderers_return(site_env: SiteEnv) -> 
     assert printed("keys", "show") == text(key_lines(site.identity(), key_file, None))
     entries = [decode_entry(body) for _, body in site.ledger.entries()]
     assert printed("ledger", "show", "--json") == json_text(entries) + "\n"
-    assert printed("ledger", "show") == text(entry_lines(entries, detailed=False))
+    zone = site_env.settings.timezone
+    assert printed("ledger", "show") == text(entry_lines(entries, detailed=False, zone=zone))
     # An audit shows the entries before its own, which it appends after answering.
     zone, wanted = site_env.settings.timezone, AuditFilter(agent=ADMIN)
     rows = query(site.db, wanted)

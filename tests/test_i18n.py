@@ -113,7 +113,8 @@ def _english_sentences() -> list[str]:
         if not message.id or isinstance(message.id, tuple):
             continue
         english = message.id.strip()
-        if len(english) >= 12 and message.string and message.string != message.id:
+        # A phrase (option names such as --prosecutor-authorisation hold English words)
+        if " " in english and len(english) >= 12 and message.string != message.id:
             out.append(english.split("\n")[0][:60])
     return out
 

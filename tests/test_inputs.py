@@ -361,7 +361,7 @@ def test_a_key_given_twice_in_json(camera: SiteEnv, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
-        ({k: v for k, v in FIELDS.items() if k != "pv_number"}, "missing field 'pv_number'"),
+        ({k: v for k, v in FIELDS.items() if k != "pv_number"}, "missing field 'pv'"),  # as --pv
         ({**FIELDS, "windows": [{"camera": "C-012", "from": "x"}]}, "window 1: missing field 'to'"),
         ({**FIELDS, "pv_number": 123}, "pv_number must be text, not a number"),
         ({**FIELDS, "colour": "blue"}, "unknown field 'colour'"),
