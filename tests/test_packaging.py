@@ -1,5 +1,5 @@
-"""The installed distribution holds every module: tests run from the checkout would not
-notice a subpackage that `pip install .` leaves out."""
+"""The installed distribution holds every module and the French catalog: tests run from
+the checkout would not notice a subpackage or a data file that `pip install .` leaves out."""
 
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ def test_the_wheel_ships_every_module(tmp_path: Path) -> None:
         env=env,
     )
     (wheel,) = tmp_path.glob("scelle-*.whl")
-    shipped = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    names = set(zipfile.ZipFile(wheel).namelist())
+    # The French catalog, compiled: a run speaks French from the wheel alone.
+    assert "custody/locale/fr/LC_MESSAGES/scelle.mo" in names
+    shipped = {name for name in names if name.endswith(".py")}
     sources = {
         str(p.relative_to(ROOT))
         for top in ("custody", "requisition", "exporters")
