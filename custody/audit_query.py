@@ -13,10 +13,10 @@ from datetime import UTC
 from custody import text
 from custody.audit import AuditFilter, AuditRow, query
 from custody.entry import Record
-from custody.errors import InputError
+from custody.errors import InputError, MalformedTimeError
 from custody.i18n import _
 from custody.ledger import Ledger
-from custody.timewindow import looks_like_time, parse_time
+from custody.timewindow import day_start, parse_day, parse_time, stored_utc
 
 
 def period_bound(value: str | None, zone: str, option: str) -> str | None:
@@ -24,21 +24,18 @@ def period_bound(value: str | None, zone: str, option: str) -> str | None:
     time (or one with an offset) or a date, taken at midnight in `zone`."""
     if value is None:
         return None
-    day = "T" not in value and " " not in value.strip()
+    day = parse_day(value)
+    if day is not None:
+        return stored_utc(day_start(day, zone))
     try:
-        moment = parse_time(f"{value}T00:00" if day else value, zone)
-    except InputError as exc:
-        # Not written as a time: quoted as typed, with the option. A time written right
-        # that cannot be (25:00) is recognised only by parse_time's English words; in
-        # French its own message (naming no option) is said instead.
-        if day or not looks_like_time(value) or exc.message.startswith("malformed time"):
-            raise InputError(
-                _(
-                    "{option} {value} is not a date or a local time: "
-                    "write it as 2026-03-14 or 2026-03-14T09:30"
-                ).format(option=option, value=text.shown(value))
-            ) from exc
-        raise
+        moment = parse_time(value, zone)
+    except MalformedTimeError as exc:
+        raise InputError(
+            _(
+                "{option} {value} is not a date or a local time: write it as 29/11/2026, "
+                "29/11/2026 14:00 or 2026-11-29T14:00"
+            ).format(option=option, value=text.shown(value))
+        ) from exc
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

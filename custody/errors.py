@@ -43,6 +43,11 @@ class InputError(ScelleError):
     exit_code = ExitCode.INPUT
 
 
+class MalformedTimeError(InputError):
+    """Text that is not written as a time at all (not a time that cannot be, like 25:00):
+    a caller that reads times or days can say what it expected."""
+
+
 class IntegrityError(ScelleError):
     """Something that should be intact is not: verification failed."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from custody.errors import InputError
+from custody.errors import InputError, MalformedTimeError
 from custody.i18n import _, current
 
 _OFFSET = r"(?:\s*(?P<offset>Z|[+-]\d{2}:\d{2}))?"
@@ -82,7 +82,7 @@ def local_text(us: int, zone: str) -> str:
 
 
 def _malformed(text: str) -> InputError:
-    return InputError(
+    return MalformedTimeError(
         _(
             "malformed time {text!r}: write it as {forms} (a UTC offset such as +01:00 may follow)"
         ).format(text=text, forms=FORMS)
@@ -117,6 +117,30 @@ def _fields(text: str) -> tuple[datetime, str | None] | None:
             )
         ) from None
     return naive, parts.get("offset")
+
+
+_DAY = re.compile(
+    r"(?P<day>\d{1,2})/(?P<month>\d{1,2})/(?P<year>\d{4})|(?P<iso>\d{4}-\d{2}-\d{2})", re.ASCII
+)
+
+
+def parse_day(text: str) -> date | None:
+    """A calendar day as people write it (29/11/2026) or ISO 8601 (2026-11-29); None for
+    text that is not one (or a day that does not exist)."""
+    match = _DAY.fullmatch(text.strip())
+    if not match:
+        return None
+    try:
+        if match["iso"]:
+            return date.fromisoformat(match["iso"])
+        return date(int(match["year"]), int(match["month"]), int(match["day"]))
+    except ValueError:
+        return None
+
+
+def day_start(day: date, zone: str) -> int:
+    """Midnight starting `day` in `zone` (UTC µs): when a day-long period begins."""
+    return to_us(parse_time(f"{day.isoformat()}T00:00", zone))
 
 
 def looks_like_time(text: str) -> bool:

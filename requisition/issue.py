@@ -15,10 +15,11 @@ from custody.errors import InputError, InvalidStateError
 from custody.i18n import N_, _
 from custody.site import Site
 from custody.text import shown
-from custody.timewindow import parse_time, to_us
+from custody.timewindow import day_start, parse_day
 from exporters.documents import Document, cover, label
 from requisition.recordings_register import recordings_register
-from requisition.requisitions import get
+from requisition.requisitions import MEDIA, get
+from requisition.words import stored
 
 DAY_US = 86_400_000_000
 ISSUED = {  # the reason of a `document.issue` entry, by kind of document
@@ -88,7 +89,10 @@ def issue_label(
     medium: str | None = None,
     out: Path | None = None,
 ) -> Issued:
-    """The seal label; the seal and medium default to those of the handover."""
+    """The seal label; the seal and medium default to those of the handover (a medium as
+    people write it: clé USB is usb)."""
+    if medium:
+        medium = stored("medium", medium, MEDIA)
     requisition = get(site, requisition_id)
     document = label(
         export_dir(site, requisition_id),
@@ -104,15 +108,15 @@ def _days(site: Site, start: str, end: str) -> tuple[int, int]:
     """[first day's midnight, the day after the last) in the site's time zone."""
     zone = site.settings.timezone
     days = []
-    for option, day in (("--from", start), ("--to", end)):
-        try:
-            days.append(to_us(parse_time(f"{day}T00:00", zone)))
-        except InputError as exc:
+    for option, written in (("--from", start), ("--to", end)):
+        day = parse_day(written)
+        if day is None:
             raise InputError(
-                _("{option} {day} is not a day: write it as 2026-03-14").format(
-                    option=option, day=shown(day)
+                _("{option} {day} is not a day: write it as 29/11/2026 or 2026-11-29").format(
+                    option=option, day=shown(written)
                 )
-            ) from exc
+            )
+        days.append(day_start(day, zone))
     first, last = days[0], days[1] + DAY_US
     if last <= first:
         raise InputError(_("--to is before --from"))

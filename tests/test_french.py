@@ -295,3 +295,17 @@ def test_the_audit_csv_reads_the_same_in_excel_and_rfc4180_forms(
     # The second query also sees the first (an audit is recorded): one row more, its own.
     assert as_excel[1:] == as_rfc[1:-1]
     assert as_rfc[-1][3] == "audit.query"
+
+
+def test_audit_periods_as_people_write_them(approved: tuple[SiteEnv, str]) -> None:
+    env, _ = approved
+    auditor = env.env_as(AUDITOR)
+    today = date.today()
+    iso = run_cli(["audit", "--from", YESTERDAY.isoformat(), "--json"], env=auditor)
+    french_day = run_cli(["audit", "--from", FR_DAY, "--json"], env=french(auditor))
+    assert iso.exit_code == 0 and french_day.exit_code == 0, french_day.stderr
+    rows = json.loads(french_day.stdout)
+    assert [r["seq"] for r in json.loads(iso.stdout)] == [r["seq"] for r in rows][:-1]
+    assert rows and rows[-1]["action"] == "audit.query"  # the first question, recorded
+    until = run_cli(["audit", "--to", today.strftime("%d/%m/%Y") + " 00h00", "--json"], env=auditor)
+    assert until.exit_code == 0, until.stderr

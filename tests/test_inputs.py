@@ -529,17 +529,17 @@ def test_a_reader_that_closes_the_pipe_early(camera: SiteEnv) -> None:
     [
         (
             ["audit", "--from", "garbage"],
-            "--from 'garbage' is not a date or a local time: write it as 2026-03-14 or "
-            "2026-03-14T09:30",
+            "--from 'garbage' is not a date or a local time: write it as 29/11/2026, "
+            "29/11/2026 14:00 or 2026-11-29T14:00",
         ),
         (
             ["audit", "--to", "2026-02-30"],
-            "--to '2026-02-30' is not a date or a local time: write it as 2026-03-14 or "
-            "2026-03-14T09:30",
+            "--to '2026-02-30' is not a date or a local time: write it as 29/11/2026, "
+            "29/11/2026 14:00 or 2026-11-29T14:00",
         ),
         (
             ["doc", "register", "--from", "2026-01-01", "--to", "demain"],
-            "--to 'demain' is not a day: write it as 2026-03-14",
+            "--to 'demain' is not a day: write it as 29/11/2026 or 2026-11-29",
         ),
     ],
 )

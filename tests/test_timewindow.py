@@ -89,3 +89,17 @@ def test_the_short_form_does_not_sort_as_time_does() -> None:
 
     earlier, later = 1_795_000_000_000_000, 1_795_000_000_500_000
     assert utc_text(earlier) > utc_text(later)  # "…:40Z" > "…:40.500000Z"
+
+
+def test_days_as_people_write_them() -> None:
+    from datetime import date
+
+    from custody.timewindow import day_start, parse_day
+
+    assert parse_day("29/11/2026") == parse_day("2026-11-29") == date(2026, 11, 29)
+    assert parse_day("1/3/2026") == date(2026, 3, 1)
+    for bad in ("31/02/2026", "2026-02-30", "demain", "29/11/26", "29.11.2026"):
+        assert parse_day(bad) is None
+    # midnight local: 23:00 UTC the evening before in winter, 22:00 in summer
+    assert utc_text(day_start(date(2026, 11, 29), "Europe/Paris")) == "2026-11-28T23:00:00Z"
+    assert utc_text(day_start(date(2026, 7, 14), "Europe/Paris")) == "2026-07-13T22:00:00Z"
