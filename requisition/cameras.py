@@ -467,8 +467,9 @@ def _broken_quotes(path: Path, line: int) -> InputError:
 
 def camera_template() -> str:
     """A camera inventory to fill in, in the user's language: the columns (French names
-    under French), one example camera, and comments a spreadsheet keeps as first lines.
-    `scelle camera import` reads it as it is."""
+    and `;` under French, as French Excel writes them), one example camera, and comments a
+    spreadsheet keeps as first lines; UTF-8 with its mark and CRLF, so that a double-click
+    opens it right. `scelle camera import` reads it as it is."""
     french = current() == "fr"
     names = [FRENCH_COLUMNS[f] if french else f for f in _FIELDS]
     sep = ";" if french else ","
@@ -489,14 +490,15 @@ def camera_template() -> str:
         "clock_method": "",
     }
     out = io.StringIO()
+    out.write("\ufeff")  # UTF-8's mark: a spreadsheet opening the file reads accents right
     for comment in (
         _("Camera inventory for 'scelle camera import': one camera a line."),
         _("Required: {columns}.").format(columns=", ".join(names[: len(REQUIRED)])),
         _("Retention: 1 to 30 days (CSI L252-5). Dates: DD/MM/YYYY or YYYY-MM-DD."),
         _("Lines starting with # are ignored; replace the example camera with yours."),
     ):
-        out.write(f"# {comment}\n")
-    writer = csv.writer(out, delimiter=sep, lineterminator="\n")
+        out.write(f"# {comment}\r\n")
+    writer = csv.writer(out, delimiter=sep, lineterminator="\r\n")
     writer.writerow(names)
     writer.writerow([example[f] for f in _FIELDS])
     return out.getvalue()

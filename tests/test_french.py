@@ -235,6 +235,7 @@ def test_the_camera_template_imports_as_it_is(site_env: SiteEnv, tmp_path: Path)
     for environ in (FRENCH, {"LANG": "C"}):
         printed = run_cli(["camera", "template"], env=environ)
         assert printed.exit_code == 0
+        assert printed.stdout.startswith("\ufeff# ")
         if environ is FRENCH:
             assert printed.stdout.splitlines()[4].startswith("identifiant;nom;emplacement")
         path = tmp_path / f"template-{environ['LANG']}.csv"
