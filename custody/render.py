@@ -398,3 +398,13 @@ def audit_lines(rows: Sequence[AuditRow], zone: str) -> list[str]:
         )
         out += [f"{'':>{w['seq'] + 2}}{recording}" for recording in a["recordings"]]
     return out
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str | None]]) -> list[str]:
+    """Rows under their headers, each column as wide as its widest cell."""
+    cells = [[cell or "" for cell in line] for line in (headers, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    ]

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from custody.i18n import N_, _, ngettext
-from custody.render import json_text
-from custody.timewindow import people_text
+from custody.render import json_text, table
+from custody.timewindow import people_day, people_text
 from exporters.index import coverage_json
 
 if TYPE_CHECKING:
@@ -31,18 +31,23 @@ def cameras_json(cameras: Sequence[Camera]) -> str:
 
 
 def camera_lines(cameras: Sequence[Camera]) -> list[str]:
-    """`scelle camera list`: one line each, retention and authorisation in view."""
-    return [
-        _("{camera} {days} d  {commune} {name}  [{authorisation}, until {expires}]").format(
-            camera=f"{c.id:<12}",
-            days=f"{c.retention_days:>2}",
-            commune=f"{c.commune:<16}",
-            name=c.name,
-            authorisation=c.authorisation_ref,
-            expires=c.authorisation_expires,
-        )
+    """`scelle camera list`: a table under its headers, retention and authorisation in view."""
+    if not cameras:
+        return []  # nothing, as before: an empty register prints no table
+    headers = [_("camera"), _("retention"), _("commune"), _("name"), _("authorisation")]
+    rows = [
+        [
+            c.id,
+            ngettext("{n} day", "{n} days", c.retention_days).format(n=c.retention_days),
+            c.commune,
+            c.name,
+            _("{authorisation}, until {expires}").format(
+                authorisation=c.authorisation_ref, expires=people_day(c.authorisation_expires)
+            ),
+        ]
         for c in cameras
     ]
+    return table(headers, rows)
 
 
 def camera_shown(camera: Camera, footage: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,6 +89,7 @@ def camera_shown_lines(shown: Mapping[str, Any]) -> list[str]:
         if not offset
         else _("{ms:+} ms (the recorder's clock is ahead when +)").format(ms=offset)
     )
+    values["authorisation_expires"] = people_day(shown["authorisation_expires"])
     for key in ("clock_measured_at", "created_at"):
         values[key] = people_text(shown[key], zone)
     labels = {key: _(text) for key, text in CAMERA_FIELDS.items()}

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from custody.i18n import N_, _, ngettext
-from custody.render import json_text
+from custody.render import json_text, table
 from custody.timewindow import people_text, utc_text
-from requisition.requisitions import State, registered_summary
+from requisition.requisitions import registered_summary
 from requisition.roles import Role
 from requisition.words import label
 
@@ -69,16 +69,6 @@ _TIMES = ("received_at", "deadline", "registered_at", "decided_at", "handed_at")
 def _label(labels: Mapping[str, str], value: str) -> str:
     known = labels.get(value)
     return _(known) if known else value
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str | None]]) -> list[str]:
-    """Rows under their headers, each column as wide as its widest cell."""
-    cells = [[cell or "" for cell in line] for line in (headers, *rows)]
-    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in cells
-    ]
 
 
 def registered_lines(registered: Registered) -> list[str]:
@@ -152,13 +142,15 @@ def requisitions_json(found: Sequence[Requisition]) -> str:
 
 
 def requisition_lines(found: Sequence[Requisition]) -> list[str]:
-    """`scelle requisition list`: one line each."""
-    width = max(len(label("state", s.value)) for s in State) + 1
-    return [
-        f"{r.id}  {label('state', r.state):<{width}} art. {r.legal_basis:<7} "
-        f"{r.pv_number:<18} {r.officer_unit}"
+    """`scelle requisition list`: a table under its headers, one requisition a row."""
+    if not found:
+        return []  # nothing, as before: an empty register prints no table
+    headers = [_("requisition"), _("state"), _("legal basis"), _("PV number"), _("unit")]
+    rows = [
+        [r.id, label("state", r.state), f"art. {r.legal_basis}", r.pv_number, r.officer_unit]
         for r in found
     ]
+    return table(headers, rows)
 
 
 def shown_lines(shown: Mapping[str, Any], zone: str) -> list[str]:
@@ -243,7 +235,7 @@ def hold_lines(holds: Sequence[Hold], zone: str) -> list[str]:
             ]
         )
     if not rows:
-        return [_("no hold")]
+        return []  # nothing, as before: an empty register prints no table
     headers = [_("hold"), _("camera"), _("from"), _("to"), _("state"), _("procedure"), _("reason")]
     return table(headers, rows)
 
