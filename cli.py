@@ -254,7 +254,7 @@ _CLICK_MESSAGES = (
     ),
     (r"Option '(?P<name>.+)' does not take a value\.", N_("Option {name} takes no value.")),
     (
-        r"Got unexpected extra arguments? \((?P<args>.*)\)",
+        r"Got unexpected extra argument(?:s|\(s\))? \((?P<args>.*)\)",
         N_("Unexpected extra argument(s): {args}"),
     ),
     (r"Argument '(?P<name>.+)' takes (?P<count>\d+) values\.", N_("{name} takes {count} values.")),
@@ -262,12 +262,9 @@ _CLICK_MESSAGES = (
         r"(?P<value>'.*') is not one of (?P<choices>.+)\.",
         N_("{value} is not one of {choices}."),
     ),
+    (r"Value (?P<value>'.*') is not a valid integer\.", N_("{value} is not a whole number.")),
+    (r"Value (?P<value>'.*') is not a valid float\.", N_("{value} is not a number.")),
     (r"Value (?P<value>'.*') is not a valid (?P<kind>.+)\.", N_("{value} is not a valid {kind}.")),
-    (
-        r"'(?P<value>.*)' is not a valid integer(?: range)?\.",
-        N_("'{value}' is not a whole number."),
-    ),
-    (r"'(?P<value>.*)' is not a valid float(?: range)?\.", N_("'{value}' is not a number.")),
     (r"(?:File|Path|Directory) '(?P<path>.+)' does not exist\.", N_("{path} does not exist.")),
     (r"(?:File|Path|Directory) '(?P<path>.+)' is a file\.", N_("{path} is a file, not a folder.")),
     (

@@ -480,14 +480,7 @@ def camera_template() -> str:
         "commune": "Exempleville",
         "authorisation_ref": "AP-2025-118",
         "authorisation_expires": "31/12/2030" if french else "2030-12-31",
-        "retention_days": "30",
-        "timezone": "Europe/Paris",
-        "store_kind": StoreKind.SCELLE.value,
-        "store_path": "footage",
-        "store_camera": "",
-        "clock_offset_ms": "0",
-        "clock_measured_at": "",
-        "clock_method": "",
+        **OPTIONAL,  # the defaults, shown
     }
     out = io.StringIO()
     out.write("\ufeff")  # UTF-8's mark: a spreadsheet opening the file reads accents right

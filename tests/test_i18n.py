@@ -159,3 +159,21 @@ def test_help_in_english_under_lang_c(path: list[str]) -> None:
     assert page.startswith("Usage: ")
     assert "Show this message and exit." in page
     assert not re.search(r"Utilisation|Afficher", page)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["requisition", "register", "--pv"], "Erreur : L'option --pv attend une valeur."),
+        (["ledger", "show", "--bogus"], "Erreur : Option inconnue : --bogus"),
+        (["ledger", "prof"], "Erreur : Commande inconnue : 'prof'. Vouliez-vous dire 'proof' ?"),
+        (["verify", "a", "b"], "Erreur : Argument(s) en trop : b"),
+        (["agent", "add", "x", "--name", "X"], "Erreur : Option '--role' manquante."),
+    ],
+)
+def test_usage_errors_in_french(args: list[str], said: str) -> None:
+    """click's own messages (English in typer's copy) said again in French."""
+    result = CliRunner().invoke(app, args, env={"LANG": "fr_FR.UTF-8"})
+    assert result.exit_code == 2
+    assert said in result.output.splitlines()
+    assert "Usage:" not in result.output and "Error:" not in result.output
