@@ -218,7 +218,9 @@ def _speak(args: list[str]) -> None:
             home = arg.partition("=")[2]
         elif not arg.startswith("-"):
             break
-    use("en")  # a refused SCELLE_LANG is said in English
+    # A SCELLE_LANG or a setting naming no language scelle speaks is refused in the
+    # locale's language (the user's best guess of what they read).
+    use(choose(None, {k: v for k, v in os.environ.items() if k != "SCELLE_LANG"}))
     language = choose(configured_language(home))
     use(language)
     frame_language(language)
@@ -800,10 +802,11 @@ def db_upgrade(
     from requisition.database import upgrade_site
 
     done = upgrade_site(_settings(ctx), admin_name)
+    versions = ", ".join(f"v{version}" for version in done.applied)
     typer.echo(
-        f"applied migrations {done.applied}"
+        _("applied migrations {versions}").format(versions=versions)
         if done.applied
-        else f"schema is current (v{done.latest})"
+        else _("schema is current (v{version})").format(version=done.latest)
     )
     if done.first_admin:
         typer.echo(_("first administrator: {login}").format(login=done.first_admin))
@@ -1572,7 +1575,7 @@ def status_cmd(
     if as_json:
         typer.echo(json_text(shown))
         return
-    _say(status_lines(shown))
+    _say(status_lines(shown, site.settings.timezone))
 
 
 @app.command("audit")
@@ -1591,7 +1594,8 @@ def audit_cmd(
         str | None, typer.Option("--from", help=N_("From this local time or date (inclusive)."))
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--to", help=N_("Until this local time or date (exclusive)."))
+        str | None,
+        typer.Option("--to", help=N_("Until this local time (excluded) or date (included).")),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
     as_csv: Annotated[

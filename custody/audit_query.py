@@ -8,7 +8,7 @@ entry.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from custody import text
 from custody.audit import AuditFilter, AuditRow, query
@@ -21,12 +21,14 @@ from custody.timewindow import day_start, parse_day, parse_time, stored_utc
 
 def period_bound(value: str | None, zone: str, option: str) -> str | None:
     """An audit period bound as the index compares it (UTC, fixed width), from a local
-    time (or one with an offset) or a date, taken at midnight in `zone`."""
+    time (or one with an offset) or a date: a date given to --from starts at its midnight
+    in `zone`, one given to --to ends at the next (the day included); a time given to
+    --to is excluded."""
     if value is None:
         return None
     day = parse_day(value)
-    if day is not None:
-        return stored_utc(day_start(day, zone))
+    if day is not None:  # --to 29/11/2026 takes in that day, as doc register's --to does
+        return stored_utc(day_start(day + timedelta(days=1) if option == "--to" else day, zone))
     try:
         moment = parse_time(value, zone)
     except MalformedTimeError as exc:

@@ -6,6 +6,7 @@ Used by `scelle verify` (exports, destruction certificates) and `scelle ledger v
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from custody.errors import InputError, IntegrityError, ScelleError
 from custody.i18n import _, os_error_text
 from custody.keys import der_sha256, ssh_fingerprint
+from custody.text import shown
 
 
 @dataclass
@@ -53,6 +55,11 @@ def load_key_file(path: Path) -> Ed25519PublicKey:
     return key
 
 
+# The forms `--key` takes: SHA256:<base64> (ssh-keygen -lf), the same without its prefix,
+# or the DER key's SHA-256 in hex (openssl | sha256sum).
+FINGERPRINT = re.compile(r"(?:SHA256:)?[A-Za-z0-9+/]{43}|[0-9a-f]{64}", re.ASCII)
+
+
 def pinned_key(key: Ed25519PublicKey, expected: str) -> None:
     value = expected.strip()
     if value not in (ssh_fingerprint(key), der_sha256(key), ssh_fingerprint(key)[7:]):
@@ -71,6 +78,11 @@ def run_checks(
         key = report.key
         if key is None or not pinned.strip():
             raise InputError(_("--key is empty: give the fingerprint printed on the signed paper"))
+        if not FINGERPRINT.fullmatch(pinned.strip()):
+            raise InputError(
+                _("--key {value} is not a key fingerprint").format(value=shown(pinned.strip(), 40)),
+                hint=_("copy it from the signed paper: SHA256: followed by 43 characters"),
+            )
         report.key_pinned = True
         checks = [
             (_("signing key is the expected one (--key)"), lambda: pinned_key(key, pinned)),

@@ -114,6 +114,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise InputError(toml_error(path, exc)) from exc
+    except UnicodeDecodeError as exc:  # saved as Windows-1252 ("ANSI" in Notepad)
+        raise InputError(
+            _("{path} is not UTF-8 text").format(path=path),
+            hint=_("save it again as UTF-8 (in Notepad: Save as, Encoding: UTF-8)"),
+        ) from exc
     except OSError as exc:
         raise SiteError(
             _("cannot read {path}: {reason}").format(path=path, reason=os_error_text(exc))
@@ -145,7 +150,7 @@ def configured_language(home_flag: str | None) -> str | None:
     try:
         with (home.expanduser() / CONFIG_FILE).open("rb") as handle:
             value = tomllib.load(handle).get("language")
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # TOMLDecodeError, UnicodeDecodeError: said later
         return None
     return value if isinstance(value, str) else None
 

@@ -98,18 +98,17 @@ def _fields(text: str) -> tuple[datetime, str | None] | None:
     if not match:
         return None
     parts = match.groupdict()
-    minute = parts.get("minute") or parts.get("hminute") or "0"
-    fraction = (parts.get("fraction") or "").ljust(6, "0")
+    minute = int(parts.get("minute") or parts.get("hminute") or "0")
+    second = int(parts.get("second") or 0)
+    fraction = int((parts.get("fraction") or "").ljust(6, "0"))
+    hour = int(parts["hour"])
+    # 24h00 (24:00) ends a day, as French timetables write it: the next day's midnight.
+    midnight = hour == 24 and minute == second == fraction == 0
     try:
+        day = date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
         naive = datetime(
-            int(parts["year"]),
-            int(parts["month"]),
-            int(parts["day"]),
-            int(parts["hour"]),
-            int(minute),
-            int(parts.get("second") or 0),
-            int(fraction),
-        )
+            day.year, day.month, day.day, 0 if midnight else hour, minute, second, fraction
+        ) + timedelta(days=1 if midnight else 0)
     except ValueError:
         raise InputError(
             _("malformed time {text!r}: no such day or hour (example: {example})").format(
@@ -268,15 +267,21 @@ def parse_window(start: str, end: str, zone: str, max_hours: int) -> Window:
 
 
 def _on_the_day_of(start: str, end: str) -> str:
-    """`end` written as a time of day alone (14:10, 14h10, 14h), on `start`'s day."""
+    """`end` written as a time of day alone (14:10, 14h10, 14h), on `start`'s day, or
+    the next one when it is earlier than the start (23h50/00h10) or 24h."""
     clock = _CLOCK.fullmatch(end.strip())
     found = _fields(start) if clock else None
     if not clock or found is None:
         return end
     parts = clock.groupdict()
-    minute = int(parts.get("minute") or parts.get("hminute") or 0)
-    day = found[0].strftime("%Y-%m-%d")
-    text = f"{day}T{int(parts['hour']):02d}:{minute:02d}:{int(parts.get('second') or 0):02d}"
+    hour, minute = int(parts["hour"]), int(parts.get("minute") or parts.get("hminute") or 0)
+    second = int(parts.get("second") or 0)
+    started = found[0]
+    day = started.date()
+    if (hour, minute, second) < (started.hour, started.minute, started.second) or hour == 24:
+        day += timedelta(days=1)  # 23h50/00h10 and 22h/24h end after midnight
+        hour %= 24
+    text = f"{day.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}"
     return text + (parts.get("offset") or "")
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from custody.i18n import N_, _, ngettext
 from custody.render import json_text, table
 from custody.timewindow import people_day, people_text
+from exporters.gaps import ENGLISH, GapKind
 from exporters.index import coverage_json
 
 if TYPE_CHECKING:
@@ -124,6 +125,13 @@ def coverage_text(coverage: Coverage) -> str:
     return json_text(coverage_json(coverage))
 
 
+def _gap_reason(gap: Mapping[str, Any]) -> str:
+    """Why a gap, in the user's language: its kind's words, and the segment it is about
+    (the English detail, a tool's own words, stays in the manifest and --json)."""
+    words = _(ENGLISH[GapKind(gap["kind"])])
+    return f"{words}: {gap['segment']}" if gap.get("segment") else words
+
+
 def coverage_lines(coverage: Coverage) -> list[str]:
     """`scelle footage find`: the window, each segment, span and gap, what is withheld or
     rejected, and whether the window is complete."""
@@ -155,7 +163,9 @@ def coverage_lines(coverage: Coverage) -> list[str]:
     ]
     out += [
         f"  {gap:<{width}}"
-        + _("{start} to {end}: {reason}").format(start=g["from"], end=g["to"], reason=g["reason"])
+        + _("{start} to {end}: {reason}").format(
+            start=g["from"], end=g["to"], reason=_gap_reason(g)
+        )
         for g in shown["gaps"]
     ]
     withheld = [s["path"] for s in shown["segments"] if s["state"] not in ("ok", "corrupt")]

@@ -400,6 +400,11 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
     An export's report also says whether it is complete, and if not, what it lacks."""
     if key_fingerprint is not None and not key_fingerprint.strip():
         raise InputError(_("--key is empty: give the fingerprint printed on the signed paper"))
+    if not directory.is_dir():  # typed by the user: invalid input (3), as before
+        raise InputError(
+            _("{directory} does not exist or is not a folder").format(directory=directory),
+            hint=_("give the export's folder, on the USB key or DVD"),
+        )
     if not (directory / MANIFEST).is_file():
         if (directory / "certificate.json").is_file():
             return verify_certificate(directory, key_fingerprint)

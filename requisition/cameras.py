@@ -35,6 +35,7 @@ from exporters.models import Camera
 from exporters.stores import StoreKind
 
 MAX_RETENTION_DAYS = 30  # CSI L252-5: never more than one month
+MAX_INVENTORY_BYTES = 128 << 20  # 100,000 cameras take 20 MB; more is not an inventory
 CameraRow = dict[str, Any]  # a checked camera: its column values, as the table holds them
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 REQUIRED = ("id", "name", "location", "commune", "authorisation_ref", "authorisation_expires")
@@ -325,6 +326,15 @@ for _field in (f.name for f in fields(CameraSpec)):
 def _decode(data: bytes, path: Path) -> str:
     """A spreadsheet's CSV as text: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's
     "Unicode text"), else Windows-1252 (French Excel's "CSV (séparateur: point-virgule)")."""
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if data.count(b"\x00") > len(data) // 4 and not utf16:  # UTF-16 without its mark, binary
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise InputError(
+            _(
+                "{path} line {line}: this is not text a spreadsheet saves (UTF-8 or Windows-1252)"
+            ).format(path=path, line=line),
+            hint=_("save the file again from the spreadsheet as CSV"),
+        )
     if data.startswith(codecs.BOM_UTF8):
         encoding, body = "utf-8", data[len(codecs.BOM_UTF8) :]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -358,14 +368,24 @@ def read_csv(path: Path, home: Path) -> list[CameraRow]:
     Windows-1252, English or French column names, lines starting with # skipped); one bad
     row rejects the file, naming its line and column."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INVENTORY_BYTES + 1)
     except FileNotFoundError as exc:
         raise InputError(_("no file {path}").format(path=path)) from exc
     except OSError as exc:
         raise InputError(
             _("cannot read {path}: {reason}").format(path=path, reason=os_error_text(exc))
         ) from exc
+    if len(data) > MAX_INVENTORY_BYTES:
+        raise InputError(
+            _("{path} is larger than {limit} MB: not a camera inventory").format(
+                path=path, limit=MAX_INVENTORY_BYTES >> 20
+            )
+        )
+    if not data.strip():
+        raise InputError(_("{path}: the file is empty").format(path=path))
     content = _decode(data, path)
+    csv.field_size_limit(max(csv.field_size_limit(), len(content)))  # long cells: text rules say
     first = next((ln for ln in content.splitlines() if ln.strip() and not ln.startswith("#")), "")
     # newline="": the csv module splits lines itself (str.splitlines would also split
     # at \x1c-\x1e and U+2028, inside a field).
@@ -453,8 +473,9 @@ def read_csv(path: Path, home: Path) -> list[CameraRow]:
 
 
 def _column_name(field: str, written: dict[str, str]) -> str:
-    """How the user's file names (or would name) a column: French if its header is."""
-    french = any(written.get(f) and written[f] != f for f in written)
+    """How the user's file names (or would name) a column: French if its header is, or if
+    the user reads French."""
+    french = current() == "fr" or any(written.get(f) and written[f] != f for f in written)
     return FRENCH_COLUMNS[field] if french else field
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from custody.entry import Record
@@ -21,7 +22,6 @@ from requisition.recordings_register import recordings_register
 from requisition.requisitions import MEDIA, get
 from requisition.words import stored
 
-DAY_US = 86_400_000_000
 ISSUED = {  # the reason of a `document.issue` entry, by kind of document
     "cover": N_("cover issued"),
     "label": N_("label issued"),
@@ -104,8 +104,9 @@ def issue_label(
     return _issue(site, actor, document, out, f"{requisition_id}-label", subject)
 
 
-def _days(site: Site, start: str, end: str) -> tuple[int, int]:
-    """[first day's midnight, the day after the last) in the site's time zone."""
+def _days(site: Site, start: str, end: str) -> tuple[date, date, int, int]:
+    """The two days as written (29/11/2026 or 2026-11-29), and [the first's midnight, the
+    midnight after the last) in the site's time zone: a day of 23 or 25 hours included."""
     zone = site.settings.timezone
     days = []
     for option, written in (("--from", start), ("--to", end)):
@@ -116,16 +117,18 @@ def _days(site: Site, start: str, end: str) -> tuple[int, int]:
                     option=option, day=shown(written)
                 )
             )
-        days.append(day_start(day, zone))
-    first, last = days[0], days[1] + DAY_US
-    if last <= first:
+        days.append(day)
+    first, last = day_start(days[0], zone), day_start(days[1] + timedelta(days=1), zone)
+    if days[1] < days[0]:
         raise InputError(_("--to is before --from"))
-    return first, last
+    return days[0], days[1], first, last
 
 
 def issue_register(site: Site, start: str, end: str, actor: str, out: Path | None = None) -> Issued:
-    """The register of recordings from day `start` to day `end` (included, YYYY-MM-DD)."""
-    first, last = _days(site, start, end)
+    """The register of recordings from day `start` to day `end` (both included, written
+    29/11/2026 or 2026-11-29); the file and the ledger name the days in ISO form."""
+    since, until, first, last = _days(site, start, end)
     document = recordings_register(site, first, last)
-    subject = {"document": "register", "from": start, "to": end}
-    return _issue(site, actor, document, out, f"register-{start}-{end}", subject)
+    subject = {"document": "register", "from": since.isoformat(), "to": until.isoformat()}
+    name = f"register-{since.isoformat()}-{until.isoformat()}"
+    return _issue(site, actor, document, out, name, subject)

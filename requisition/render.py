@@ -240,9 +240,9 @@ def hold_lines(holds: Sequence[Hold], zone: str) -> list[str]:
     return table(headers, rows)
 
 
-def status_lines(shown: Mapping[str, Any]) -> list[str]:
+def status_lines(shown: Mapping[str, Any], zone: str) -> list[str]:
     """`scelle status`: holds, footage about to expire under a pending requisition, and
-    the last purge."""
+    the last purge (times local with their offset; --json keeps UTC)."""
     out = [_("active holds: {count}").format(count=shown["active_holds"])]
     out += [
         _(
@@ -251,9 +251,9 @@ def status_lines(shown: Mapping[str, Any]) -> list[str]:
             requisition=item["requisition"],
             state=label("state", item["state"]),
             camera=item["camera"],
-            start=item["from"],
-            end=item["to"],
-            expires=item["expires_utc"],
+            start=people_text(item["from"], zone),
+            end=people_text(item["to"], zone),
+            expires=people_text(item["expires_utc"], zone),
         )
         for item in shown["expiring_within_72h"]
     ]
@@ -265,7 +265,7 @@ def status_lines(shown: Mapping[str, Any]) -> list[str]:
             "last purge {run} as of {as_of}: {state}, {segments} segments, {failures} failures"
         ).format(
             run=last["run"],
-            as_of=last["as_of_utc"],
+            as_of=people_text(last["as_of_utc"], zone),
             state=_label(PURGE_STATE_LABELS, last["state"]),
             segments=last["segments"],
             failures=last["failures"],

@@ -15,7 +15,7 @@ import re
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ from custody.timewindow import (
     now_us,
     parse_time,
     parse_window,
+    people_text,
+    people_time,
     stored_now,
     stored_utc,
     to_us,
@@ -877,8 +879,8 @@ def registered_summary(reg: Registered) -> list[str]:
         zone = s.camera.timezone
         when = {
             "camera": s.camera.id,
-            "start": local_text(s.window.start, zone),
-            "end": local_text(s.window.end, zone),
+            "start": people_time(s.window.start, zone),
+            "end": people_time(s.window.end, zone),
         }
         if s.unavailable:
             lines.append(
@@ -888,14 +890,13 @@ def registered_summary(reg: Registered) -> list[str]:
                 lines.append(
                     "  "
                     + _("destroyed on schedule at {at}: certificate {certificate}").format(
-                        at=at, certificate=cert
+                        at=people_text(at, zone), certificate=cert
                     )
                 )
         elif s.urgent:
-            expires = datetime.fromisoformat(local_text(s.expires_at, zone))
             lines.append(
                 _("URGENT {camera} {start} to {end}: footage expires {expires}").format(
-                    **when, expires=f"{expires:%Y-%m-%d %H:%M}"
+                    **when, expires=people_time(s.expires_at, zone)
                 )
             )
         else:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from cli import app
+from custody import i18n
 from custody.config import Settings, load_settings
 from custody.site import Site
 from requisition import agents
@@ -120,6 +121,11 @@ def isolated_env(
     for name in list(os.environ):
         if name.startswith("SCELLE_") or name in ("LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES"):
             monkeypatch.delenv(name)
+    # A French run in this process (the CLI chooses per run) must not leave the library
+    # speaking French to the next test, nor gettext's LANGUAGE set for its subprocesses.
+    i18n.use("en")
+    monkeypatch.setenv("LANGUAGE", "")
+    monkeypatch.delenv("LANGUAGE")
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))

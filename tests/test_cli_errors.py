@@ -177,7 +177,7 @@ def test_debug_shows_the_traceback(site_env: SiteEnv) -> None:
     ("args", "code", "message"),
     [
         (["ledger", "show", "99999999999999999999"], 3, "no ledger entry"),
-        (["verify", "/nonexistent-export"], 3, "is not a scelle export"),
+        (["verify", "/nonexistent-export"], 3, "does not exist or is not a folder"),
         (["hold", "list", "--json"], 0, ""),
     ],
 )

@@ -310,3 +310,46 @@ def test_audit_periods_as_people_write_them(approved: tuple[SiteEnv, str]) -> No
     assert rows and rows[-1]["action"] == "audit.query"  # the first question, recorded
     until = run_cli(["audit", "--to", today.strftime("%d/%m/%Y") + " 00h00", "--json"], env=auditor)
     assert until.exit_code == 0, until.stderr
+
+
+def test_review_findings_stay_fixed(site_env: SiteEnv, tmp_path: Path) -> None:
+    """What a review of the French interface found: a Windows-1252 scelle.toml, an empty or
+    UTF-16 inventory, /dev/zero, a garbled --key, a folder that is not there, midnight."""
+    home = site_env.settings.home
+    (home / "scelle.toml").write_bytes('csv_name = "Centre de vidéo"\n'.encode("cp1252"))
+    broken = run_cli(["config", "show"], env=french(site_env.env))
+    assert broken.exit_code == 3
+    assert (
+        said(broken.stderr)[0]
+        == f"scelle : erreur : {home / 'scelle.toml'} n'est pas un texte en UTF-8"
+    )
+    (home / "scelle.toml").unlink()
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    line, _hint = refused(site_env, ["camera", "import", str(empty)], 3, login=ADMIN)
+    assert line == f"scelle : erreur : {empty} : le fichier est vide"
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes("identifiant;nom\n".encode("utf-16-le"))
+    line, _hint = refused(site_env, ["camera", "import", str(wide)], 3, login=ADMIN)
+    assert "ce n'est pas du texte enregistré par un tableur" in line
+    line, _hint = refused(site_env, ["camera", "import", "/dev/zero"], 3, login=ADMIN)
+    assert (
+        line == "scelle : erreur : /dev/zero dépasse 128 Mo : ce n'est pas un inventaire de caméras"
+    )
+    garbled = run_cli(["verify", str(tmp_path), "--key", "AB:CD"], env=FRENCH)
+    assert garbled.exit_code == 3
+    missing = run_cli(["verify", str(tmp_path / "nowhere")], env=FRENCH)
+    assert missing.exit_code == 3
+    assert said(missing.stderr)[0].endswith("nowhere n'existe pas ou n'est pas un dossier")
+
+
+def test_windows_across_midnight() -> None:
+    from custody.timewindow import parse_window, utc_text
+
+    late = parse_window("29/11/2026 23h50", "00h10", "Europe/Paris", 24)
+    assert (utc_text(late.start), utc_text(late.end)) == (
+        "2026-11-29T22:50:00Z",
+        "2026-11-29T23:10:00Z",
+    )
+    evening = parse_window("29/11/2026 22h", "24h", "Europe/Paris", 24)
+    assert utc_text(evening.end) == "2026-11-29T23:00:00Z"

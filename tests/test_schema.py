@@ -76,7 +76,7 @@ def test_db_upgrade_migrates_a_v1_site(
     assert f"schema v1 is older than this scelle's v{PLAN.latest}" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=env)
     assert upgraded.stdout.splitlines() == [
-        "applied migrations [2, 3, 4, 5, 6, 7]",
+        "applied migrations v2, v3, v4, v5, v6, v7",
         f"first administrator: {ADMIN}",
     ]
     assert run_cli(["camera", "list"], env=env).exit_code == 0
@@ -103,7 +103,7 @@ def test_a_later_migration_still_upgrades(
     assert refused.exit_code == 5 and "may not upgrade or copy the database" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
     assert upgraded.exit_code == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == f"applied migrations [{PLAN.latest + 1}]"
+    assert upgraded.stdout.strip() == f"applied migrations v{PLAN.latest + 1}"
 
 
 def test_holds_in_force_before_v6_are_restated_and_obeyed(
