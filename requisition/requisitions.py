@@ -475,6 +475,21 @@ def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatu
     return WindowStatus(camera, window, expires, urgent, gone, destroyed if gone else ())
 
 
+CLOCK_SKEW_US = 5 * 60_000_000  # a workstation's clock may be a few minutes off
+
+
+def _not_in_the_future(stored: str | None, zone: str, what: str) -> None:
+    """What is recorded as having happened did not happen later than now: a typo in a
+    year (2030) would otherwise stand on a legal paper and move the purge of an export."""
+    if stored is not None and stored > stored_utc(now_us() + CLOCK_SKEW_US):
+        raise InputError(
+            _("{what} cannot be in the future ({at})").format(
+                what=what, at=people_text(stored, zone)
+            ),
+            hint=_("check the date and time: 29/11/2026 14:00"),
+        )
+
+
 def _time(text: str | None, zone: str, default: int | None) -> str | None:
     """A time an officer or operator typed (local), as stored."""
     if text is None or not text.strip():
@@ -508,7 +523,14 @@ def register(
     statuses = tuple(_status(site, camera, window, now) for camera, window in pairs)
     zone = site.settings.timezone
     received_at = _time(request.received_at, zone, now)
+    _not_in_the_future(received_at, zone, _("the receipt"))
     deadline = _time(request.deadline, zone, None)
+    if deadline is not None and received_at is not None and deadline < received_at:
+        raise InputError(
+            _("the deadline ({deadline}) is before the receipt ({received})").format(
+                deadline=people_text(deadline, zone), received=people_text(received_at, zone)
+            )
+        )
     year = from_us(now).astimezone(ZoneInfo(zone)).year
     with site.db.write() as cur:
         # The highest well-formed number of the year (a row planted with another shape,
@@ -803,7 +825,16 @@ def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Re
         (given.seal_number, _("the requisition has no seal number")),
     ):
         _nonempty(value, message)
-    at = _time(given.at, site.settings.timezone, now_us())
+    zone = site.settings.timezone
+    at = _time(given.at, zone, now_us())
+    _not_in_the_future(at, zone, _("the handover"))
+    if at is not None and requisition.decided_at and at < requisition.decided_at:
+        raise InputError(
+            _("the handover ({at}) would come before the approval ({approved})").format(
+                at=people_text(at, zone), approved=people_text(requisition.decided_at, zone)
+            ),
+            hint=_("check the date and time given to --at"),
+        )
     with site.db.write() as cur:
         (handed,) = cur.execute(
             "SELECT handed_at FROM requisition WHERE id = ?", [requisition_id]

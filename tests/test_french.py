@@ -353,3 +353,36 @@ def test_windows_across_midnight() -> None:
     )
     evening = parse_window("29/11/2026 22h", "24h", "Europe/Paris", 24)
     assert utc_text(evening.end) == "2026-11-29T23:00:00Z"
+
+
+def test_times_that_cannot_be_true_are_refused(
+    approved: tuple[SiteEnv, str], tmp_path: Path
+) -> None:
+    """A typo in a year must not stand on a legal paper: no receipt or handover in the
+    future, no deadline before the receipt, no handover before the approval."""
+    env, rid = approved
+    later = (date.today() + timedelta(days=400)).strftime("%d/%m/%Y")
+    line, hint = refused(env, [*REGISTER, "--force", "--received-at", f"{later} 10h"], 3)
+    assert line.startswith("scelle : erreur : la réception ne peut pas être dans le futur (")
+    assert hint == "conseil : vérifiez la date et l'heure : 29/11/2026 14:00"
+    early = (YESTERDAY - timedelta(days=2)).strftime("%d/%m/%Y")
+    line, _hint = refused(
+        env,
+        [*REGISTER, "--force", "--received-at", f"{FR_DAY} 10h", "--deadline", f"{early} 10h"],
+        3,
+    )
+    assert line.startswith("scelle : erreur : l'échéance (")
+    assert (
+        run_cli(["requisition", "extract", rid, "--out", str(tmp_path)], env=env.env).exit_code == 0
+    )
+    hand = ["requisition", "handover", rid, "--officer", "Brigadier Durand", "--unit", "BSU"]
+    hand += ["--medium", "clé USB", "--seal", "S-1"]
+    line, _hint = refused(env, [*hand, "--at", f"{later} 10h"], 3)
+    assert line.startswith("scelle : erreur : la remise ne peut pas être dans le futur (")
+    line, hint = refused(env, [*hand, "--at", f"{early} 10h"], 3)
+    assert line.startswith("scelle : erreur : la remise (") and "précéderait l'approbation" in line
+    assert hint == "conseil : vérifiez la date et l'heure données à --at"
+    done = run_cli(hand, env=french(env.env))
+    assert done.exit_code == 0, done.stderr
+    shown = json.loads(run_cli(["requisition", "show", rid, "--json"], env=env.env).stdout)
+    assert shown["medium"] == "usb"

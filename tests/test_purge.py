@@ -341,6 +341,10 @@ def _register_and_extract(store: Footage, out: Path, pv: str) -> str:
     extracted = run_cli(["requisition", "extract", rid, "--out", str(out)], env=env)
     assert extracted.exit_code == 0, extracted.stderr
     old = (date.today() - timedelta(days=40)).isoformat()
+    # The requisition as if approved 41 days ago: a handover cannot precede its approval.
+    with store.env.site.db.write() as cur:
+        approved = (date.today() - timedelta(days=41)).isoformat() + "T10:00:00.000000Z"
+        cur.execute("UPDATE requisition SET decided_at = ? WHERE id = ?", [approved, rid])
     handed = run_cli(
         [
             "requisition",
