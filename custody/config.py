@@ -137,18 +137,25 @@ def toml_error(path: Path | str, exc: tomllib.TOMLDecodeError) -> str:
     return _("{path}: not valid TOML").format(path=path)
 
 
+def site_home(flag: str | None, env: Mapping[str, str]) -> tuple[Path, str | None]:
+    """The site directory (--home, then SCELLE_HOME, then the default) and which of them
+    said it (None: the default)."""
+    if flag:
+        home, source = Path(flag), "flag --home"
+    elif env.get("SCELLE_HOME"):
+        home, source = Path(env["SCELLE_HOME"]), "env SCELLE_HOME"
+    else:
+        home, source = _default_home(), None
+    return home.expanduser().absolute(), source
+
+
 def configured_language(home_flag: str | None) -> str | None:
     """The site's `language` setting, read before anything else is said (the CLI chooses
     its language with it); None when the file or the setting is missing or unreadable
     (load_settings reports a broken file, in that language)."""
-    if home_flag:
-        home = Path(home_flag)
-    elif os.environ.get("SCELLE_HOME"):
-        home = Path(os.environ["SCELLE_HOME"])
-    else:
-        home = _default_home()
+    home, _source = site_home(home_flag, os.environ)
     try:
-        with (home.expanduser() / CONFIG_FILE).open("rb") as handle:
+        with (home / CONFIG_FILE).open("rb") as handle:
             value = tomllib.load(handle).get("language")
     except (OSError, ValueError):  # TOMLDecodeError, UnicodeDecodeError: said later
         return None
@@ -180,13 +187,9 @@ def load_settings(
     env = os.environ if environ is None else environ
     sources: dict[str, str] = {}
 
-    if "home" in given:
-        home, sources["home"] = Path(given["home"]), "flag --home"
-    elif env.get("SCELLE_HOME"):
-        home, sources["home"] = Path(env["SCELLE_HOME"]), "env SCELLE_HOME"
-    else:
-        home = _default_home()
-    home = home.expanduser().absolute()
+    home, source = site_home(given.get("home"), env)
+    if source:
+        sources["home"] = source
     if env.get("SCELLE_AGENT"):
         # Earlier versions let this name the acting agent; now the login does, and a
         # variable that silently stopped mattering would mislead the person who set it.

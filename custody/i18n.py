@@ -78,9 +78,11 @@ def use(language: str) -> None:
 def current() -> str:
     """The language in use: the one chosen by `use`, else the environment's."""
     if _language is None:
+        from custody.errors import InputError
+
         try:
             use(choose())
-        except Exception:  # noqa: BLE001 - a bad SCELLE_LANG is reported by the CLI, not here
+        except InputError:  # a bad SCELLE_LANG: the CLI reports it; a library speaks English
             use("en")
     assert _language is not None
     return _language
