@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from custody.config import Settings
     from custody.render import KeyForm
     from custody.site import Site
+    from exporters.documents import PaperSigner
 
 EXIT_CODES = N_("""\b
 Exit codes:
@@ -439,6 +440,14 @@ def _open(ctx: typer.Context, permission: Permission) -> Site:
         site.close()
         raise
     return site
+
+
+def _papers(site: Site) -> PaperSigner:
+    """What signs the papers: the site key and the document certificate, unlocked with
+    the passphrase."""
+    from requisition.papers import paper_signer
+
+    return paper_signer(site, _passphrase())
 
 
 def _passphrase(confirm: bool = False) -> bytes:
@@ -1076,18 +1085,42 @@ def footage_find(
     camera_id: Annotated[str, typer.Argument(metavar="CAMERA", help=N_("Camera identifier."))],
     start: Annotated[str, typer.Option("--from", help=N_("Start, local time of the camera."))],
     end: Annotated[str, typer.Option("--to", help=N_("End, local time of the camera."))],
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help=N_(
+                "Why you search: recorded in the ledger as a consultation "
+                "(default: search for recordings)."
+            )
+        ),
+    ] = None,
+    requisition: Annotated[
+        str | None,
+        typer.Option(help=N_("The requisition this search serves (its PV is recorded too).")),
+    ] = None,
+    procedure: Annotated[
+        str | None, typer.Option(help=N_("The procedure (PV) number this search serves."))
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=N_("JSON output."))] = False,
 ) -> None:
-    """The segments, gaps and corrupt parts of a window, before anything is extracted."""
-    from custody.timewindow import now_us
-    from exporters.index import find, require_footage, scan
+    """The segments, gaps and corrupt parts of a window, before anything is extracted.
+
+    Each search is a consultation of the camera's recordings, recorded in the ledger with
+    its reason (décret 2023-1102)."""
     from exporters.render import coverage_lines, coverage_text
+    from requisition.consult import consult
 
     with _open(ctx, Permission.FOOTAGE_FIND) as site:
         camera, window = _window(site, camera_id, start, end)
-        scan(site, [camera], site.login)
-        coverage = find(site, camera, window)
-        require_footage(coverage, now_us())
+        coverage = consult(
+            site,
+            site.login,
+            camera,
+            window,
+            reason,
+            requisition=requisition,
+            procedure=procedure,
+        )
     if as_json:
         typer.echo(coverage_text(coverage))
         return
@@ -1261,7 +1294,7 @@ def requisition_extract(
     from requisition.render import extracted_lines
 
     with _open(ctx, Permission.EXTRACT) as site:
-        signer = site.signer(_passphrase())
+        papers = _papers(site)
         with _progress(
             _("extracting {requisition}").format(requisition=requisition_id)
         ) as progress:
@@ -1269,8 +1302,9 @@ def requisition_extract(
                 site,
                 requisition_id,
                 out,
-                signer,
+                papers.signer,
                 site.login,
+                papers=papers,
                 burn_in=burn_in,
                 stream_copy=stream_copy,
                 progress=progress,
@@ -1282,25 +1316,37 @@ def requisition_extract(
 def requisition_handover(
     ctx: typer.Context,
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
-    officer: Annotated[str, typer.Option(help=N_("Receiving officer."))],
+    officer: Annotated[str, typer.Option(help=N_("Receiving officer's name."))],
     unit: Annotated[str, typer.Option(help=N_("Receiving unit."))],
     medium: Annotated[str, typer.Option(help=N_("usb, dvd or download."))],
-    seal: Annotated[str, typer.Option("--seal", help=N_("Seal (scellé) number."))],
+    seal: Annotated[
+        list[str], typer.Option("--seal", help=N_("Seal (scellé) number; once per seal."))
+    ],
+    grade: Annotated[
+        str | None, typer.Option(help=N_("Receiving officer's grade (lieutenant, OPJ...)."))
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(help=N_("How many media (default: one per seal)."))
+    ] = None,
     at: Annotated[str | None, typer.Option(help=N_("When (local time; default: now)."))] = None,
 ) -> None:
-    """Record the handover of the sealed export: to whom, when, on what, under which seal."""
+    """Record the handover of the sealed export and issue its signed PV de remise: to
+    whom, when, on what, under which seals."""
     from custody.timewindow import people_text
-    from requisition.requisitions import Handover, handover
+    from requisition.handover import Handover, handover
+    from requisition.papers import paper_signer
 
+    given = Handover(officer, unit, medium, seal, at, grade, count)
     with _open(ctx, Permission.HANDOVER) as site:
-        done = handover(site, requisition_id, Handover(officer, unit, medium, seal, at), site.login)
+        done = handover(site, requisition_id, given, site.login, paper_signer(site, _passphrase()))
     typer.echo(
         _("requisition {requisition} handed over to {officer} at {time}").format(
-            requisition=done.id,
-            officer=done.handed_to,
-            time=people_text(done.handed_at, site.settings.timezone),
+            requisition=done.requisition.id,
+            officer=done.requisition.handed_to,
+            time=people_text(done.requisition.handed_at, site.settings.timezone),
         )
     )
+    typer.echo(_("PV de remise: {pdf}").format(pdf=done.pv))
 
 
 @requisition_app.command("list")
@@ -1417,12 +1463,12 @@ def doc_cover(
     requisition_id: Annotated[str, typer.Argument(metavar="ID")],
     out: OutOption = None,
 ) -> None:
-    """The cover sheet (procès-verbal de remise) of a requisition's export."""
+    """The cover sheet of a requisition's export: what the sealed export holds."""
     from requisition.issue import issue_cover
     from requisition.render import issued_lines
 
     with _open(ctx, Permission.DOCUMENT) as site:
-        issued = issue_cover(site, requisition_id, site.login, out)
+        issued = issue_cover(site, requisition_id, site.login, _papers(site), out)
     _say(issued_lines(issued))
 
 
@@ -1436,12 +1482,13 @@ def doc_label(
     medium: Annotated[str | None, typer.Option(help=N_("usb, dvd or download."))] = None,
     out: OutOption = None,
 ) -> None:
-    """The seal label (small format): requisition, PV, seal, medium, manifest hash and QR."""
+    """The seal labels (A6, one per seal): seal, date, requisition, PV, cameras, periods,
+    manifest hash and QR, space to sign and stamp."""
     from requisition.issue import issue_label
     from requisition.render import issued_lines
 
     with _open(ctx, Permission.DOCUMENT) as site:
-        issued = issue_label(site, requisition_id, site.login, seal, medium, out)
+        issued = issue_label(site, requisition_id, site.login, _papers(site), seal, medium, out)
     _say(issued_lines(issued))
 
 
@@ -1457,7 +1504,7 @@ def doc_register(
     from requisition.render import issued_lines
 
     with _open(ctx, Permission.DOCUMENT) as site:
-        issued = issue_register(site, start, end, site.login, out)
+        issued = issue_register(site, start, end, site.login, _papers(site), out)
     _say(issued_lines(issued))
 
 
@@ -1545,8 +1592,15 @@ def purge(
 
     with _open(ctx, Permission.PURGE) as site:
         moment = to_us(parse_time(now, site.settings.timezone)) if now else None
-        signer = None if dry_run else site.signer(_passphrase())
-        report = run_purge(site, site.login, moment, dry_run=dry_run, signer=signer)
+        papers = None if dry_run else _papers(site)
+        report = run_purge(
+            site,
+            site.login,
+            moment,
+            dry_run=dry_run,
+            signer=papers.signer if papers else None,
+            pdf=papers.pdf if papers else None,
+        )
     if as_json:
         typer.echo(json_text(summary(report)))
     else:
@@ -1654,23 +1708,70 @@ def agent_add(
     login: Annotated[
         str, typer.Argument(help=N_("OS login, or PostgreSQL role on a shared database."))
     ],
-    name: Annotated[str, typer.Option(help=N_("Full name, as on the designation."))],
     role: Annotated[str, typer.Option(help=N_("operator, supervisor, auditor or admin."))],
     designation: Annotated[
         str, typer.Option(help=N_("Reference of the designation order (arrêté, décision)."))
     ],
+    surname: Annotated[
+        str | None,
+        typer.Option(help=N_("Surname, as on the designation (the access log records it).")),
+    ] = None,
+    first_name: Annotated[
+        str | None,
+        typer.Option(help=N_("First name, as on the designation (the access log records it).")),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help=N_(
+                "Instead of --surname and --first-name (earlier scripts): the whole name, "
+                "kept as the surname with no first name."
+            )
+        ),
+    ] = None,
 ) -> None:
-    """Designate an agent (administrators only)."""
+    """Designate an agent (administrators only): their surname and first name, role and
+    designation order."""
     from requisition.agents import NewAgent, add
     from requisition.words import label
 
+    if name is not None and (surname is not None or first_name is not None):
+        _fail(_("give --surname and --first-name, or --name, not both"), ExitCode.USAGE)
+    if name is None and surname is None:
+        _fail(_("give the agent's --surname and --first-name"), ExitCode.USAGE)
+    given = NewAgent(login, name or "", role, designation, surname or "", first_name or "")
     with _open(ctx, Permission.AGENT_MANAGE) as site:
-        agent = add(site, site.login, NewAgent(login, name, role, designation))
+        agent = add(site, site.login, given)
     typer.echo(
         _("agent {login} ({name}) designated as {role}").format(
             login=agent.login, name=agent.name, role=label("role", agent.role)
         )
     )
+    if not agent.first_name:
+        typer.echo(
+            _(
+                "warning: no first name recorded for {login}; the access log wants one "
+                "('scelle agent rename {login} --surname ... --first-name ...')"
+            ).format(login=agent.login),
+            err=True,
+        )
+
+
+@agent_app.command("rename")
+def agent_rename(
+    ctx: typer.Context,
+    login: Annotated[str, typer.Argument(help=N_("The agent's login."))],
+    surname: Annotated[str, typer.Option(help=N_("Surname, as on the designation."))],
+    first_name: Annotated[str, typer.Option(help=N_("First name, as on the designation."))],
+    reason: Annotated[str, typer.Option(help=N_("Why the name changes."))],
+) -> None:
+    """Record an agent's surname and first name anew (administrators only): earlier
+    entries keep the name they were written under."""
+    from requisition.agents import rename
+
+    with _open(ctx, Permission.AGENT_MANAGE) as site:
+        agent = rename(site, site.login, login, surname, first_name, reason)
+    typer.echo(_("agent {login} now named {name}").format(login=agent.login, name=agent.name))
 
 
 @agent_app.command("disable")

@@ -8,6 +8,11 @@ of entries reads only the rows it returns. Each returned row is then re-read fro
 entry's own bytes and checked against the filter again: a damaged index can make a
 query miss a row (`ledger verify` recomputes the index and says so), never show one the
 ledger does not hold.
+
+Each answer also carries what décret 2023-1102 asks of the access log (custody/access.py:
+the operation, the agent's surname, first name and role at the time, the recipient, the
+recordings), resolved from the ledger's own designation and registration entries, which
+are read from their bytes like the answers.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from custody import access
 from custody.db import Cursor, Database
 from custody.entry import decode_entry
 from custody.errors import IntegrityError
@@ -180,41 +186,42 @@ class AuditFilter:
 
 @dataclass(frozen=True)
 class AuditRow:
-    """One answer: the index row, re-derived from the entry, with the entry's words."""
+    """One answer: the index row, re-derived from the entry, with the entry's words and
+    what the décret's access log says of it."""
 
     row: IndexRow
     reason: str
-    recordings: tuple[str, ...]  # "CAM-1 2026-11-24T14:00:00+01:00 → 14:05:00+01:00"
+    access: access.Access
+
+    @property
+    def recordings(self) -> tuple[str, ...]:
+        """`CAM-1 2026-11-24T14:00:00+01:00 → 2026-11-24T14:05:00+01:00`, as recorded."""
+        shown = tuple(r.text() for r in self.access.recordings)
+        return shown or ((self.access.summary,) if self.access.summary else ())
 
     def as_json(self) -> dict[str, Any]:
-        r = self.row
+        """Stored values (the action, the role, the operation) as stored: the same in
+        every language. `cameras` and `recordings` include those a requisition's
+        registration names for its extraction, handover and destruction entries."""
+        r, a = self.row, self.access
+        who = a.designation
         return {
             "seq": r.seq,
             "time": r.time,
             "agent": r.actor,
             "action": r.action,
-            "cameras": list(r.cameras),
+            "cameras": list(a.cameras),
             "recordings": list(self.recordings),
             "requisition": r.requisition,
             "procedure": r.procedure,
             "unit": r.unit,
             "reason": self.reason,
+            "operation": a.operation.value,
+            "surname": who.surname if who else None,
+            "first_name": who.first_name if who else None,
+            "role": who.role if who else None,
+            "recipient": a.recipient.as_json() if a.recipient else None,
         }
-
-
-def _recordings(entry: Mapping[str, Any]) -> tuple[str, ...]:
-    data = entry.get("data")
-    windows = data.get("windows") if isinstance(data, Mapping) else None
-    if not isinstance(windows, list):
-        if isinstance(data, Mapping) and {"camera", "from", "to"} <= data.keys():
-            windows = [data]
-        else:
-            return ()
-    out = []
-    for w in windows:
-        if isinstance(w, Mapping) and {"camera", "from", "to"} <= w.keys():
-            out.append(f"{w['camera']} {w['from']} → {w['to']}")
-    return tuple(out)
 
 
 def query(db: Database, wanted: AuditFilter) -> list[AuditRow]:
@@ -256,7 +263,9 @@ def query(db: Database, wanted: AuditFilter) -> list[AuditRow]:
         cur.execute(sql, params)
         rows = cur.fetchall()
         entries = [_parse(bytes(body), int(seq)) for seq, body in rows]
-        known = registrations(cur, _named_requisitions(entries))
+        named = _named_requisitions(entries)
+        known = registrations(cur, named)
+        context = _context(cur, named, int(rows[-1][0]) if rows else 0)
     for (seq, _body), entry in zip(rows, entries, strict=True):
         row = derive(entry, known)
         if row.seq != int(seq) or not wanted.matches(row):
@@ -264,8 +273,39 @@ def query(db: Database, wanted: AuditFilter) -> list[AuditRow]:
                 _("the audit index disagrees with ledger entry {seq}").format(seq=seq),
                 hint=_("run 'scelle ledger verify'"),
             )
-        answers.append(AuditRow(row, str(entry.get("reason")), _recordings(entry)))
+        answers.append(AuditRow(row, str(entry.get("reason")), access.describe(entry, context)))
     return answers
+
+
+def _context(cur: Cursor, requisitions: Iterable[str], last: int) -> access.Context:
+    """The designations before entry `last` and the registrations of `requisitions`, read
+    from the entries' own bytes (the index only finds them: an entry that does not say
+    what the index says it is teaches nothing)."""
+    context = access.Context()
+    marks = ", ".join("?" * len(access.DESIGNATIONS))
+    cur.execute(
+        "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
+        f"WHERE a.action IN ({marks}) AND a.seq < ? ORDER BY a.seq",
+        [*access.DESIGNATIONS, last],
+    )
+    bodies = [body for (body,) in cur.fetchall()]
+    wanted = sorted(set(requisitions))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        cur.execute(
+            "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
+            f"WHERE a.action = ? AND a.requisition IN ({', '.join('?' * len(chunk))})",
+            [access.REGISTER, *chunk],
+        )
+        bodies += [body for (body,) in cur.fetchall()]
+    for body in bodies:
+        try:
+            entry = json.loads(bytes(body))
+        except ValueError:
+            continue  # `ledger verify` names it; this row only loses what it would say
+        if isinstance(entry, dict):
+            context.learn(entry)
+    return context
 
 
 def _parse(body: bytes, seq: int) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class Settings:
     max_window_hours: int
     csv_name: str  # printed on every document
     csv_authorisation: str  # the prefectoral authorisation of the system
+    csv_commune: str  # where the papers are made: "Fait à <commune>, le ..."
     register_article: str  # décret 2023-1102 renumbered R252-11: keep it configurable
     language: str = "en"  # what people read: SCELLE_LANG, `language`, the locale
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -44,6 +45,17 @@ class Settings:
     def public_key_file(self) -> Path:
         """The public half, beside the key file, readable without a passphrase."""
         return self.key_file.with_name(self.key_file.stem + ".pub.pem")
+
+    @property
+    def document_key_file(self) -> Path:
+        """The PDF-signing key (ECDSA P-256 and its certificate), encrypted, beside the site
+        key: readers of legal PDFs check ECDSA, not Ed25519 (custody/pdfsign.py)."""
+        return self.key_file.with_name("documents.p12")
+
+    @property
+    def document_cert_file(self) -> Path:
+        """The PDF-signing certificate alone, in PEM, readable without a passphrase."""
+        return self.key_file.with_name("documents.crt.pem")
 
     @property
     def origin(self) -> str:
@@ -64,7 +76,7 @@ class Settings:
         """(name, value, source) for `scelle config show`."""
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
         names += ["timezone", "max_window_hours", "csv_name", "csv_authorisation"]
-        names += ["register_article", "language"]
+        names += ["csv_commune", "register_article", "language"]
         return [(n, self._shown(n), self.sources.get(n, "default")) for n in names]
 
     def _shown(self, name: str) -> str:
@@ -207,6 +219,7 @@ def load_settings(
         "max_window_hours",
         "csv_name",
         "csv_authorisation",
+        "csv_commune",
         "register_article",
         "language",
     }
@@ -266,6 +279,7 @@ def load_settings(
             "csv_authorisation",
             lambda: "arrêté préfectoral non renseigné (réglage csv_authorisation)",
         ),
+        csv_commune=pick("csv_commune", lambda: ""),
         register_article=pick("register_article", lambda: "art. R252-11 CSI"),
         language=_language(toml, env, sources, home / CONFIG_FILE),
         sources=sources,

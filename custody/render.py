@@ -18,7 +18,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
+from custody.access import (
+    first_name_text,
+    operation_text,
+    role_text,
+    surname_text,
+)
 from custody.i18n import N_, _, current, ngettext
 from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
 from custody.note import verifier_key
@@ -307,12 +314,39 @@ def copied_lines(copied: Copied, target: str, home: Path) -> list[str]:
     ]
 
 
-AUDIT_COLUMNS = ["seq", "time", "agent", "action", "cameras", "recordings"]
-AUDIT_CSV_COLUMNS = [*AUDIT_COLUMNS, "requisition", "procedure", "unit", "reason"]
+# One column per field of décret 2023-1102's access log (operation; the agent's surname,
+# first name and role; date and time; reason; recipient; cameras and recordings), and
+# what scelle adds (the entry, its login and action, the requisition, procedure and unit).
+AUDIT_CSV_COLUMNS = [
+    "seq",
+    "operation",
+    "surname",
+    "first_name",
+    "role",
+    "agent",
+    "date",
+    "time",
+    "reason",
+    "recipient",
+    "cameras",
+    "recordings",
+    "action",
+    "requisition",
+    "procedure",
+    "unit",
+]
 
 
 def _local(utc: str, zone: str) -> str:
     return local_text(to_us(datetime.fromisoformat(utc)), zone)
+
+
+def _date_and_time(utc: str, zone: str) -> tuple[str, str]:
+    """`2026-11-24` and `14:05:03+01:00`: the local date, and the time to the second with
+    the zone's offset then (the two 02:30s of an autumn night stay apart)."""
+    moment = datetime.fromisoformat(utc.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
+    shown = moment.replace(microsecond=0).isoformat()
+    return shown[:10], shown[11:]
 
 
 def audit_json(rows: Sequence[AuditRow]) -> str:
@@ -321,21 +355,49 @@ def audit_json(rows: Sequence[AuditRow]) -> str:
 
 AUDIT_CSV_HEADERS = {
     "seq": N_("seq"),
+    "operation": N_("operation"),
+    "surname": N_("surname"),
+    "first_name": N_("first name"),
+    "role": N_("agent's role"),
+    "agent": N_("login"),
+    "date": N_("date"),
     "time": N_("time"),
-    "agent": N_("agent"),
-    "action": N_("action"),
+    "reason": N_("reason"),
+    "recipient": N_("recipient"),
     "cameras": N_("cameras"),
     "recordings": N_("recordings"),
+    "action": N_("action"),
     "requisition": N_("requisition"),
     "procedure": N_("procedure"),
     "unit": N_("unit"),
-    "reason": N_("reason"),
 }
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
+def audit_cells(row: AuditRow, zone: str) -> dict[str, str]:
+    """One row of the access log, every décret field in the user's language: the
+    operation and role named, the date and time local, the recordings' UTC times in
+    `zone`; an agent nobody had designated is said to be unknown, never left blank."""
+    a, log = row.as_json(), row.access
+    who = log.designation
+    day, time = _date_and_time(a["time"], zone)
+    recordings = [r.text(zone) for r in log.recordings] or [log.summary or ""]
+    cells = {
+        "operation": operation_text(log.operation),
+        "surname": surname_text(who, row.row.actor),
+        "first_name": first_name_text(who),
+        "role": role_text(who),
+        "date": day,
+        "time": time,
+        "recipient": log.recipient.text() if log.recipient else "",
+        "cameras": " ".join(log.cameras),
+        "recordings": "; ".join(r for r in recordings if r),
+    }
+    return {k: cells[k] if k in cells else str(a[k] or "") for k in AUDIT_CSV_COLUMNS}
+
+
 def audit_csv(rows: Sequence[AuditRow], zone: str, *, rfc4180: bool = False) -> str:
-    """`scelle audit --csv`: one row per entry, times local with their offset.
+    """`scelle audit --csv`: the décret's access log, one row per entry (`audit_cells`).
 
     By default, for a spreadsheet opened by double-click: UTF-8 with its byte-order mark
     (without it Excel reads Windows-1252), `;` between fields under French (French Excel's
@@ -352,11 +414,7 @@ def audit_csv(rows: Sequence[AuditRow], zone: str, *, rfc4180: bool = False) -> 
         out = csv.writer(buffer, delimiter=";" if current() == "fr" else ",", lineterminator="\r\n")
         out.writerow([_(AUDIT_CSV_HEADERS[k]) for k in AUDIT_CSV_COLUMNS])
     for row in rows:
-        a = row.as_json()
-        a["time"] = _local(a["time"], zone)
-        a["cameras"] = " ".join(a["cameras"])
-        a["recordings"] = "; ".join(a["recordings"])
-        cells = [str(a[k]) if a[k] is not None else "" for k in AUDIT_CSV_COLUMNS]
+        cells = list(audit_cells(row, zone).values())
         if not rfc4180:
             cells = ["'" + c if c.startswith(_FORMULA) else c for c in cells]
         out.writerow(cells)
@@ -364,11 +422,13 @@ def audit_csv(rows: Sequence[AuditRow], zone: str, *, rfc4180: bool = False) -> 
 
 
 def audit_lines(rows: Sequence[AuditRow], zone: str) -> list[str]:
-    """`scelle audit`: a table, local time to the second, each recording under its entry."""
+    """`scelle audit`: a table, local time to the second, the agent by name (or plainly
+    not designated), each recording under its entry."""
     headers = {
         "seq": _("seq"),
         "time": _("time ({zone})").format(zone=zone),
         "agent": _("agent"),
+        "name": _("name"),
         "action": _("action"),
         "camera": _("camera"),
         "requisition": _("requisition"),
@@ -376,21 +436,25 @@ def audit_lines(rows: Sequence[AuditRow], zone: str) -> list[str]:
         "unit": _("unit"),
     }
     # The columns are as wide as their data needs, wider when a header is longer.
-    least = {"seq": 7, "time": 19, "agent": 16, "action": 24, "camera": 12}
+    least = {"seq": 7, "time": 19, "agent": 16, "name": 20, "action": 24, "camera": 12}
     least |= {"requisition": 11, "procedure": 16, "unit": 20}
     w = {column: max(least[column], len(header)) for column, header in headers.items()}
     h, reason = headers, _("reason")
     out = [
         f"{h['seq']:>{w['seq']}}  {h['time']:<{w['time']}}  {h['agent']:<{w['agent']}} "
+        f"{h['name']:<{w['name']}} "
         f"{h['action']:<{w['action']}} {h['camera']:<{w['camera']}} "
         f"{h['requisition']:<{w['requisition']}} {h['procedure']:<{w['procedure']}} "
         f"{h['unit']:<{w['unit']}} {reason}"
     ]
     for row in rows:
         a = row.as_json()
+        who = row.access.designation
+        name = who.full_name if who else _("(not designated)")
         when = _local(a["time"], zone)[:19].replace("T", " ")
         out.append(
             f"{a['seq']:>{w['seq']}}  {when:<{w['time']}}  {a['agent']:<{w['agent']}} "
+            f"{name:<{w['name']}} "
             f"{a['action']:<{w['action']}} {','.join(a['cameras']) or '-':<{w['camera']}} "
             f"{a['requisition'] or '-':<{w['requisition']}} "
             f"{a['procedure'] or '-':<{w['procedure']}} {a['unit'] or '-':<{w['unit']}} "

@@ -16,6 +16,7 @@ from pathlib import Path
 from custody import checkpoints, schema
 from custody.config import Settings
 from custody.db import Database
+from custody.document_key import create_document_key, document_key_record
 from custody.entry import Record
 from custody.errors import InvalidStateError, ScelleError, SiteError
 from custody.files import write_atomic
@@ -104,13 +105,16 @@ def init_site(
     upgrade: Callable[[Database], object],
     then: Callable[[Site], object] | None = None,
 ) -> tuple[Site, Checkpoint]:
-    """Create the site: database, key, genesis entry and first checkpoint; `then` runs
+    """Create the site: database, keys, genesis entry and first checkpoint; `then` runs
     on the new site before it counts as created (the first administrator is designated
-    there), so that a failure anywhere leaves no half site."""
+    there), so that a failure anywhere leaves no half site. The PDF-signing certificate
+    is made here too (O = `csv_name`, the centre named on every document) and recorded
+    right after the genesis entry, in the same transaction."""
     check_key_name(settings.site_name)
     check_key_name(settings.origin)
     home = settings.home
     targets = [settings.key_file, settings.public_key_file, settings.checkpoint_file]
+    targets += [settings.document_key_file, settings.document_cert_file]
     db = Database(settings.database_url, create=True)
     if db.path is not None:
         targets.append(db.path)
@@ -141,22 +145,21 @@ def init_site(
         signer = create_key(settings.key_file, passphrase, settings.site_name)
         write_atomic(settings.public_key_file, public_pem(signer.public_key).encode())
         key = signer.public_key
-        Ledger(db).append(
-            db.login(),
-            Record(
-                action="site.init",
-                subject=settings.site_name,
-                reason=_("site initialised"),
-                data={
-                    "key_name": settings.site_name,
-                    "origin": settings.origin,
-                    "public_key": base64.b64encode(public_raw(key)).decode(),
-                    "verifier_key": verifier_key(settings.site_name, key),
-                    "ssh_fingerprint": ssh_fingerprint(key),
-                    "der_sha256": der_sha256(key),
-                },
-            ),
+        documents = create_document_key(settings, passphrase, settings.csv_name)
+        genesis = Record(
+            action="site.init",
+            subject=settings.site_name,
+            reason=_("site initialised"),
+            data={
+                "key_name": settings.site_name,
+                "origin": settings.origin,
+                "public_key": base64.b64encode(public_raw(key)).decode(),
+                "verifier_key": verifier_key(settings.site_name, key),
+                "ssh_fingerprint": ssh_fingerprint(key),
+                "der_sha256": der_sha256(key),
+            },
         )
+        Ledger(db).append_many(db.login(), [genesis, document_key_record(settings, documents)])
         checkpoint, _note = checkpoints.sign(db, settings.checkpoint_file, signer)
         if then is not None:
             then(Site(settings, db))

@@ -1,41 +1,37 @@
-"""Legal documents from Jinja2 templates, as HTML (always) and PDF (WeasyPrint).
+"""Legal documents from Jinja2 templates, as HTML (always) and PDF (WeasyPrint, PDF/A).
 
-The cover sheet (procès-verbal de remise) is drawn from the *signed* manifest and the
-export's own ledger files, never from the database: what it states is what the
-investigator can verify. Autoescaping is on: an officer named `<script>` or `{{` is
-printed as text. WeasyPrint is imported only when a PDF is made (it costs ~1 s).
+Autoescaping is on: an officer named `<script>` or `{{` is printed as text. WeasyPrint
+is imported only when a PDF is made (it costs ~1 s). A PDF is signed inside (PAdES) by
+the `sign` the caller passes, with the site's document-signing certificate, so that a
+judge's PDF reader says it was not modified since signed; the detached Ed25519
+signatures are the caller's business, as before.
 
 The documents are French whatever the user's language, as their templates are: the words
-this module puts in them (dates, gaps, media) are French, not drawn from the catalog.
+this package puts in them (exporters/french.py) are French, not drawn from the catalog.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 import segno
 from markupsafe import Markup, escape
 
-from custody.canonical import parse_canonical
-from custody.checks import load_key_file
 from custody.config import Settings
-from custody.errors import InputError, IntegrityError
-from custody.i18n import _
-from custody.keys import der_sha256, ssh_fingerprint
-from custody.note import parse_checkpoint, parse_note
-from exporters.gaps import FRENCH, WITHHELD, GapKind, kind_of
-from exporters.legal import LEGAL_BASES
-from exporters.manifest import MANIFEST, check_format
+from custody.files import write_atomic
+from custody.keys import Signer
+from custody.pdfsign import PDF_VARIANT
+from custody.signatures import sign_raw
+from exporters import french
+
+PdfSign = Callable[[bytes], bytes]  # the PDF's bytes, signed inside (PAdES)
 
 
 @dataclass(frozen=True)
@@ -45,8 +41,6 @@ class Document:
     pdf: bytes
 
     def write(self, directory: Path, stem: str) -> tuple[Path, Path]:
-        from custody.files import write_atomic
-
         html, pdf = directory / f"{stem}.html", directory / f"{stem}.pdf"
         write_atomic(html, self.html.encode())
         write_atomic(pdf, self.pdf)
@@ -68,37 +62,46 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["breakable"] = breakable
+    env.filters["hexa"] = french.hexa
     css = (root / "base.css").read_text(encoding="utf-8")
     env.globals["css"] = Markup(css)  # noqa: S704 - our own stylesheet, not user input
     return env
 
 
 def breakable(value: object) -> Markup:
-    """Escape, then allow line breaks in long hashes and paths without CSS `break-all`
-    (which makes WeasyPrint's layout ten times slower): `<wbr>` every 16 characters of a
-    run, and after `/` and `_`. Copying the text still gives the value unbroken."""
+    """Escape, then allow line breaks in a path or file name only where the name allows
+    it: after `/`, `_`, `.` and `+` (not `break-all`, which cut names mid-word and
+    made WeasyPrint ten times slower). A run of over 24 characters without any of them
+    may still break every 16. Copying the text gives the name unbroken."""
     text = str(escape(str(value)))
-    text = re.sub(r"([^\s<>&/_]{16})(?=[^\s<>&/_])", r"\1<wbr>", text)
-    return Markup(re.sub(r"([/_])", r"\1<wbr>", text))  # noqa: S704 - escaped above
+    text = re.sub(r"([^\s<>&/_.+]{16})(?=[^\s<>&/_.+]{8})", r"\1<wbr>", text)
+    return Markup(re.sub(r"([/_.+])(?=\S)", r"\1<wbr>", text))  # noqa: S704 - escaped above
 
 
 def centre(settings: Settings) -> dict[str, str]:
     """The supervision centre as every document heads it (the settings keep the config
-    file's keys, `csv_name` and `csv_authorisation`)."""
-    return {"name": settings.csv_name, "authorisation": settings.csv_authorisation}
+    file's keys, `csv_name`, `csv_authorisation`, `csv_commune`)."""
+    return {
+        "name": settings.csv_name,
+        "authorisation": settings.csv_authorisation,
+        "commune": settings.csv_commune,
+    }
 
 
-def fr_time(value: str | None, zone: str) -> str:
-    """`2026-11-24T13:00:30Z` as a French reader expects it, with the offset stated."""
-    if not value:
-        return "—"
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
-    offset = moment.strftime("%z")
-    return f"{moment:%d/%m/%Y à %H:%M:%S} (UTC{offset[:3]}:{offset[3:]})"
-
-
-def fr_size(size: int) -> str:
-    return f"{size:,}".replace(",", "\u202f")
+def person(agents: Mapping[str, Mapping[str, Any]], login: str | None) -> dict[str, str]:
+    """An agent as the papers name them: full name, role, designation reference; an
+    agent the record does not describe is named by login, and said to be so."""
+    if not login:
+        return {"name": "—", "role": "", "designation": "", "login": ""}
+    found = agents.get(login) or {}
+    name = str(found.get("name") or "")
+    role = str(found.get("role") or "")
+    return {
+        "name": name or f"{login} (identité non enregistrée)",
+        "role": french.ROLES.get(role, role),
+        "designation": str(found.get("designation") or ""),
+        "login": login,
+    }
 
 
 def qr_svg(data: str) -> Markup:
@@ -107,125 +110,29 @@ def qr_svg(data: str) -> Markup:
     return Markup(svg)  # noqa: S704 - generated by segno from a hex digest
 
 
-def render(kind: str, context: dict[str, Any]) -> Document:
+def render(kind: str, context: dict[str, Any], sign: PdfSign | None = None) -> Document:
+    """The document as HTML and as PDF/A, signed inside when `sign` is given."""
     html = _env().get_template(f"{kind}.html.j2").render(**context)
     import weasyprint
 
-    pdf = weasyprint.HTML(string=html).write_pdf()
-    return Document(kind, html, bytes(pdf))
+    pdf = bytes(weasyprint.HTML(string=html).write_pdf(pdf_variant=PDF_VARIANT))
+    return Document(kind, html, sign(pdf) if sign is not None else pdf)
 
 
-def _gap_words(gap: dict[str, Any], zone: str) -> str:
-    """A gap as the cover sheet states it: when, how long, and why, from its kind."""
-    start = datetime.fromisoformat(gap["from_utc"].replace("Z", "+00:00"))
-    end = datetime.fromisoformat(gap["to_utc"].replace("Z", "+00:00"))
-    seconds = (end - start).total_seconds()
-    length = f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    segment = gap.get("segment")
-    return (
-        f"aucune image du {fr_time(gap['from_utc'], zone)} au {fr_time(gap['to_utc'], zone)} "
-        f"({length}) : {FRENCH[kind_of(gap)]}" + (f" — {segment}" if segment else "")
-    )
+@dataclass(frozen=True)
+class PaperSigner:
+    """How the papers are signed: inside the PDF with the site's document certificate
+    (PAdES, for PDF readers), and beside each file with the site's Ed25519 key (`.sig`,
+    raw Ed25519 that `openssl pkeyutl -verify -rawin` checks)."""
 
+    signer: Signer
+    pdf: PdfSign | None = None
+    certificate: str | None = None  # SHA-256 fingerprint of the document certificate
 
-def _withheld_words(item: dict[str, Any]) -> list[str]:
-    """Indexed segments the export does not hold although no gap names them (their time
-    is covered by other footage): the gaps name all the others."""
-    segments = item["coverage"]["segments"]
-    named = {gap.get("segment") for gap in item["coverage"]["gaps"]}
-    if segments and "state" in segments[0]:
-        return [
-            f"{s['path']} : {FRENCH[GapKind(s['state'])]}"
-            for s in segments
-            if s["state"] != "ok" and GapKind(s["state"]) in WITHHELD and s["path"] not in named
-        ]
-    return [  # a manifest written before segments had a state, nor gaps a segment
-        f"{path} : segment disparu ou modifié depuis l'indexation : écarté, non remis"
-        for path in item.get("altered_since_ingest", [])
-    ]
-
-
-def cover_context(export: Path, settings: Settings) -> dict[str, Any]:
-    """Everything the cover sheet states, read from the export's signed files."""
-    try:
-        manifest_bytes = (export / MANIFEST).read_bytes()
-        manifest = parse_canonical(manifest_bytes)
-        check_format(manifest)
-        entry = parse_canonical((export / "ledger" / "entry.json").read_bytes())
-        note = parse_note((export / "ledger" / "checkpoint.txt").read_text())
-    except FileNotFoundError as exc:
-        raise InputError(
-            _("{export} is not a complete scelle export ({missing})").format(
-                export=export, missing=exc.filename
-            )
-        ) from exc
-    except ValueError as exc:
-        raise IntegrityError(
-            _("{export}: manifest or ledger files are not canonical").format(export=export)
-        ) from exc
-    checkpoint = parse_checkpoint(note.body)
-    key = load_key_file(export / "keys" / "signer.pub.pem")
-    zone = settings.timezone
-    r = manifest["requisition"]
-    items = []
-    for item in manifest["items"]:
-        cam, cov = item["camera"], item["coverage"]
-        offset = cam["clock"]["offset_ms"]
-        items.append(
-            {
-                "camera": cam,
-                "window": cov["window"],
-                "window_local_from": fr_time(cov["window"]["from_utc"], cam["timezone"]),
-                "window_local_to": fr_time(cov["window"]["to_utc"], cam["timezone"]),
-                "authorisation_expires": datetime.fromisoformat(
-                    cam["authorisation_expires"]
-                ).strftime("%d/%m/%Y"),
-                "offset": f"{offset / 1000:+.3f} s".replace(".", ","),
-                "clock_measured": fr_time(cam["clock"]["measured_at"], cam["timezone"]),
-                "gaps": [_gap_words(g, cam["timezone"]) for g in cov["gaps"]],
-                "withheld": _withheld_words(item),
-            }
-        )
-    manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
-    return {
-        "centre": centre(settings),
-        "r": r,
-        "legal_basis": LEGAL_BASES.get(r["legal_basis"], r["legal_basis"]),
-        "received_at": fr_time(r["received_at"], zone),
-        "deadline": fr_time(r["deadline"], zone) if r.get("deadline") else None,
-        "decided_at": fr_time(r["decided_at"], zone) if r.get("decided_at") else None,
-        "exported_at": fr_time(manifest["exported_at"], zone),
-        "items": items,
-        "files": [f | {"size_text": fr_size(f["size"])} for f in manifest["files"]],
-        "manifest_sha256": manifest_sha,
-        "ssh_fingerprint": ssh_fingerprint(key),
-        "der_sha256": der_sha256(key),
-        "ledger_seq": entry["seq"],
-        "checkpoint_size": checkpoint.size,
-        "checkpoint_root": base64.b64encode(checkpoint.root).decode(),
-        "qr": qr_svg(manifest_sha),
-    }
-
-
-def cover(export: Path, settings: Settings) -> Document:
-    return render("cover", cover_context(export, settings))
-
-
-def label(export: Path, settings: Settings, seal: str | None, medium: str | None) -> Document:
-    manifest_bytes = (export / MANIFEST).read_bytes()
-    manifest = json.loads(manifest_bytes)
-    check_format(manifest)
-    sha = hashlib.sha256(manifest_bytes).hexdigest()
-    return render(
-        "label",
-        {
-            "centre": centre(settings),
-            "r": manifest["requisition"],
-            "seal": seal,
-            "medium": {"usb": "clé USB", "dvd": "DVD", "download": "téléchargement"}.get(
-                medium or "", medium
-            ),
-            "manifest_sha256": sha,
-            "qr": qr_svg(sha),
-        },
-    )
+    def write(self, document: Document, directory: Path, stem: str) -> tuple[Path, Path]:
+        """The HTML and PDF, each with its detached signature; the signatures are written
+        first, so that a document on disk always has its signature beside it."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for suffix, data in (("html", document.html.encode()), ("pdf", document.pdf)):
+            write_atomic(directory / f"{stem}.{suffix}.sig", sign_raw(self.signer, data))
+        return document.write(directory, stem)

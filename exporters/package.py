@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ from custody.signatures import (
 )
 from custody.site import Site
 from custody.timewindow import Window, now_us, utc_text
-from exporters import documents
+from exporters.documents import PaperSigner
+from exporters.export_facts import cover
 from exporters.index import Coverage, coverage_json, find, scan, sha256_file
 from exporters.manifest import FORMAT, MANIFEST, REQUISITION_FIELDS, SUMS
 from exporters.master import extract_master, verified_coverage
@@ -140,6 +141,9 @@ class Order:
     """What the export is for: the requisition, as the manifest states it."""
 
     requisition: Mapping[str, Any]  # at least REQUISITION_FIELDS
+    # The agents it names (registered_by, decided_by, the extracting agent), by login:
+    # name, role, designation, as the register held them when the export was signed.
+    agents: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -158,6 +162,7 @@ def build(
     signer: Signer,
     actor: str,
     *,
+    papers: PaperSigner | None = None,
     burn_in: bool = True,
     stream_copy: bool = False,
     progress: Callable[[float], None] | None = None,
@@ -179,7 +184,7 @@ def build(
         footage = _copy(coverages, tmp, burn_in, stream_copy, progress)
         sealed = _seal(site, order, footage, tmp, signer, actor)
         entry = _prove(site, order, sealed, tmp, signer, actor)
-        _document(site, order, sealed, tmp, signer, actor)
+        _document(site, order, sealed, tmp, papers or PaperSigner(signer), actor)
         _commit(tmp, final, sealed.sha256, on_sealed)
     except (OSError, FfmpegError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -325,6 +330,7 @@ def _seal(
             },
             "exported_at": utc_text(now_us()),
             "exported_by": actor,
+            "agents": {login: dict(who) for login, who in sorted(order.agents.items())},
             "items": footage.items,
             "files": files,
             "sha256sums": {"path": SUMS, "sha256": hashlib.sha256(sums).hexdigest()},
@@ -381,18 +387,17 @@ def _prove(
 
 
 def _document(
-    site: Site, order: Order, sealed: Sealed, tmp: Path, signer: Signer, actor: str
+    site: Site, order: Order, sealed: Sealed, tmp: Path, papers: PaperSigner, actor: str
 ) -> None:
-    """The cover sheet (procès-verbal de remise), signed, and its issue recorded."""
-    sheet = documents.cover(tmp, site.settings)
-    for path in sheet.write(tmp / "documents", "cover"):
-        write_atomic(path.with_name(path.name + ".sig"), sign_raw(signer, path.read_bytes()))
+    """The cover sheet, signed inside and beside, and its issue recorded."""
+    sheet = cover(tmp, site.settings, papers.certificate, papers.pdf)
+    papers.write(sheet, tmp / "documents", "cover")
     site.ledger.append(
         actor,
         Record(
             "document.issue",
             {"requisition": order.id, "document": "cover"},
-            _("cover sheet (procès-verbal de remise) issued with the export"),
+            _("cover sheet issued with the export"),
             order.procedure,
             data={"sha256": sheet.sha256, "manifest_sha256": sealed.sha256},
         ),

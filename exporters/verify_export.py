@@ -37,6 +37,7 @@ from custody.signatures import (
     verify_raw,
     verify_sshsig,
 )
+from exporters.french import hexa
 from exporters.gaps import ENGLISH, WITHHELD, GapKind, kind_of
 from exporters.manifest import FIXED, MANIFEST, MAX_MANIFEST_BYTES, check_format
 from exporters.verify_text import stated
@@ -206,7 +207,7 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
     html = export.read("documents/cover.html").decode().replace("<wbr>", "")
     sha = hashlib.sha256(export.manifest_bytes).hexdigest()
     seq = parse_canonical(export.read("ledger/entry.json")).get("seq")
-    if sha not in html or f"entrée n° {seq}" not in html:
+    if (sha not in html and hexa(sha) not in html) or f"entrée n° {seq}" not in html:
         raise IntegrityError(_("the cover sheet states another manifest or ledger entry"))
     try:
         says = stated(export.read("VERIFY.txt").decode())

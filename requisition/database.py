@@ -34,7 +34,7 @@ def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
     try:
         if schema.version(db) >= 5:
             older = Site(settings, db)  # not open_site: its schema is older by definition
-            agents.authorise(older, older.login, Permission.DATABASE, "db upgrade")
+            agents.check(older, older.login, Permission.DATABASE, "db upgrade")
         applied = upgrade(db)
     finally:
         db.dispose()

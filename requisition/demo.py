@@ -1,8 +1,9 @@
 """`scelle demo`: the main job from nothing, so a newcomer sees every part work.
 
 A new site, two cameras (one in scelle's own store with a recorder clock 1.5 s fast, one
-in a Frigate layout), a few minutes of real generated footage with a gap, a requisition
-registered by an operator and approved by a supervisor (each a designated agent; the
+in a Frigate layout), a few minutes of real generated footage with a gap, searched by an
+operator (a consultation, recorded), a requisition registered by the operator and
+approved by a supervisor (each a designated agent; the
 operator's attempt to approve is refused and recorded), the signed export built under
 the site directory, verified as an investigator would, and an auditor's question
 answered from the ledger.
@@ -24,7 +25,7 @@ from pathlib import Path
 from custody.audit import AuditFilter
 from custody.audit_query import ask
 from custody.checks import Report
-from custody.config import load_settings
+from custody.config import CONFIG_FILE, load_settings
 from custody.errors import InvalidStateError, PermissionDeniedError
 from custody.files import write_atomic
 from custody.i18n import _, ngettext
@@ -38,14 +39,28 @@ from exporters.verify_export import verdict, verify_export
 from requisition import agents
 from requisition.agents import NewAgent
 from requisition.cameras import CameraSpec, add_cameras, get_camera
+from requisition.consult import consult
+from requisition.demo_papers import Papers, issue_papers
 from requisition.extract import extract
+from requisition.papers import paper_signer
 from requisition.requisitions import RequisitionRequest, WindowRequest, decide, register
 from requisition.roles import Permission, Role
 from requisition.site import init_site
 
 PASSPHRASE_FILE = "demo-passphrase"  # noqa: S105 - a file name; the demo's throwaway key
 OPERATOR, SUPERVISOR = "demo-operator", "demo-supervisor"
+# (surname, first name), as designated: the access log names every agent so.
+NAMES = {OPERATOR: ("DURAND", "Marie"), SUPERVISOR: ("MARTIN", "Paul")}
+ADMIN_NAME = ("BERNARD", "Sophie")  # the administrator: whoever runs the demo
 DEMO_PV = "PV 2026/004217"
+# What a French centre types (the papers print it whatever the language of the run).
+DESIGNATION = "arrêté du maire n° 2026-118"
+DEMO_CENTRE = """\
+# The demo centre, as the legal papers name it.
+csv_name = "Centre de supervision urbain de Villeurbanne"
+csv_authorisation = "arrêté préfectoral n° 69-2024-117 du 2 mai 2024"
+csv_commune = "Villeurbanne"
+"""
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ class DemoResult:
     export: Built
     verified: Report
     ledger: LedgerReport
+    papers: Papers
 
 
 def _demo_home(site: Path | None) -> Path:
@@ -71,13 +87,17 @@ def _demo_home(site: Path | None) -> Path:
 def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
     """Run the whole job on a new site; `say` narrates each step."""
     home = _demo_home(site).absolute()
+    write_atomic(home / CONFIG_FILE, DEMO_CENTRE.encode())
     settings = load_settings({"home": str(home)}, environ={})
     passphrase = secrets.token_urlsafe(24).encode()
     pass_file = home / PASSPHRASE_FILE
     write_atomic(pass_file, passphrase + b"\n", mode=0o600)
 
     def first_admin(site: Site) -> None:
-        agents.bootstrap(site, site.login, site.login, _("demo site"))
+        surname, first_name = ADMIN_NAME
+        agents.bootstrap(
+            site, site.login, "", _("demo site"), surname=surname, first_name=first_name
+        )
 
     opened, _first = init_site(settings, passphrase, then=first_admin)
     try:
@@ -88,10 +108,19 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
             )
         )
         for login, role in ((OPERATOR, Role.OPERATOR), (SUPERVISOR, Role.SUPERVISOR)):
-            agents.add(opened, admin, NewAgent(login, login, role.value, _("demo designation")))
+            surname, first_name = NAMES[login]
+            designation = DESIGNATION
+            agents.add(
+                opened, admin, NewAgent(login, "", role.value, designation, surname, first_name)
+            )
         say(
-            _("agents designated by {admin} (admin): {operator}, {supervisor}").format(
-                admin=admin, operator=OPERATOR, supervisor=SUPERVISOR
+            _(
+                "agents designated by {admin} (admin): {operator} (operator), "
+                "{supervisor} (supervisor)"
+            ).format(
+                admin=f"{ADMIN_NAME[1]} {ADMIN_NAME[0]}",
+                operator=f"{NAMES[OPERATOR][1]} {NAMES[OPERATOR][0]} ({OPERATOR})",
+                supervisor=f"{NAMES[SUPERVISOR][1]} {NAMES[SUPERVISOR][0]} ({SUPERVISOR})",
             )
         )
 
@@ -109,7 +138,7 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
                 retention_days="30",
                 clock_offset_ms="1500",
                 clock_measured_at=f"{date.today()}T08:00",
-                clock_method=_("NTP query of the recorder"),
+                clock_method="interrogation NTP de l'enregistreur",
             ).to_camera(home),
             CameraSpec(
                 "C-044",
@@ -143,6 +172,20 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
                 "footage generated with ffmpeg and indexed: {segments} segments hashed",
                 indexed.segments,
             ).format(segments=indexed.segments)
+        )
+        may(OPERATOR, Permission.FOOTAGE_FIND, "footage find")
+        searched = consult(
+            opened,
+            OPERATOR,
+            c012,
+            parse_window(f"{day}T14:00", f"{day}T14:04", zone, 24),
+            _("demo: is the snatch theft on camera?"),
+        )
+        say(
+            _(
+                "{operator} searches camera C-012's recordings: {segments} segments "
+                "(a consultation, recorded in the ledger with its reason)"
+            ).format(operator=OPERATOR, segments=len(searched.segments))
         )
         may(OPERATOR, Permission.REGISTER, "requisition register")
         registered = register(
@@ -179,7 +222,8 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
         decide(opened, rid, "approve", SUPERVISOR, _("requisition in order"))
         say(_("approved by {supervisor} (four eyes)").format(supervisor=SUPERVISOR))
         may(OPERATOR, Permission.EXTRACT, "requisition extract")
-        built = extract(opened, rid, home / "exports", opened.signer(passphrase), OPERATOR)
+        signers = paper_signer(opened, passphrase)
+        built = extract(opened, rid, home / "exports", signers.signer, OPERATOR, papers=signers)
         if built.complete:
             say(_("export built: {path} (complete)").format(path=built.path))
         else:
@@ -207,10 +251,11 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
                 ledger.checkpoints,
             ).format(entries=ledger.entries, checkpoints=ledger.checkpoints)
         )
+        papers = issue_papers(opened, signers, rid, day, OPERATOR, SUPERVISOR, say)
         may(admin, Permission.AUDIT, "audit")
         asked = AuditFilter(camera="C-012", action="footage")
         accesses = ask(opened.ledger, admin, asked, _("demo: who accessed camera C-012"))
-        last = accesses[-1].row
+        last, who = accesses[-1].row, accesses[-1].access.designation
         say(
             ngettext(
                 "audit of camera C-012: {count} footage entries, the last {action} by {agent} "
@@ -221,14 +266,14 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
             ).format(
                 count=len(accesses),
                 action=last.action,
-                agent=last.actor,
+                agent=f"{who.full_name} ({last.actor})" if who else last.actor,
                 procedure=last.procedure,
                 unit=last.unit,
             )
         )
     finally:
         opened.close()
-    return DemoResult(home, pass_file, rid, day, built, verified, ledger)
+    return DemoResult(home, pass_file, rid, day, built, verified, ledger, papers)
 
 
 def next_steps(result: DemoResult) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,11 @@ from custody.errors import InputError, IntegrityError
 from custody.i18n import _
 from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
-from custody.timewindow import now_us, utc_text
-from exporters.documents import centre, fr_time, render
+from custody.timewindow import now_us, to_us, utc_text
+from exporters import french
+from exporters.documents import Document, PdfSign, centre, person, render
+from requisition.cameras import list_cameras
+from requisition.people import described
 from requisition.purge_rows import Doomed, merkle_root, run_rows, set_run
 
 
@@ -37,7 +41,7 @@ def _run_entries(cur: Cursor, seqs_json: str | None) -> list[dict[str, Any]]:
     return out
 
 
-def certificate(site: Site, run: int, signer: Signer) -> Path:
+def certificate(site: Site, run: int, signer: Signer, pdf: PdfSign | None = None) -> Path:
     """The signed destruction certificate of a run, from what the run recorded (its
     ledger entries and its destroyed segments): canonical JSON, its PDF and HTML, each
     signed, built beside its place and renamed into it whole."""
@@ -102,7 +106,7 @@ def certificate(site: Site, run: int, signer: Signer) -> Path:
         ledger_entries=[int(e["seq"]) for e in intent + outcome],
         signer=signer,
     )
-    document = _document(site, as_of, actor, cameras, certificate_body, signer)
+    document = _document(site, as_of, actor, cameras, certificate_body, signer, pdf)
     final = site.settings.home / "certificates" / f"purge-{run:06d}"
     destruction.write(
         final, certificate_body, signer, lambda d: document.write(d, "destruction"), run
@@ -119,35 +123,50 @@ def _document(
     cameras: Iterable[dict[str, Any]],
     body: bytes,
     signer: Signer,
-) -> Any:
+    pdf: PdfSign | None,
+) -> Document:
+    """The certificate as people read it: reference (corrected) times first, the
+    recorder's own times beside them, as the signed JSON states them."""
     zone = site.settings.timezone
     cameras = list(cameras)
+    offsets = {c.id: c.clock_offset_ms * 1000 for c in list_cameras(site)}
+
+    def both(recorder_utc: str, camera: str) -> dict[str, str]:
+        reference = utc_text(to_us(datetime.fromisoformat(recorder_utc)) - offsets.get(camera, 0))
+        return {
+            "reference": french.time(reference, zone),
+            "recorder": french.time(recorder_utc, zone),
+        }
+
+    who = person(described(site, [actor]), actor)
     return render(
         "destruction",
         {
             "centre": centre(site.settings),
-            "run_at": fr_time(as_of, zone),
-            "actor": actor,
+            "run_at": french.time(as_of, zone),
+            "actor": who,
             "destroyed": [
                 {
                     "camera": c["camera"],
-                    "from": fr_time(c["first_utc"], zone),
-                    "to": fr_time(c["last_end_utc"], zone),
-                    "segments": c["segments"],
-                    "bytes": c["bytes"],
+                    "from": both(c["first_utc"], c["camera"]),
+                    "to": both(c["last_end_utc"], c["camera"]),
+                    "offset": french.number(offsets.get(c["camera"], 0) / 1e6, 3),
+                    "files": french.number(c["segments"]),
+                    "size": french.size(c["bytes"]),
+                    "merkle_root": c["merkle_root"],
                 }
                 for c in cameras
                 if c["segments"]
             ],
             "held": [
-                f"{c['camera']} : {c['held_segments']} segment(s) sous main de justice"
+                f"{c['camera']} : {french.number(c['held_segments'])} fichier(s) vidéo conservé(s) "
+                "pour une procédure judiciaire en cours"
                 for c in cameras
                 if c["held_segments"]
             ],
-            "merkle_root": "; ".join(
-                f"{c['camera']} {c['merkle_root']}" for c in cameras if c["segments"]
-            ),
             "ledger_entries": ", ".join(str(s) for s in json.loads(body)["ledger_entries"]),
             "ssh_fingerprint": ssh_fingerprint(signer.public_key),
+            "issued_day": french.day(utc_text(now_us()), zone),
         },
+        pdf,
     )

@@ -27,6 +27,7 @@ from custody.i18n import _
 from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
 from custody.timewindow import Window, parse_time, to_us, utc_text
+from exporters.documents import PaperSigner
 from exporters.index import find, scan
 from exporters.manifest import MANIFEST
 from exporters.master import copy_file
@@ -35,6 +36,7 @@ from exporters.package import Built, Order, build
 from exporters.verify_export import verify_export
 from requisition.agents import same_agent
 from requisition.models import Requisition
+from requisition.people import described
 from requisition.requisitions import State, check_id, get, set_state, windows
 from requisition.words import label
 
@@ -46,6 +48,7 @@ def extract(
     signer: Signer,
     actor: str,
     *,
+    papers: PaperSigner | None = None,
     burn_in: bool = True,
     stream_copy: bool = False,
     progress: Callable[[float], None] | None = None,
@@ -83,7 +86,14 @@ def extract(
         _require_some_footage(site, requisition_id, actor)
         set_state(site, requisition_id, State.PROCESSING, export_path=str(final.absolute()))
         return _extract(
-            site, requisition_id, out_dir, signer, actor, burn_in, stream_copy, progress
+            site,
+            requisition_id,
+            out_dir,
+            papers or PaperSigner(signer),
+            actor,
+            burn_in,
+            stream_copy,
+            progress,
         )
 
 
@@ -255,7 +265,7 @@ def _extract(
     site: Site,
     requisition_id: str,
     out_dir: Path,
-    signer: Signer,
+    papers: PaperSigner,
     actor: str,
     burn_in: bool,
     stream_copy: bool,
@@ -273,11 +283,15 @@ def _extract(
 
     built = build(
         site,
-        Order(requisition.model_dump()),
+        Order(
+            requisition.model_dump(),
+            described(site, [requisition.registered_by, requisition.decided_by, actor]),
+        ),
         approved_in_ledger(site, requisition_id),
         out_dir,
-        signer,
+        papers.signer,
         actor,
+        papers=papers,
         burn_in=burn_in,
         stream_copy=stream_copy,
         progress=progress,

@@ -1,7 +1,8 @@
-"""Documents issued on demand (`scelle doc`): a requisition's cover sheet and seal label,
-the register of recordings for a period. Each is written as HTML and PDF and its issue
-recorded (`document.issue`, with both hashes), so that a program issuing one leaves the
-same trail as the CLI.
+"""Documents issued on demand (`scelle doc`): a requisition's cover sheet and seal labels,
+the register of recordings for a period. Each is written as HTML and PDF/A, signed inside
+the PDF and beside each file, and its issue recorded (`document.issue`, with both
+hashes), so that a program issuing one leaves the same trail as the CLI. The PV de
+remise is issued by the handover itself (requisition/handover.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from custody.i18n import N_, _
 from custody.site import Site
 from custody.text import shown
 from custody.timewindow import day_start, parse_day
-from exporters.documents import Document, cover, label
+from exporters.documents import Document, PaperSigner
+from exporters.export_facts import cover
+from exporters.seal_label import label
+from requisition.handover import MEDIA, handed_record
 from requisition.recordings_register import recordings_register
-from requisition.requisitions import MEDIA, get
+from requisition.requisitions import get
 from requisition.words import stored
 
 ISSUED = {  # the reason of a `document.issue` entry, by kind of document
@@ -43,12 +47,14 @@ def _issue(
     site: Site,
     actor: str,
     document: Document,
+    papers: PaperSigner,
     out: Path | None,
     stem: str,
     subject: Mapping[str, str],
 ) -> Issued:
-    """Write the document (into <site>/documents unless `out`), then record its issue."""
-    html, pdf = document.write(out or site.settings.home / "documents", stem)
+    """Write the document and its signatures (into <site>/documents unless `out`), then
+    record its issue."""
+    html, pdf = papers.write(document, out or site.settings.home / "documents", stem)
     entry = site.ledger.append(
         actor,
         Record(
@@ -74,34 +80,48 @@ def export_dir(site: Site, requisition_id: str) -> Path:
     return Path(requisition.export_path)
 
 
-def issue_cover(site: Site, requisition_id: str, actor: str, out: Path | None = None) -> Issued:
-    """The cover sheet (procès-verbal de remise), drawn from the export's signed files."""
-    document = cover(export_dir(site, requisition_id), site.settings)
+def issue_cover(
+    site: Site, requisition_id: str, actor: str, papers: PaperSigner, out: Path | None = None
+) -> Issued:
+    """The cover sheet (bordereau) of the export, drawn from its signed files: what the
+    sealed export holds, not its handover (the PV de remise states that)."""
+    document = cover(
+        export_dir(site, requisition_id), site.settings, papers.certificate, papers.pdf
+    )
     subject = {"requisition": requisition_id, "document": "cover"}
-    return _issue(site, actor, document, out, f"{requisition_id}-cover", subject)
+    return _issue(site, actor, document, papers, out, f"{requisition_id}-cover", subject)
 
 
 def issue_label(
     site: Site,
     requisition_id: str,
     actor: str,
+    papers: PaperSigner,
     seal: str | None = None,
     medium: str | None = None,
     out: Path | None = None,
 ) -> Issued:
-    """The seal label; the seal and medium default to those of the handover (a medium as
-    people write it: clé USB is usb)."""
+    """The seal labels, one per seal: by default the handover's seals, medium and date
+    (a medium as people write it: clé USB is usb); before the handover, `seal` and
+    `medium` fill them in, or they are left blank to write by hand."""
     if medium:
         medium = stored("medium", medium, MEDIA)
-    requisition = get(site, requisition_id)
+    handed = handed_record(site, requisition_id) or {}
+    seals = [seal] if seal else [str(s) for s in handed.get("seals") or []]
+    if not seals and handed.get("seal_number"):  # a handover recorded before the list
+        seals = [str(handed["seal_number"])]
+    count = int(handed.get("count") or len(seals) or 1) if not seal else 1
     document = label(
         export_dir(site, requisition_id),
         site.settings,
-        seal or requisition.seal_number,
-        medium or requisition.medium,
+        seals,
+        medium or handed.get("medium"),
+        count,
+        get(site, requisition_id).handed_at,
+        papers.pdf,
     )
     subject = {"requisition": requisition_id, "document": "label"}
-    return _issue(site, actor, document, out, f"{requisition_id}-label", subject)
+    return _issue(site, actor, document, papers, out, f"{requisition_id}-label", subject)
 
 
 def _days(site: Site, start: str, end: str) -> tuple[date, date, int, int]:
@@ -124,11 +144,13 @@ def _days(site: Site, start: str, end: str) -> tuple[date, date, int, int]:
     return days[0], days[1], first, last
 
 
-def issue_register(site: Site, start: str, end: str, actor: str, out: Path | None = None) -> Issued:
+def issue_register(
+    site: Site, start: str, end: str, actor: str, papers: PaperSigner, out: Path | None = None
+) -> Issued:
     """The register of recordings from day `start` to day `end` (both included, written
     29/11/2026 or 2026-11-29); the file and the ledger name the days in ISO form."""
     since, until, first, last = _days(site, start, end)
-    document = recordings_register(site, first, last)
+    document = recordings_register(site, since, until, first, last, papers.pdf)
     subject = {"document": "register", "from": since.isoformat(), "to": until.isoformat()}
     name = f"register-{since.isoformat()}-{until.isoformat()}"
-    return _issue(site, actor, document, out, name, subject)
+    return _issue(site, actor, document, papers, out, name, subject)

@@ -96,6 +96,16 @@ def _v7_instants(conn: Connection, md: MetaData) -> None:
             )
 
 
+def _v8_agent_names(conn: Connection, md: MetaData) -> None:
+    """Décret 2023-1102 logs each agent's surname and first name apart. An agent
+    designated before keeps their one name as their surname, with no first name:
+    splitting it would guess ("Jean de La Fontaine", "DURAND Marie"), and a wrong guess
+    would stand on legal papers; `scelle agent rename` records both, in the ledger."""
+    text = "VARCHAR NOT NULL DEFAULT ''"
+    add_columns(conn, "agent", {"surname": text, "first_name": text})
+    conn.exec_driver_sql("UPDATE agent SET surname = name WHERE surname = ''")
+
+
 # What the application role may change in the workflow's tables: only the columns scelle
 # changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
 # The purge's own rows and marks go through SECURITY DEFINER functions (purge_sql) that
@@ -126,6 +136,7 @@ PLAN = Plan(
             6, "holds and approvals read from the ledger; appends checked by PostgreSQL", _v6_guards
         ),
         Migration(7, "every stored instant in one fixed-width form", _v7_instants),
+        Migration(8, "agents' surnames and first names apart", _v8_agent_names),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

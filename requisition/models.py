@@ -87,6 +87,11 @@ class Agent(SQLModel, table=True):
     disabled_by: str | None = None
     disabled_at: str | None = None
     disabled_reason: str | None = None
+    # Décret 2023-1102 logs the surname and first name apart; `name` is the two as people
+    # read them ("Marie DURAND"). Agents designated before (schema v8) keep their one
+    # name as their surname, with no first name.
+    surname: str = ""
+    first_name: str = ""
 
 
 class PurgeRun(SQLModel, table=True):

@@ -40,6 +40,7 @@ from custody.i18n import _, ngettext
 from custody.keys import Signer
 from custody.site import Site
 from custody.timewindow import now_us, parse_time, stored_now, stored_utc, to_us, utc_text
+from exporters.documents import PdfSign
 from requisition.destruction import certificate
 from requisition.export_purge import purge_exports
 from requisition.holds import HoldBook
@@ -310,6 +311,17 @@ def _tally(
     set_run(cur, run, tally=json.dumps(tally))
 
 
+def _span(destroyed: list[Doomed]) -> dict[str, str]:
+    """Which recordings were destroyed (the access log names them): from the start of
+    the first to the end of the last, in UTC as the intent states its own."""
+    if not destroyed:
+        return {}
+    return {
+        "first_utc": utc_text(min(d.start_us for d in destroyed)),
+        "last_end_utc": utc_text(max(d.end_us for d in destroyed)),
+    }
+
+
 def _outcome(site: Site, actor: str, run: int) -> None:
     """Record what the run did, from what its batches committed."""
     with site.db.write() as cur:
@@ -331,6 +343,7 @@ def _outcome(site: Site, actor: str, run: int) -> None:
                     "already_absent": int(absent.get(camera, 0)),
                     "held_since_intent": int(spared.get(camera, 0)),
                     "merkle_root": merkle_root(by_camera[camera]),
+                    **_span(by_camera[camera]),
                 },
             )
             for camera in sorted(set(by_camera) | set(spared))
@@ -405,6 +418,7 @@ def purge(
     dry_run: bool = False,
     signer: Signer | None = None,
     step: Step | None = None,
+    pdf: PdfSign | None = None,
 ) -> PurgeReport:
     """Run (or, with `dry_run`, only plan) the retention purge.
 
@@ -439,7 +453,9 @@ def purge(
             report.add(deletion)
             report.resumed.append(run)
         if signer is not None:
-            report.certificates += [certificate(site, run, signer) for run in _uncertified(site)]
+            report.certificates += [
+                certificate(site, run, signer, pdf) for run in _uncertified(site)
+            ]
         report.exports = purge_exports(site, actor, real, holds, report.failures)
         report.plans = plan(site, moment, holds)
         for p in report.plans:
@@ -462,7 +478,7 @@ def purge(
             step("deleted")
         _outcome(site, actor, run)
         if signer is not None:
-            report.certificates.append(certificate(site, run, signer))
+            report.certificates.append(certificate(site, run, signer, pdf))
     return report
 
 

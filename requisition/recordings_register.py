@@ -1,71 +1,125 @@
 """The register of recordings (CSI R252-11 in its 2013 text; the article is configurable):
-per camera, the recordings made, when they were destroyed, and the transmissions to
-officers or the prosecutor, for a period."""
+per camera, the recordings made over a period and their interruptions, when they were
+destroyed, and when they were transmitted (to a requesting officer, or the prosecutor's
+office that authorised the requisition), with a visa block for the system's holder.
+
+Times are the reference (corrected) times, as on every paper: a recorder's clock offset
+is taken off. Interruptions are found by the database (a window function over the
+camera's segments in the period), not by reading every segment into Python.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from custody.site import Site
-from custody.timewindow import local_text, now_us, stored_utc, utc_text
-from exporters.documents import Document, centre, fr_time, render
+from custody.timewindow import now_us, utc_text
+from exporters import french
+from exporters.documents import Document, PdfSign, centre, render
+from exporters.legal import LEGAL_BASES
 from requisition.cameras import list_cameras
 
+# Holes in the recording of a camera in the period: a segment starting after every
+# earlier one has ended (segments may overlap, so the running maximum of their ends).
+_HOLES = (
+    "SELECT before_end, start_us FROM (SELECT start_us, MAX(end_us) OVER (ORDER BY start_us "
+    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_end FROM segment "
+    "WHERE camera_id = ? AND start_us < ? AND end_us > ?) AS s "
+    "WHERE before_end IS NOT NULL AND start_us > before_end ORDER BY start_us"
+)
 
-def recordings_register(site: Site, start_us: int, end_us: int) -> Document:
+
+def _transmissions(site: Site, camera: str, start_us: int, end_us: int) -> list[str]:
+    """The handovers of recordings of the period (whenever they were handed over)."""
     zone = site.settings.timezone
-    cameras: list[dict[str, Any]] = []
     with site.db.read() as cur:
-        for camera in list_cameras(site):
-            offset = camera.clock_offset_ms * 1000
-            count, first, last = cur.execute(
-                "SELECT COUNT(*), MIN(start_us), MAX(end_us) FROM segment WHERE camera_id = ? "
-                "AND start_us < ? AND end_us > ?",
-                [camera.id, end_us + offset, start_us + offset],
-            ).fetchone()
-            cur.execute(
-                "SELECT r.id, r.pv_number, r.handed_to, r.handed_at, r.medium, r.seal_number "
-                "FROM requisition r JOIN requisition_window w ON w.requisition_id = r.id "
-                "WHERE w.camera_id = ? AND r.handed_at IS NOT NULL AND r.handed_at >= ? "
-                "AND r.handed_at < ? ORDER BY r.handed_at",
-                [camera.id, stored_utc(start_us), stored_utc(end_us)],
-            )
-            transmissions = [
-                f"{fr_time(at, zone)} : réquisition {rid} ({pv}) remise à {to}, "
-                f"support {medium}, scellé {seal}"
-                for rid, pv, to, at, medium, seal in cur.fetchall()
-            ]
-            cur.execute(
-                "SELECT purge_run, MIN(destroyed_at), COUNT(*), MIN(start_us), MAX(end_us) "
-                "FROM segment WHERE camera_id = ? AND destroyed_at IS NOT NULL "
-                "AND start_us < ? AND end_us > ? GROUP BY purge_run ORDER BY 2",
-                [camera.id, end_us + offset, start_us + offset],
-            )
-            destructions = [
-                f"le {fr_time(at, zone)} : {n} segments du {fr_time(utc_text(lo - offset), zone)} "
-                f"au {fr_time(utc_text(hi - offset), zone)} (purge n° {run})"
-                for run, at, n, lo, hi in cur.fetchall()
-            ]
-            cameras.append(
-                {
-                    "id": camera.id,
-                    "name": camera.name,
-                    "commune": camera.commune,
-                    "segments": count,
-                    "first": fr_time(utc_text(first - offset), zone) if first else None,
-                    "last": fr_time(utc_text(last - offset), zone) if last else None,
-                    "destructions": destructions,
-                    "transmissions": transmissions,
-                }
-            )
+        cur.execute(
+            "SELECT DISTINCT r.id, r.pv_number, r.legal_basis, r.prosecutor_authorisation, "
+            "r.handed_to, r.handed_at, r.medium, r.seal_number "
+            "FROM requisition r JOIN requisition_window w ON w.requisition_id = r.id "
+            "WHERE w.camera_id = ? AND r.handed_at IS NOT NULL AND w.start_us < ? "
+            "AND w.end_us > ? ORDER BY r.handed_at",
+            [camera, end_us, start_us],
+        )
+        rows = cur.fetchall()
+    out = []
+    for rid, pv, basis, prosecutor, to, at, medium, seals in rows:
+        authority = LEGAL_BASES.get(basis, basis)
+        if prosecutor:
+            authority += f", autorisation du procureur de la République {prosecutor}"
+        seal_words = f", scellé(s) n° {seals}" if seals else ""
+        out.append(
+            f"le {french.minute(at, zone)} : remise à {to}, sur {french.media(medium)}"
+            f"{seal_words} — réquisition {rid}, procédure {pv} ({authority})"
+        )
+    return out
+
+
+def _camera(site: Site, camera: Any, start_us: int, end_us: int) -> dict[str, Any]:
+    zone = site.settings.timezone
+    offset = camera.clock_offset_ms * 1000  # recorder time = reference time + offset
+
+    def ref(recorder_us: int) -> str:
+        return french.time(utc_text(recorder_us - offset), zone)
+
+    span = [end_us + offset, start_us + offset]
+    with site.db.read() as cur:
+        count, first, last = cur.execute(
+            "SELECT COUNT(*), MIN(start_us), MAX(end_us) FROM segment WHERE camera_id = ? "
+            "AND start_us < ? AND end_us > ?",
+            [camera.id, *span],
+        ).fetchone()
+        holes = cur.execute(_HOLES, [camera.id, *span]).fetchall()
+        cur.execute(
+            "SELECT purge_run, MIN(destroyed_at), COUNT(*), MIN(start_us), MAX(end_us) "
+            "FROM segment WHERE camera_id = ? AND destroyed_at IS NOT NULL "
+            "AND start_us < ? AND end_us > ? GROUP BY purge_run ORDER BY 2",
+            [camera.id, *span],
+        )
+        destroyed = cur.fetchall()
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "commune": camera.commune,
+        "retention": camera.retention_days,
+        "recorded": bool(count),
+        "first": ref(first) if count else None,
+        "last": ref(last) if count else None,
+        "files": french.number(count),
+        "interruptions": [
+            f"du {ref(lo)} au {ref(hi)} ({french.duration((hi - lo) / 1e6)})" for lo, hi in holes
+        ],
+        "destructions": [
+            f"le {french.minute(at, zone)} : enregistrements du {ref(lo)} au {ref(hi)} "
+            f"({french.number(n)} fichier(s) vidéo), purge n° {run}"
+            for run, at, n, lo, hi in destroyed
+        ],
+        "transmissions": _transmissions(site, camera.id, start_us, end_us),
+    }
+
+
+def recordings_register(
+    site: Site,
+    first_day: date,
+    last_day: date,
+    start_us: int,
+    end_us: int,
+    sign: PdfSign | None = None,
+) -> Document:
+    """The register from `first_day` to `last_day` included ([start_us, end_us) are their
+    midnights in the site's zone)."""
+    zone = site.settings.timezone
     return render(
         "register",
         {
             "centre": centre(site.settings),
             "article": site.settings.register_article,
-            "period_from": local_text(start_us, zone)[:10],
-            "period_to": local_text(end_us, zone)[:10],
-            "issued_at": fr_time(utc_text(now_us()), zone),
-            "cameras": cameras,
+            "period_from": f"{first_day:%d/%m/%Y}",
+            "period_to": f"{last_day:%d/%m/%Y}",
+            "issued_at": french.minute(utc_text(now_us()), zone),
+            "issued_day": french.day(utc_text(now_us()), zone),
+            "cameras": [_camera(site, c, start_us, end_us) for c in list_cameras(site)],
         },
+        sign,
     )

@@ -14,7 +14,7 @@ import json
 import re
 import tomllib
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, time, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -351,7 +351,7 @@ class Registered:
     windows: tuple[WindowStatus, ...]
 
 
-def _nonempty(value: str | None, message: str) -> str:
+def nonempty(value: str | None, message: str) -> str:
     """`value` stripped; InputError(`message`, already translated) if there is none."""
     if value is None or not value.strip():
         raise InputError(message)
@@ -414,10 +414,10 @@ def _validate(site: Site, request: RequisitionRequest, now: int) -> list[tuple[C
                 "requisition file)"
             ),
         )
-    _nonempty(request.pv_number, _("the requisition has no PV or procedure number"))
-    _nonempty(request.officer_name, _("the requisition has no requesting officer"))
-    _nonempty(request.officer_unit, _("the requisition has no officer's unit"))
-    _nonempty(request.reason, _("the requisition has no reason"))
+    nonempty(request.pv_number, _("the requisition has no PV or procedure number"))
+    nonempty(request.officer_name, _("the requisition has no requesting officer"))
+    nonempty(request.officer_unit, _("the requisition has no officer's unit"))
+    nonempty(request.reason, _("the requisition has no reason"))
     if request.received_via not in RECEIVED_VIA:
         raise InputError(
             _("received via {via!r}: one of {choices}").format(
@@ -478,7 +478,7 @@ def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatu
 CLOCK_SKEW_US = 5 * 60_000_000  # a workstation's clock may be a few minutes off
 
 
-def _not_in_the_future(stored: str | None, zone: str, what: str) -> None:
+def not_in_the_future(stored: str | None, zone: str, what: str) -> None:
     """What is recorded as having happened did not happen later than now: a typo in a
     year (2030) would otherwise stand on a legal paper and move the purge of an export."""
     if stored is not None and stored > stored_utc(now_us() + CLOCK_SKEW_US):
@@ -490,7 +490,7 @@ def _not_in_the_future(stored: str | None, zone: str, what: str) -> None:
         )
 
 
-def _time(text: str | None, zone: str, default: int | None) -> str | None:
+def typed_time(text: str | None, zone: str, default: int | None) -> str | None:
     """A time an officer or operator typed (local), as stored."""
     if text is None or not text.strip():
         return None if default is None else stored_utc(default)
@@ -522,9 +522,9 @@ def register(
         )
     statuses = tuple(_status(site, camera, window, now) for camera, window in pairs)
     zone = site.settings.timezone
-    received_at = _time(request.received_at, zone, now)
-    _not_in_the_future(received_at, zone, _("the receipt"))
-    deadline = _time(request.deadline, zone, None)
+    received_at = typed_time(request.received_at, zone, now)
+    not_in_the_future(received_at, zone, _("the receipt"))
+    deadline = typed_time(request.deadline, zone, None)
     if deadline is not None and received_at is not None and deadline < received_at:
         raise InputError(
             _("the deadline ({deadline}) is before the receipt ({received})").format(
@@ -701,7 +701,7 @@ def decide(site: Site, requisition_id: str, decision: str, actor: str, reason: s
     in the same transaction (recorded), when the decider may release them (a supervisor who
     did not place them); otherwise they are kept and the decision says so and why."""
     state, action = _DECISIONS[decision]
-    _nonempty(reason, _("the requisition has no reason for the decision"))
+    nonempty(reason, _("the requisition has no reason for the decision"))
     requisition = get(site, requisition_id)
     if decision != "cancel" and same_agent(actor, requisition.registered_by):
         why = (
@@ -776,103 +776,6 @@ def set_state(site: Site, requisition_id: str, state: State, **fields: str | Non
             f"UPDATE requisition SET {sets} WHERE id = ?",
             [state.value, *fields.values(), requisition_id],
         )
-
-
-@dataclass(frozen=True)
-class Handover:
-    officer: str
-    unit: str
-    medium: str
-    seal_number: str
-    at: str | None = None  # local time; default now
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        """Typed by an operator: each field printable text on one line, of sane length."""
-        for value, what in (
-            (self.officer, _("officer")),
-            (self.unit, _("unit")),
-            (self.medium, _("medium")),
-            (self.seal_number, _("seal number")),
-        ):
-            text.line(value, what)
-        if self.at is not None:
-            text.line(self.at, "at")
-
-
-MEDIA = ("usb", "dvd", "download")
-
-
-def handover(site: Site, requisition_id: str, given: Handover, actor: str) -> Requisition:
-    """Record who received the sealed export, when, on what, under which seal."""
-    requisition = get(site, requisition_id)
-    if requisition.state not in (State.COMPLETED, State.PARTIAL):
-        raise InvalidStateError(
-            _("requisition {requisition} is {state}: nothing to hand over").format(
-                requisition=requisition_id, state=label("state", requisition.state)
-            )
-        )
-    if requisition.handed_at:
-        raise InvalidStateError(
-            _("requisition {requisition} was already handed over").format(
-                requisition=requisition_id
-            )
-        )
-    given = dataclasses.replace(given, medium=stored("medium", given.medium, MEDIA))
-    for value, message in (
-        (given.officer, _("the requisition has no receiving officer")),
-        (given.unit, _("the requisition has no unit")),
-        (given.seal_number, _("the requisition has no seal number")),
-    ):
-        _nonempty(value, message)
-    zone = site.settings.timezone
-    at = _time(given.at, zone, now_us())
-    _not_in_the_future(at, zone, _("the handover"))
-    if at is not None and requisition.decided_at and at < requisition.decided_at:
-        raise InputError(
-            _("the handover ({at}) would come before the approval ({approved})").format(
-                at=people_text(at, zone), approved=people_text(requisition.decided_at, zone)
-            ),
-            hint=_("check the date and time given to --at"),
-        )
-    with site.db.write() as cur:
-        (handed,) = cur.execute(
-            "SELECT handed_at FROM requisition WHERE id = ?", [requisition_id]
-        ).fetchone()
-        if handed:
-            raise InvalidStateError(
-                _("requisition {requisition} was already handed over").format(
-                    requisition=requisition_id
-                )
-            )
-        cur.execute(
-            "UPDATE requisition SET handed_to = ?, handed_at = ?, medium = ?, seal_number = ? "
-            "WHERE id = ?",
-            [f"{given.officer}, {given.unit}", at, given.medium, given.seal_number, requisition_id],
-        )
-        site.ledger.append_in(
-            cur,
-            actor,
-            [
-                Record(
-                    "requisition.handover",
-                    {"requisition": requisition_id},
-                    _("sealed export handed over to {officer} ({unit})").format(
-                        officer=given.officer, unit=given.unit
-                    ),
-                    requisition.pv_number,
-                    data={
-                        "officer": given.officer,
-                        "unit": given.unit,
-                        "at": at,
-                        "medium": given.medium,
-                        "seal_number": given.seal_number,
-                        "manifest_sha256": requisition.manifest_sha256,
-                    },
-                )
-            ],
-        )
-    return get(site, requisition_id)
 
 
 def as_json(site: Site, requisition: Requisition) -> dict[str, Any]:

@@ -54,10 +54,12 @@ def test_the_register_lists_who_may_act(site_env: SiteEnv) -> None:
 
 def test_an_administrator_designates_and_disables(site_env: SiteEnv) -> None:
     admin = site_env.env_as(ADMIN)
-    add = ["agent", "add", "dupont", "--name", "Jeanne Dupont", "--role", "operator"]
+    add = ["agent", "add", "dupont", "--surname", "DUPONT", "--first-name", "Jeanne"]
+    add += ["--role", "opératrice"]
     made = run_cli([*add, "--designation", "arrêté 2026-114"], env=admin)
     assert made.exit_code == 0, made.stderr
-    assert made.stdout.strip() == "agent dupont (Jeanne Dupont) designated as operator"
+    assert made.stdout.strip() == "agent dupont (Jeanne DUPONT) designated as operator"
+    assert made.stderr == ""
     entry = last_entry(site_env)
     assert (entry["action"], entry["actor"], entry["subject"]) == (
         "agent.add",
@@ -65,10 +67,19 @@ def test_an_administrator_designates_and_disables(site_env: SiteEnv) -> None:
         {"agent": "dupont"},
     )
     assert entry["data"] == {
-        "name": "Jeanne Dupont",
+        "name": "Jeanne DUPONT",
+        "surname": "DUPONT",
+        "first_name": "Jeanne",
         "role": "operator",
         "designation": "arrêté 2026-114",
     }
+    listed = json.loads(run_cli(["agent", "list", "--json"], env=admin).stdout)
+    dupont = next(a for a in listed if a["login"] == "dupont")
+    assert (dupont["name"], dupont["surname"], dupont["first_name"]) == (
+        "Jeanne DUPONT",
+        "DUPONT",
+        "Jeanne",
+    )
     again = run_cli([*add, "--designation", "x"], env=admin)
     assert again.exit_code == 5 and "dupont is already in the agents register" in again.stderr
     bad_role = run_cli(
@@ -188,3 +199,98 @@ def test_init_makes_the_login_the_first_administrator(tmp_path: Path, database_u
     assert f"administrator {ADMIN}" in made.stdout
     listed = json.loads(run_cli(["agent", "list", "--json"], env=env).stdout)
     assert [(a["login"], a["name"], a["role"]) for a in listed] == [(ADMIN, "Alice Admin", "admin")]
+
+
+def test_a_name_in_one_piece_still_designates(site_env: SiteEnv) -> None:
+    """`--name`, as scripts gave it before: kept whole as the surname, no first name (a
+    split would guess), and a warning that the access log wants one."""
+    admin = site_env.env_as(ADMIN)
+    args = ["agent", "add", "durand", "--name", "Marie Durand", "--role", "operator"]
+    made = run_cli([*args, "--designation", "AR-9"], env=admin)
+    assert made.exit_code == 0, made.stderr
+    assert made.stdout.strip() == "agent durand (Marie Durand) designated as operator"
+    assert "no first name recorded for durand" in made.stderr
+    data = last_entry(site_env)["data"]
+    assert (data["name"], data["surname"], data["first_name"]) == (
+        "Marie Durand",
+        "Marie Durand",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["--name", "X", "--surname", "X"], "give --surname and --first-name, or --name, not both"),
+        (
+            ["--name", "X", "--first-name", "Y"],
+            "give --surname and --first-name, or --name, not both",
+        ),
+        ([], "give the agent's --surname and --first-name"),
+        (["--first-name", "Marie"], "give the agent's --surname and --first-name"),
+    ],
+)
+@pytest.mark.backends("sqlite")
+def test_the_name_is_given_one_way(site_env: SiteEnv, names: list[str], message: str) -> None:
+    size = site_env.site.ledger.size()
+    args = ["agent", "add", "x", *names, "--role", "operator", "--designation", "d"]
+    result = run_cli(args, env=site_env.env_as(ADMIN))
+    assert result.exit_code == 2
+    assert one_line_error(result.stderr) == f"scelle: error: {message}"
+    assert site_env.site.ledger.size() == size
+
+
+def test_an_agent_is_renamed_and_the_ledger_says_so(site_env: SiteEnv) -> None:
+    admin = site_env.env_as(ADMIN)
+    rename = ["agent", "rename", OPERATOR, "--surname", "DURAND", "--first-name", "Marie"]
+    done = run_cli([*rename, "--reason", "prénom recueilli"], env=admin)
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.strip() == f"agent {OPERATOR} now named Marie DURAND"
+    entry = last_entry(site_env)
+    assert (entry["action"], entry["actor"], entry["subject"], entry["reason"]) == (
+        "agent.rename",
+        ADMIN,
+        {"agent": OPERATOR},
+        "prénom recueilli",
+    )
+    assert entry["data"] == {
+        "name": "Marie DURAND",
+        "surname": "DURAND",
+        "first_name": "Marie",
+        "role": "operator",
+        "designation": "AR-2",
+        "was": OPERATOR,
+    }
+    again = run_cli([*rename, "--reason", "x"], env=admin)
+    assert again.exit_code == 5 and "is already named Marie DURAND" in again.stderr
+    unknown = ["agent", "rename", "nobody", "--surname", "A", "--first-name", "B", "--reason", "r"]
+    assert run_cli(unknown, env=admin).exit_code == 3
+    refused(
+        site_env,
+        SUPERVISOR,
+        [*rename[:3], "--surname", "X", "--first-name", "Y", "--reason", "r"],
+        "test-supervisor (supervisor) may not designate or disable agents",
+    )
+
+
+def test_identity_names_an_agent_for_the_papers(site_env: SiteEnv) -> None:
+    from custody import i18n
+    from requisition.agents import AgentIdentity, identity
+
+    admin = site_env.env_as(ADMIN)
+    add = ["agent", "add", "mdurand", "--surname", "DURAND", "--first-name", "Marie"]
+    made = run_cli([*add, "--role", "operator", "--designation", "arrêté 2026-7"], env=admin)
+    assert made.exit_code == 0, made.stderr
+    found = identity(site_env.site, "mdurand")
+    assert found == AgentIdentity("mdurand", "DURAND", "Marie", "operator", "arrêté 2026-7")
+    assert found.full_name == "Marie DURAND"
+    assert found.role_text == "operator"
+    i18n.use("fr")
+    try:
+        assert found.role_text == "opérateur"
+    finally:
+        i18n.use("en")
+    assert identity(site_env.site, INTRUDER) is None
+    old = identity(site_env.site, ADMIN)  # designated with one name: the surname
+    assert old is not None and (old.surname, old.first_name) == ("Alice Admin", "")
+    assert old.full_name == "Alice Admin"

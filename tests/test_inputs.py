@@ -19,7 +19,8 @@ from custody.text import line, prose, whole_number
 from custody.timewindow import parse_time, to_us
 from requisition.agents import NewAgent
 from requisition.cameras import CameraSpec, read_csv
-from requisition.requisitions import Handover, RequisitionRequest, WindowRequest, register
+from requisition.handover import Handover
+from requisition.requisitions import RequisitionRequest, WindowRequest, register
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_cameras import ADD, HEADER
 from tests.test_cli_errors import one_line_error, snapshot
@@ -282,7 +283,7 @@ def test_control_characters_are_refused_in_the_library(camera: SiteEnv, tmp_path
         request = RequisitionRequest(**FIELDS, windows=(WindowRequest("C-012", "\x00", "x"),))
         register(site, request, "x")
     with pytest.raises(InputError, match=r"^seal number contains the control character U\+0007"):
-        Handover("OPJ Durand", "BSU", "usb", "S-\x07")
+        Handover("OPJ Durand", "BSU", "usb", ["S-\x07"])
     with pytest.raises(InputError, match=r"^the agent's name contains the control character"):
         NewAgent("dupont", "Jean\x00", "operator", "AR-3").checked()
     with pytest.raises(InputError, match=r"^camera C-1: location contains the control char"):

@@ -33,6 +33,7 @@ from requisition.cameras import CameraSpec, add_cameras, get_camera
 from requisition.database import copy_site
 from requisition.extract import extract
 from requisition.issue import issue_cover, issue_label, issue_register
+from requisition.papers import paper_signer
 from requisition.purge import purge
 from requisition.requisitions import RequisitionRequest, WindowRequest, decide, register
 from requisition.site import open_site
@@ -195,12 +196,14 @@ def through_the_library(twin: Twin) -> None:
     with twin.acting(SUPERVISOR) as site:
         decide(site, rid, "approve", site.login, "requisition in order")
     with twin.acting(OPERATOR) as site:
-        signer = site.signer(PASSPHRASE)
-        extract(site, rid, out / "exports", signer, site.login, stream_copy=True)
-        issue_cover(site, rid, site.login, out / "docs")
-        issue_label(site, rid, site.login, "S-1", "usb", out / "docs")
+        papers = paper_signer(site, PASSPHRASE)
+        extract(
+            site, rid, out / "exports", papers.signer, site.login, papers=papers, stream_copy=True
+        )
+        issue_cover(site, rid, site.login, papers, out / "docs")
+        issue_label(site, rid, site.login, papers, "S-1", "usb", out / "docs")
         day = local_text(recent.start, ZONE)[:10]
-        issue_register(site, day, day, site.login, out / "docs")
+        issue_register(site, day, day, site.login, papers, out / "docs")
         site.ledger.note(site.login, "seal S-1", "seal checked", PV)
     with twin.acting(ADMIN) as site:
         checkpoints.sign(site.db, site.settings.checkpoint_file, site.signer(PASSPHRASE))

@@ -253,8 +253,9 @@ def test_the_register_shows_destruction_dates(store: Footage, tmp_path: Path) ->
     flat = "".join("".join(p.extract_text() for p in PdfReader(pdf).pages).split())
     start = local(store.old.start)
     day = f"{start[8:10]}/{start[5:7]}/{start[:4]}"
-    assert f"5segmentsdu{day}à{start[11:19]}" in flat and "(purgen°1)" in flat
-    assert "7segments" in flat  # recordings made in the period, destroyed ones included
+    assert f"enregistrementsdu{day}à{start[11:19]}" in flat and "purgen°1" in flat
+    assert "(5fichier(s)vidéo),purgen°1" in flat  # destroyed: the old footage
+    assert "(7fichier(s)vidéo)" in flat  # recorded in the period, destroyed ones included
 
 
 def test_status_shows_holds_expiring_footage_and_the_last_purge(store: Footage) -> None:

@@ -161,9 +161,9 @@ def test_extract_hand_over_and_refuse_an_existing_directory(
     )
     assert handed.exit_code == 0, handed.stderr
     last = json.loads(
-        run_cli(["ledger", "show", "--json", "--limit", "1"], env=filmed.env_as(AUDITOR)).stdout
-    )[0]
-    assert last["action"] == "requisition.handover" and last["data"]["seal_number"] == "S-2026-0042"
+        run_cli(["ledger", "show", "--json", "--limit", "2"], env=filmed.env_as(AUDITOR)).stdout
+    )[0]  # the handover, then the issue of its PV
+    assert last["action"] == "requisition.handover" and last["data"]["seals"] == ["S-2026-0042"]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from tests.conftest import SiteEnv, raw_connection
 
 def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
-    assert migrations.upgrade(migrated) == [1, 2, 3, 4, 5, 6, 7]
+    assert migrations.upgrade(migrated) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert migrations.upgrade(migrated) == []
     fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
     SQLModel.metadata.create_all(fresh.engine)
@@ -76,7 +76,7 @@ def test_db_upgrade_migrates_a_v1_site(
     assert f"schema v1 is older than this scelle's v{PLAN.latest}" in refused.stderr
     upgraded = run_cli(["db", "upgrade"], env=env)
     assert upgraded.stdout.splitlines() == [
-        "applied migrations v2, v3, v4, v5, v6, v7",
+        "applied migrations v2, v3, v4, v5, v6, v7, v8",
         f"first administrator: {ADMIN}",
     ]
     assert run_cli(["camera", "list"], env=env).exit_code == 0
@@ -196,3 +196,42 @@ def test_v7_stores_every_instant_in_one_form_so_text_order_is_time_order(
         stored = [r[0] for r in cur.execute("SELECT applied_at FROM schema_version").fetchall()]
     assert after == "2026-11-20T10:00:20.000000Z"
     assert all(len(at) == 27 for at in stored)
+
+
+def test_v8_keeps_each_agents_one_name_as_their_surname(site_env: SiteEnv) -> None:
+    """A v7 site's agents had one name: after v8 it is their surname, with no first name
+    (a split would guess), and the administrator who upgrades is checked on the v7
+    schema, which has no surname column yet."""
+    from custody.access import Context, describe
+    from custody.entry import decode_entry
+    from tests.conftest import ADMIN, OPERATOR, run_cli
+
+    site_env.site.close()
+    conn = raw_connection(site_env)
+    for column in ("surname", "first_name"):  # the agent table as v7 made it
+        conn.execute(f"ALTER TABLE agent DROP COLUMN {column}")
+    conn.execute("DELETE FROM schema_version WHERE version = 8")
+    conn.close()
+    refused = run_cli(["db", "upgrade"], env=site_env.env_as(OPERATOR))
+    assert refused.exit_code == 5 and "may not upgrade or copy the database" in refused.stderr
+    upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == "applied migrations v8"
+    listed = json.loads(run_cli(["agent", "list", "--json"], env=site_env.env_as(ADMIN)).stdout)
+    assert {(a["login"], a["name"], a["surname"], a["first_name"]) for a in listed} >= {
+        (ADMIN, "Alice Admin", "Alice Admin", ""),
+        (OPERATOR, OPERATOR, OPERATOR, ""),
+    }
+    # The ledger's own designation entries, read as the audit reads them, agree.
+    db = Database(site_env.settings.database_url)
+    with db.read() as cur:
+        bodies = cur.execute("SELECT body FROM ledger_entry ORDER BY seq").fetchall()
+    db.dispose()
+    entries = [decode_entry(bytes(body)) for (body,) in bodies]
+    context = Context()
+    for entry in entries:
+        context.learn(entry)
+    refusal = describe(entries[-1], context)  # the operator's attempt to upgrade
+    assert refusal.designation is not None
+    assert (refusal.designation.surname, refusal.designation.first_name) == (OPERATOR, "")
+    assert refusal.designation.role == "operator"

@@ -1,0 +1,229 @@
+"""The handover of a sealed export to the requesting officer, and its procès-verbal.
+
+The PV is made at the handover, from what is handed over (the export's signed files)
+and how (when, by whom, to whom, on what, under which seals); it is signed, written, and
+recorded with the handover in one transaction: a handover is never recorded without
+its PV, nor a PV left standing for a handover that was not recorded. A requisition is
+handed over once: a second handover is refused, never overwrites the first PV.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from custody import text
+from custody.entry import Record, decode_entry
+from custody.errors import InputError, InvalidStateError
+from custody.i18n import _
+from custody.site import Site
+from custody.timewindow import now_us, people_text
+from exporters.documents import PaperSigner
+from exporters.french import bare_seal
+from exporters.handover_pv import Handed, handover_pv
+from requisition.models import Requisition
+from requisition.people import described
+from requisition.requisitions import (
+    State,
+    get,
+    nonempty,
+    not_in_the_future,
+    typed_time,
+)
+from requisition.words import label, stored
+
+MEDIA = ("usb", "dvd", "download")
+PV_NUMBER = 1  # one handover per requisition: its PV is n° 1
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What the operator states of a handover (`scelle requisition handover`)."""
+
+    officer: str  # receiving officer's name
+    unit: str
+    medium: str  # usb, dvd, download, or as people write it (clé USB)
+    seals: Sequence[str]  # seal numbers, without the words before them
+    at: str | None = None  # local time; default now
+    grade: str | None = None  # the receiving officer's grade (lieutenant, OPJ…)
+    count: int | None = None  # how many media; default one per seal
+
+    def __post_init__(self) -> None:
+        """Typed by an operator: each field printable text on one line, of sane length."""
+        for value, what in (
+            (self.officer, _("officer")),
+            (self.unit, _("unit")),
+            (self.medium, _("medium")),
+            *((seal, _("seal number")) for seal in self.seals),
+        ):
+            text.line(value, what)
+        for optional, what in ((self.at, "at"), (self.grade, _("grade"))):
+            if optional is not None:
+                text.line(optional, what)
+
+
+@dataclass(frozen=True)
+class HandedOver:
+    requisition: Requisition
+    pv: Path  # the PV's PDF
+    html: Path
+    seq: int  # the handover's ledger entry
+
+
+def _checked(given: Handover) -> Handover:
+    seals = [bare_seal(nonempty(s, _("the requisition has no seal number"))) for s in given.seals]
+    if not seals:
+        raise InputError(_("the requisition has no seal number"), hint=_("give --seal"))
+    if len(set(seals)) != len(seals):
+        raise InputError(_("the same seal number is given twice"))
+    count = len(seals) if given.count is None else given.count
+    if not 1 <= count <= 99:
+        raise InputError(_("the number of media must be between 1 and 99"))
+    return dataclasses.replace(
+        given,
+        officer=nonempty(given.officer, _("the requisition has no receiving officer")),
+        unit=nonempty(given.unit, _("the requisition has no unit")),
+        medium=stored("medium", given.medium, MEDIA),
+        seals=seals,
+        grade=(given.grade or "").strip() or None,
+        count=count,
+    )
+
+
+def _refuse_if_handed(requisition: Requisition) -> None:
+    if requisition.handed_at:
+        raise InvalidStateError(
+            _("requisition {requisition} was already handed over").format(
+                requisition=requisition.id
+            ),
+            hint=_(
+                "its PV de remise is in the site's documents; 'scelle doc label' reprints labels"
+            ),
+        )
+
+
+def handover(
+    site: Site, requisition_id: str, given: Handover, actor: str, papers: PaperSigner
+) -> HandedOver:
+    """Record who received the sealed export, when, on what, under which seals, and
+    issue the signed PV de remise that states it."""
+    requisition = get(site, requisition_id)
+    if requisition.state not in (State.COMPLETED, State.PARTIAL):
+        raise InvalidStateError(
+            _("requisition {requisition} is {state}: nothing to hand over").format(
+                requisition=requisition_id, state=label("state", requisition.state)
+            )
+        )
+    _refuse_if_handed(requisition)
+    given = _checked(given)
+    zone = site.settings.timezone
+    at = typed_time(given.at, zone, now_us())
+    assert at is not None
+    not_in_the_future(at, zone, _("the handover"))
+    if requisition.decided_at and at < requisition.decided_at:
+        raise InputError(
+            _("the handover ({at}) would come before the approval ({approved})").format(
+                at=people_text(at, zone), approved=people_text(requisition.decided_at, zone)
+            ),
+            hint=_("check the date and time given to --at"),
+        )
+    if not requisition.export_path or not Path(requisition.export_path).is_dir():
+        raise InvalidStateError(
+            _("requisition {requisition} has no export yet").format(requisition=requisition_id)
+        )
+    handed = Handed(
+        number=PV_NUMBER,
+        at=at,
+        by=actor,
+        agents=described(site, [actor]),
+        officer=given.officer,
+        grade=given.grade,
+        unit=given.unit,
+        medium=given.medium,
+        count=given.count or len(given.seals),
+        seals=list(given.seals),
+    )
+    document = handover_pv(
+        Path(requisition.export_path), site.settings, handed, papers.certificate, papers.pdf
+    )
+    stem = f"{requisition_id}-pv-remise-{PV_NUMBER}"
+    # A PV left by an attempt that crashed before its record was never valid: replaced.
+    html, pdf = papers.write(document, site.settings.home / "documents", stem)
+    recorded = False
+    try:
+        with site.db.write() as cur:
+            (handed_at,) = cur.execute(
+                "SELECT handed_at FROM requisition WHERE id = ?", [requisition_id]
+            ).fetchone()
+            if handed_at:
+                _refuse_if_handed(get(site, requisition_id))
+            cur.execute(
+                "UPDATE requisition SET handed_to = ?, handed_at = ?, medium = ?, "
+                "seal_number = ? WHERE id = ?",
+                [
+                    ", ".join(x for x in (given.officer, given.grade, given.unit) if x),
+                    at,
+                    given.medium,
+                    ", ".join(given.seals),
+                    requisition_id,
+                ],
+            )
+            entries = site.ledger.append_in(
+                cur,
+                actor,
+                [
+                    Record(
+                        "requisition.handover",
+                        {"requisition": requisition_id},
+                        _("sealed export handed over to {officer} ({unit})").format(
+                            officer=given.officer, unit=given.unit
+                        ),
+                        requisition.pv_number,
+                        data={
+                            "officer": given.officer,
+                            "grade": given.grade,
+                            "unit": given.unit,
+                            "at": at,
+                            "medium": given.medium,
+                            "count": handed.count,
+                            "seals": list(given.seals),
+                            "seal_number": ", ".join(given.seals),
+                            "manifest_sha256": requisition.manifest_sha256,
+                            "pv": {"number": PV_NUMBER, "sha256": document.sha256},
+                        },
+                    ),
+                    Record(
+                        "document.issue",
+                        {"requisition": requisition_id, "document": "handover"},
+                        _("PV de remise n° {number} issued at the handover").format(
+                            number=PV_NUMBER
+                        ),
+                        requisition.pv_number,
+                        data={"sha256": document.sha256, "files": [str(html), str(pdf)]},
+                    ),
+                ],
+            )
+        recorded = True
+    finally:
+        if not recorded:
+            for path in (html, pdf):
+                for leftover in (path, path.with_name(path.name + ".sig")):
+                    leftover.unlink(missing_ok=True)
+    return HandedOver(get(site, requisition_id), pdf, html, entries[0].seq)
+
+
+def handed_record(site: Site, requisition_id: str) -> dict[str, Any] | None:
+    """The data of a requisition's handover entry, as the ledger holds it, or None."""
+    with site.db.read() as cur:
+        row = cur.execute(
+            "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
+            "WHERE a.requisition = ? AND a.action = ? ORDER BY a.seq DESC",
+            [requisition_id, "requisition.handover"],
+        ).fetchone()
+    if row is None:
+        return None
+    data = decode_entry(bytes(row[0])).get("data")
+    return data if isinstance(data, dict) else None
