@@ -18,6 +18,7 @@ from typing import Any
 from custody import text
 from custody.entry import Record, decode_entry
 from custody.errors import InputError, InvalidStateError
+from custody.files import exclusive
 from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import now_us, people_text
@@ -109,7 +110,24 @@ def handover(
     site: Site, requisition_id: str, given: Handover, actor: str, papers: PaperSigner
 ) -> HandedOver:
     """Record who received the sealed export, when, on what, under which seals, and
-    issue the signed PV de remise that states it."""
+    issue the signed PV de remise that states it.
+
+    One handover of a requisition at a time on a workstation (a lock beside its PV): a
+    second one started meanwhile is refused, so that it can never write over the PV of the
+    first, nor delete it when the database refuses it. Across workstations (PostgreSQL)
+    each writes its own documents directory, and the database's transaction decides."""
+    given = _checked(given)
+    lock = site.settings.home / "documents" / f".{requisition_id}-handover.lock"
+    busy = _("a handover of requisition {requisition} is in progress").format(
+        requisition=requisition_id
+    )
+    with exclusive(lock, busy):
+        return _handover(site, requisition_id, given, actor, papers)
+
+
+def _handover(
+    site: Site, requisition_id: str, given: Handover, actor: str, papers: PaperSigner
+) -> HandedOver:
     requisition = get(site, requisition_id)
     if requisition.state not in (State.COMPLETED, State.PARTIAL):
         raise InvalidStateError(
@@ -118,7 +136,6 @@ def handover(
             )
         )
     _refuse_if_handed(requisition)
-    given = _checked(given)
     zone = site.settings.timezone
     at = typed_time(given.at, zone, now_us())
     assert at is not None
