@@ -167,6 +167,8 @@ class RecipientKind(StrEnum):
 
 @dataclass(frozen=True)
 class Recipient:
+    """Who receives the images of an entry (the décret's destinataire)."""
+
     kind: RecipientKind
     name: str | None = None  # the officer, or the consulting agent
     unit: str | None = None
@@ -328,7 +330,7 @@ def _recipient(
     officer, unit = _text(data.get("officer")), _text(data.get("unit"))
     if action == "requisition.handover" and (officer or unit):  # who received it in person
         grade = _text(data.get("grade"))
-        named = f"{grade} {officer}" if grade and officer else officer
+        named = f"{officer} ({grade})" if grade and officer else officer
         return Recipient(RecipientKind.OFFICER, named, unit)
     if registration is not None:
         return Recipient(RecipientKind.OFFICER, registration.officer, registration.unit)

@@ -393,7 +393,9 @@ def audit_cells(row: AuditRow, zone: str) -> dict[str, str]:
         "cameras": " ".join(log.cameras),
         "recordings": "; ".join(r for r in recordings if r),
     }
-    return {k: cells[k] if k in cells else str(a[k] or "") for k in AUDIT_CSV_COLUMNS}
+    return {
+        k: cells[k] if k in cells else "" if a[k] is None else str(a[k]) for k in AUDIT_CSV_COLUMNS
+    }
 
 
 def audit_csv(rows: Sequence[AuditRow], zone: str, *, rfc4180: bool = False) -> str:

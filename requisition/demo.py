@@ -115,8 +115,8 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
             )
         say(
             _(
-                "agents designated by {admin} (admin): {operator} (operator), "
-                "{supervisor} (supervisor)"
+                "agents designated by {admin} (admin): {operator} as operator, "
+                "{supervisor} as supervisor"
             ).format(
                 admin=f"{ADMIN_NAME[1]} {ADMIN_NAME[0]}",
                 operator=f"{NAMES[OPERATOR][1]} {NAMES[OPERATOR][0]} ({OPERATOR})",
@@ -185,7 +185,10 @@ def run_demo(site: Path | None, say: Callable[[str], None]) -> DemoResult:
             _(
                 "{operator} searches camera C-012's recordings: {segments} segments "
                 "(a consultation, recorded in the ledger with its reason)"
-            ).format(operator=OPERATOR, segments=len(searched.segments))
+            ).format(
+                operator=f"{NAMES[OPERATOR][1]} {NAMES[OPERATOR][0]}",
+                segments=len(searched.segments),
+            )
         )
         may(OPERATOR, Permission.REGISTER, "requisition register")
         registered = register(

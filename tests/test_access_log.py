@@ -207,7 +207,7 @@ def test_a_login_nobody_had_designated_reads_unknown_never_blank(
     footage, _rid, _window = accessed
     rows = log(footage.env)
     created, itself, designated = rows[0], *[r for r in rows if r["action"] == "agent.add"][:2]
-    assert created["action"] == "site.init" and created["agent"] == ADMIN
+    assert (created["seq"], created["action"], created["agent"]) == ("0", "site.init", ADMIN)
     for before in (created, itself):  # its own designation comes into force after its entry
         assert (before["surname"], before["first_name"], before["role"]) == (
             f"unknown (login {ADMIN})",
