@@ -116,18 +116,6 @@ def handover(
     second one started meanwhile is refused, so that it can never write over the PV of the
     first, nor delete it when the database refuses it. Across workstations (PostgreSQL)
     each writes its own documents directory, and the database's transaction decides."""
-    given = _checked(given)
-    lock = site.settings.home / "documents" / f".{requisition_id}-handover.lock"
-    busy = _("a handover of requisition {requisition} is in progress").format(
-        requisition=requisition_id
-    )
-    with exclusive(lock, busy):
-        return _handover(site, requisition_id, given, actor, papers)
-
-
-def _handover(
-    site: Site, requisition_id: str, given: Handover, actor: str, papers: PaperSigner
-) -> HandedOver:
     requisition = get(site, requisition_id)
     if requisition.state not in (State.COMPLETED, State.PARTIAL):
         raise InvalidStateError(
@@ -136,6 +124,7 @@ def _handover(
             )
         )
     _refuse_if_handed(requisition)
+    given = _checked(given)
     zone = site.settings.timezone
     at = typed_time(given.at, zone, now_us())
     assert at is not None
@@ -151,6 +140,26 @@ def _handover(
         raise InvalidStateError(
             _("requisition {requisition} has no export yet").format(requisition=requisition_id)
         )
+    # Everything refused above is refused before anything is written, the lock included.
+    lock = site.settings.home / "documents" / f".{requisition_id}-handover.lock"
+    busy = _("a handover of requisition {requisition} is in progress").format(
+        requisition=requisition_id
+    )
+    with exclusive(lock, busy):
+        _refuse_if_handed(get(site, requisition_id))  # one that ended while we checked
+        return _handover(site, requisition, given, at, actor, papers)
+
+
+def _handover(
+    site: Site,
+    requisition: Requisition,
+    given: Handover,
+    at: str,
+    actor: str,
+    papers: PaperSigner,
+) -> HandedOver:
+    requisition_id = requisition.id
+    assert requisition.export_path is not None
     handed = Handed(
         number=PV_NUMBER,
         at=at,

@@ -305,31 +305,3 @@ def test_cover_fingerprints_equal_the_stock_tools(demo: Site) -> None:
     ).stdout.split()[0]
     assert ssh.startswith("SHA256:") and ssh in text
     assert der in text
-
-
-def test_a_handover_while_another_runs_is_refused_before_writing(demo: Site) -> None:
-    """Another process holding the requisition's handover lock (a handover in progress):
-    a second handover is refused before it renders or writes anything, so that the loser
-    can never replace or delete the winner's PV."""
-    import fcntl
-    import os
-
-    rid = demo.result.requisition
-    lock = demo.result.home / "documents" / f".{rid}-handover.lock"
-    before = {p.name: p.read_bytes() for p in demo.pv.parent.glob("*pv-remise*")}
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        env = {
-            "SCELLE_HOME": str(demo.result.home),
-            "SCELLE_PASSPHRASE_FILE": str(demo.result.passphrase_file),
-            "LOGNAME": OPERATOR,
-        }
-        argv = ["scelle", "requisition", "handover", rid, "--officer", "X", "--unit", "Y"]
-        argv += ["--medium", "dvd", "--seal", "99"]
-        second = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True)
-    finally:
-        os.close(fd)
-    assert second.returncode == 5, second.stderr
-    assert f"a handover of requisition {rid} is in progress" in second.stderr
-    assert {p.name: p.read_bytes() for p in demo.pv.parent.glob("*pv-remise*")} == before

@@ -3,6 +3,7 @@ with nothing written, and extraction killed mid-way leaving all or nothing."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -143,6 +144,26 @@ def test_extract_hand_over_and_refuse_an_existing_directory(
     assert run_cli(["verify", str(out / rid)]).exit_code == 0
     shown = json.loads(run_cli(["requisition", "show", rid, "--json"], env=filmed.env).stdout)
     assert shown["state"] == "completed" and shown["export_path"] == str(out / rid)
+    # Another process in the middle of this handover (its lock held): a second one is
+    # refused before it writes anything, so it can never replace or delete the first's PV.
+    documents = filmed.site.settings.home / "documents"
+    documents.mkdir(exist_ok=True)
+    entries = filmed.site.ledger.size()
+    fd = os.open(documents / f".{rid}-handover.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        argv = ["scelle", "requisition", "handover", rid, "--officer", "X", "--unit", "Y"]
+        second = subprocess.run(
+            [*argv, "--medium", "dvd", "--seal", "99"],
+            env={**os.environ, **filmed.env},
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.close(fd)
+    assert second.returncode == 5, second.stderr
+    assert f"a handover of requisition {rid} is in progress" in second.stderr
+    assert filmed.site.ledger.size() == entries and not list(documents.glob("*pv-remise*"))
     handed = run_cli(
         [
             "requisition",
