@@ -10,15 +10,18 @@ handed over once: a second handover is refused, never overwrites the first PV.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from custody import text
+from custody.db import Cursor
 from custody.entry import Record, decode_entry
 from custody.errors import InputError, InvalidStateError
-from custody.files import exclusive
+from custody.files import exclusive, fsync_dir
 from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import now_us, people_text
@@ -34,6 +37,7 @@ from requisition.requisitions import (
     not_in_the_future,
     typed_time,
 )
+from requisition.sealed_export import sealed_export
 from requisition.words import label, stored
 
 MEDIA = ("usb", "dvd", "download")
@@ -94,8 +98,8 @@ def _checked(given: Handover) -> Handover:
     )
 
 
-def _refuse_if_handed(requisition: Requisition) -> None:
-    if requisition.handed_at:
+def _refuse_if_handed(requisition: Requisition, *, force: bool = False) -> None:
+    if requisition.handed_at or force:
         raise InvalidStateError(
             _("requisition {requisition} was already handed over").format(
                 requisition=requisition.id
@@ -116,6 +120,13 @@ def handover(
     second one started meanwhile is refused, so that it can never write over the PV of the
     first, nor delete it when the database refuses it. Across workstations (PostgreSQL)
     each writes its own documents directory, and the database's transaction decides."""
+    lock = site.settings.home / "documents" / f".{requisition_id}-handover.lock"
+    busy = _("a handover of requisition {requisition} is in progress").format(
+        requisition=requisition_id
+    )
+    if _pending(site, requisition_id):  # left by a handover killed midway
+        with exclusive(lock, busy):
+            settle(site, requisition_id)
     requisition = get(site, requisition_id)
     if requisition.state not in (State.COMPLETED, State.PARTIAL):
         raise InvalidStateError(
@@ -136,30 +147,23 @@ def handover(
             ),
             hint=_("check the date and time given to --at"),
         )
-    if not requisition.export_path or not Path(requisition.export_path).is_dir():
-        raise InvalidStateError(
-            _("requisition {requisition} has no export yet").format(requisition=requisition_id)
-        )
+    export = sealed_export(site, requisition_id)
     # Everything refused above is refused before anything is written, the lock included.
-    lock = site.settings.home / "documents" / f".{requisition_id}-handover.lock"
-    busy = _("a handover of requisition {requisition} is in progress").format(
-        requisition=requisition_id
-    )
     with exclusive(lock, busy):
         _refuse_if_handed(get(site, requisition_id))  # one that ended while we checked
-        return _handover(site, requisition, given, at, actor, papers)
+        return _handover(site, requisition, export, given, at, actor, papers)
 
 
 def _handover(
     site: Site,
     requisition: Requisition,
+    export: Path,
     given: Handover,
     at: str,
     actor: str,
     papers: PaperSigner,
 ) -> HandedOver:
     requisition_id = requisition.id
-    assert requisition.export_path is not None
     handed = Handed(
         number=PV_NUMBER,
         at=at,
@@ -172,20 +176,26 @@ def _handover(
         count=given.count or len(given.seals),
         seals=list(given.seals),
     )
-    document = handover_pv(
-        Path(requisition.export_path), site.settings, handed, papers.certificate, papers.pdf
-    )
+    document = handover_pv(export, site.settings, handed, papers.certificate, papers.pdf)
+    directory = site.settings.home / "documents"
     stem = f"{requisition_id}-pv-remise-{PV_NUMBER}"
-    # A PV left by an attempt that crashed before its record was never valid: replaced.
-    html, pdf = papers.write(document, site.settings.home / "documents", stem)
-    recorded = False
+    existing = [p for p in _files(directory, stem) if p.exists()]
+    if existing:
+        raise InvalidStateError(
+            _("a PV de remise of requisition {requisition} already exists: {path}").format(
+                requisition=requisition_id, path=existing[0]
+            ),
+            hint=_("a PV is never replaced; move it away only if it was issued in error"),
+        )
+    pending = f".{stem}.pending"
+    html, pdf = directory / f"{stem}.html", directory / f"{stem}.pdf"
     try:
         with site.db.write() as cur:
             (handed_at,) = cur.execute(
                 "SELECT handed_at FROM requisition WHERE id = ?", [requisition_id]
             ).fetchone()
-            if handed_at:
-                _refuse_if_handed(get(site, requisition_id))
+            if handed_at or _handed_in_ledger(cur, requisition_id):
+                _refuse_if_handed(requisition, force=True)
             cur.execute(
                 "UPDATE requisition SET handed_to = ?, handed_at = ?, medium = ?, "
                 "seal_number = ? WHERE id = ?",
@@ -232,13 +242,67 @@ def _handover(
                     ),
                 ],
             )
-        recorded = True
-    finally:
-        if not recorded:
-            for path in (html, pdf):
-                for leftover in (path, path.with_name(path.name + ".sig")):
-                    leftover.unlink(missing_ok=True)
+            # Written under pending names inside the transaction: a failure (disk full)
+            # undoes the record; a crash before the commit leaves only pending files,
+            # which the next handover removes, and one after it, pending files the next
+            # handover renames (settle).
+            papers.write(document, directory, pending)
+    except BaseException:
+        for path in _files(directory, pending):
+            path.unlink(missing_ok=True)
+        raise
+    _rename(directory, pending, stem)
     return HandedOver(get(site, requisition_id), pdf, html, entries[0].seq)
+
+
+def _files(directory: Path, stem: str) -> list[Path]:
+    """A paper's four files: HTML and PDF, each with its Ed25519 signature."""
+    return [directory / f"{stem}.{suffix}" for suffix in ("html", "html.sig", "pdf", "pdf.sig")]
+
+
+def _rename(directory: Path, pending: str, stem: str) -> None:
+    """The committed PV takes its name (signatures first: a PV never stands without)."""
+    for source, target in sorted(
+        zip(_files(directory, pending), _files(directory, stem), strict=True),
+        key=lambda pair: not pair[1].name.endswith(".sig"),
+    ):
+        if source.exists():
+            os.replace(source, target)
+    fsync_dir(directory)
+
+
+def _handed_in_ledger(cur: Cursor, requisition_id: str) -> bool:
+    """The ledger, not the table, says whether it was handed over."""
+    row = cur.execute(
+        "SELECT 1 FROM ledger_audit WHERE requisition = ? AND action = ?",
+        [requisition_id, "requisition.handover"],
+    ).fetchone()
+    return row is not None
+
+
+def _pending(site: Site, requisition_id: str) -> list[Path]:
+    pending = f".{requisition_id}-pv-remise-{PV_NUMBER}.pending"
+    return [p for p in _files(site.settings.home / "documents", pending) if p.exists()]
+
+
+def settle(site: Site, requisition_id: str) -> None:
+    """Finish what a handover killed between its commit and its renames left: pending PV
+    files whose PDF is the one recorded take their name; any other pending files (a
+    handover killed before its commit) were never valid and are removed. The caller
+    holds the requisition's handover lock."""
+    directory = site.settings.home / "documents"
+    stem = f"{requisition_id}-pv-remise-{PV_NUMBER}"
+    pending = f".{stem}.pending"
+    pdf = directory / f"{pending}.pdf"
+    if not _pending(site, requisition_id):
+        return
+    recorded = (handed_record(site, requisition_id) or {}).get("pv") or {}
+    sha = recorded.get("sha256", {}).get("pdf") if isinstance(recorded, dict) else None
+    if pdf.exists() and sha == hashlib.sha256(pdf.read_bytes()).hexdigest():
+        _rename(directory, pending, stem)
+    else:
+        for path in _files(directory, pending):
+            path.unlink(missing_ok=True)
 
 
 def handed_record(site: Site, requisition_id: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from custody.entry import Record
-from custody.errors import InputError, InvalidStateError
+from custody.errors import InputError
 from custody.i18n import N_, _
 from custody.site import Site
 from custody.text import shown
@@ -24,6 +24,7 @@ from exporters.seal_label import label
 from requisition.handover import MEDIA, handed_record
 from requisition.recordings_register import recordings_register
 from requisition.requisitions import get
+from requisition.sealed_export import sealed_export
 from requisition.words import stored
 
 ISSUED = {  # the reason of a `document.issue` entry, by kind of document
@@ -69,24 +70,13 @@ def _issue(
     return Issued(html, pdf, document.sha256, entry.seq)
 
 
-def export_dir(site: Site, requisition_id: str) -> Path:
-    """The directory of a requisition's export; InvalidStateError if it has none (yet, or
-    any more)."""
-    requisition = get(site, requisition_id)
-    if not requisition.export_path or not Path(requisition.export_path).is_dir():
-        raise InvalidStateError(
-            _("requisition {requisition} has no export yet").format(requisition=requisition_id)
-        )
-    return Path(requisition.export_path)
-
-
 def issue_cover(
     site: Site, requisition_id: str, actor: str, papers: PaperSigner, out: Path | None = None
 ) -> Issued:
     """The cover sheet (bordereau) of the export, drawn from its signed files: what the
     sealed export holds, not its handover (the PV de remise states that)."""
     document = cover(
-        export_dir(site, requisition_id), site.settings, papers.certificate, papers.pdf
+        sealed_export(site, requisition_id), site.settings, papers.certificate, papers.pdf
     )
     subject = {"requisition": requisition_id, "document": "cover"}
     return _issue(site, actor, document, papers, out, f"{requisition_id}-cover", subject)
@@ -112,7 +102,7 @@ def issue_label(
         seals = [str(handed["seal_number"])]
     count = int(handed.get("count") or len(seals) or 1) if not seal else 1
     document = label(
-        export_dir(site, requisition_id),
+        sealed_export(site, requisition_id),
         site.settings,
         seals,
         medium or handed.get("medium"),

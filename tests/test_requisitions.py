@@ -4,6 +4,7 @@ with nothing written, and extraction killed mid-way leaving all or nothing."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -305,3 +306,94 @@ def test_an_attempt_killed_after_the_rename_is_finished_not_redone(
         cur.execute("UPDATE requisition SET state = 'processing' WHERE id = ?", [rid])
     bad = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
     assert bad.exit_code == 4  # a damaged package is not recorded as done
+
+
+HAND = ["--officer", "Brigadier Durand", "--unit", "BSU", "--medium", "usb", "--seal", "7"]
+
+
+def _extracted(filmed: SiteEnv, tmp_path: Path) -> str:
+    rid = register(filmed.env)
+    run_cli(["requisition", "approve", rid], env=filmed.env_as(SUPERVISOR))
+    out = tmp_path / "exports"
+    done = run_cli(["requisition", "extract", rid, "--out", str(out)], env=filmed.env)
+    assert done.exit_code == 0, done.stderr
+    return rid
+
+
+def test_a_handover_killed_after_its_record_gets_its_pv_at_the_next_try(
+    filmed: SiteEnv, tmp_path: Path
+) -> None:
+    """Killed (a real process, os._exit) between the commit and the PV's renaming: the
+    handover is recorded, its PV pending; the next handover is refused and names the PV,
+    now in place, the one the ledger recorded."""
+    rid = _extracted(filmed, tmp_path)
+    killer = (
+        "import os, sys, cli, requisition.handover as h\n"
+        "h._rename = lambda *a: os._exit(137)\n"
+        "sys.argv = ['scelle', *sys.argv[1:]]\n"
+        "cli.main()\n"
+    )
+    argv = [sys.executable, "-c", killer, "requisition", "handover", rid, *HAND]
+    killed = subprocess.run(argv, env={**os.environ, **filmed.env}, capture_output=True)
+    assert killed.returncode == 137
+    documents = filmed.site.settings.home / "documents"
+    assert not (documents / f"{rid}-pv-remise-1.pdf").exists()
+    assert len(list(documents.glob(f".{rid}-pv-remise-1.pending.*"))) == 4
+    again = run_cli(["requisition", "handover", rid, *HAND], env=filmed.env)
+    assert again.exit_code == 5 and "already handed over" in again.stderr
+    pdf = documents / f"{rid}-pv-remise-1.pdf"
+    record = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "2"], env=filmed.env_as(AUDITOR)).stdout
+    )[0]
+    assert record["action"] == "requisition.handover"
+    assert record["data"]["pv"]["sha256"]["pdf"] == hashlib.sha256(pdf.read_bytes()).hexdigest()
+    assert not list(documents.glob(f".{rid}-pv-remise-1.pending.*"))
+
+
+def test_a_handover_killed_before_its_record_leaves_no_pv(filmed: SiteEnv, tmp_path: Path) -> None:
+    """Killed while the PV is written, before the commit: nothing recorded, and the
+    pending files never become a PV; the next handover succeeds."""
+    rid = _extracted(filmed, tmp_path)
+    killer = (
+        "import os, sys, cli\n"
+        "from exporters import documents as d\n"
+        "write = d.PaperSigner.write\n"
+        "def dying(self, *a):\n"
+        "    write(self, *a)\n"
+        "    os._exit(137)\n"
+        "d.PaperSigner.write = dying\n"
+        "sys.argv = ['scelle', *sys.argv[1:]]\n"
+        "cli.main()\n"
+    )
+    size = filmed.site.ledger.size()
+    argv = [sys.executable, "-c", killer, "requisition", "handover", rid, *HAND]
+    killed = subprocess.run(argv, env={**os.environ, **filmed.env}, capture_output=True)
+    assert killed.returncode == 137
+    assert filmed.site.ledger.size() == size
+    documents = filmed.site.settings.home / "documents"
+    assert not list(documents.glob(f"{rid}-pv-remise-*"))
+    done = run_cli(["requisition", "handover", rid, *HAND], env=filmed.env)
+    assert done.exit_code == 0, done.stderr
+    assert not list(documents.glob(f".{rid}-pv-remise-1.pending.*"))
+    assert (documents / f"{rid}-pv-remise-1.pdf").is_file()
+
+
+def test_no_paper_is_made_from_an_export_that_is_not_the_sealed_one(
+    filmed: SiteEnv, tmp_path: Path
+) -> None:
+    """A manifest edited since it was sealed (even re-signed by nobody): the handover, the
+    label and the cover sheet are refused (exit 4) and nothing is written or recorded."""
+    rid = _extracted(filmed, tmp_path)
+    manifest = tmp_path / "exports" / rid / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b"test", b"TEST", 1))
+    size = filmed.site.ledger.size()
+    for argv in (
+        ["requisition", "handover", rid, *HAND],
+        ["doc", "label", rid],
+        ["doc", "cover", rid],
+    ):
+        refused = run_cli(argv, env=filmed.env)
+        assert refused.exit_code == 4, refused.stderr
+        assert "not the one the ledger recorded" in refused.stderr
+    assert filmed.site.ledger.size() == size
+    assert not list((filmed.site.settings.home / "documents").glob(f"*{rid}*"))
