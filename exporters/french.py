@@ -9,6 +9,7 @@ decimal comma; times are local with their UTC offset stated.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -60,12 +61,6 @@ def time(value: str | None, zone: str) -> str:
     return f"{at:%d/%m/%Y à %H:%M:%S} ({offset(at)})"
 
 
-def minute(value: str, zone: str) -> str:
-    """`29/11/2026 à 14 h 03`: a time a person gave or reads aloud (handover, issue)."""
-    at = moment(value, zone)
-    return f"{at:%d/%m/%Y} à {at:%H}{NNBSP}h{NNBSP}{at:%M}"
-
-
 def day(value: str, zone: str) -> str:
     """`29/11/2026`."""
     return f"{moment(value, zone):%d/%m/%Y}"
@@ -105,11 +100,14 @@ def media(kind: str | None, count: int = 1) -> str:
 
 
 _SEAL_PREFIX = re.compile(
-    r"^\s*(scell[ée]s?\b\.?\s*)?(n\s*[°º]\s*|no?\.\s*|no\s+|num[ée]ro\s*|#\s*)?", re.I
+    r"^\s*(scell[ée]s?\b\.?\s*)?(n\s*[°º]\s*|№\s*|no?\.\s*|no\s+|num[ée]ro\s*|#\s*)?:?\s*",
+    re.I,
 )
 
 
 def bare_seal(typed: str) -> str:
     """A seal number without the words people type before it (`Scellé n° 12`, `SCELLE
-    N° 12`, `n°12`, `#12` are all `12`): the papers print their own `Scellé n°`."""
-    return _SEAL_PREFIX.sub("", typed, count=1).strip() or typed.strip()
+    N° 12`, `n°12`, `№ 12`, `#12` are all `12`): the papers print their own `Scellé n°`.
+    Empty when nothing but those words was typed (the caller refuses it)."""
+    text = unicodedata.normalize("NFC", typed)
+    return _SEAL_PREFIX.sub("", text, count=1).strip()

@@ -20,6 +20,7 @@ from exporters.documents import Document, PdfSign, centre, qr_svg, render
 from exporters.manifest import MANIFEST, check_format
 
 SIZE = "A6 (105 × 148 mm)"
+SHOWN_WINDOWS = 3  # more would cover the hash and its QR code: the rest are counted
 
 
 def label(
@@ -51,10 +52,13 @@ def label(
         {
             "centre": centre(settings),
             "r": manifest["requisition"],
-            "seals": [french.bare_seal(s) for s in seals] or [None],
+            "seals": [french.bare_seal(s) or s for s in seals] or [None],
             "medium": french.media(medium, count) if medium else None,
             "day": french.day(handed_at, zone) if handed_at else None,
-            "cameras": cameras,
+            "cameras": cameras[:SHOWN_WINDOWS]
+            if len(cameras) <= SHOWN_WINDOWS
+            else cameras[: SHOWN_WINDOWS - 1],
+            "more": 0 if len(cameras) <= SHOWN_WINDOWS else len(cameras) - SHOWN_WINDOWS + 1,
             "sha_lines": [french.hexa(sha[:32]), french.hexa(sha[32:])],
             "qr": qr_svg(sha),
         },

@@ -41,6 +41,7 @@ from requisition.sealed_export import sealed_export
 from requisition.words import label, stored
 
 MEDIA = ("usb", "dvd", "download")
+SEAL_MAX = 40  # a seal number is printed large on an A6 label
 PV_NUMBER = 1  # one handover per requisition: its PV is n° 1
 
 
@@ -78,10 +79,30 @@ class HandedOver:
     seq: int  # the handover's ledger entry
 
 
+def seal_number(typed: str) -> str:
+    """A seal number as typed, without the words before it; InputError if nothing else
+    was typed (`Scellé n°` alone would print `Scellé n° Scellé n°`)."""
+    bare = bare_seal(nonempty(typed, _("the requisition has no seal number")))
+    if not bare:
+        raise InputError(
+            _("seal number {typed!r} has no number after its words").format(typed=typed.strip()),
+            hint=_("give the number alone: --seal 2026-0042"),
+        )
+    if len(bare) > SEAL_MAX:
+        raise InputError(
+            _("seal number {typed!r} is longer than {limit} characters").format(
+                typed=bare[:SEAL_MAX] + "…", limit=SEAL_MAX
+            )
+        )
+    return bare
+
+
 def _checked(given: Handover) -> Handover:
-    seals = [bare_seal(nonempty(s, _("the requisition has no seal number"))) for s in given.seals]
+    seals = [seal_number(s) for s in given.seals]
     if not seals:
         raise InputError(_("the requisition has no seal number"), hint=_("give --seal"))
+    if len(seals) > 99:
+        raise InputError(_("at most 99 seals are handed over at once"))
     if len(set(seals)) != len(seals):
         raise InputError(_("the same seal number is given twice"))
     count = len(seals) if given.count is None else given.count

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from custody.entry import Record
-from custody.errors import InputError
+from custody.errors import InputError, InvalidStateError
 from custody.i18n import N_, _
 from custody.site import Site
 from custody.text import shown
@@ -21,7 +21,7 @@ from custody.timewindow import day_start, parse_day
 from exporters.documents import Document, PaperSigner
 from exporters.export_facts import cover
 from exporters.seal_label import label
-from requisition.handover import MEDIA, handed_record
+from requisition.handover import MEDIA, handed_record, seal_number
 from requisition.recordings_register import recordings_register
 from requisition.requisitions import get
 from requisition.sealed_export import sealed_export
@@ -94,13 +94,26 @@ def issue_label(
     """The seal labels, one per seal: by default the handover's seals, medium and date
     (a medium as people write it: clé USB is usb); before the handover, `seal` and
     `medium` fill them in, or they are left blank to write by hand."""
+    handed = handed_record(site, requisition_id) or {}
+    if seal:
+        seal = seal_number(seal)
+    if handed and (medium or (seal and seal not in (handed.get("seals") or []))):
+        raise InvalidStateError(
+            _(
+                "requisition {requisition} was handed over: its labels state the seals and "
+                "media of its handover ({seals})"
+            ).format(
+                requisition=requisition_id,
+                seals=", ".join(handed.get("seals") or [str(handed.get("seal_number"))]),
+            ),
+            hint=_("leave out --medium, and give --seal only to print one of those"),
+        )
     if medium:
         medium = stored("medium", medium, MEDIA)
-    handed = handed_record(site, requisition_id) or {}
     seals = [seal] if seal else [str(s) for s in handed.get("seals") or []]
     if not seals and handed.get("seal_number"):  # a handover recorded before the list
         seals = [str(handed["seal_number"])]
-    count = int(handed.get("count") or len(seals) or 1) if not seal else 1
+    count = int(handed.get("count") or len(seals) or 1)
     document = label(
         sealed_export(site, requisition_id),
         site.settings,
@@ -128,7 +141,10 @@ def _days(site: Site, start: str, end: str) -> tuple[date, date, int, int]:
                 )
             )
         days.append(day)
-    first, last = day_start(days[0], zone), day_start(days[1] + timedelta(days=1), zone)
+    try:
+        first, last = day_start(days[0], zone), day_start(days[1] + timedelta(days=1), zone)
+    except (OverflowError, ValueError) as exc:  # 31/12/9999 has no next day
+        raise InputError(_("--to {day} is too far ahead").format(day=shown(end))) from exc
     if days[1] < days[0]:
         raise InputError(_("--to is before --from"))
     return days[0], days[1], first, last

@@ -19,6 +19,7 @@ from exporters import french
 from exporters.documents import Document, PdfSign, centre, render
 from exporters.legal import LEGAL_BASES
 from requisition.cameras import list_cameras
+from requisition.handover import handed_record
 
 # Holes in the recording of a camera in the period: a segment starting after every
 # earlier one has ended (segments may overlap, so the running maximum of their ends).
@@ -49,8 +50,9 @@ def _transmissions(site: Site, camera: str, start_us: int, end_us: int) -> list[
         if prosecutor:
             authority += f", autorisation du procureur de la République {prosecutor}"
         seal_words = f", scellé(s) n° {seals}" if seals else ""
+        count = int((handed_record(site, rid) or {}).get("count") or 1)
         out.append(
-            f"le {french.minute(at, zone)} : remise à {to}, sur {french.media(medium)}"
+            f"le {french.time(at, zone)} : remise à {to}, sur {french.media(medium, count)}"
             f"{seal_words} — réquisition {rid}, procédure {pv} ({authority})"
         )
     return out
@@ -91,7 +93,7 @@ def _camera(site: Site, camera: Any, start_us: int, end_us: int) -> dict[str, An
             f"du {ref(lo)} au {ref(hi)} ({french.duration((hi - lo) / 1e6)})" for lo, hi in holes
         ],
         "destructions": [
-            f"le {french.minute(at, zone)} : enregistrements du {ref(lo)} au {ref(hi)} "
+            f"le {french.time(at, zone)} : enregistrements du {ref(lo)} au {ref(hi)} "
             f"({french.number(n)} fichier(s) vidéo), purge n° {run}"
             for run, at, n, lo, hi in destroyed
         ],
@@ -117,7 +119,7 @@ def recordings_register(
             "article": site.settings.register_article,
             "period_from": f"{first_day:%d/%m/%Y}",
             "period_to": f"{last_day:%d/%m/%Y}",
-            "issued_at": french.minute(utc_text(now_us()), zone),
+            "issued_at": french.time(utc_text(now_us()), zone),
             "issued_day": french.day(utc_text(now_us()), zone),
             "cameras": [_camera(site, c, start_us, end_us) for c in list_cameras(site)],
         },

@@ -262,6 +262,7 @@ def test_names_are_text_never_markup() -> None:
             "medium": None,
             "day": None,
             "cameras": [],
+            "more": 0,
             "sha_lines": ["ab" * 16, "cd" * 16],
             "qr": "",
         },

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from custody.timewindow import parse_window
 from exporters.generate import generate_footage
@@ -397,3 +398,43 @@ def test_no_paper_is_made_from_an_export_that_is_not_the_sealed_one(
         assert "not the one the ledger recorded" in refused.stderr
     assert filmed.site.ledger.size() == size
     assert not list((filmed.site.settings.home / "documents").glob(f"*{rid}*"))
+
+
+def test_seals_labels_and_register_follow_the_handover(filmed: SiteEnv, tmp_path: Path) -> None:
+    """Seal numbers typed with their words lose them, words alone are refused; after the
+    handover a label cannot state another seal or medium; the register counts the media."""
+    rid = _extracted(filmed, tmp_path)
+    base = ["requisition", "handover", rid, "--officer", "Lt Roux", "--unit", "BSU"]
+    for typed in ("Scellé n°", "#", "Scellé №", "S" * 41):
+        refused = run_cli([*base, "--medium", "usb", "--seal", typed], env=filmed.env)
+        assert refused.exit_code == 3, (typed, refused.stderr)
+        assert "seal number" in refused.stderr
+    done = run_cli(
+        [*base, "--medium", "clé USB", "--seal", "Scellé n° : A1", "--seal", "Scellé №A2"],
+        env=filmed.env,
+    )
+    assert done.exit_code == 0, done.stderr
+    record = json.loads(
+        run_cli(["ledger", "show", "--json", "--limit", "2"], env=filmed.env_as(AUDITOR)).stdout
+    )[0]
+    assert record["data"]["seals"] == ["A1", "A2"] and record["data"]["count"] == 2
+    for extra in (["--medium", "dvd"], ["--seal", "99"]):
+        label = run_cli(["doc", "label", rid, *extra], env=filmed.env)
+        assert label.exit_code == 5 and "A1, A2" in label.stderr, label.stderr
+    label = run_cli(["doc", "label", rid, "--seal", "A2", "--out", str(tmp_path)], env=filmed.env)
+    assert label.exit_code == 0, label.stderr
+    day = json.loads(run_cli(["requisition", "show", rid, "--json"], env=filmed.env).stdout)[
+        "windows"
+    ][0]["from"][:10]
+    made = run_cli(
+        ["doc", "register", "--from", day, "--to", day, "--out", str(tmp_path)], env=filmed.env
+    )
+    assert made.exit_code == 0, made.stderr
+    text = " ".join(
+        "".join(p.extract_text() for p in PdfReader(tmp_path / f"register-{day}-{day}.pdf").pages)
+        .replace("\u202f", " ")
+        .split()
+    )
+    assert "sur 2 clés USB, scellé(s) n° A1, A2" in text
+    far = run_cli(["doc", "register", "--from", day, "--to", "31/12/9999"], env=filmed.env)
+    assert far.exit_code == 3 and "too far ahead" in far.stderr
