@@ -44,12 +44,12 @@ ENGLISH = {  # marked only: shown as _(ENGLISH[kind]), in the user's language
 
 FRENCH = {
     GapKind.NO_FOOTAGE: "aucun enregistrement",
-    GapKind.CORRUPT: "segment illisible (corrompu), remis tel qu'enregistré",
-    GapKind.MISSING: "segment disparu du stockage depuis l'indexation",
-    GapKind.ALTERED: "segment modifié depuis l'indexation (son empreinte SHA-256 n'est plus "
-    "celle relevée à l'indexation) : écarté, non remis",
-    GapKind.NOT_REGULAR: "segment remplacé dans le stockage par autre chose qu'un fichier "
-    "ordinaire (lien symbolique…) : écarté, non remis",
+    GapKind.CORRUPT: "fichier vidéo illisible (corrompu), remis tel qu'enregistré",
+    GapKind.MISSING: "fichier vidéo disparu du stockage depuis l'indexation",
+    GapKind.ALTERED: "fichier vidéo modifié depuis l'indexation (son empreinte SHA-256 n'est "
+    "plus celle relevée à l'indexation) : écarté, non remis",
+    GapKind.NOT_REGULAR: "fichier vidéo remplacé dans le stockage par autre chose qu'un "
+    "fichier ordinaire (lien symbolique…) : écarté, non remis",
 }
 
 _LEGACY = [  # manifests written before gaps had a kind said it only in their reason

@@ -33,6 +33,19 @@ KEYS = ("keys/signer.pub.pem", "keys/allowed_signers", "keys/minisign.pub")
 LEDGER = ("ledger/entry.json", "ledger/inclusion.json", "ledger/checkpoint.txt")
 VERIFY = "VERIFY.txt"
 COVER = ("documents/cover.html", "documents/cover.pdf")
+# The bordereau's own sums, binding its files to this export's manifest (`../manifest.json`):
+# a signed cover copied from another export of the site fails them. Written by exports
+# whose manifest names its agents (the manifest, signed, says whether it must be there).
+COVER_SUMS = "documents/SHA256SUMS"
+
+
+def fixed(manifest: Mapping[str, Any]) -> frozenset[str]:
+    """The files every export holds beside its footage."""
+    if "agents" in manifest:
+        return FIXED | {COVER_SUMS, f"{COVER_SUMS}.sig"}
+    return FIXED
+
+
 FIXED = frozenset(
     {
         MANIFEST,

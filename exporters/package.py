@@ -45,7 +45,7 @@ from custody.timewindow import Window, now_us, utc_text
 from exporters.documents import PaperSigner
 from exporters.export_facts import cover
 from exporters.index import Coverage, coverage_json, find, scan, sha256_file
-from exporters.manifest import FORMAT, MANIFEST, REQUISITION_FIELDS, SUMS
+from exporters.manifest import COVER_SUMS, FORMAT, MANIFEST, REQUISITION_FIELDS, SUMS
 from exporters.master import extract_master, verified_coverage
 from exporters.models import Camera
 from exporters.verify_text import verify_text
@@ -391,7 +391,13 @@ def _document(
 ) -> None:
     """The cover sheet, signed inside and beside, and its issue recorded."""
     sheet = cover(tmp, site.settings, papers.certificate, papers.pdf)
-    papers.write(sheet, tmp / "documents", "cover")
+    html, pdf = papers.write(sheet, tmp / "documents", "cover")
+    sums = "".join(
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {name}\n"
+        for path, name in ((html, html.name), (pdf, pdf.name), (tmp / MANIFEST, f"../{MANIFEST}"))
+    ).encode()
+    write_atomic(tmp / COVER_SUMS, sums)
+    write_atomic(tmp / f"{COVER_SUMS}.sig", sign_raw(papers.signer, sums))
     site.ledger.append(
         actor,
         Record(

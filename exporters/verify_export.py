@@ -39,7 +39,7 @@ from custody.signatures import (
 )
 from exporters.french import hexa
 from exporters.gaps import ENGLISH, WITHHELD, GapKind, kind_of
-from exporters.manifest import FIXED, MANIFEST, MAX_MANIFEST_BYTES, check_format
+from exporters.manifest import COVER_SUMS, MANIFEST, MAX_MANIFEST_BYTES, check_format, fixed
 from exporters.verify_text import stated
 
 
@@ -132,7 +132,7 @@ def _contents(export: _Export) -> None:
 
 
 def _inventory(export: _Export) -> None:
-    listed = {f["path"] for f in export.manifest["files"]} | FIXED
+    listed = {f["path"] for f in export.manifest["files"]} | fixed(export.manifest)
     present: set[str] = set()
     for p in export.root.rglob("*"):
         name = str(p.relative_to(export.root))
@@ -197,6 +197,28 @@ def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError(_("the inclusion proof does not lead to the signed checkpoint"))
 
 
+def _cover_sums(export: _Export, key: Ed25519PublicKey, manifest_sha: str) -> None:
+    """documents/SHA256SUMS, signed, names this manifest and the cover's two files as
+    they are: a signed cover sheet copied from another export of the site fails here."""
+    sums = export.read(COVER_SUMS)
+    verify_raw(key, sums, export.read(f"{COVER_SUMS}.sig"))
+    lines: dict[str, str] = {}
+    for line in sums.decode(errors="replace").splitlines():
+        digest, sep, name = line.partition("  ")
+        if not sep:
+            raise IntegrityError(_("{file} is not in sha256sum's format").format(file=COVER_SUMS))
+        lines[name] = digest
+    wanted = {
+        "cover.html": hashlib.sha256(export.read("documents/cover.html")).hexdigest(),
+        "cover.pdf": hashlib.sha256(export.read("documents/cover.pdf")).hexdigest(),
+        f"../{MANIFEST}": manifest_sha,
+    }
+    if lines != wanted:
+        raise IntegrityError(
+            _("the cover sheet's files are not this export's (documents/SHA256SUMS)")
+        )
+
+
 def _cover(export: _Export, key: Ed25519PublicKey) -> None:
     """The cover sheet and VERIFY.txt are signed, and both are this export's: the cover
     states this manifest's hash and ledger entry, VERIFY.txt this requisition, key,
@@ -209,6 +231,8 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
     seq = parse_canonical(export.read("ledger/entry.json")).get("seq")
     if (sha not in html and hexa(sha) not in html) or f"entrée n° {seq}" not in html:
         raise IntegrityError(_("the cover sheet states another manifest or ledger entry"))
+    if "agents" in export.manifest:  # its PDF too is bound to this manifest
+        _cover_sums(export, key, sha)
     try:
         says = stated(export.read("VERIFY.txt").decode())
     except ValueError as exc:

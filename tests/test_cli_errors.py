@@ -136,11 +136,11 @@ def test_init_with_a_bad_site_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["ledger", "show", "99"], 3, "no ledger entry 99 (the ledger has 5)"),
+        (["ledger", "show", "99"], 3, "no ledger entry 99 (the ledger has 6)"),
         (["ledger", "show", "--raw"], 2, "--raw needs an entry number"),
-        (["ledger", "proof", "inclusion", "--index", "7"], 3, "no entry 7 in a tree of 5"),
-        (["ledger", "proof", "inclusion", "--index", "0", "--size", "9"], 3, "between 1 and 5"),
-        (["ledger", "proof", "consistency", "--from", "0"], 3, "--from must be between 1 and 5"),
+        (["ledger", "proof", "inclusion", "--index", "7"], 3, "no entry 7 in a tree of 6"),
+        (["ledger", "proof", "inclusion", "--index", "0", "--size", "9"], 3, "between 1 and 6"),
+        (["ledger", "proof", "consistency", "--from", "0"], 3, "--from must be between 1 and 6"),
         (["ledger", "verify", "--checkpoint", "/nonexistent"], 3, "no checkpoint file at"),
         (["keys", "show", "--pem", "--ssh"], 2, "choose one of"),
     ],

@@ -306,3 +306,26 @@ def test_cover_fingerprints_equal_the_stock_tools(demo: Site) -> None:
     ).stdout.split()[0]
     assert ssh.startswith("SHA256:") and ssh in text
     assert der in text
+
+
+def test_a_signed_paper_of_the_site_cannot_stand_in_for_the_cover(
+    demo: Site, tmp_path: Path
+) -> None:
+    """The PV, signed with the same site key, put in place of the bordereau's PDF: its
+    signature is the site's, but documents/SHA256SUMS binds the cover to this manifest."""
+    export = demo.result.export.path
+    copy = tmp_path / export.name
+    shutil.copytree(export, copy)
+    shutil.copy(demo.pv, copy / "documents" / "cover.pdf")
+    shutil.copy(demo.pv.with_name(demo.pv.name + ".sig"), copy / "documents" / "cover.pdf.sig")
+    result = run_cli(["verify", str(copy)])
+    assert result.exit_code == 4, result.stdout
+    assert "FAIL  signed cover sheet and VERIFY.txt" in result.stdout
+    assert "not this export's (documents/SHA256SUMS)" in result.stdout
+    sums = subprocess.run(
+        [require_tool("sha256sum"), "-c", "SHA256SUMS"],
+        cwd=export / "documents",
+        capture_output=True,
+        text=True,
+    )
+    assert sums.returncode == 0, sums.stdout  # the stock tool checks the original

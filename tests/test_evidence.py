@@ -111,7 +111,7 @@ def assert_withheld(filmed: Filmed, export: Path, victim: str, kind: GapKind) ->
     working = sorted((export / "working").rglob("*.mp4"))
     assert len(working) == 2  # 10:00-10:01 and 10:02-10:03, the gap between them
     cover = flat(pdf_text(export / "documents" / "cover.pdf"))
-    assert flat("1 lacune(s)") in cover and flat("écarté, non remis") in cover
+    assert flat("1 interruption :") in cover and flat("écarté, non remis") in cover
     assert flat(victim) in cover
     verified = run_cli(["verify", str(export), "--key", filmed.fingerprint()])
     assert verified.exit_code == 0, verified.stdout
@@ -151,7 +151,7 @@ def test_export_segment_altered_after_ingest_is_a_gap_not_delivered(
     assert_withheld(filmed, export, victim, GapKind.ALTERED)
     assert bytes(data) not in every_byte(export)
     cover = pdf_text(export / "documents" / "cover.pdf")
-    assert "segment modifié depuis l'indexation" in cover
+    assert flat("fichier vidéo modifié depuis l'indexation") in flat(cover)
     entry = json.loads((export / "ledger" / "entry.json").read_bytes())
     assert entry["data"]["complete"] is False and entry["data"]["altered"] == [victim]
 
@@ -242,7 +242,7 @@ def test_an_altered_segment_hidden_by_other_footage_is_still_named(
     cov = m["items"][0]["coverage"]
     assert cov["gaps"] == [] and cov["complete"] is False and m["complete"] is False
     assert not list((export / "master").rglob("*dup*"))
-    assert flat("1 autre(s) segment(s) indexé(s) non remis") in flat(
+    assert flat("1 autre(s) fichier(s) vidéo non remis") in flat(
         pdf_text(export / "documents" / "cover.pdf")
     )
     verified = run_cli(["verify", str(export)])

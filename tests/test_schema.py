@@ -84,7 +84,10 @@ def test_db_upgrade_migrates_a_v1_site(
     assert verified.exit_code == 0, verified.stderr
     assert "audit index OK" in verified.stdout
     found = json.loads(run_cli(["audit", "--action", "site", "--json"], env=env).stdout)
-    assert [(row["seq"], row["action"]) for row in found] == [(0, "site.init")]
+    assert [(row["seq"], row["action"]) for row in found] == [
+        (0, "site.init"),
+        (1, "site.document-key"),
+    ]
     assert (
         run_cli(["db", "upgrade"], env=env).stdout.strip() == f"schema is current (v{PLAN.latest})"
     )

@@ -95,10 +95,16 @@ def rewrite_log(conn: Attacker, new_bodies: list[bytes]) -> None:
     raw.close()
 
 
+def replaced(body: bytes, old: bytes, new: bytes) -> bytes:
+    """The edit, which must change something (an edit that matches nothing tests nothing)."""
+    assert old in body
+    return body.replace(old, new)
+
+
 def entry_edited(env: SiteEnv) -> None:
     conn = connect(env)
-    body = bodies(conn)[5].replace(b"reason 5", b"reason X")
-    conn.execute("UPDATE ledger_entry SET body = ? WHERE seq = 5", (body,))
+    body = replaced(bodies(conn)[7], b"reason 7", b"reason X")
+    conn.execute("UPDATE ledger_entry SET body = ? WHERE seq = 7", (body,))
 
 
 def audit_index_row_edited(env: SiteEnv) -> None:
@@ -123,8 +129,8 @@ def entry_deleted_and_rehashed(env: SiteEnv) -> None:
 def entry_inserted_in_middle(env: SiteEnv) -> None:
     conn = connect(env)
     old = bodies(conn)
-    forged = old[5].replace(b"reason 5", b"planted")
-    rewrite_log(conn, [*old[:5], forged, *old[5:]])
+    forged = replaced(old[7], b"reason 7", b"planted")
+    rewrite_log(conn, [*old[:7], forged, *old[7:]])
 
 
 def entries_swapped(env: SiteEnv) -> None:
@@ -254,17 +260,17 @@ def upper_tree_node_edited(env: SiteEnv) -> None:
 
 
 def leaf_and_entry_edited(env: SiteEnv) -> None:
-    """Entry 5 edited and its leaf hash updated, interior nodes left alone."""
+    """Entry 7 edited and its leaf hash updated, interior nodes left alone."""
     conn = connect(env)
-    body = bodies(conn)[5].replace(b"reason 5", b"reason X")
-    conn.execute("UPDATE ledger_entry SET body = ? WHERE seq = 5", (body,))
+    body = replaced(bodies(conn)[7], b"reason 7", b"reason X")
+    conn.execute("UPDATE ledger_entry SET body = ? WHERE seq = 7", (body,))
     conn.execute(
-        "UPDATE ledger_node SET hash = ? WHERE level = 0 AND idx = 5", (merkle.leaf_hash(body),)
+        "UPDATE ledger_node SET hash = ? WHERE level = 0 AND idx = 7", (merkle.leaf_hash(body),)
     )
 
 
 CASES: dict[str, tuple[Callable[[SiteEnv], None], str]] = {
-    "entry_edited": (entry_edited, "ledger entry 5 was altered"),
+    "entry_edited": (entry_edited, "ledger entry 7 was altered"),
     "entry_deleted_leaving_gap": (entry_deleted_leaving_gap, "ledger entry 5 is missing"),
     "entry_deleted_and_rehashed": (
         entry_deleted_and_rehashed,
@@ -324,7 +330,7 @@ CASES: dict[str, tuple[Callable[[SiteEnv], None], str]] = {
     ),
     "leaf_and_entry_edited": (
         leaf_and_entry_edited,
-        "tree node (level 1, index 2) is missing or does not match",
+        "tree node (level 1, index 3) is missing or does not match",
     ),
 }
 
