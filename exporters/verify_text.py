@@ -86,6 +86,10 @@ FRANÇAIS — depuis ce répertoire, avec les outils standard :
   3. Intégrité des fichiers :
        sha256sum -c SHA256SUMS
        sha256sum SHA256SUMS     (doit être égal à "sha256sums" dans manifest.json)
+     Bordereau (documents/), lié à ce manifeste :
+       openssl pkeyutl -verify -pubin -inkey keys/signer.pub.pem -rawin \\
+         -in documents/SHA256SUMS -sigfile documents/SHA256SUMS.sig
+       (cd documents && sha256sum -c SHA256SUMS)
   4. Tout en une fois, avec scelle (pip install scelle) :
        scelle verify . --key {ssh_fp}
 
@@ -103,6 +107,10 @@ ENGLISH — from this directory, with standard tools:
   3. File integrity:
        sha256sum -c SHA256SUMS
        sha256sum SHA256SUMS     (must equal "sha256sums" in manifest.json)
+     Cover sheet (documents/), bound to this manifest:
+       openssl pkeyutl -verify -pubin -inkey keys/signer.pub.pem -rawin \\
+         -in documents/SHA256SUMS -sigfile documents/SHA256SUMS.sig
+       (cd documents && sha256sum -c SHA256SUMS)
   4. All at once, with scelle (pip install scelle):
        scelle verify . --key {ssh_fp}
 

@@ -129,7 +129,9 @@ def _document(
     recorder's own times beside them, as the signed JSON states them."""
     zone = site.settings.timezone
     cameras = list(cameras)
-    offsets = {c.id: c.clock_offset_ms * 1000 for c in list_cameras(site)}
+    registered = list_cameras(site)
+    offsets = {c.id: c.clock_offset_ms * 1000 for c in registered}
+    retention = {c.id: c.retention_days for c in registered}
 
     def both(recorder_utc: str, camera: str) -> dict[str, str]:
         reference = utc_text(to_us(datetime.fromisoformat(recorder_utc)) - offsets.get(camera, 0))
@@ -148,6 +150,7 @@ def _document(
             "destroyed": [
                 {
                     "camera": c["camera"],
+                    "retention": retention.get(c["camera"]),
                     "from": both(c["first_utc"], c["camera"]),
                     "to": both(c["last_end_utc"], c["camera"]),
                     "offset": french.number(offsets.get(c["camera"], 0) / 1e6, 3),

@@ -229,6 +229,7 @@ def test_the_destruction_certificate_gives_both_clocks(demo: Site) -> None:
     old = date.fromisoformat(demo.result.day) - timedelta(days=19)
     assert has(text, f"{old:%d/%m/%Y} à 09:00:00")  # C-044: no offset, both alike
     assert has(text, "Paul MARTIN, superviseur")
+    assert has(text, "conservation : 15 jours") and has(text, "art. L252-5")
     assert english_in(text) == []
 
 
@@ -328,4 +329,16 @@ def test_a_signed_paper_of_the_site_cannot_stand_in_for_the_cover(
         capture_output=True,
         text=True,
     )
-    assert sums.returncode == 0, sums.stdout  # the stock tool checks the original
+    assert sums.returncode == 0, sums.stdout  # the stock tools check the original
+    signed = subprocess.run(
+        [
+            *[require_tool("openssl"), "pkeyutl", "-verify", "-pubin"],
+            *["-inkey", "keys/signer.pub.pem", "-rawin", "-in", "documents/SHA256SUMS"],
+            *["-sigfile", "documents/SHA256SUMS.sig"],
+        ],
+        cwd=export,
+        capture_output=True,
+        text=True,
+    )
+    assert signed.returncode == 0 and "Signature Verified Successfully" in signed.stdout
+    assert "(cd documents && sha256sum -c SHA256SUMS)" in (export / "VERIFY.txt").read_text()
