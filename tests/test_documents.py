@@ -25,6 +25,7 @@ from custody.pdfsign import verify_signed_pdf
 from exporters.documents import render
 from requisition.demo import OPERATOR, SUPERVISOR, DemoResult, run_demo
 from tests.conftest import ADMIN, logged_in_as, require_tool, run_cli
+from tests.test_pdf_signatures import pdfa_findings, preflight, preflight_findings
 
 # English the first papers printed, found by reading them (issue 15); a path such as
 # `master/01-C-012/...` is a file name, not a word, and is allowed.
@@ -244,6 +245,8 @@ def test_pdfs_are_pdf_a_and_signed_inside(demo: Site, which: str, tmp_path: Path
 
     trusted = x509.load_pem_x509_certificate(certificate)
     verify_signed_pdf(data, trusted)
+    assert pdfa_findings(data) == []  # the structural check (partial, see its module)
+    assert preflight_findings(preflight(), data, tmp_path) == []  # PDFBox Preflight
     flipped = bytearray(data)
     middle = len(flipped) // 3
     flipped[middle] ^= 0x01
