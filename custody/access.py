@@ -288,7 +288,10 @@ def describe(entry: Mapping[str, Any], context: Context) -> Access:
     recordings = _windows(data)
     summary = None
     if action == "footage.destroy":
-        camera, first, last = subject.get("camera"), data.get("first_utc"), data.get("last_end_utc")
+        # reference time where the entry gives it (recorder time in entries made before)
+        camera = subject.get("camera")
+        first = data.get("first_reference_utc", data.get("first_utc"))
+        last = data.get("last_end_reference_utc", data.get("last_end_utc"))
         if isinstance(camera, str) and isinstance(first, str) and isinstance(last, str):
             recordings = (Recording(camera, first, last),)
         elif data.get("segments") is not None:  # before destroyed spans were recorded

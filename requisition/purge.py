@@ -313,12 +313,15 @@ def _tally(
 
 def _span(destroyed: list[Doomed]) -> dict[str, str]:
     """Which recordings were destroyed (the access log names them): from the start of
-    the first to the end of the last, in UTC as the intent states its own."""
+    the first to the end of the last, in the recorder's clock as the intent states its own,
+    and in reference time (its offset taken off), as every other access names them."""
     if not destroyed:
         return {}
     return {
         "first_utc": utc_text(min(d.start_us for d in destroyed)),
         "last_end_utc": utc_text(max(d.end_us for d in destroyed)),
+        "first_reference_utc": utc_text(min(d.start_us - d.offset_us for d in destroyed)),
+        "last_end_reference_utc": utc_text(max(d.end_us - d.offset_us for d in destroyed)),
     }
 
 

@@ -389,6 +389,30 @@ def test_older_ledgers_read_the_same_way() -> None:
     assert describe(_entry(0, "jd", "site.init", "csv"), context).designation is None
 
 
+def test_a_deletion_is_logged_in_reference_time() -> None:
+    """A recorder 1.5 s fast: its destroyed span is logged as every other access is, in
+    reference time; an outcome written before reference times were recorded keeps the
+    recorder's."""
+    context = Context()
+    span = {
+        "first_utc": "2026-11-01T13:00:01.500000Z",
+        "last_end_utc": "2026-11-01T13:01:01.500000Z",
+    }
+    reference = {
+        "first_reference_utc": "2026-11-01T13:00:00.000000Z",
+        "last_end_reference_utc": "2026-11-01T13:01:00.000000Z",
+    }
+    subject = {"camera": "C-1", "purge": 3}
+    now = describe(_entry(5, "jd", "footage.destroy", subject, **span, **reference), context)
+    assert [(r.start, r.end) for r in now.recordings] == [
+        ("2026-11-01T13:00:00.000000Z", "2026-11-01T13:01:00.000000Z")
+    ]
+    before = describe(_entry(6, "jd", "footage.destroy", subject, **span), context)
+    assert [(r.start, r.end) for r in before.recordings] == [
+        ("2026-11-01T13:00:01.500000Z", "2026-11-01T13:01:01.500000Z")
+    ]
+
+
 def test_footage_find_records_a_consultation(accessed: tuple[Footage, str, Window]) -> None:
     """Through the CLI: the reason given or the default one, the requisition's PV, and a
     procedure that is not the requisition's refused with nothing recorded."""
