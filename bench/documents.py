@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.pdfsign import PDF_VARIANT
 from custody.timewindow import day_start
+from exporters.documents import render
 from exporters.export_facts import cover
 from exporters.handover_pv import Handed, handover_pv
 from exporters.seal_label import label
@@ -39,6 +40,34 @@ def timed(runs: int, make: Callable[[], object]) -> float:
         make()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def forty_cameras() -> dict[str, object]:
+    """A night's purge of 40 cameras, as the certificate's template receives it."""
+    at = {"reference": "29/11/2026 à 03:00:00 (UTC+01:00)"}
+    at |= {"recorder": "29/11/2026 à 03:00:01 (UTC+01:00)"}
+    return {
+        "centre": {"name": "Centre de supervision urbain", "authorisation": "AP", "commune": ""},
+        "run_at": "30/11/2026 à 03:00:00 (UTC+01:00)",
+        "actor": {"name": "Paul MARTIN", "role": "superviseur", "designation": "arrêté 118"},
+        "destroyed": [
+            {
+                "camera": f"C-{i:03d}",
+                "retention": 30,
+                "from": at,
+                "to": at,
+                "offset": "1,500",
+                "files": "1 440",
+                "size": "2,1 Go",
+                "merkle_root": "ab" * 32,
+            }
+            for i in range(40)
+        ],
+        "held": [],
+        "ledger_entries": "1-40",
+        "ssh_fingerprint": "SHA256:x",
+        "issued_day": "30/11/2026",
+    }
 
 
 def main() -> None:
@@ -101,6 +130,9 @@ def main() -> None:
                     day_start(date.fromordinal(day.toordinal() + 1), zone),
                     pdf,
                 ),
+            ),
+            "destruction certificate (40 cameras), signed": timed(
+                args.runs, lambda: render("destruction", forty_cameras(), pdf)
             ),
         }
         site.close()
