@@ -32,11 +32,10 @@ from custody.errors import (
     InvalidStateError,
     SigningKeyError,
     SigningKeyMissingError,
-    WrongPassphraseError,
 )
 from custody.files import fsync_dir, write_atomic
 from custody.i18n import _, os_error_text
-from custody.keys import KDF_ROUNDS
+from custody.keys import key_encryption, open_pkcs12
 
 if TYPE_CHECKING:
     from custody.ledger import Ledger
@@ -123,15 +122,8 @@ def _new_certificate(
 
 def _p12(signer: DocumentSigner, name: str, passphrase: bytes) -> bytes:
     """The key and its certificate, encrypted as custody/keys.py encrypts the site key."""
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(KDF_ROUNDS)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
-        .build(passphrase)
-    )
     return pkcs12.serialize_key_and_certificates(
-        name.encode(), signer._private, signer.certificate, None, encryption
+        name.encode(), signer._private, signer.certificate, None, key_encryption(passphrase)
     )
 
 
@@ -162,28 +154,7 @@ def load_document_signer(settings: Settings, passphrase: bytes) -> DocumentSigne
     """Open the document key; SigningKeyMissingError if absent, WrongPassphraseError if it
     will not open."""
     path = settings.document_key_file
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise SigningKeyMissingError(
-            _("no signing key at {path}").format(path=path), hint=_("run 'scelle init' first")
-        ) from exc
-    except OSError as exc:
-        raise SigningKeyError(
-            _("cannot read signing key {path}: {reason}").format(
-                path=path, reason=os_error_text(exc)
-            )
-        ) from exc
-    try:
-        private, cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)
-    except ValueError as exc:
-        raise WrongPassphraseError(
-            _("cannot open signing key {path}: wrong passphrase or damaged file").format(path=path),
-            hint=_(
-                "type the passphrase again (check the keyboard layout and caps lock), or check "
-                "what SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE holds; the key is unchanged"
-            ),
-        ) from exc
+    private, cert = open_pkcs12(path, passphrase)
     if (
         not isinstance(private, ec.EllipticCurvePrivateKey)
         or not isinstance(private.curve, ec.SECP256R1)

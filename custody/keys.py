@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -73,6 +74,18 @@ def der_sha256(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def key_encryption(passphrase: bytes) -> serialization.KeySerializationEncryption:
+    """How every key file of a site is encrypted: PKCS#12 with PBES2 (PBKDF2-SHA256,
+    KDF_ROUNDS, AES-256-CBC) and a SHA-256 MAC."""
+    return (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(passphrase)
+    )
+
+
 def create_key(path: Path, passphrase: bytes, name: str) -> Signer:
     """Generate an Ed25519 key and write it encrypted to `path` (refuses to overwrite)."""
     if not passphrase:
@@ -82,21 +95,17 @@ def create_key(path: Path, passphrase: bytes, name: str) -> Signer:
     if path.exists():
         raise InvalidStateError(_("a key already exists at {path}").format(path=path))
     private = Ed25519PrivateKey.generate()
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(KDF_ROUNDS)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
-        .build(passphrase)
+    blob = pkcs12.serialize_key_and_certificates(
+        name.encode(), private, None, None, key_encryption(passphrase)
     )
-    blob = pkcs12.serialize_key_and_certificates(name.encode(), private, None, None, encryption)
     write_atomic(path, blob, mode=0o600)
     return Signer(private)
 
 
-def load_signer(path: Path, passphrase: bytes) -> Signer:
-    """Open the key file; SigningKeyMissingError if absent, WrongPassphraseError if it will
-    not open."""
+def open_pkcs12(path: Path, passphrase: bytes) -> tuple[object, x509.Certificate | None]:
+    """The private key and certificate of an encrypted key file (the site key, the
+    document key); SigningKeyMissingError if absent, WrongPassphraseError if it will not
+    open. The caller checks the kind of key."""
     try:
         blob = path.read_bytes()
     except FileNotFoundError as exc:
@@ -110,7 +119,7 @@ def load_signer(path: Path, passphrase: bytes) -> Signer:
             )
         ) from exc
     try:
-        private, _cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)
+        private, cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)
     except ValueError as exc:
         raise WrongPassphraseError(
             _("cannot open signing key {path}: wrong passphrase or damaged file").format(path=path),
@@ -119,6 +128,13 @@ def load_signer(path: Path, passphrase: bytes) -> Signer:
                 "what SCELLE_PASSPHRASE_FILE or SCELLE_PASSPHRASE holds; the key is unchanged"
             ),
         ) from exc
+    return private, cert
+
+
+def load_signer(path: Path, passphrase: bytes) -> Signer:
+    """Open the key file; SigningKeyMissingError if absent, WrongPassphraseError if it will
+    not open."""
+    private, _cert = open_pkcs12(path, passphrase)
     if not isinstance(private, Ed25519PrivateKey):
         raise SigningKeyError(_("{path} does not hold an Ed25519 key").format(path=path))
     return Signer(private)

@@ -19,7 +19,7 @@ from typing import Any
 
 from custody import text
 from custody.db import Cursor
-from custody.entry import Record, decode_entry
+from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
 from custody.files import exclusive, fsync_dir
 from custody.i18n import _
@@ -33,6 +33,7 @@ from requisition.people import described
 from requisition.requisitions import (
     State,
     get,
+    last_entry_data,
     nonempty,
     not_in_the_future,
     typed_time,
@@ -328,13 +329,4 @@ def settle(site: Site, requisition_id: str) -> None:
 
 def handed_record(site: Site, requisition_id: str) -> dict[str, Any] | None:
     """The data of a requisition's handover entry, as the ledger holds it, or None."""
-    with site.db.read() as cur:
-        row = cur.execute(
-            "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
-            "WHERE a.requisition = ? AND a.action = ? ORDER BY a.seq DESC",
-            [requisition_id, "requisition.handover"],
-        ).fetchone()
-    if row is None:
-        return None
-    data = decode_entry(bytes(row[0])).get("data")
-    return data if isinstance(data, dict) else None
+    return last_entry_data(site, requisition_id, "requisition.handover")

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from custody import text
-from custody.entry import Record
+from custody.entry import Record, decode_entry
 from custody.errors import InputError, InvalidStateError
 from custody.i18n import _, os_error_text
 from custody.site import Site
@@ -776,6 +776,20 @@ def set_state(site: Site, requisition_id: str, state: State, **fields: str | Non
             f"UPDATE requisition SET {sets} WHERE id = ?",
             [state.value, *fields.values(), requisition_id],
         )
+
+
+def last_entry_data(site: Site, requisition_id: str, action: str) -> dict[str, Any] | None:
+    """The data of the requisition's last `action` entry, as the ledger holds it."""
+    with site.db.read() as cur:
+        row = cur.execute(
+            "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
+            "WHERE a.requisition = ? AND a.action = ? ORDER BY a.seq DESC",
+            [requisition_id, action],
+        ).fetchone()
+    if row is None:
+        return None
+    data = decode_entry(bytes(row[0])).get("data")
+    return data if isinstance(data, dict) else None
 
 
 def as_json(site: Site, requisition: Requisition) -> dict[str, Any]:

@@ -14,27 +14,18 @@ import hashlib
 from pathlib import Path
 
 from custody.canonical import parse_canonical
-from custody.entry import decode_entry
 from custody.errors import IntegrityError, InvalidStateError, SignatureError
 from custody.i18n import _
 from custody.signatures import verify_raw
 from custody.site import Site
 from exporters.manifest import MANIFEST
-from requisition.requisitions import get
+from requisition.requisitions import get, last_entry_data
 
 
 def _recorded_manifest(site: Site, requisition_id: str) -> str | None:
     """The manifest hash of the requisition's last `requisition.export` entry."""
-    with site.db.read() as cur:
-        row = cur.execute(
-            "SELECT e.body FROM ledger_audit a JOIN ledger_entry e ON e.seq = a.seq "
-            "WHERE a.requisition = ? AND a.action = ? ORDER BY a.seq DESC",
-            [requisition_id, "requisition.export"],
-        ).fetchone()
-    if row is None:
-        return None
-    data = decode_entry(bytes(row[0])).get("data")
-    found = data.get("manifest_sha256") if isinstance(data, dict) else None
+    data = last_entry_data(site, requisition_id, "requisition.export") or {}
+    found = data.get("manifest_sha256")
     return found if isinstance(found, str) else None
 
 
