@@ -131,6 +131,7 @@ class _Speaks(_Base):
 
 _METAVARS = {
     "<str>": N_("<text>"),
+    "<list[str]>": N_("<text>"),  # a repeatable option: the same placeholder, given again
     "<int>": N_("<integer>"),
     "<path>": N_("<path>"),
     "<float>": N_("<number>"),
