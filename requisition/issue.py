@@ -23,7 +23,6 @@ from exporters.export_facts import cover
 from exporters.seal_label import label
 from requisition.handover import MEDIA, handed_record, seal_number
 from requisition.recordings_register import recordings_register
-from requisition.requisitions import get
 from requisition.sealed_export import sealed_export
 from requisition.words import stored
 
@@ -120,7 +119,7 @@ def issue_label(
         seals,
         medium or handed.get("medium"),
         count,
-        get(site, requisition_id).handed_at,
+        handed.get("at"),
         papers.pdf,
     )
     subject = {"requisition": requisition_id, "document": "label"}

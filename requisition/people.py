@@ -15,11 +15,11 @@ def described(site: Site, logins: Iterable[str | None]) -> dict[str, dict[str, s
     the register does not hold is left out (the papers then name it by login)."""
     out: dict[str, dict[str, str]] = {}
     for login in {x for x in logins if x}:
-        agent = agents.get(site, login)
-        if agent is not None:
+        who = agents.identity(site, login)
+        if who is not None:
             out[login] = {
-                "name": agent.name,
-                "role": agent.role,
-                "designation": agent.designation,
+                "name": who.full_name,
+                "role": who.role,
+                "designation": who.designation,
             }
     return out
