@@ -51,6 +51,7 @@ Exit codes:
   7  key error: missing key, wrong passphrase
   8  purge: nothing to do
   9  purge: partly failed (some files could not be deleted)
+  10  verify: authentic but partial export (gaps stated)
   141  the reader of the output closed the pipe early (| head): as SIGPIPE""")
 
 # The framework's own words: typer asks gettext's global domain for them, which the CLI
@@ -788,12 +789,13 @@ def ledger_export(
     ] = None,
     reason: Annotated[str, typer.Option(help=N_("Why: recorded in the ledger."))] = "audit",
 ) -> None:
-    """Write a bundle (entries, range proof, signed checkpoint) an auditor checks offline."""
-    from custody.bundle import export_bundle
+    """Write a bundle (entries, range proof, signed checkpoint, VERIFY.html) an auditor
+    checks offline: with scelle, by hand, or in a browser."""
     from custody.render import bundle_lines
+    from requisition.ledger_bundle import export_ledger_bundle
 
     with _open(ctx, Permission.AUDIT) as site:
-        made = export_bundle(site.ledger, site.login, out, first, last, reason)
+        made = export_ledger_bundle(site, site.login, out, first, last, reason)
     _say(bundle_lines(made))
 
 
@@ -1419,13 +1421,20 @@ def verify_cmd(
 ) -> None:
     """Check an export: signatures, every file, no file added or missing, ledger proof.
 
-    A partial export that passes every check is reported as PARTIAL, each gap named
-    (camera, period, kind), and exits 0: it is authentic, and says itself what it lacks
-    (--json: "complete": false). Exit 4 if any check fails.
+    Each check is named by an id (signature, files, inclusion, …), the same in every
+    language and in the export's VERIFY.html page. Exit 0: verified and complete. Exit 10:
+    verified but PARTIAL, each gap named (camera, period, kind): authentic, and says itself
+    what it lacks (--json: "status": "partial"). Exit 4 if any check fails.
     """
     from custody.checks import VerificationFailedError
     from custody.render import json_text
-    from exporters.verify_export import completeness_lines, report_json, verdict, verify_export
+    from exporters.verify_export import (
+        completeness_lines,
+        report_json,
+        status,
+        verdict,
+        verify_export,
+    )
 
     try:
         report = verify_export(directory, key)
@@ -1437,10 +1446,12 @@ def verify_cmd(
         raise
     if as_json:
         typer.echo(json_text(report_json(report)))
-        return
-    _show_report(report, "export")
-    _say(completeness_lines(report))
-    typer.echo(verdict(report))
+    else:
+        _show_report(report, "export")
+        _say(completeness_lines(report))
+        typer.echo(verdict(report))
+    if status(report) == "partial":
+        raise typer.Exit(int(ExitCode.VERIFIED_PARTIAL))
 
 
 def _show_report(report: Report, what: str) -> None:

@@ -12,6 +12,7 @@ A bundle is a directory, written whole or not at all:
                        `openssl pkeyutl -verify -rawin`
     key.pub.pem        the site's public key (compare its fingerprint with a trusted one)
     README.txt         how to check all of it by hand
+    VERIFY.html        the verifier page: open it in a browser, pick this folder
     SHA256SUMS         of every file above
 
 `custody/bundle_verify.py` checks it without a database.
@@ -30,6 +31,7 @@ from custody import merkle, text
 from custody.bundle_verify import FORMAT
 from custody.canonical import canonical_bytes
 from custody.checkpoints import Identity, db_checkpoints, open_checkpoint, read_identity
+from custody.checks import PAGE
 from custody.db import Database
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
@@ -88,13 +90,15 @@ def export_bundle(
     first: int,
     last: int | None,
     reason: str = "audit",
+    page: bytes | None = None,
 ) -> Bundle:
     """Write entries first..last (inclusive) with their proof against the latest signed
     checkpoint that covers them (`last` defaults to that checkpoint's last entry), then
     record the export (`ledger.export`): whoever calls this leaves the same trail as
-    `scelle ledger export`."""
+    `scelle ledger export`. `page`: the verifier page (VERIFY.html), made upstairs."""
     text.prose(reason, _("the reason"))
-    made = _write_bundle(ledger.db, (out or default_path(first, last)).absolute(), first, last)
+    out = (out or default_path(first, last)).absolute()
+    made = _write_bundle(ledger.db, out, first, last, page)
     ledger.append(
         actor,
         Record(
@@ -107,7 +111,9 @@ def export_bundle(
     return made
 
 
-def _write_bundle(db: Database, out: Path, first: int, last: int | None) -> Bundle:
+def _write_bundle(
+    db: Database, out: Path, first: int, last: int | None, page: bytes | None
+) -> Bundle:
     """The bundle's files, written whole or not at all."""
     if out.exists():
         raise InvalidStateError(
@@ -135,6 +141,8 @@ def _write_bundle(db: Database, out: Path, first: int, last: int | None) -> Bund
                 ssh=ssh_fingerprint(identity.public_key),
             ).encode(),
         }
+        if page is not None:
+            files[PAGE] = page
         for name, data in files.items():
             (tmp / name).write_bytes(data)
         sums = "".join(

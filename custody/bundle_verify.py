@@ -9,19 +9,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from custody import merkle
 from custody.canonical import parse_canonical
-from custody.checks import Report, load_key_file, run_checks
+from custody.checks import EXPECTED_KEY, PAGE, Report, Step, load_key_file, read_first, run_checks
 from custody.errors import InputError, IntegrityError
-from custody.i18n import _
+from custody.i18n import N_, _
 from custody.note import verify_checkpoint
 from custody.signatures import verify_raw
 
 FORMAT = "scelle-ledger-bundle/1"  # proof.json's "format"; custody.bundle writes it
+
+# Every check of a bundle, in the order run, by id (custody.checks.Check); VERIFY.html
+# names them the same. BUNDLE_BEFORE: what is read first, a failure named by its id.
+BUNDLE_CHECKS = {
+    "checkpoint": N_("Ed25519 signature of the checkpoint (openssl)"),
+    "sha256sums": N_("SHA256SUMS of every file"),
+    "inventory": N_("no file added or missing"),
+    "entries": N_("entries in order, rebuilding the signed root"),
+}
+BUNDLE_BEFORE = {
+    "keys": N_("key.pub.pem, an Ed25519 public key"),
+    "proof": N_("proof.json readable, canonical"),
+    "expected-key": EXPECTED_KEY,
+}
 
 FILES = {
     "entries.jsonl",
@@ -49,11 +62,15 @@ def verify_bundle(root: Path, key_fingerprint: str | None = None) -> tuple[Repor
             _("{path} is not a scelle ledger bundle (no proof.json)").format(path=root)
         )
     report = Report(root)
-    key = report.key = load_key_file(root / "key.pub.pem")
-    try:
-        proof: dict[str, Any] = parse_canonical(_read(root, "proof.json"))
-    except ValueError as exc:
-        raise IntegrityError(_("proof.json is not canonical JSON")) from exc
+    report.key_pinned = key_fingerprint is not None  # no warning if what follows fails
+    with read_first(report, "keys", _(BUNDLE_BEFORE["keys"])):
+        key = report.key = load_key_file(root / "key.pub.pem")
+    with read_first(report, "proof", _(BUNDLE_BEFORE["proof"])):
+        try:
+            proof: dict[str, Any] = parse_canonical(_read(root, "proof.json"))
+        except ValueError as exc:
+            raise IntegrityError(_("proof.json is not canonical JSON")) from exc
+    files = FILES | {PAGE} if (root / PAGE).exists() else FILES
     counted = [0]
 
     def sums() -> None:
@@ -61,7 +78,7 @@ def verify_bundle(root: Path, key_fingerprint: str | None = None) -> tuple[Repor
         for line in _read(root, "SHA256SUMS").decode().splitlines():
             digest, _sep, name = line.partition("  ")
             listed[name] = digest
-        if set(listed) != FILES - {"SHA256SUMS"}:
+        if set(listed) != files - {"SHA256SUMS"}:
             raise IntegrityError(_("SHA256SUMS does not list exactly the bundle's files"))
         for name, digest in sorted(listed.items()):
             if hashlib.sha256(_read(root, name)).hexdigest() != digest:
@@ -69,8 +86,8 @@ def verify_bundle(root: Path, key_fingerprint: str | None = None) -> tuple[Repor
 
     def inventory() -> None:
         present = {p.name for p in root.iterdir()}
-        if present != FILES:
-            odd = sorted(present ^ FILES)
+        if present != files:
+            odd = sorted(present ^ files)
             raise IntegrityError(
                 _("file(s) added or missing: {names}").format(names=", ".join(odd[:5]))
             )
@@ -123,10 +140,6 @@ def verify_bundle(root: Path, key_fingerprint: str | None = None) -> tuple[Repor
             )
         counted[0] = len(bodies)
 
-    checks: list[tuple[str, Callable[[], None]]] = [
-        (_("Ed25519 signature of the checkpoint (openssl)"), checkpoint),
-        ("SHA256SUMS", sums),
-        (_("no file added or missing"), inventory),
-        (_("entries in order, rebuilding the signed root"), entries),
-    ]
+    run = {"checkpoint": checkpoint, "sha256sums": sums, "inventory": inventory, "entries": entries}
+    checks: list[Step] = [(ident, _(title), run[ident]) for ident, title in BUNDLE_CHECKS.items()]
     return run_checks(report, checks, key_fingerprint), counted[0]

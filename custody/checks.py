@@ -7,7 +7,8 @@ Used by `scelle verify` (exports, destruction certificates) and `scelle ledger v
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,21 +16,36 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import InputError, IntegrityError, ScelleError
-from custody.i18n import _, os_error_text
+from custody.i18n import N_, _, os_error_text
 from custody.keys import der_sha256, ssh_fingerprint
 from custody.text import shown
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome. `id` is its name for machines and people alike: the same in
+    every language, in `scelle verify` and in the VERIFY.html page (`data-first-failure`);
+    `title` says in the user's language what it checks."""
+
+    id: str
+    title: str
+    failure: str | None = None
+
+    @property
+    def shown(self) -> str:
+        return f"{self.id} ({self.title})"
 
 
 @dataclass
 class Report:
     directory: Path
-    checks: list[tuple[str, str | None]] = field(default_factory=list)  # (name, failure)
+    checks: list[Check] = field(default_factory=list)
     key: Ed25519PublicKey | None = None
     key_pinned: bool = False
 
     @property
-    def failures(self) -> list[tuple[str, str]]:
-        return [(name, why) for name, why in self.checks if why is not None]
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if check.failure is not None]
 
     @property
     def fingerprint(self) -> str | None:
@@ -70,9 +86,31 @@ def pinned_key(key: Ed25519PublicKey, expected: str) -> None:
         )
 
 
-def run_checks(
-    report: Report, checks: list[tuple[str, Callable[[], None]]], pinned: str | None
-) -> Report:
+PAGE = "VERIFY.html"  # the verifier page every export and ledger bundle carries
+EXPECTED_KEY = N_("signing key is the expected one (--key)")
+
+
+@contextmanager
+def read_first(report: Report, ident: str, title: str) -> Iterator[None]:
+    """What must be read before any check (the manifest, the key): its failure is
+    reported as a failed check named `ident`, as VERIFY.html names it."""
+    try:
+        yield
+    except IntegrityError as exc:
+        report.checks.append(Check(ident, title, exc.message))
+        raise VerificationFailedError(
+            report,
+            _("{count} check(s) failed; first: {name}: {problem}").format(
+                count=1, name=report.checks[-1].shown, problem=exc.message
+            ),
+        ) from exc
+
+
+# A check to run: its id (see Check), its title, and the function that raises on failure.
+Step = tuple[str, str, Callable[[], None]]
+
+
+def run_checks(report: Report, checks: list[Step], pinned: str | None) -> Report:
     """Run every check (the expected key first, when given), then raise if any failed."""
     if pinned is not None:
         key = report.key
@@ -85,13 +123,17 @@ def run_checks(
             )
         report.key_pinned = True
         checks = [
-            (_("signing key is the expected one (--key)"), lambda: pinned_key(key, pinned)),
+            (
+                "expected-key",
+                _(EXPECTED_KEY),
+                lambda: pinned_key(key, pinned),
+            ),
             *checks,
         ]
-    for name, check in checks:
+    for ident, title, check in checks:
         try:
             check()
-            report.checks.append((name, None))
+            report.checks.append(Check(ident, title))
         except (
             ScelleError,
             KeyError,
@@ -100,13 +142,13 @@ def run_checks(
             AttributeError,
             UnicodeDecodeError,
         ) as exc:
-            report.checks.append((name, _problem(exc)))
+            report.checks.append(Check(ident, title, _problem(exc)))
     if report.failures:
-        name, why = report.failures[0]
+        first = report.failures[0]
         raise VerificationFailedError(
             report,
             _("{count} check(s) failed; first: {name}: {problem}").format(
-                count=len(report.failures), name=name, problem=why
+                count=len(report.failures), name=first.shown, problem=first.failure
             ),
         )
     return report

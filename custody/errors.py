@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     KEY = 7  # signing key missing or unreadable, wrong passphrase
     NOTHING_TO_DO = 8  # scelle purge: nothing had expired
     PARTIAL = 9  # scelle purge: some segments could not be destroyed
+    VERIFIED_PARTIAL = 10  # scelle verify: authentic, but the export states gaps
     BROKEN_PIPE = 141  # the reader of stdout left (| head): 128 + SIGPIPE, as a shell shows
 
 

@@ -105,6 +105,14 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return _translations().ngettext(singular, plural, n)
 
 
+def in_language(message: str, language: str) -> str:
+    """`message` in `language`, whatever the user's: for what is written in both (the
+    VERIFY.html page states every check in French and English)."""
+    if language == "en":
+        return message
+    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language]).gettext(message)
+
+
 def N_(message: str) -> str:
     """Mark `message` for the catalog without translating it yet (translated when shown)."""
     return message

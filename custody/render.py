@@ -246,9 +246,13 @@ def check_lines(report: Report, what: str) -> list[str]:
     out = [_(_CHECKED[what]).format(directory=report.directory)]
     passed, failed = _("OK"), _("FAIL")
     width = max(len(passed), len(failed))
-    for name, why in report.checks:
-        status = passed if why is None else failed
-        said = _("{check}: {failure}").format(check=name, failure=why) if why else name
+    for check in report.checks:
+        status = passed if check.failure is None else failed
+        said = (
+            _("{check}: {failure}").format(check=check.shown, failure=check.failure)
+            if check.failure
+            else check.shown
+        )
         out.append(f"  {status:<{width}}  {said}")
     return out
 

@@ -88,7 +88,11 @@ ROLES = {
     "auditor": "auditeur",
     "admin": "administrateur",
 }
-FILE_ROLES = {"master": "original", "working": "copie de travail"}
+FILE_ROLES = {
+    "master": "original",
+    "working": "copie de travail",
+    "verifier": "page de vérification (VERIFY.html)",
+}
 
 
 def media(kind: str | None, count: int = 1) -> str:

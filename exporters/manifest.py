@@ -13,6 +13,8 @@ the seal label, the extraction's recovery, the purge of exports kept after hando
 <ID>/master/ <ID>/working/  the footage
 <ID>/documents/             cover.html, cover.pdf, each with its .sig
 <ID>/VERIFY.txt             how to check it, in French and English (and its .sig)
+<ID>/VERIFY.html            the verifier page (exporters/verify_page.py), listed in the
+                            manifest's files with role "verifier"
 ```
 Nothing here touches a database: `scelle verify` imports it.
 """

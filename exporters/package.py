@@ -27,6 +27,7 @@ from typing import Any
 from custody import checkpoints
 from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity
+from custody.checks import PAGE
 from custody.entry import Appended, Record
 from custody.errors import DiskFullError, FfmpegError, InvalidStateError
 from custody.files import DISK_FULL, disk_full, fsync_dir, write_atomic
@@ -48,6 +49,7 @@ from exporters.index import Coverage, coverage_json, find, scan, sha256_file
 from exporters.manifest import COVER_SUMS, FORMAT, MANIFEST, REQUISITION_FIELDS, SUMS
 from exporters.master import extract_master, verified_coverage
 from exporters.models import Camera
+from exporters.verify_page import page_bytes
 from exporters.verify_text import verify_text
 from exporters.working import make_working_copies
 
@@ -311,6 +313,16 @@ def _seal(
 ) -> Sealed:
     """SHA256SUMS, the manifest and its three signatures, the public key in three forms."""
     files = _files(tmp, "master", "master") + _files(tmp, "working", "working")
+    page = page_bytes()  # the verifier page, signed as every other file is
+    write_atomic(tmp / PAGE, page)
+    files.append(
+        {
+            "path": PAGE,
+            "role": "verifier",
+            "size": len(page),
+            "sha256": hashlib.sha256(page).hexdigest(),
+        }
+    )
     sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in files).encode()
     write_atomic(tmp / SUMS, sums)
     with site.db.read() as cur:
@@ -380,7 +392,9 @@ def _prove(
     key = signer.public_key
     write_atomic(
         tmp / "VERIFY.txt",
-        verify_text(order.id, sealed.key_name, key, sealed.sha256, entry.seq).encode(),
+        verify_text(
+            order.id, sealed.key_name, key, sealed.sha256, entry.seq, proof, checkpoint
+        ).encode(),
     )
     write_atomic(tmp / "VERIFY.txt.sig", sign_raw(signer, (tmp / "VERIFY.txt").read_bytes()))
     return entry

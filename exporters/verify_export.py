@@ -2,7 +2,8 @@
 
 Every check runs, each raising on failure; the report lists them all, then
 `verify_export` raises `IntegrityError` if any failed. Nothing here imports the database
-layer: `pip install scelle` is all an investigator needs.
+layer: scelle as the CSV hands it over is all an investigator needs (VERIFY.html runs the
+same checks, under the same ids, in a browser: templates/verifier.js).
 
 Trust: the key inside the export proves only that the files were not changed after
 signing *by whoever holds that key*. It proves they come from the CSV once its
@@ -24,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody import destruction, merkle
 from custody.canonical import parse_canonical
-from custody.checks import Report, load_key_file, run_checks
+from custody.checks import EXPECTED_KEY, Report, Step, load_key_file, read_first, run_checks
 from custody.errors import InputError, IntegrityError
-from custody.i18n import _, ngettext, os_error_text
+from custody.i18n import N_, _, ngettext, os_error_text
 from custody.keys import der_sha256, public_raw, ssh_fingerprint
 from custody.note import verify_checkpoint
 from custody.proofs import InclusionProof
@@ -41,6 +42,33 @@ from exporters.french import hexa
 from exporters.gaps import ENGLISH, WITHHELD, GapKind, kind_of
 from exporters.manifest import COVER_SUMS, MANIFEST, MAX_MANIFEST_BYTES, check_format, fixed
 from exporters.verify_text import stated
+
+# Every check of an export, in the order run, by id (custody.checks.Check): `scelle
+# verify` and VERIFY.html (exporters/verify_page.py) both take them from here.
+EXPORT_CHECKS = {
+    "keys": N_("the key files agree"),
+    "signature": N_("Ed25519 signature (openssl)"),
+    "ssh-signature": N_("SSH signature, namespace {namespace} (ssh-keygen)"),
+    "minisign": N_("minisign signature and trusted comment"),
+    "sha256sums": N_("SHA256SUMS bound to the manifest"),
+    "files": N_("every file's size and SHA-256"),
+    "inventory": N_("no file added or missing"),
+    "inclusion": N_("ledger entry of this export, inclusion proof"),
+    "checkpoint": N_("signed checkpoint the proof leads to"),
+    "cover": N_("signed cover sheet and VERIFY.txt"),
+}
+# What is read before any check runs; a failure there is reported under its id.
+BEFORE = {
+    "manifest": N_("manifest.json readable, canonical, of a format this scelle reads"),
+    "keys": EXPORT_CHECKS["keys"],
+    "expected-key": EXPECTED_KEY,
+}
+
+
+def check_title(ident: str, translate: Callable[[str], str] = _) -> str:
+    """A check's title in the user's language (or through `translate`)."""
+    message = EXPORT_CHECKS.get(ident) or BEFORE[ident]
+    return translate(message).format(namespace=SSH_NAMESPACE)
 
 
 class _Export:
@@ -151,16 +179,7 @@ def _inventory(export: _Export) -> None:
         raise IntegrityError(_("file(s) missing: {files}").format(files=", ".join(missing[:5])))
 
 
-def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
-    body = export.read("ledger/entry.json")
-    try:
-        entry = parse_canonical(body)
-    except ValueError as exc:
-        raise IntegrityError(
-            _("ledger/ files are malformed: {file} is not canonical JSON").format(
-                file="ledger/entry.json"
-            )
-        ) from exc
+def _proof_file(export: _Export) -> InclusionProof:
     not_json = _("ledger/ files are malformed: {file} is not a JSON object").format(
         file="ledger/inclusion.json"
     )
@@ -176,6 +195,21 @@ def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError(
             _("ledger/ files are malformed: {reason}").format(reason=exc.message)
         ) from exc
+    return proof
+
+
+def _inclusion(export: _Export) -> None:
+    """This export's ledger entry, recording this manifest, and its proof up to a root."""
+    body = export.read("ledger/entry.json")
+    try:
+        entry = parse_canonical(body)
+    except ValueError as exc:
+        raise IntegrityError(
+            _("ledger/ files are malformed: {file} is not canonical JSON").format(
+                file="ledger/entry.json"
+            )
+        ) from exc
+    proof = _proof_file(export)
     requisition = export.manifest.get("requisition", {}).get("id")
     data = entry.get("data", {})
     if entry.get("action") != "requisition.export" or entry.get("subject") != {
@@ -187,6 +221,12 @@ def _ledger(export: _Export, key: Ed25519PublicKey) -> None:
     if entry.get("seq") != proof.index or merkle.leaf_hash(body) != proof.leaf_hash:
         raise IntegrityError(_("the inclusion proof is for another ledger entry"))
     proof.verify()
+
+
+def _checkpoint(export: _Export, key: Ed25519PublicKey) -> None:
+    """The checkpoint is signed by the key, of this site's ledger, and is the root the
+    inclusion proof leads to."""
+    proof = _proof_file(export)
     site = export.manifest.get("site", {})
     checkpoint = verify_checkpoint(
         export.read("ledger/checkpoint.txt").decode(), site.get("name", ""), key
@@ -286,14 +326,15 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
         for name in ("documents/destruction.pdf", "documents/destruction.html"):
             verify_raw(key, read(name), read(f"{name}.sig"))
 
-    checks: list[tuple[str, Callable[[], None]]] = [
+    checks: list[Step] = [
         (
+            "signature",
             _("Ed25519 signature of certificate.json (openssl)"),
             lambda: verify_raw(key, read("certificate.json"), read("certificate.json.sig")),
         ),
-        (_("the certificate names this key"), signer_named),
-        (_("signed PDF and HTML"), documents),
-        (_("no file added or missing"), inventory),
+        ("signer", _("the certificate names this key"), signer_named),
+        ("documents", _("signed PDF and HTML"), documents),
+        ("inventory", _("no file added or missing"), inventory),
     ]
     return run_checks(report, checks, key_fingerprint)
 
@@ -387,14 +428,29 @@ def verdict(report: Report) -> str:
     return partial.format(gaps=len(report.gaps), withheld=len(report.withheld))
 
 
+def status(report: Report) -> str:
+    """The verdict as VERIFY.html's `data-status` names it: ok, partial or failed."""
+    if report.failures:
+        return "failed"
+    if isinstance(report, ExportReport) and not report.complete:
+        return "partial"
+    return "ok"
+
+
 def report_json(report: Report) -> dict[str, Any]:
     """`scelle verify --json`: every check, and for an export its completeness."""
+    first = report.failures[0].id if report.failures else None
     shown: dict[str, Any] = {
         "directory": str(report.directory),
+        "status": status(report),
+        "first_failure": first,
         "verified": not report.failures,
         "key_pinned": report.key_pinned,
         "fingerprint": report.fingerprint,
-        "checks": [{"name": n, "ok": why is None, "failure": why} for n, why in report.checks],
+        "checks": [
+            {"id": c.id, "name": c.title, "ok": c.failure is None, "failure": c.failure}
+            for c in report.checks
+        ],
     }
     if isinstance(report, ExportReport) and not report.failures:
         shown |= {"complete": report.complete, "gaps": report.gaps, "withheld": report.withheld}
@@ -440,8 +496,11 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
             hint=_inside_hint(directory),
         )
     report = ExportReport(directory)
-    export = _Export(directory)
-    report.key = key = load_key_file(directory / "keys" / "signer.pub.pem")
+    report.key_pinned = key_fingerprint is not None  # no warning if what follows fails
+    with read_first(report, "manifest", check_title("manifest")):
+        export = _Export(directory)
+    with read_first(report, "keys", check_title("keys")):
+        report.key = key = load_key_file(directory / "keys" / "signer.pub.pem")
     manifest = export.manifest_bytes
     sha = hashlib.sha256(manifest).hexdigest()
 
@@ -450,23 +509,21 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         if sha not in comment:
             raise IntegrityError(_("the minisign trusted comment names another manifest"))
 
-    checks: list[tuple[str, Callable[[], None]]] = [
-        (_("the key files agree"), lambda: _keys_agree(export, key)),
-        (
-            _("Ed25519 signature (openssl)"),
-            lambda: verify_raw(key, manifest, export.read(f"{MANIFEST}.sig")),
+    run = {
+        "keys": lambda: _keys_agree(export, key),
+        "signature": lambda: verify_raw(key, manifest, export.read(f"{MANIFEST}.sig")),
+        "ssh-signature": lambda: verify_sshsig(
+            key, manifest, export.read(f"{MANIFEST}.sshsig").decode()
         ),
-        (
-            _("SSH signature, namespace {namespace} (ssh-keygen)").format(namespace=SSH_NAMESPACE),
-            lambda: verify_sshsig(key, manifest, export.read(f"{MANIFEST}.sshsig").decode()),
-        ),
-        (_("minisign signature and trusted comment"), minisign),
-        (_("SHA256SUMS bound to the manifest"), lambda: _sums(export)),
-        (_("every file's size and SHA-256"), lambda: _contents(export)),
-        (_("no file added or missing"), lambda: _inventory(export)),
-        (_("ledger entry, inclusion proof, signed checkpoint"), lambda: _ledger(export, key)),
-        (_("signed cover sheet and VERIFY.txt"), lambda: _cover(export, key)),
-    ]
+        "minisign": minisign,
+        "sha256sums": lambda: _sums(export),
+        "files": lambda: _contents(export),
+        "inventory": lambda: _inventory(export),
+        "inclusion": lambda: _inclusion(export),
+        "checkpoint": lambda: _checkpoint(export, key),
+        "cover": lambda: _cover(export, key),
+    }
+    checks: list[Step] = [(ident, check_title(ident), run[ident]) for ident in EXPORT_CHECKS]
     run_checks(report, checks, key_fingerprint)
     try:
         _completeness(report, export.manifest)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from custody.audit import AuditFilter
 from custody.audit_query import ask
-from custody.checks import Report
+from custody.checks import PAGE, Report
 from custody.config import CONFIG_FILE, load_settings
 from custody.errors import InvalidStateError, PermissionDeniedError
 from custody.files import write_atomic
@@ -286,9 +286,13 @@ def next_steps(result: DemoResult) -> list[str]:
     return [
         "",
         _("the export is in {export}; check it as an investigator would:").format(export=export),
+        "  "
+        + _("in a browser, nothing to install: open {page} and pick the folder").format(
+            page=(export / PAGE).as_uri()
+        ),
         f"  scelle verify {export} --key {result.verified.fingerprint}",
         f"  cd {export} && sha256sum -c SHA256SUMS",
-        "  " + _("(VERIFY.txt there says how with openssl, ssh-keygen and minisign)"),
+        "  " + _("(VERIFY.txt there: openssl, ssh-keygen, minisign; on Windows too)"),
         _("explore the site (requisition {id}) with:").format(id=result.requisition),
         f"  export SCELLE_HOME={result.home} SCELLE_PASSPHRASE_FILE={result.passphrase_file}",
         f"  scelle requisition show {result.requisition}",

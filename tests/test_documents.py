@@ -286,7 +286,7 @@ def test_a_tampered_cover_sheet_fails_verification(demo: Site, tmp_path: Path) -
     html.write_text(html.read_text().replace("Lieutenant Claire Martin", "Lieutenant Untel"))
     result = run_cli(["verify", str(copy)])
     assert result.exit_code == 4
-    assert "FAIL  signed cover sheet and VERIFY.txt" in result.stdout
+    assert "FAIL  cover (signed cover sheet and VERIFY.txt)" in result.stdout
 
 
 def test_cover_fingerprints_equal_the_stock_tools(demo: Site) -> None:
@@ -324,7 +324,7 @@ def test_a_signed_paper_of_the_site_cannot_stand_in_for_the_cover(
     shutil.copy(demo.pv.with_name(demo.pv.name + ".sig"), copy / "documents" / "cover.pdf.sig")
     result = run_cli(["verify", str(copy)])
     assert result.exit_code == 4, result.stdout
-    assert "FAIL  signed cover sheet and VERIFY.txt" in result.stdout
+    assert "FAIL  cover (signed cover sheet and VERIFY.txt)" in result.stdout
     assert "not this export's (documents/SHA256SUMS)" in result.stdout
     sums = subprocess.run(
         [require_tool("sha256sum"), "-c", "SHA256SUMS"],

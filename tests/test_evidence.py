@@ -114,7 +114,7 @@ def assert_withheld(filmed: Filmed, export: Path, victim: str, kind: GapKind) ->
     assert flat("1 interruption :") in cover and flat("écarté, non remis") in cover
     assert flat(victim) in cover
     verified = run_cli(["verify", str(export), "--key", filmed.fingerprint()])
-    assert verified.exit_code == 0, verified.stdout
+    assert verified.exit_code == 10, verified.stdout  # authentic, partial: README's code
     assert verified.stdout.splitlines()[-1].startswith(
         "PARTIAL export, VERIFIED against the expected key: 1 gap(s) in the footage, "
         "1 indexed segment(s) withheld"
@@ -123,6 +123,7 @@ def assert_withheld(filmed: Filmed, export: Path, victim: str, kind: GapKind) ->
     assert "\nVERIFIED" not in verified.stdout
     as_json = json.loads(run_cli(["verify", str(export), "--json"]).stdout)
     assert as_json["verified"] is True and as_json["complete"] is False
+    assert (as_json["status"], as_json["first_failure"]) == ("partial", None)
     assert [(g["camera"], g["kind"], g["segment"]) for g in as_json["gaps"]] == [
         ("C-012", str(kind), victim)
     ]
@@ -209,7 +210,7 @@ def test_export_segments_reached_through_a_symlinked_directory_are_withheld(
     ]
     assert not (export / "master").exists() and not (export / "working").exists()
     verified = run_cli(["verify", str(export), "--key", filmed.fingerprint()])
-    assert verified.exit_code == 0, verified.stdout
+    assert verified.exit_code == 10, verified.stdout  # authentic, partial: README's code
     assert verified.stdout.splitlines()[-1].startswith(
         "PARTIAL export, VERIFIED against the expected key: 3 gap(s) in the footage, "
         "3 indexed segment(s) withheld"
@@ -246,7 +247,7 @@ def test_an_altered_segment_hidden_by_other_footage_is_still_named(
         pdf_text(export / "documents" / "cover.pdf")
     )
     verified = run_cli(["verify", str(export)])
-    assert verified.exit_code == 0
+    assert verified.exit_code == 10
     assert (
         f"  WITHHELD  C-012  {dup}: segment altered since ingest (not delivered) (its time is "
         "covered by other footage)"
@@ -357,7 +358,7 @@ def test_verify_refuses_verify_txt_copied_from_another_export(
         shutil.copyfile(out / first / name, out / second / name)
     result = run_cli(["verify", str(out / second), "--key", filmed.fingerprint()])
     assert result.exit_code == 4
-    assert "FAIL  signed cover sheet and VERIFY.txt: VERIFY.txt is another export's: " in (
+    assert "FAIL  cover (signed cover sheet and VERIFY.txt): VERIFY.txt is another export's: " in (
         result.stdout
     )
     assert f"it names requisition {first}" in result.stdout
