@@ -31,9 +31,11 @@ How each command was checked:
   case-insensitive -eq compares with the lowercase of SHA256SUMS and of the manifest;
   ForEach-Object runs its block in the caller's scope, so `$n` counts the failures.
   PowerShell, the default shell of Windows 11's terminal, has no `<`, rewrites what it pipes
-  and would expand `$` inside "...": hence the `cmd` typed first. Pasted into PowerShell
-  without it, each command fails (`<` is reserved there, a `"..." ^` line does not parse)
-  and none prints a "Good", "True" or "OK" it did not earn.
+  and would expand `$` inside "...": hence the `cmd` typed first. The signature check is
+  `cmd /c "ssh-keygen -Y verify ... < manifest.json"` on one line, so that it works as
+  written in PowerShell too (cmd strips the outer quotes, then redirects). Pasted into
+  PowerShell without `cmd` first, the other commands fail (a `"..." ^` line does not
+  parse) and none prints a "Good", "True" or "OK" it did not earn.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.i18n import _
 from custody.keys import der_sha256, ssh_fingerprint
+from custody.signatures import SSH_NAMESPACE
 
 if TYPE_CHECKING:
     from custody.note import Checkpoint
@@ -148,6 +151,11 @@ def verify_text(
     if (proof.index, proof.tree_size, proof.root) != (seq, checkpoint.size, checkpoint.root):
         raise ValueError("the inclusion proof is not of this entry in this checkpoint's tree")
     ssh_fp, der_fp = ssh_fingerprint(key), der_sha256(key)
+    # One line, whatever its length: cmd /c cannot continue a line inside its quotes.
+    windows_sshsig = (
+        f'cmd /c "ssh-keygen -Y verify -f keys\\allowed_signers -n {SSH_NAMESPACE} '
+        f'-I {key_name} -s manifest.json.sshsig < manifest.json"'
+    )
     head = _HEAD.format(requisition_id)
     root = _b64(checkpoint.root)
     return f"""\
@@ -301,9 +309,10 @@ Enter. In PowerShell or Terminal, first type cmd: these are Command Prompt comma
       cmd
 
 1. Signature du manifeste, empreinte de la clé / Manifest signature, key fingerprint
-      ssh-keygen -Y verify -f keys\\allowed_signers -n scelle-export ^
-        -I {key_name} ^
-        -s manifest.json.sshsig < manifest.json
+   Sur une seule ligne : cmd /c la fait marcher telle quelle dans cmd comme dans PowerShell
+   (qui n'a pas la redirection <). / On one line: cmd /c makes it work as written in cmd
+   and in PowerShell alike (which has no < redirection).
+      {windows_sshsig}
    → Good "scelle-export" signature for {key_name}
      with ED25519 key {ssh_fp}
    Cette empreinte SHA256:… doit être celle du procès-verbal (ssh-keygen -lf ne lit pas

@@ -309,8 +309,10 @@ class CompactRange {
 }
 
 // ---------------------------------------------------------------- streamed SHA-256
+let sha256Hasher = null; // one WebAssembly instance for every file: a day of segments is 86,400
 async function hashFile(file, progress) {
-  const hasher = await hashwasm.createSHA256();
+  sha256Hasher = sha256Hasher || (await hashwasm.createSHA256());
+  const hasher = sha256Hasher;
   hasher.init();
   for (let at = 0; at < file.size; at += CHUNK) {
     const chunk = new Uint8Array(await file.slice(at, at + CHUNK).arrayBuffer());
