@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import InputError, IntegrityError, ScelleError
 from custody.i18n import N_, _, os_error_text
-from custody.keys import der_sha256, ssh_fingerprint
+from custody.keys import der_sha256, public_pem, ssh_fingerprint
 from custody.text import shown
 
 
@@ -59,7 +59,8 @@ def load_key_file(path: Path) -> Ed25519PublicKey:
     if path.is_symlink() or not path.is_file():
         raise IntegrityError(_("{name} is missing or not a plain file").format(name=name))
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        data = path.read_bytes()
+        key = serialization.load_pem_public_key(data)
     except OSError as exc:
         raise IntegrityError(
             _("{name} cannot be read: {reason}").format(name=name, reason=os_error_text(exc))
@@ -68,6 +69,10 @@ def load_key_file(path: Path) -> Ed25519PublicKey:
         raise IntegrityError(_("{name} is not a public key").format(name=name)) from exc
     if not isinstance(key, Ed25519PublicKey):
         raise IntegrityError(_("{name} is not an Ed25519 key").format(name=name))
+    # Exactly as scelle writes it (VERIFY.html reads it so): OpenSSL would skip text
+    # around the PEM block, and the two verifiers must not disagree on what is a key.
+    if data != public_pem(key).encode():
+        raise IntegrityError(_("{name} is not in the form scelle writes").format(name=name))
     return key
 
 

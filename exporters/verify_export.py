@@ -184,7 +184,7 @@ def _proof_file(export: _Export) -> InclusionProof:
         file="ledger/inclusion.json"
     )
     try:
-        doc = json.loads(export.read("ledger/inclusion.json"))
+        doc = json.loads(export.read("ledger/inclusion.json").decode("utf-8"))  # as the page
     except ValueError as exc:  # not UTF-8, or not JSON
         raise IntegrityError(not_json) from exc
     if not isinstance(doc, dict):

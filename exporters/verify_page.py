@@ -24,6 +24,7 @@ from custody.errors import IntegrityError
 from custody.i18n import _, in_language
 from custody.signatures import SSH_NAMESPACE
 from exporters import verify_text
+from exporters.french import FILE_ROLES
 from exporters.gaps import ENGLISH, FRENCH, WITHHELD
 from exporters.manifest import COVER_SUMS, FIXED, FORMAT, MAX_MANIFEST_BYTES
 from exporters.verify_export import BEFORE, EXPORT_CHECKS, check_title
@@ -42,6 +43,9 @@ VENDOR = {
         "31d7f3fda3819f17685dcab28e1808b3d08edbf1de3aaba8cbeca8c0f3511440"
     ),
 }
+
+
+ENGLISH_ROLES = {"master": "original", "working": "working copy", "verifier": "verifier page"}
 
 
 def _both(message: str) -> dict[str, str]:
@@ -74,6 +78,10 @@ def page_data() -> dict[str, Any]:
         "page": PAGE,
         "ssh_namespace": SSH_NAMESPACE,
         "withheld": sorted(str(kind) for kind in WITHHELD),
+        "file_roles": {
+            role: {"fr": french_role, "en": ENGLISH_ROLES[role]}
+            for role, french_role in FILE_ROLES.items()
+        },
         "gap_kinds": {str(kind): {"fr": FRENCH[kind], "en": ENGLISH[kind]} for kind in ENGLISH},
         "verify_txt": verify_text.binding_lines(),
         "ed25519": {

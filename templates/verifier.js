@@ -11,7 +11,8 @@
 
 const DATA = JSON.parse(document.getElementById("scelle-data").textContent);
 const CHUNK = 8 * 1024 * 1024; // bytes read at a time: memory stays flat whatever the size
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a byte-order mark stays in the text, as Python's strict decoding keeps it.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const enc = new TextEncoder();
 
 // ---------------------------------------------------------------- small helpers
@@ -44,6 +45,16 @@ const concat = (...parts) => {
   return out;
 };
 const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+// Python's idea of whitespace and of line ends (str.split(), str.strip(), splitlines()):
+// the files are read exactly as `scelle verify` reads them, or the verdicts could differ.
+const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const pyWords = (text) => text.split(new RegExp(`[${PY_SPACE}]+`)).filter((w) => w !== "");
+const pyStrip = (text) => text.replace(new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, "g"), "");
+function pyLines(text) {
+  const lines = text.split(/\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/);
+  if (lines.length && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
 const fromHex = (text) => Uint8Array.from(text.match(/../g) || [], (h) => parseInt(h, 16));
 
 async function sha256(bytes) {
@@ -91,8 +102,13 @@ async function ed25519Verify(publicKey, signature, message) {
     ]);
     return crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
   }
+  // RFC 8032 §5.1.7 asks for S < L; tweetnacl does not check it (OpenSSL and WebCrypto
+  // do): without this, S + L would pass here and fail everywhere else.
+  const s = BigInt(`0x${hex(signature.subarray(32).slice().reverse())}`);
+  if (s >= ED25519_L) return false;
   return nacl.sign.detached.verify(message, signature, publicKey);
 }
+const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n;
 
 // ---------------------------------------------------------------- the folder
 class Folder {
@@ -143,7 +159,10 @@ function folderOf(fileList) {
   }
   if (inside.size === 1) {
     const name = [...inside][0];
-    return { folder: new Folder(strip(`${top}/${name}/`)), name: `${top}/${name}` };
+    const beside = [...here.keys()].filter((p) => !p.startsWith(`${name}/`));
+    if (!beside.length) {
+      return { folder: new Folder(strip(`${top}/${name}/`)), name: `${top}/${name}` };
+    }
   }
   return { folder: new Folder(here), name: top, inside: [...inside].sort() };
 }
@@ -152,11 +171,17 @@ function folderOf(fileList) {
 // RFC 8785 canonical JSON: ECMAScript's JSON.stringify with sorted keys is the RFC's own
 // reference serialisation; a file is canonical when that gives back its exact bytes.
 function canonical(value) {
+  if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+    throw new Error("integer beyond 2^53");
+  }
+  if (typeof value === "string" && /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(value)) {
+    throw new Error("lone surrogate");
+  }
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
   if (value && typeof value === "object") {
     return `{${Object.keys(value)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .map((k) => `${JSON.stringify(canonical(k) && k)}:${canonical(value[k])}`)
       .join(",")}}`;
   }
   return JSON.stringify(value);
@@ -168,7 +193,13 @@ function parseCanonical(bytes, name) {
   } catch (e) {
     fail(`${name} n'est pas du JSON`, `${name} is not JSON`);
   }
-  if (!equal(enc.encode(canonical(value)), bytes)) {
+  let again = null;
+  try {
+    again = enc.encode(canonical(value));
+  } catch (e) {
+    // what rfc8785 refuses to write is not canonical either
+  }
+  if (!again || !equal(again, bytes)) {
     fail(`${name} n'est pas du JSON canonique`, `${name} is not canonical JSON`);
   }
   return value;
@@ -182,6 +213,10 @@ function publicKeyFromPem(text) {
   const prefix = fromHex("302a300506032b6570032100"); // SubjectPublicKeyInfo, id-Ed25519
   if (der.length !== 44 || !equal(der.subarray(0, 12), prefix)) {
     fail("n'est pas une clé publique Ed25519", "is not an Ed25519 public key");
+  }
+  // Exactly the form scelle writes, as `scelle verify` requires (custody.checks).
+  if (text !== `-----BEGIN PUBLIC KEY-----\n${b64(der)}\n-----END PUBLIC KEY-----\n`) {
+    fail("la clé publique n'est pas sous la forme écrite par scelle", "the public key is not in the form scelle writes");
   }
   return { raw: der.subarray(12), der };
 }
@@ -216,19 +251,23 @@ async function verifyCheckpoint(text, name, raw) {
   if (at <= 0 || !text.endsWith("\n")) fail("le point de contrôle n'est pas une note signée", "the checkpoint is not a signed note");
   const body = text.slice(0, at + 1);
   const kid = await noteKeyId(name, raw);
-  let found = false;
+  const signatures = [];
   for (const line of text.slice(at + 2, -1).split("\n")) {
     if (!line.startsWith("— ")) fail("note signée : ligne de signature invalide", "signed note: bad signature line");
-    const [who, sig] = line.slice(2).split(" ");
-    const blob = unb64(sig || "", "signature");
-    if (who === name && equal(blob.subarray(0, 4), kid)) {
-      if (!(await ed25519Verify(raw, blob.subarray(4), enc.encode(body)))) {
-        fail("la signature du point de contrôle n'est pas valide", "checkpoint signature does not verify");
-      }
-      found = true;
+    const rest = line.slice(2);
+    const space = rest.indexOf(" ");
+    const who = space < 0 ? rest : rest.slice(0, space);
+    const blob = unb64(space < 0 ? "" : rest.slice(space + 1), "signature");
+    if (!new RegExp(`^[^${PY_SPACE}+]+$`).test(who) || blob.length < 5) {
+      fail("note signée : ligne de signature mal formée", "signed note: malformed signature line");
     }
+    signatures.push([who, blob]);
   }
-  if (!found) fail(`le point de contrôle n'est pas signé par la clé ${name}`, `checkpoint is not signed by key ${name}`);
+  const mine = signatures.find(([who, blob]) => who === name && equal(blob.subarray(0, 4), kid));
+  if (!mine) fail(`le point de contrôle n'est pas signé par la clé ${name}`, `checkpoint is not signed by key ${name}`);
+  if (!(await ed25519Verify(raw, mine[1].subarray(4), enc.encode(body)))) {
+    fail("la signature du point de contrôle n'est pas valide", "checkpoint signature does not verify");
+  }
   const lines = body.split("\n");
   if (lines.length < 4 || !lines[0] || !/^(0|[1-9][0-9]*)$/.test(lines[1])) {
     fail("corps du point de contrôle mal formé", "malformed checkpoint body");
@@ -314,8 +353,13 @@ async function hashFile(file, progress) {
   sha256Hasher = sha256Hasher || (await hashwasm.createSHA256());
   const hasher = sha256Hasher;
   hasher.init();
+  // The next chunk is read while this one is hashed: reading and hashing one after the
+  // other ran at ~135 MB/s here, below either alone (bench/verify_page.py).
+  const read = (at) => (at < file.size ? file.slice(at, at + CHUNK).arrayBuffer() : null);
+  let next = read(0);
   for (let at = 0; at < file.size; at += CHUNK) {
-    const chunk = new Uint8Array(await file.slice(at, at + CHUNK).arrayBuffer());
+    const chunk = new Uint8Array(await next);
+    next = read(at + CHUNK);
     hasher.update(chunk);
     progress(chunk.length);
   }
@@ -343,10 +387,10 @@ async function exportChecks(folder, report) {
   let proof = null;
 
   steps.keys = async () => {
-    const line = (await folder.text("keys/allowed_signers")).trim().split(/\s+/);
+    const line = pyWords(await folder.text("keys/allowed_signers"));
     if (line.length < 4 || line[line.length - 2] !== "ssh-ed25519") fail("keys/allowed_signers est mal formé", "keys/allowed_signers is malformed");
     const ssh = unb64(line[line.length - 1], "allowed_signers");
-    const mini = (await folder.text("keys/minisign.pub")).split(/\r?\n/);
+    const mini = pyLines(await folder.text("keys/minisign.pub"));
     const miniBlob = mini.length > 1 ? unb64(mini[1], "minisign.pub") : new Uint8Array();
     if (!equal(ssh.subarray(-32), key.raw) || !equal(miniBlob.subarray(10), key.raw)) {
       fail("les trois fichiers de clé de keys/ ne sont pas la même clé", "the three key files in keys/ are not the same key");
@@ -365,7 +409,7 @@ async function exportChecks(folder, report) {
     }
   };
   steps["ssh-signature"] = async () => {
-    const lines = (await folder.text("manifest.json.sshsig")).trim().split(/\r?\n/);
+    const lines = pyLines(pyStrip(await folder.text("manifest.json.sshsig")));
     if (lines.length < 3 || lines[0] !== "-----BEGIN SSH SIGNATURE-----" || lines[lines.length - 1] !== "-----END SSH SIGNATURE-----") {
       fail("pas une signature SSH", "not an armored SSH signature");
     }
@@ -380,12 +424,12 @@ async function exportChecks(folder, report) {
     [hashAlg, at] = sshString(blob, at);
     [sigBlob, at] = sshString(blob, at);
     if (!equal(pub, sshPublicBlob(key.raw))) fail("signature SSH d'une autre clé", "SSH signature is by another key");
-    if (utf8.decode(ns) !== DATA.ssh_namespace || utf8.decode(hashAlg) !== "sha512") {
+    if (!equal(ns, enc.encode(DATA.ssh_namespace)) || !equal(hashAlg, enc.encode("sha512"))) {
       fail(`signature SSH hors de l'espace ${DATA.ssh_namespace} ou sans sha512`, `SSH signature is not for namespace ${DATA.ssh_namespace} with sha512`);
     }
     const [type, at2] = sshString(sigBlob, 0);
     const [signature] = sshString(sigBlob, at2);
-    if (utf8.decode(type) !== "ssh-ed25519") fail("signature SSH non Ed25519", "SSH signature is not Ed25519");
+    if (!equal(type, enc.encode("ssh-ed25519"))) fail("signature SSH non Ed25519", "SSH signature is not Ed25519");
     const signed = concat(
       enc.encode("SSHSIG"),
       sshStr(enc.encode(DATA.ssh_namespace)),
@@ -396,7 +440,7 @@ async function exportChecks(folder, report) {
     if (!(await ed25519Verify(key.raw, signature, signed))) fail("la signature SSH n'est pas valide", "SSH signature does not verify");
   };
   steps.minisign = async () => {
-    const lines = (await folder.text("manifest.json.minisig")).split(/\r?\n/);
+    const lines = pyLines(await folder.text("manifest.json.minisig"));
     if (lines.length < 4 || !lines[2].startsWith("trusted comment: ")) fail("pas une signature minisign", "not a minisign signature");
     const blob = unb64(lines[1], "minisig");
     const global = unb64(lines[3], "minisig");
@@ -462,7 +506,11 @@ async function exportChecks(folder, report) {
   const proofFile = async () => {
     let doc;
     try {
-      doc = JSON.parse(await folder.text("ledger/inclusion.json"));
+      // Where the browser tells the number as written (context.source), 18.0 or 1e1 is
+      // not an integer, as in Python.
+      doc = JSON.parse(await folder.text("ledger/inclusion.json"), (key, value, context) =>
+        typeof value === "number" && context && !/^(0|[1-9][0-9]*)$/.test(context.source) ? NaN : value,
+      );
     } catch (e) {
       if (e instanceof CheckFailure) throw e;
       fail("ledger/inclusion.json n'est pas un objet JSON", "ledger/inclusion.json is not a JSON object");
@@ -528,18 +576,18 @@ async function exportChecks(folder, report) {
       if (!(await ed25519Verify(key.raw, await folder.bytes("documents/SHA256SUMS.sig"), sums))) {
         fail("la signature de documents/SHA256SUMS n'est pas valide", "the signature of documents/SHA256SUMS does not verify");
       }
-      const lines = {};
-      for (const line of utf8.decode(sums).split("\n").filter((l) => l)) {
+      const lines = new Map();
+      for (const line of pyLines(new TextDecoder("utf-8", { ignoreBOM: true }).decode(sums))) {
         const at = line.indexOf("  ");
         if (at < 0) fail("documents/SHA256SUMS n'est pas au format de sha256sum", "documents/SHA256SUMS is not in sha256sum's format");
-        lines[line.slice(at + 2)] = line.slice(0, at);
+        lines.set(line.slice(at + 2), line.slice(0, at));
       }
       const wanted = {
         "cover.html": hex(await sha256(await folder.bytes("documents/cover.html"))),
         "cover.pdf": hex(await sha256(await folder.bytes("documents/cover.pdf"))),
         "../manifest.json": manifestSha,
       };
-      if (canonical(lines) !== canonical(wanted)) {
+      if (lines.size !== 3 || Object.entries(wanted).some(([name, digest]) => lines.get(name) !== digest)) {
         fail("les fichiers du bordereau ne sont pas ceux de cet export (documents/SHA256SUMS)", "the cover sheet's files are not this export's (documents/SHA256SUMS)");
       }
     }
@@ -554,7 +602,7 @@ async function exportChecks(folder, report) {
 
 // exporters/verify_text.py stated(): the lines binding VERIFY.txt to its export.
 function stated(text) {
-  const lines = text.split(/\r?\n/);
+  const lines = pyLines(text);
   const head = new RegExp(`^${DATA.verify_txt.head.replace("{}", "(.+)")}$`).exec(lines[0] || "");
   if (!head) fail("VERIFY.txt ne commence pas par l'export qu'il décrit", "VERIFY.txt does not start with the export it is about");
   const one = (prefix) => {
@@ -593,17 +641,17 @@ async function bundleChecks(folder, report) {
     report.checkpoint = cp;
   };
   steps.sha256sums = async () => {
-    const listed = {};
-    for (const line of (await folder.text("SHA256SUMS")).split("\n").filter((l) => l)) {
+    const listed = new Map();
+    for (const line of pyLines(await folder.text("SHA256SUMS"))) {
       const at = line.indexOf("  ");
-      listed[line.slice(at + 2)] = line.slice(0, at);
+      listed.set(at < 0 ? "" : line.slice(at + 2), at < 0 ? line : line.slice(0, at));
     }
     const want = [...files].filter((n) => n !== "SHA256SUMS").sort();
-    if (canonical(Object.keys(listed).sort()) !== canonical(want)) {
+    if (listed.size !== want.length || want.some((n) => !listed.has(n))) {
       fail("SHA256SUMS ne liste pas exactement les fichiers du lot", "SHA256SUMS does not list exactly the bundle's files");
     }
     for (const name of want) {
-      if (hex(await sha256(await folder.bytes(name))) !== listed[name]) {
+      if (hex(await sha256(await folder.bytes(name))) !== listed.get(name)) {
         fail(`${name} ne correspond pas à SHA256SUMS`, `${name} does not match SHA256SUMS`);
       }
     }
@@ -717,6 +765,8 @@ async function run(fileList) {
   $("checks").replaceChildren();
   $("facts").replaceChildren();
   $("gaps").replaceChildren();
+  $("files").replaceChildren();
+  sha256Hasher = null;
   setVerdict("running", "", "Vérification en cours…", "Verifying…");
   ed25519Impl = await chooseEd25519();
   $("ed25519").textContent = ed25519Impl === "webcrypto" ? DATA.ed25519.webcrypto : DATA.ed25519.tweetnacl;
@@ -743,6 +793,7 @@ async function run(fileList) {
   }
   await showKey(report.key);
   if (kind === "export") showExport(report.manifest, report.manifestSha);
+  if (kind === "export") showFiles(report.manifest);
   const expected = $("expected-key").value.trim();
   if (expected) {
     const forms = [await sshFingerprint(report.key.raw), hex(await sha256(report.key.der))];
@@ -815,6 +866,22 @@ function local(iso) {
   return `${m[3]}/${m[2]}/${m[1]} ${m[4]} (UTC${m[5] === "Z" ? "" : m[5]})`;
 }
 
+// The files the signed manifest lists: the only ones to open. The browser does not show
+// symbolic links, empty folders or names that are not UTF-8, so the page cannot say that
+// none was added; `scelle verify` and `sha256sum -c` can.
+function showFiles(manifest) {
+  const list = $("files");
+  const roles = DATA.file_roles;
+  const shown = manifest.files.slice(0, 2000);
+  for (const f of shown) {
+    const role = roles[f.role] || { fr: f.role, en: f.role };
+    list.append(el("li", {}, el("code", {}, f.path), ` — ${role.fr} / ${role.en}, ${f.size.toLocaleString("fr-FR")} octets (bytes)`));
+  }
+  if (manifest.files.length > shown.length) {
+    list.append(el("li", {}, `… ${manifest.files.length - shown.length} autres / more (SHA256SUMS)`));
+  }
+}
+
 function showGaps(state) {
   const list = $("gaps");
   const seconds = (g) => (Date.parse(g.to_utc) - Date.parse(g.from_utc)) / 1000;
@@ -836,7 +903,13 @@ function showGaps(state) {
   }
 }
 
+// One run at a time: while a folder is being checked, no other can be picked (a second
+// run finishing first would otherwise have its verdict overwritten by the first's).
 $("export-folder").addEventListener("change", (event) => {
-  run(event.target.files).catch((e) => setVerdict("failed", "", `Erreur inattendue : ${e}`, `Unexpected error: ${e}`));
+  const inputs = [$("export-folder"), $("expected-key")];
+  inputs.forEach((input) => (input.disabled = true));
+  run(event.target.files)
+    .catch((e) => setVerdict("failed", "", `Erreur inattendue : ${e}`, `Unexpected error: ${e}`))
+    .finally(() => inputs.forEach((input) => (input.disabled = false)));
 });
 setVerdict("waiting", "", "Choisissez le dossier de l'export.", "Pick the export's folder.");

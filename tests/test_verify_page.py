@@ -187,12 +187,54 @@ def manifest_reformatted(root: Path) -> None:
     manifest.write_text(json.dumps(json.loads(manifest.read_bytes()), indent=1))
 
 
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def signature_malleated(root: Path) -> None:
+    """S + L: the same point equation holds, yet RFC 8032 refuses S >= L (OpenSSL and
+    WebCrypto do; tweetnacl alone would not, so the page checks it)."""
+    path = root / "manifest.json.sig"
+    sig = path.read_bytes()
+    s = int.from_bytes(sig[32:], "little") + ED25519_L
+    path.write_bytes(sig[:32] + s.to_bytes(32, "little"))
+
+
+def bom_before_ssh_signature(root: Path) -> None:
+    path = root / "manifest.json.sshsig"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+
+def checkpoint_line_with_extra_field(root: Path) -> None:
+    path = root / "ledger" / "checkpoint.txt"
+    path.write_bytes(path.read_bytes()[:-1] + b" x\n")
+
+
+def public_key_with_text_around(root: Path) -> None:
+    path = root / "keys" / "signer.pub.pem"
+    path.write_bytes(path.read_bytes() + b"junk\n")
+
+
+def inclusion_index_as_float(root: Path) -> None:
+    path = root / "ledger" / "inclusion.json"
+    doc = json.loads(path.read_bytes())
+    path.write_text(
+        json.dumps(doc).replace(f'"index": {doc["index"]}', f'"index": {doc["index"]}.0')
+    )
+
+
 MATRIX: dict[str, tuple[Callable[..., None], str]] = {
     name: (how, first) for name, (how, first, _stock) in TAMPERS.items()
 } | {
     "cover_sheet_tampered": (cover_sheet_tampered, "cover"),
     "page_tampered": (page_tampered, "files"),
     "manifest_reformatted": (manifest_reformatted, "manifest"),
+    # Where a browser's parsing could differ from Python's (found by an attacker review):
+    # both verifiers must read every file alike.
+    "signature_malleated": (signature_malleated, "signature"),
+    "bom_before_ssh_signature": (bom_before_ssh_signature, "ssh-signature"),
+    "checkpoint_line_with_extra_field": (checkpoint_line_with_extra_field, "checkpoint"),
+    "public_key_with_text_around": (public_key_with_text_around, "keys"),
+    "inclusion_index_as_float": (inclusion_index_as_float, "inclusion"),
 }
 
 
@@ -228,6 +270,18 @@ def test_the_page_verifies_a_ledger_bundle(browser: Page, export: Export, tmp_pa
         "inventory",
         "entries",
     ]
+    for defect, first in (("blank_line_in_sums", "sha256sums"), ("lone_surrogate", "proof")):
+        forged = tmp_path / defect
+        shutil.copytree(bundle, forged)
+        if defect == "blank_line_in_sums":
+            (forged / "SHA256SUMS").write_bytes((forged / "SHA256SUMS").read_bytes() + b"\n")
+        else:
+            proof = (forged / "proof.json").read_bytes()
+            (forged / "proof.json").write_bytes(b'{"a":"\\ud800",' + proof[1:])
+        seen = browser.verify(bundle / PAGE, forged)
+        assert (seen["status"], seen["first_failure"]) == ("failed", first), (defect, seen)
+        verified = run_cli(["ledger", "verify", "--bundle", str(forged)])
+        assert verified.exit_code == 4 and f"first: {first} (" in verified.stderr, defect
     lines = (bundle / "entries.jsonl").read_bytes().split(b"\n")
     lines[1] = lines[1].replace(b'"v":1', b'"v":2')
     (bundle / "entries.jsonl").write_bytes(b"\n".join(lines))
@@ -235,6 +289,23 @@ def test_the_page_verifies_a_ledger_bundle(browser: Page, export: Export, tmp_pa
     assert (seen["status"], seen["first_failure"]) == ("failed", "sha256sums")
     verified = run_cli(["ledger", "verify", "--bundle", str(bundle)])
     assert verified.exit_code == 4 and "first: sha256sums (" in verified.stderr
+
+
+def test_the_page_takes_the_export_inside_only_when_nothing_lies_beside(
+    browser: Page, export: Export, tmp_path: Path
+) -> None:
+    """Picking the USB key's root works; a folder with something beside the export is
+    refused, as `scelle verify` refuses it (a video beside a genuine export must not be
+    taken as verified)."""
+    key = tmp_path / "usb"
+    shutil.copytree(export.path, key / export.path.name)
+    seen = browser.verify(key / export.path.name / PAGE, key)
+    assert seen["status"] == "partial", seen
+    (key / "C-044_14h02_HD.mp4").write_bytes(b"not from the CSV")
+    seen = browser.verify(key / export.path.name / PAGE, key)
+    assert (seen["status"], seen["first_failure"]) == ("failed", "manifest"), seen
+    assert export.path.name in seen["text"]
+    assert run_cli(["verify", str(key)]).exit_code == 3
 
 
 def test_the_page_is_listed_in_the_manifest_and_inlines_its_libraries(export: Export) -> None:
