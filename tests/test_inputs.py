@@ -580,9 +580,11 @@ def test_verify_refuses_a_huge_manifest_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - start < 10
     assert result.exit_code == 4
     assert one_line_error(result.stderr) == (
-        "scelle: error: manifest.json is 276,824,064 bytes, far more than an export's manifest "
-        "(at most 67,108,864): not a scelle manifest"
+        "scelle: error: 1 check(s) failed; first: manifest (manifest.json readable, canonical, "
+        "of a format this scelle reads): manifest.json is 276,824,064 bytes, far more than an "
+        "export's manifest (at most 67,108,864): not a scelle manifest"
     )
+    assert "FAIL  manifest (" in result.stdout  # named as VERIFY.html names it
 
 
 # 17, 18. The same requisition twice; a window in the future.
