@@ -23,6 +23,7 @@ from custody.i18n import _, ngettext
 from custody.site import Site
 from exporters.index import batch_rows_vouched
 from exporters.stores import FootageStore, StoreKind, open_store
+from exporters.stores.frigate import FrigateStore
 
 DAY_US = 86_400_000_000
 
@@ -128,13 +129,20 @@ def _named_as_recorded(camera: CameraFacts, store: FootageStore, item: Doomed) -
     rel = PurePosixPath(item.path)
     if ".." in rel.parts or rel.is_absolute() or len(rel.parts) < 2:
         return False
+    if isinstance(store, FrigateStore):
+        # Named to the second; the row's start may be Frigate's database's, within it.
+        named = store.parse_name(store.root / rel.parent, rel.name)
+        return (
+            named is not None
+            and named.start_us <= item.start_us < named.start_us + 1_000_000
+            and rel.parts[0] == "recordings"
+            and rel.parts[-2] == camera.store_camera
+        )
     name = store.parse(store.root / rel.parent, rel.name)
     if name is None or name.start_us != item.start_us:
         return False
     if name.duration_us is not None and item.start_us + name.duration_us != item.end_us:
         return False
-    if StoreKind(camera.store_kind) is StoreKind.FRIGATE:
-        return rel.parts[0] == "recordings" and rel.parts[-2] == camera.store_camera
     return rel.parts[0] == camera.store_camera
 
 

@@ -1,15 +1,24 @@
 """Frigate's recordings: `<root>/recordings/<YYYY-MM-DD>/<HH>/<camera>/<MM>.<SS>.mp4`, UTC.
 
-Frigate names a segment by its start to the second; its length (about 10 s) is in
-Frigate's own database, or in the file, which the index probes.
+Frigate names a segment by its start to the second; its exact start and end are in
+Frigate's own database, `frigate.db`, when it is beside `recordings/` (table
+`recordings`: `path`, `camera`, `start_time`, `end_time`, seconds since the epoch as
+floats). Where the database has the segment, its times are taken to the microsecond,
+so that segments that follow each other leave no false gap of a fraction of a second;
+without it (or without the row), the name's second, and the length probed from the file.
+
+The database is Frigate's, live: it is opened read-only (`mode=ro`), one short query
+per hour directory, and closed at once, so that it is never held locked against
+Frigate's own writes.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from custody.timewindow import from_us, to_us
 from exporters.stores.base import SegmentName, real_dir, subdirs
@@ -17,6 +26,9 @@ from exporters.stores.base import SegmentName, real_dir, subdirs
 _NAME = re.compile(r"(\d{2})\.(\d{2})\.mp4")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _HOUR = re.compile(r"\d{2}")
+DATABASE = "frigate.db"
+_SECOND = 1_000_000
+_HOUR_US = 3600 * _SECOND
 
 
 class FrigateStore:
@@ -24,6 +36,7 @@ class FrigateStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._timed: dict[Path, dict[str, tuple[int, int]]] = {}
 
     def segment_path(self, camera: str, start_us: int, duration_us: int) -> Path:
         moment = from_us(start_us)
@@ -38,7 +51,21 @@ class FrigateStore:
                         yield hour / camera
 
     def parse(self, directory: Path, name: str) -> SegmentName | None:
-        """The day and hour are the directories' names, minute and second the file's."""
+        """The exact times are the database's, when it has this segment within the
+        second its name says; else the name's."""
+        by_name = self.parse_name(directory, name)
+        if by_name is None:
+            return None
+        named = by_name.start_us
+        timed = self._database_times(directory, named - named % _HOUR_US).get(name)
+        if timed is not None and named <= timed[0] < named + _SECOND and timed[1] > timed[0]:
+            return SegmentName(timed[0], timed[1] - timed[0])
+        return by_name
+
+    def parse_name(self, directory: Path, name: str) -> SegmentName | None:
+        """The name alone: the day and hour are the directories' names, minute and
+        second the file's (the purge's check of a row against its file, which holds
+        whether the row was indexed before or after Frigate wrote its database row)."""
         match = _NAME.fullmatch(name)
         if not match:
             return None
@@ -48,3 +75,41 @@ class FrigateStore:
         except ValueError:
             return None
         return SegmentName(to_us(moment.replace(tzinfo=UTC)), None)
+
+    def _database_times(self, directory: Path, hour_us: int) -> dict[str, tuple[int, int]]:
+        """File name -> (start, end) in µs, for the segments of one hour directory."""
+        if directory not in self._timed:
+            self._timed[directory] = _hour_from_database(
+                self.root / DATABASE, directory.name, directory, hour_us
+            )
+        return self._timed[directory]
+
+
+def _hour_from_database(
+    database: Path, camera: str, directory: Path, hour_us: int
+) -> dict[str, tuple[int, int]]:
+    """One read-only query; nothing (names are read instead) if there is no readable
+    database or no such table."""
+    if not database.is_file():
+        return {}
+    where = directory.parts[-4:]  # recordings, <day>, <hour>, <camera>
+    try:
+        connection = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True, timeout=1)
+    except sqlite3.Error:
+        return {}
+    try:
+        rows = connection.execute(
+            "SELECT path, start_time, end_time FROM recordings "
+            "WHERE camera = ? AND start_time >= ? AND start_time < ?",
+            [camera, hour_us / _SECOND - 1, (hour_us + _HOUR_US) / _SECOND + 1],
+        ).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        connection.close()
+    times = {}
+    for path, start, end in rows:  # Frigate stores its own absolute paths: match the tail
+        numbers = all(isinstance(t, int | float) for t in (start, end))
+        if numbers and isinstance(path, str) and PurePosixPath(path).parts[-5:-1] == where:
+            times[PurePosixPath(path).name] = (round(start * _SECOND), round(end * _SECOND))
+    return times
