@@ -829,7 +829,7 @@ async function run(fileList) {
     return;
   }
   const state = completeness(report.manifest);
-  showGaps(state);
+  showGaps(state, report.manifest);
   if (state.complete) {
     setVerdict("ok", "", "VÉRIFIÉ : l'export est intact et complet", "VERIFIED: the export is intact and complete");
   } else {
@@ -882,10 +882,28 @@ function showFiles(manifest) {
   }
 }
 
-function showGaps(state) {
+function showGaps(state, manifest) {
   const list = $("gaps");
   const seconds = (g) => (Date.parse(g.to_utc) - Date.parse(g.from_utc)) / 1000;
   const length = (s) => (s < 120 ? `${s} s` : `${(s / 60).toFixed(1)} min`);
+  // Each camera's window first, complete or not, as the cover sheet lists them.
+  for (const item of manifest.items) {
+    const w = item.coverage.window;
+    const camera = item.camera.id;
+    const gaps = state.gaps.filter((g) => g.camera === camera).length;
+    const withheld = state.withheld.filter((s) => s.camera === camera).length;
+    const whole = item.coverage.complete === true && !gaps && !withheld;
+    list.append(
+      el(
+        "li",
+        { "data-camera": camera, "data-complete": whole ? "true" : "false" },
+        `${camera} : ${local(w.from)} → ${local(w.to)} — `,
+        whole
+          ? both("complète", "complete")
+          : both(`${gaps} interruption(s), ${withheld} fichier(s) écarté(s)`, `${gaps} gap(s), ${withheld} segment(s) withheld`),
+      ),
+    );
+  }
   if (state.complete) {
     list.append(el("li", {}, both("Chaque fenêtre demandée est couverte en entier.", "Every window asked for is covered in full.")));
     return;

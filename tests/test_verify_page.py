@@ -128,6 +128,16 @@ def test_the_page_verifies_the_demo_export(browser: Page, export: Export) -> Non
     assert export.fingerprint in seen["facts"]  # both printed forms, to compare with the PV
     der = (export.path / "VERIFY.txt").read_text().split("openssl DER sha256  : ")[1][:64]
     assert der in seen["facts"]
+    # Each camera's window, complete or not, then the gap, as the cover sheet states them.
+    day = "29/11/2026 "
+    assert (
+        f"C-012 : {day}14:00:30 (UTC+01:00) → {day}14:02:30 (UTC+01:00) — complète"
+        in (seen["gaps"])
+    )
+    assert (
+        f"C-044 : {day}14:01:00 (UTC+01:00) → {day}14:03:00 (UTC+01:00) — 1 interruption"
+        in (seen["gaps"])
+    )
     assert "C-044 : 29/11/2026 14:02:10 (UTC+01:00)" in seen["gaps"]  # the gap, as on the PV
     assert "no footage recorded" in seen["gaps"] and "aucun enregistrement" in seen["gaps"]
     assert "PARTIEL" in seen["text"] and "PARTIAL" in seen["text"]
