@@ -369,10 +369,11 @@ async function hashFile(file, progress) {
 // ---------------------------------------------------------------- export checks
 async function exportChecks(folder, report) {
   report.stage = "manifest";
-  const manifestBytes = await folder.bytes("manifest.json");
-  if (manifestBytes.length > DATA.max_manifest_bytes) {
+  // Refused before it is read, as `scelle verify` does: junk of gigabytes is not a manifest.
+  if (folder.file("manifest.json").size > DATA.max_manifest_bytes) {
     fail("manifest.json est bien trop gros pour un manifeste", "manifest.json is far too large for a manifest");
   }
+  const manifestBytes = await folder.bytes("manifest.json");
   const manifest = parseCanonical(manifestBytes, "manifest.json");
   if (manifest.format !== DATA.export_format) {
     fail(`manifest.json est au format ${manifest.format}, pas ${DATA.export_format}`, `manifest.json is of format ${manifest.format}, not ${DATA.export_format}`);
@@ -478,6 +479,11 @@ async function exportChecks(folder, report) {
         continue;
       }
       const file = folder.file(item.path);
+      if (file.size !== item.size) {  // no need to read it: the size alone says it changed
+        bad.push([`${item.path} modifié`, `${item.path} altered`]);
+        done += file.size;
+        continue;
+      }
       showProgress(done, total, item.path);
       const digest = await hashFile(file, (n) => {
         done += n;

@@ -232,12 +232,19 @@ def inclusion_index_as_float(root: Path) -> None:
     )
 
 
+def manifest_huge(root: Path) -> None:
+    """Sparse junk far larger than any manifest: refused before it is read."""
+    with (root / "manifest.json").open("r+b") as handle:
+        handle.truncate(80 * 1024 * 1024)
+
+
 MATRIX: dict[str, tuple[Callable[..., None], str]] = {
     name: (how, first) for name, (how, first, _stock) in TAMPERS.items()
 } | {
     "cover_sheet_tampered": (cover_sheet_tampered, "cover"),
     "page_tampered": (page_tampered, "files"),
     "manifest_reformatted": (manifest_reformatted, "manifest"),
+    "manifest_huge": (manifest_huge, "manifest"),
     # Where a browser's parsing could differ from Python's (found by an attacker review):
     # both verifiers must read every file alike.
     "signature_malleated": (signature_malleated, "signature"),
