@@ -27,7 +27,7 @@ from exporters import verify_text
 from exporters.french import FILE_ROLES
 from exporters.gaps import ENGLISH, FRENCH, WITHHELD
 from exporters.manifest import COVER_SUMS, FIXED, FORMAT, MAX_MANIFEST_BYTES
-from exporters.verify_export import BEFORE, EXPORT_CHECKS, check_title
+from exporters.verify_export import BEFORE, EXPORT_CHECKS
 
 # The libraries inlined, in the order loaded, with the SHA-256 of each file as copied
 # from its npm tarball (templates/vendor/README.md says whence): a changed byte stops
@@ -48,16 +48,15 @@ VENDOR = {
 ENGLISH_ROLES = {"master": "original", "working": "working copy", "verifier": "verifier page"}
 
 
-def _both(message: str) -> dict[str, str]:
-    return {"fr": in_language(message, "fr"), "en": message}
-
-
-def _titles(table: dict[str, str], titled: Any = None) -> dict[str, dict[str, str]]:
-    if titled is None:
-        return {ident: _both(message) for ident, message in table.items()}
+def _titles(table: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each check's title in French (from the catalog) and English, as `scelle verify`
+    words it (`check_title`)."""
     return {
-        ident: {"fr": titled(ident, lambda m: in_language(m, "fr")), "en": titled(ident, str)}
-        for ident in table
+        ident: {
+            language: in_language(message, language).format(namespace=SSH_NAMESPACE)
+            for language in ("fr", "en")
+        }
+        for ident, message in table.items()
     }
 
 
@@ -65,9 +64,10 @@ def page_data() -> dict[str, Any]:
     """What the page reads as data: every name and rule it shares with `scelle verify`."""
     return {
         "checks": {
-            "export": _titles(EXPORT_CHECKS, check_title),
+            "export": _titles(EXPORT_CHECKS),
             "bundle": _titles(BUNDLE_CHECKS),
-            "before": _titles(BEFORE, check_title) | _titles(BUNDLE_BEFORE),
+            # what each reads before any check: the export's `keys` is not the bundle's
+            "before": {"export": _titles(BEFORE), "bundle": _titles(BUNDLE_BEFORE)},
         },
         "export_format": FORMAT,
         "bundle_format": BUNDLE_FORMAT,

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from custody import merkle
 from custody.i18n import _
 from custody.keys import der_sha256, ssh_fingerprint
 from custody.signatures import SSH_NAMESPACE
@@ -93,26 +94,15 @@ def stated(text: str) -> Stated:
 
 def proof_sides(index: int, size: int, count: int) -> list[bool]:
     """Where each of the `count` hashes of an inclusion proof goes, in order: True on the
-    left of the hash computed so far, False on its right (RFC 9162 §2.1.3.2, the very
-    steps of custody.merkle.verify_inclusion). ValueError if no proof has that length."""
+    left of the hash computed so far, False on its right (RFC 9162 §2.1.3.2: the sibling
+    subtree of each step, custody.merkle.inclusion_ranges, lies left of the leaf or right
+    of it). ValueError if no proof has that length."""
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is outside a tree of {size}")
-    fn, sn = index, size - 1
-    sides = []
-    for _i in range(count):
-        if sn == 0:
-            raise ValueError("inclusion proof is too long")
-        left = bool(fn & 1) or fn == sn
-        sides.append(left)
-        if left:
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ValueError("inclusion proof is too short")
-    return sides
+    ranges = merkle.inclusion_ranges(index, size)
+    if len(ranges) != count:
+        raise ValueError(f"an inclusion proof of entry {index} of {size} has {len(ranges)} hashes")
+    return [high <= index for _low, high in ranges]
 
 
 def _b64(data: bytes) -> str:

@@ -793,7 +793,7 @@ async function run(fileList) {
     steps = kind === "export" ? await exportChecks(folder, report) : await bundleChecks(folder, report);
   } catch (e) {
     const why = e instanceof CheckFailure ? e : new CheckFailure(String(e), String(e));
-    addRow(report.stage, DATA.checks.before[report.stage], why);
+    addRow(report.stage, DATA.checks.before[kind][report.stage], why);
     setVerdict("failed", report.stage, `ÉCHEC : ${why.fr}`, `FAILED: ${why.en}`);
     return;
   }
@@ -812,7 +812,7 @@ async function run(fileList) {
       },
       ...steps,
     };
-    titles = { "expected-key": DATA.checks.before["expected-key"], ...titles };
+    titles = { "expected-key": DATA.checks.before[kind]["expected-key"], ...titles };
   }
   const failures = [];
   for (const [id, title] of Object.entries(titles)) {
