@@ -877,7 +877,7 @@ def camera_add(
     retention_days: Annotated[str, typer.Option(help=N_("Retention in days, 1 to 30."))] = "30",
     timezone: Annotated[str, typer.Option(help=N_("Time zone of the camera."))] = "Europe/Paris",
     store_kind: Annotated[
-        str, typer.Option(help=N_("Footage store layout: scelle or frigate."))
+        str, typer.Option(help=N_("Footage store layout: scelle, frigate or template."))
     ] = "scelle",
     store_path: Annotated[
         str, typer.Option(help=N_("Store directory (absolute, or relative to the site)."))
@@ -894,12 +894,24 @@ def camera_add(
     clock_method: Annotated[
         str | None, typer.Option(help=N_("How the offset was measured."))
     ] = None,
+    store_template: Annotated[
+        str,
+        typer.Option(
+            help=N_(
+                "Template store: the segments' path, e.g. {camera}/{YYYY}{MM}{DD}/{hh}{mm}{ss}.mkv "
+                "(README, 'Footage stores')."
+            )
+        ),
+    ] = "",
+    store_time: Annotated[
+        str, typer.Option(help=N_("Template store: names in utc or local time."))
+    ] = "utc",
     reason: Annotated[
         str | None,
         typer.Option(help=N_("Why (recorded in the ledger; default: camera registered).")),
     ] = None,
 ) -> None:
-    """Register a camera (a ledger entry records it)."""
+    """Register a camera (a ledger entry records it); then 'scelle camera check ID'."""
     from requisition.cameras import CameraSpec, add_cameras
 
     with _open(ctx, Permission.CAMERA_MANAGE) as site:
@@ -918,6 +930,8 @@ def camera_add(
             clock_offset_ms,
             clock_measured_at or "",
             clock_method or "",
+            store_template,
+            store_time,
         )
         camera = spec.to_camera(site.settings.home)
         add_cameras(site, [camera], site.login, reason or _("camera registered"))

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
@@ -102,6 +103,19 @@ class Probe:
     width: int
     height: int
     codec: str
+    created_us: int | None = None  # the container's creation_time, when the recorder wrote one
+
+
+def _creation_time(metadata: dict[str, str]) -> int | None:
+    """The container's own `creation_time` (UTC, ISO 8601), as MP4 and Matroska keep it."""
+    written = metadata.get("creation_time", "")
+    try:
+        moment = datetime.fromisoformat(written.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment.year < 2000:  # MP4's zero date is 1904: none written
+        return None
+    return round(moment.timestamp() * 1_000_000)
 
 
 class UnreadableVideoError(CorruptSegmentError):
@@ -144,6 +158,7 @@ def probe(source: Source) -> Probe:
                 width=stream.codec_context.width,
                 height=stream.codec_context.height,
                 codec=stream.codec_context.name,
+                created_us=_creation_time(dict(container.metadata)),
             )
     except IndexError as exc:
         raise UnreadableVideoError(N_("not readable video (no video stream)")) from exc

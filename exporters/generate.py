@@ -60,6 +60,7 @@ def _encode_span(
     out: Path,
     progress: Callable[[float], None] | None,
     size: str = SIZE,
+    container: str = "mp4",
 ) -> None:
     video = ffmpeg_python.input(
         f"testsrc2=size={size}:rate={RATE}", f="lavfi", t=f"{seconds:.3f}"
@@ -83,7 +84,7 @@ def _encode_span(
             )
         keyint = RATE * segment
         output = video.output(
-            str(out / "seg%06d.mp4"),
+            str(out / "seg%06d"),
             vcodec="libx264",
             preset="ultrafast",
             pix_fmt="yuv420p",
@@ -94,7 +95,7 @@ def _encode_span(
             f="segment",
             segment_time=segment,
             reset_timestamps=1,
-            segment_format="mp4",
+            segment_format=container,
         )
         ffmpeg.run(
             output.get_args(),
@@ -160,8 +161,8 @@ def generate_footage(
 
         with tempfile.TemporaryDirectory(dir=store.root, prefix=".generate-") as tmp:
             work = Path(tmp)
-            _encode_span(camera, rec_start, seconds, segment, work, report, size)
-            parts = sorted(work.glob("seg*.mp4"))
+            _encode_span(camera, rec_start, seconds, segment, work, report, size, store.container)
+            parts = sorted(work.glob("seg*"))
             for i, part in enumerate(parts):
                 start = rec_start + i * segment * 1_000_000
                 end = min(start + segment * 1_000_000, span.end + offset)

@@ -20,8 +20,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from custody import merkle
 from custody.canonical import MAX_INT
@@ -31,11 +32,12 @@ from custody.errors import CorruptSegmentError, FootageUnavailableError, InputEr
 from custody.files import NotRegularFileError, open_beneath
 from custody.i18n import _
 from custody.site import Site
-from custody.timewindow import Window, local_text, utc_text
+from custody.timewindow import Window, from_us, local_text, utc_text
 from exporters.ffmpeg import UnreadableVideoError, check_readable, probe
 from exporters.gaps import WITHHELD, GapKind
 from exporters.models import Camera
 from exporters.stores import FootageStore, StoreKind, open_store
+from exporters.stores.clock_change import Ambiguous, Basis, place
 
 HOUR_US = 3_600_000_000
 SETTLE_SECONDS = 5  # a file younger than this may still be being written
@@ -43,7 +45,13 @@ MAX_SEGMENT_US = 24 * HOUR_US
 
 
 def camera_store(camera: Camera) -> FootageStore:
-    return open_store(StoreKind(camera.store_kind), Path(camera.store_path))
+    return open_store(
+        StoreKind(camera.store_kind),
+        Path(camera.store_path),
+        camera.store_template,
+        camera.store_time,
+        camera.timezone,
+    )
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -113,6 +121,9 @@ class ScanReport:
     batches: int = 0
     unreadable: list[str] = field(default_factory=list)
     not_regular: list[str] = field(default_factory=list)  # links and the like: not indexed
+    # Local-time names the clock changes leave without one instant (clock_change.py):
+    placed: list[tuple[str, Basis]] = field(default_factory=list)  # placed by their timing
+    unplaced: list[str] = field(default_factory=list)  # not indexed: nothing says when
 
 
 def _known_paths(cur: Cursor, camera_id: str, prefix: str) -> set[str]:
@@ -142,22 +153,28 @@ def _new_segments(
             )
     except FileNotFoundError:  # the directory went away with its last segment
         return found, False
+    ambiguous: list[tuple[Ambiguous, NewSegment]] = []
     for entry in files:
         rel = str(Path(entry.path).relative_to(store.root))
         name = store.parse(directory, entry.name)
         if name is None or rel in known:
             continue
+        if name.unplaced:  # a local time the spring change skips: no instant is named so
+            report.unplaced.append(rel)
+            continue
         try:
-            if now - entry.stat(follow_symlinks=False).st_mtime < settle_seconds:
+            stat = entry.stat(follow_symlinks=False)
+            if now - stat.st_mtime < settle_seconds:
                 settled = False
                 continue
             # What is probed and hashed is the file this descriptor holds, reached with
             # no link: a link swapped in after the listing is refused, not followed.
             with open_store_file(store.root, rel) as handle:
-                duration = name.duration_us
+                duration, created = name.duration_us, None
                 if duration is None:
                     try:
-                        duration = probe(handle).duration_us
+                        facts = probe(handle)
+                        duration, created = facts.duration_us, facts.created_us
                     except CorruptSegmentError:
                         # Indexed and hashed all the same; its nominal length is reported
                         # as a gap ("corrupt segment") whenever a window covers it.
@@ -169,7 +186,20 @@ def _new_segments(
         except NotRegularFileError:
             report.not_regular.append(rel)
             continue
-        found.append(NewSegment(rel, name.start_us, name.start_us + duration, size, digest))
+        segment = NewSegment(rel, name.start_us, name.start_us + duration, size, digest)
+        if name.others:
+            timing = Ambiguous(rel, name, duration, created, stat.st_mtime_ns // 1000)
+            ambiguous.append((timing, segment))
+        else:
+            found.append(segment)
+    placed = place([timing for timing, _segment in ambiguous])
+    for timing, segment in ambiguous:
+        if timing.rel not in placed:
+            report.unplaced.append(timing.rel)
+            continue
+        start, basis = placed[timing.rel]
+        report.placed.append((timing.rel, basis))
+        found.append(replace(segment, start_us=start, end_us=start + timing.duration_us))
     return found, settled
 
 
@@ -656,6 +686,18 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
         }
 
     state = {u.segment.path: str(u.kind) for u in coverage.unusable}
+    store = camera_store(coverage.camera)
+
+    def named(seg: SegmentRef) -> dict[str, Any]:
+        """For a file whose local-time name the autumn change repeats: what it says,
+        and that the scan placed it by its own timing."""
+        where = PurePosixPath(seg.path)
+        name = store.parse(store.root / where.parent, where.name)
+        if name is None or not name.others:
+            return {}
+        wall = from_us(seg.start_us).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        return {"name_time_repeated": wall.isoformat(timespec="milliseconds")}
+
     out: dict[str, Any] = {
         "camera": coverage.camera.id,
         "window": interval(coverage.window.start, coverage.window.end),
@@ -669,6 +711,7 @@ def coverage_json(coverage: Coverage) -> dict[str, Any]:
                 "sha256": s.sha256,
                 "state": state.get(s.path, "ok"),
             }
+            | named(s)
             for s in coverage.segments
         ],
         "spans": [

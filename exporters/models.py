@@ -29,6 +29,8 @@ class Camera(SQLModel, table=True):
     store_kind: str  # exporters.stores.StoreKind
     store_path: str  # absolute path of the store root
     store_camera: str  # the camera's name inside the store
+    store_template: str = ""  # StoreKind.TEMPLATE: the segments' path template
+    store_time: str = "utc"  # StoreKind.TEMPLATE: names in UTC or local time (NameClock)
     clock_offset_ms: int  # recorder clock minus reference clock
     clock_measured_at: str | None = None  # UTC, when the offset was measured
     clock_method: str | None = None  # how: NTP query, reference clock in view, ...

@@ -8,13 +8,14 @@ command shows, and cli.py only prints.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from custody.i18n import N_, _, ngettext
 from custody.render import json_text, table
 from custody.timewindow import people_day, people_text
 from exporters.gaps import ENGLISH, GapKind
 from exporters.index import coverage_json
+from exporters.stores.clock_change import Basis
 
 if TYPE_CHECKING:
     from exporters.generate import Generated
@@ -158,6 +159,15 @@ def coverage_lines(coverage: Coverage) -> list[str]:
         for seg in shown["segments"]
     ]
     out += [
+        "  "
+        + _(
+            "CLOCK CHANGE {path}: named {named} local time, a time the autumn change repeats; "
+            "placed by its own timing at the scan"
+        ).format(path=seg["path"], named=seg["name_time_repeated"])
+        for seg in shown["segments"]
+        if "name_time_repeated" in seg
+    ]
+    out += [
         f"  {footage:<{width}}" + _("{start} to {end}").format(start=span["from"], end=span["to"])
         for span in shown["spans"]
     ]
@@ -209,7 +219,32 @@ def scan_lines(report: ScanReport) -> list[str]:
             _("not a regular file (a link, ...), not indexed: {path}").format(path=path)
             for path in report.not_regular
         ),
+        *(
+            _(
+                "clock change: {path} is named in the local hour the clocks repeat; placed "
+                "from {basis}"
+            ).format(path=path, basis=basis_words(basis))
+            for path, basis in report.placed
+        ),
+        *(
+            _(
+                "not indexed: {path}: its local-time name does not say when it was recorded "
+                "(clock change), nor does its own timing"
+            ).format(path=path)
+            for path in report.unplaced
+        ),
     ]
+
+
+def basis_words(basis: Basis) -> str:
+    """What placed a file whose local-time name the autumn change repeats."""
+    if basis is Basis.MEDIA:
+        return _("the creation time the recorder wrote in the video")
+    if basis is Basis.WRITTEN:
+        return _("when the recorder finished writing the file")
+    if basis is Basis.ORDER:
+        return _("the order the recorder wrote the files in")
+    assert_never(basis)
 
 
 def generated_lines(made: Generated, camera_id: str) -> list[str]:

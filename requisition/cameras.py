@@ -32,7 +32,8 @@ from custody.site import Site
 from custody.timewindow import parse_time, stored_utc, to_us
 from exporters.index import ScanReport, scan_camera
 from exporters.models import Camera
-from exporters.stores import StoreKind
+from exporters.stores import NameClock, StoreKind
+from exporters.stores.template import EXAMPLES, check_template
 
 MAX_RETENTION_DAYS = 30  # CSI L252-5: never more than one month
 MAX_INVENTORY_BYTES = 128 << 20  # 100,000 cameras take 20 MB; more is not an inventory
@@ -48,7 +49,11 @@ OPTIONAL = {
     "clock_offset_ms": "0",
     "clock_measured_at": "",
     "clock_method": "",
+    "store_template": "",
+    "store_time": NameClock.UTC.value,
 }
+# What operators may write for a template's clock, in either language.
+_CLOCK_WORDS = {"utc": NameClock.UTC, "local": NameClock.LOCAL, "locale": NameClock.LOCAL}
 
 
 def check_token(value: str, what: str) -> str:
@@ -104,6 +109,8 @@ class CameraSpec:
     clock_offset_ms: str = OPTIONAL["clock_offset_ms"]
     clock_measured_at: str = OPTIONAL["clock_measured_at"]
     clock_method: str = OPTIONAL["clock_method"]
+    store_template: str = OPTIONAL["store_template"]
+    store_time: str = OPTIONAL["store_time"]
 
     def to_camera(self, home: Path) -> Camera:
         """Validate every field; InputError names the camera and the first bad field."""
@@ -183,6 +190,7 @@ class CameraSpec:
         if problem:
             raise bad("{problem}", problem=problem)
         store_camera = check_token(self.store_camera or self.id, _("store camera name"))
+        template, clock = self._layout(kind, bad, column)
         offset = text.whole_number(
             self.clock_offset_ms,
             label + column("clock_offset_ms"),
@@ -210,8 +218,42 @@ class CameraSpec:
             "clock_offset_ms": offset,
             "clock_measured_at": measured,
             "clock_method": self.clock_method.strip() or None,
+            "store_template": template,
+            "store_time": clock.value,
             "created_at": created_at or utc_now(),
         }
+
+    def _layout(
+        self, kind: StoreKind, bad: Callable[..., InputError], column: Callable[[str], str]
+    ) -> tuple[str, NameClock]:
+        """A template store's path template and clock; the other layouts fix both."""
+        template = self.store_template.strip()
+        clock = _CLOCK_WORDS.get(self.store_time.strip().lower())
+        if clock is None:
+            raise bad(
+                _("{column} must be utc or local, not {value}"),
+                column=column("store_time"),
+                value=text.shown(self.store_time),
+            )
+        if kind is not StoreKind.TEMPLATE:
+            if template or clock is not NameClock.UTC:
+                raise bad(
+                    _("{column} and {clock} are for a store of type template only"),
+                    column=column("store_template"),
+                    clock=column("store_time"),
+                )
+            return "", NameClock.UTC
+        if not template:
+            raise bad(
+                _("a store of type template needs its path template ({column}), e.g. {example}"),
+                column=column("store_template"),
+                example=EXAMPLES["NAS"],
+            )
+        try:
+            check_template(template)
+        except InputError as exc:
+            raise bad("{problem}", problem=exc.message) from exc
+        return template, clock
 
 
 _FIELDS = tuple(f.name for f in fields(CameraSpec))
@@ -287,6 +329,8 @@ FRENCH_COLUMNS = {
     "clock_offset_ms": "décalage d'horloge (ms)",
     "clock_measured_at": "horloge mesurée le",
     "clock_method": "méthode de mesure",
+    "store_template": "modèle de chemin",
+    "store_time": "heure des noms",
 }
 _MORE_FRENCH = {
     "id": ("id_camera", "identifiant_camera", "code_camera", "code", "numero", "n"),

@@ -106,6 +106,19 @@ def _v8_agent_names(conn: Connection, md: MetaData) -> None:
     conn.exec_driver_sql("UPDATE agent SET surname = name WHERE surname = ''")
 
 
+def _v9_store_templates(conn: Connection, md: MetaData) -> None:
+    """Any recorder's layout: a camera's path template, and whether its names are UTC or
+    local time (exporters/stores/template.py); the cameras before keep their layout."""
+    add_columns(
+        conn,
+        "camera",
+        {
+            "store_template": "VARCHAR NOT NULL DEFAULT ''",
+            "store_time": "VARCHAR NOT NULL DEFAULT 'utc'",
+        },
+    )
+
+
 # What the application role may change in the workflow's tables: only the columns scelle
 # changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
 # The purge's own rows and marks go through SECURITY DEFINER functions (purge_sql) that
@@ -137,6 +150,7 @@ PLAN = Plan(
         ),
         Migration(7, "every stored instant in one fixed-width form", _v7_instants),
         Migration(8, "agents' surnames and first names apart", _v8_agent_names),
+        Migration(9, "footage stores described by a path template", _v9_store_templates),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

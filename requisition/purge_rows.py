@@ -23,7 +23,6 @@ from custody.i18n import _, ngettext
 from custody.site import Site
 from exporters.index import batch_rows_vouched
 from exporters.stores import FootageStore, StoreKind, open_store
-from exporters.stores.frigate import FrigateStore
 
 DAY_US = 86_400_000_000
 
@@ -70,7 +69,18 @@ def entries_about(cur: Cursor, action: str, column: str, value: str) -> list[dic
     return [decode_entry(bytes(body)) for (body,) in cur.fetchall()]
 
 
-_CAMERA_FACTS = ("retention_days", "store_kind", "store_path", "store_camera", "clock_offset_ms")
+_CAMERA_FACTS = (
+    "retention_days",
+    "store_kind",
+    "store_path",
+    "store_camera",
+    "clock_offset_ms",
+    "store_template",
+    "store_time",
+    "timezone",
+)
+# What a camera.add entry written before a fact was recorded means by its absence.
+_FACT_DEFAULTS = {"store_template": "", "store_time": "utc"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,9 @@ class CameraFacts:
     store_path: str
     store_camera: str
     clock_offset_ms: int
+    store_template: str
+    store_time: str
+    timezone: str
 
 
 def camera_facts(cur: Cursor) -> tuple[list[CameraFacts], dict[str, str]]:
@@ -99,7 +112,7 @@ def camera_facts(cur: Cursor) -> tuple[list[CameraFacts], dict[str, str]]:
         differs = [
             name
             for name, value in zip(_CAMERA_FACTS, row[1:], strict=True)
-            if data.get(name) != value
+            if data.get(name, _FACT_DEFAULTS.get(name)) != value
         ]
         if differs:
             refused[camera_id] = _(
@@ -127,23 +140,9 @@ def check_index(cur: Cursor) -> None:
 def _named_as_recorded(camera: CameraFacts, store: FootageStore, item: Doomed) -> bool:
     """The row's camera and start are what the recorder's file name says."""
     rel = PurePosixPath(item.path)
-    if ".." in rel.parts or rel.is_absolute() or len(rel.parts) < 2:
+    if ".." in rel.parts or rel.is_absolute():
         return False
-    if isinstance(store, FrigateStore):
-        # Named to the second; the row's start may be Frigate's database's, within it.
-        named = store.parse_name(store.root / rel.parent, rel.name)
-        return (
-            named is not None
-            and named.start_us <= item.start_us < named.start_us + 1_000_000
-            and rel.parts[0] == "recordings"
-            and rel.parts[-2] == camera.store_camera
-        )
-    name = store.parse(store.root / rel.parent, rel.name)
-    if name is None or name.start_us != item.start_us:
-        return False
-    if name.duration_us is not None and item.start_us + name.duration_us != item.end_us:
-        return False
-    return rel.parts[0] == camera.store_camera
+    return store.vouches(rel.as_posix(), camera.store_camera, item.start_us, item.end_us)
 
 
 def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) -> list[Doomed]:
@@ -179,7 +178,11 @@ def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) 
                 continue
             if camera.id not in stores:
                 stores[camera.id] = open_store(
-                    StoreKind(camera.store_kind), Path(camera.store_path)
+                    StoreKind(camera.store_kind),
+                    Path(camera.store_path),
+                    camera.store_template,
+                    camera.store_time,
+                    camera.timezone,
                 )
             if not _named_as_recorded(camera, stores[camera.id], item):
                 failures.append(

@@ -14,15 +14,20 @@ from typing import Protocol
 @dataclass(frozen=True)
 class SegmentName:
     """What a segment's path says: its start (recorder clock, UTC µs) and, if the layout
-    records it, its duration."""
+    records it, its duration. A local-time name in the hour the autumn change repeats
+    says two instants (`start_us` and `others`); one the spring change skips says none
+    (`unplaced`): the scan places such files from their own timing, or reports them."""
 
     start_us: int
     duration_us: int | None
+    others: tuple[int, ...] = ()
+    unplaced: bool = False
 
 
 class FootageStore(Protocol):
     root: Path
     default_segment_seconds: int
+    container: str  # ffmpeg's muxer for the recorder's files: mp4, matroska, mpegts
 
     def segment_path(self, camera: str, start_us: int, duration_us: int) -> Path:
         """Where the recorder writes the segment starting at `start_us`."""
@@ -34,6 +39,11 @@ class FootageStore(Protocol):
 
     def parse(self, directory: Path, name: str) -> SegmentName | None:
         """Read a file's name (and directory); None if it is not a segment."""
+        ...
+
+    def vouches(self, rel: str, camera: str, start_us: int, end_us: int) -> bool:
+        """An index row's path, camera and times are what the recorder's file name says
+        (the purge's check before it deletes the file)."""
         ...
 
 

@@ -33,6 +33,7 @@ _HOUR_US = 3600 * _SECOND
 
 class FrigateStore:
     default_segment_seconds = 10
+    container = "mp4"
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -75,6 +76,14 @@ class FrigateStore:
         except ValueError:
             return None
         return SegmentName(to_us(moment.replace(tzinfo=UTC)), None)
+
+    def vouches(self, rel: str, camera: str, start_us: int, end_us: int) -> bool:
+        """Named to the second; the row's start may be the database's, within it."""
+        path = PurePosixPath(rel)
+        if len(path.parts) < 2 or path.parts[0] != "recordings" or path.parts[-2] != camera:
+            return False
+        named = self.parse_name(self.root / path.parent, path.name)
+        return named is not None and named.start_us <= start_us < named.start_us + _SECOND
 
     def _database_times(self, directory: Path, hour_us: int) -> dict[str, tuple[int, int]]:
         """File name -> (start, end) in µs, for the segments of one hour directory."""

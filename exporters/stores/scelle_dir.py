@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from custody.timewindow import from_us, to_us
 from exporters.stores.base import SegmentName, subdirs
@@ -20,6 +20,7 @@ _NAME = re.compile(r"(\d{8}T\d{6})\.(\d{3})Z_(\d{1,9})\.mp4")
 
 class ScelleDirStore:
     default_segment_seconds = 60
+    container = "mp4"
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -40,3 +41,14 @@ class ScelleDirStore:
         stamp, millis, duration = match.groups()
         moment = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
         return SegmentName(to_us(moment) + int(millis) * 1000, int(duration) * 1000)
+
+    def vouches(self, rel: str, camera: str, start_us: int, end_us: int) -> bool:
+        path = PurePosixPath(rel)
+        if len(path.parts) < 2 or path.parts[0] != camera:
+            return False
+        name = self.parse(self.root / path.parent, path.name)
+        return (
+            name is not None
+            and name.start_us == start_us
+            and (name.duration_us is None or start_us + name.duration_us == end_us)
+        )
