@@ -991,6 +991,35 @@ def camera_list(
     _say(camera_lines(cameras))
 
 
+@camera_app.command("check")
+def camera_check(
+    ctx: typer.Context,
+    camera_id: Annotated[str, typer.Argument(metavar="ID", help=N_("Camera identifier."))],
+    hours: Annotated[
+        str, typer.Option(help=N_("Read the segments of the latest HOURS in full (lengths, gaps)."))
+    ] = "24",
+) -> None:
+    """What the camera's store holds, as its layout reads it: first and last segment,
+    count, gaps. Run it after 'scelle camera add', before relying on the store."""
+    from custody import text
+    from exporters.render import store_check_lines
+    from requisition.cameras import check_camera, get_camera
+
+    span = text.whole_number(hours, "--hours", high=10**6)
+    with _open(ctx, Permission.FOOTAGE_INDEX) as site:
+        camera = get_camera(site, camera_id)
+        check = check_camera(site, camera, span, site.login)
+    _say(store_check_lines(camera, check, span))
+    if not check.segments:
+        _fail(
+            _(
+                "no segment of camera {camera} found in its store by this layout: compare "
+                "the path template with the files named above"
+            ).format(camera=camera.id),
+            ExitCode.ENVIRONMENT,
+        )
+
+
 @camera_app.command("show")
 def camera_show(
     ctx: typer.Context,

@@ -80,6 +80,7 @@ OPERATIONS: Mapping[str, Operation] = {
     "hold.release": _NONE,
     "hold.restate": _NONE,
     "camera.add": _NONE,
+    "camera.check": _NONE,  # a store's names and headers read: no image shown
     "agent.add": _NONE,
     "agent.rename": _NONE,
     "agent.disable": _NONE,

@@ -62,6 +62,21 @@ def _withheld_words(item: dict[str, Any]) -> list[str]:
     ]
 
 
+def _clock_change_words(item: dict[str, Any], zone: str) -> list[str]:
+    """Files whose local-time name the autumn change repeats, and where the scan placed
+    them (exporters/stores/clock_change.py)."""
+    return [
+        f"{s['path']} : nommé {s['name_time_repeated'][11:19]} (heure locale du "
+        f"{s['name_time_repeated'][8:10]}/{s['name_time_repeated'][5:7]}/"
+        f"{s['name_time_repeated'][:4]}), heure que le retour à l'heure d'hiver fait vivre deux "
+        f"fois ; placé au {french.time(s['recorder_start_utc'], zone)} (heure de "
+        "l'enregistreur) d'après ses propres horodatages (heure de création inscrite dans la "
+        "vidéo, fin de son écriture ou ordre d'écriture des fichiers), relevés à l'indexation"
+        for s in item["coverage"]["segments"]
+        if "name_time_repeated" in s
+    ]
+
+
 def _item(item: dict[str, Any]) -> dict[str, Any]:
     cam, cov = item["camera"], item["coverage"]
     zone = cam["timezone"]
@@ -87,6 +102,7 @@ def _item(item: dict[str, Any]) -> dict[str, Any]:
             "1 interruption" if len(gaps) == 1 else f"{french.number(len(gaps))} interruptions"
         ),
         "withheld": _withheld_words(item),
+        "clock_change": _clock_change_words(item, zone),
     }
 
 

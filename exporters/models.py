@@ -37,6 +37,11 @@ class Camera(SQLModel, table=True):
     created_at: str
 
 
+# Camera fields a `camera.add` entry written before them lacks, and what their absence
+# means (the register row and the purge compare each camera with its entry).
+ADDED_LATER = {"store_template": "", "store_time": "utc"}
+
+
 class Segment(SQLModel, table=True):
     __tablename__ = "segment"
     __table_args__ = (

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from custody.i18n import N_, _, ngettext
 from custody.render import json_text, table
-from custody.timewindow import people_day, people_text
+from custody.timewindow import people_day, people_text, people_time
+from exporters.french import duration as duration_words
 from exporters.gaps import ENGLISH, GapKind
 from exporters.index import coverage_json
 from exporters.stores.clock_change import Basis
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from exporters.generate import Generated
     from exporters.index import Coverage, ScanReport
     from exporters.models import Camera
+    from exporters.store_check import StoreCheck
 
 
 def camera_record(camera: Camera) -> dict[str, Any]:
@@ -70,6 +72,8 @@ CAMERA_FIELDS = {
     "store_kind": N_("store"),
     "store_path": N_("store folder"),
     "store_camera": N_("name in the store"),
+    "store_template": N_("path template"),
+    "store_time": N_("names in"),
     "clock_offset_ms": N_("clock offset"),
     "clock_measured_at": N_("clock measured at"),
     "clock_method": N_("clock measured by"),
@@ -94,6 +98,12 @@ def camera_shown_lines(shown: Mapping[str, Any]) -> list[str]:
     values["authorisation_expires"] = people_day(shown["authorisation_expires"])
     for key in ("clock_measured_at", "created_at"):
         values[key] = people_text(shown[key], zone)
+    if not shown.get("store_template"):  # the other layouts fix their clock
+        values["store_time"] = None
+    else:
+        values["store_time"] = (
+            _("UTC") if shown["store_time"] == "utc" else _("local time ({zone})").format(zone=zone)
+        )
     labels = {key: _(text) for key, text in CAMERA_FIELDS.items()}
     width = max(len(text) for text in labels.values()) + 2
     out = [
@@ -219,13 +229,7 @@ def scan_lines(report: ScanReport) -> list[str]:
             _("not a regular file (a link, ...), not indexed: {path}").format(path=path)
             for path in report.not_regular
         ),
-        *(
-            _(
-                "clock change: {path} is named in the local hour the clocks repeat; placed "
-                "from {basis}"
-            ).format(path=path, basis=basis_words(basis))
-            for path, basis in report.placed
-        ),
+        *placed_lines(report.placed),
         *(
             _(
                 "not indexed: {path}: its local-time name does not say when it was recorded "
@@ -234,6 +238,29 @@ def scan_lines(report: ScanReport) -> list[str]:
             for path in report.unplaced
         ),
     ]
+
+
+def placed_lines(placed: Sequence[tuple[str, Basis]]) -> list[str]:
+    """Files named in the local hour the autumn change repeats, by what placed them: a
+    count and the first and last (an hour of ten-second segments is 360 files)."""
+    out = []
+    for basis in Basis:
+        paths = sorted(path for path, how in placed if how is basis)
+        if paths:
+            out.append(
+                ngettext(
+                    "clock change: {count} file named in the local hour the clocks repeat "
+                    "placed from {basis}: {paths}",
+                    "clock change: {count} files named in the local hour the clocks repeat "
+                    "placed from {basis}: {paths}",
+                    len(paths),
+                ).format(
+                    count=len(paths),
+                    basis=basis_words(basis),
+                    paths=" … ".join(dict.fromkeys((paths[0], paths[-1]))),
+                )
+            )
+    return out
 
 
 def basis_words(basis: Basis) -> str:
@@ -245,6 +272,86 @@ def basis_words(basis: Basis) -> str:
     if basis is Basis.ORDER:
         return _("the order the recorder wrote the files in")
     assert_never(basis)
+
+
+def store_check_lines(camera: Camera, check: StoreCheck, hours: int) -> list[str]:
+    """`scelle camera check`: what the camera's store holds, as its layout reads it."""
+    zone = camera.timezone
+    out = [
+        _("camera {camera}: store {kind} in {path}").format(
+            camera=camera.id, kind=camera.store_kind, path=camera.store_path
+        )
+    ]
+    if camera.store_template:
+        out.append("  " + _("path template: {template}").format(template=camera.store_template))
+    out.append(
+        "  "
+        + _("{segments} segments ({size}) in {directories} folders").format(
+            segments=f"{check.segments:,}",
+            size=_megabytes(check.bytes),
+            directories=check.directories,
+        )
+    )
+    if check.first is not None and check.first_us is not None and check.last_us is not None:
+        out += [
+            "  "
+            + _("first: {when}  {path}").format(
+                when=people_time(check.first_us, zone), path=check.first
+            ),
+            "  "
+            + _("last:  {when}  {path}").format(
+                when=people_time(check.last_us, zone), path=check.last
+            ),
+        ]
+    if check.read:
+        out.append(
+            "  "
+            + ngettext(
+                "last {hours} hour: {count} segments read, from {start} to {end}",
+                "last {hours} hours: {count} segments read, from {start} to {end}",
+                hours,
+            ).format(
+                hours=hours,
+                count=len(check.read),
+                start=people_time(check.read[0].start_us, zone),
+                end=people_time(max(f.end_us for f in check.read), zone),
+            )
+        )
+        out += [
+            "  "
+            + _("GAP {start} to {end} ({length})").format(
+                start=people_time(start, zone),
+                end=people_time(end, zone),
+                length=duration_words((end - start) / 1e6),
+            )
+            for start, end in check.gaps
+        ]
+        if not check.gaps:
+            out.append("  " + _("no gap of a second or more"))
+        if check.short_breaks:
+            out.append(
+                "  "
+                + _(
+                    "{count} breaks shorter than a second between segments ({ms} ms in all)"
+                ).format(count=check.short_breaks, ms=check.short_break_us // 1000)
+            )
+    out += ["  " + _("unreadable as video: {path}").format(path=path) for path in check.unreadable]
+    out += ["  " + line for line in placed_lines(check.placed)]
+    out += [
+        "  "
+        + _("not placed in time (clock change), would not be indexed: {path}").format(path=path)
+        for path in check.unplaced
+    ]
+    if check.others:
+        out.append(
+            "  "
+            + ngettext(
+                "{count} other file is not a segment by this layout, e.g. {examples}",
+                "{count} other files are not segments by this layout, e.g. {examples}",
+                check.others,
+            ).format(count=check.others, examples=", ".join(check.other_examples))
+        )
+    return out
 
 
 def generated_lines(made: Generated, camera_id: str) -> list[str]:

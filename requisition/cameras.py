@@ -26,12 +26,13 @@ from sqlmodel import Session, select
 from custody import text
 from custody.db import Cursor
 from custody.entry import Record, utc_now
-from custody.errors import InputError, IntegrityError, InvalidStateError
+from custody.errors import EnvironmentProblemError, InputError, IntegrityError, InvalidStateError
 from custody.i18n import _, current, os_error_text
 from custody.site import Site
-from custody.timewindow import parse_time, stored_utc, to_us
+from custody.timewindow import parse_time, stored_utc, to_us, utc_text
 from exporters.index import ScanReport, scan_camera
-from exporters.models import Camera
+from exporters.models import ADDED_LATER, Camera
+from exporters.store_check import StoreCheck, check_store
 from exporters.stores import NameClock, StoreKind
 from exporters.stores.template import EXAMPLES, check_template
 
@@ -536,7 +537,11 @@ def camera_template() -> str:
     spreadsheet keeps as first lines; UTF-8 with its mark and CRLF, so that a double-click
     opens it right. `scelle camera import` reads it as it is."""
     french = current() == "fr"
-    names = [FRENCH_COLUMNS[f] if french else f for f in _FIELDS]
+
+    def column_name(field: str) -> str:
+        return FRENCH_COLUMNS[field] if french else field
+
+    names = [column_name(f) for f in _FIELDS]
     sep = ";" if french else ","
     example = {
         "id": "C-012",
@@ -553,6 +558,14 @@ def camera_template() -> str:
         _("Camera inventory for 'scelle camera import': one camera a line."),
         _("Required: {columns}.").format(columns=", ".join(names[: len(REQUIRED)])),
         _("Retention: 1 to 30 days (CSI L252-5). Dates: DD/MM/YYYY or YYYY-MM-DD."),
+        _(
+            "Store: scelle, frigate or template; a template store also takes {template} "
+            "(e.g. {example}, see the README) and {clock} (utc or local)."
+        ).format(
+            template=column_name("store_template"),
+            clock=column_name("store_time"),
+            example=EXAMPLES["NAS"],
+        ),
         _("Lines starting with # are ignored; replace the example camera with yours."),
     ):
         out.write(f"# {comment}\r\n")
@@ -602,6 +615,46 @@ def scan_all(
     return report, skipped
 
 
+def check_camera(site: Site, camera: Camera, hours: int, actor: str) -> StoreCheck:
+    """Read what the camera's store holds as its layout reads it (exporters.store_check),
+    and record the check: it opened the camera's footage files (headers only)."""
+    if not 1 <= hours <= 24 * MAX_RETENTION_DAYS:
+        raise InputError(
+            _("--hours must be between 1 and {most}").format(most=24 * MAX_RETENTION_DAYS)
+        )
+    problem = store_problem(Path(camera.store_path))
+    if problem is not None:
+        raise EnvironmentProblemError(problem)
+    try:
+        check = check_store(camera, hours)
+    except OSError as exc:
+        raise EnvironmentProblemError(
+            _("store {store} cannot be read: {reason}").format(
+                store=camera.store_path, reason=os_error_text(exc)
+            )
+        ) from exc
+    site.ledger.append(
+        actor,
+        Record(
+            "camera.check",
+            {"camera": camera.id},
+            _("the camera's store read before relying on it"),
+            data={
+                "segments": check.segments,
+                "bytes": check.bytes,
+                "first": utc_text(check.first_us) if check.first_us is not None else None,
+                "last": utc_text(check.last_us) if check.last_us is not None else None,
+                "probed": len(check.read),
+                "gaps": len(check.gaps),
+                "unreadable": len(check.unreadable),
+                "unplaced": len(check.unplaced),
+                "other_files": check.others,
+            },
+        ),
+    )
+    return check
+
+
 def _recorded(cur: Cursor, camera_id: str | None = None) -> dict[str, dict[str, Any]]:
     """What each camera's `camera.add` entry recorded (its bytes are proven by
     `ledger verify`; here they are only read)."""
@@ -635,7 +688,7 @@ def _vouched(camera: Camera, recorded: dict[str, dict[str, Any]]) -> Camera:
             hint=_("the database owner removes it; run 'scelle ledger verify'"),
         )
     row = {k: v for k, v in camera.model_dump().items() if k != "created_at"}
-    differs = sorted(k for k in row if row[k] != data.get(k))
+    differs = sorted(k for k in row if row[k] != data.get(k, ADDED_LATER.get(k)))
     if differs:
         raise IntegrityError(
             _(

@@ -22,6 +22,7 @@ from custody.errors import IntegrityError
 from custody.i18n import _, ngettext
 from custody.site import Site
 from exporters.index import batch_rows_vouched
+from exporters.models import ADDED_LATER
 from exporters.stores import FootageStore, StoreKind, open_store
 
 DAY_US = 86_400_000_000
@@ -79,8 +80,6 @@ _CAMERA_FACTS = (
     "store_time",
     "timezone",
 )
-# What a camera.add entry written before a fact was recorded means by its absence.
-_FACT_DEFAULTS = {"store_template": "", "store_time": "utc"}
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def camera_facts(cur: Cursor) -> tuple[list[CameraFacts], dict[str, str]]:
         differs = [
             name
             for name, value in zip(_CAMERA_FACTS, row[1:], strict=True)
-            if data.get(name, _FACT_DEFAULTS.get(name)) != value
+            if data.get(name, ADDED_LATER.get(name)) != value
         ]
         if differs:
             refused[camera_id] = _(

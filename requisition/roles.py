@@ -98,6 +98,7 @@ ACTION_PERMISSION: dict[str, Permission] = {
     "agent.rename": Permission.AGENT_MANAGE,
     "agent.disable": Permission.AGENT_MANAGE,
     "camera.add": Permission.CAMERA_MANAGE,
+    "camera.check": Permission.FOOTAGE_INDEX,
     "footage.ingest": Permission.FOOTAGE_INDEX,
     "footage.generate": Permission.FOOTAGE_GENERATE,
     "footage.consult": Permission.FOOTAGE_FIND,

@@ -22,9 +22,11 @@ from exporters.models import Camera
 from exporters.stores.clock_change import Basis
 from exporters.stores.template import check_template
 from exporters.working import make_working_copies
+from requisition.cameras import get_camera
 from requisition.purge import purge as run_purge
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, SUPERVISOR, SiteEnv, run_cli
 from tests.footage_helpers import camera, new_site
+from tests.test_requisitions import REGISTER
 
 FRAME_US = 100_000  # generated footage: 10 frames a second
 NAS = "{camera}/{YYYY}{MM}{DD}/{hh}{mm}{ss}.mkv"
@@ -233,3 +235,66 @@ def test_the_purge_destroys_expired_footage_named_in_either_pass(site: Site) -> 
 def test_bad_templates_are_refused_with_why(template: str, problem: str) -> None:
     with pytest.raises(InputError, match=problem.replace("{", r"\{").replace("}", r"\}")):
         check_template(template)
+
+
+def test_an_operator_imports_checks_scans_and_extracts_across_the_autumn_change(
+    site_env: SiteEnv, tmp_path: Path
+) -> None:
+    """Through the commands, in French: a French inventory with the layout's columns,
+    `camera check` before relying on it, `footage scan`, then a requisition over the
+    clock change, extracted and verified; its cover sheet says which files were placed."""
+    fr = {**site_env.env_as(ADMIN), "SCELLE_LANG": "fr"}
+    nas = tmp_path / "nas"
+    inventory = tmp_path / "cameras.csv"
+    inventory.write_text(
+        "identifiant;nom;emplacement;commune;autorisation;fin d'autorisation;"
+        "type de stockage;chemin du stockage;modèle de chemin;heure des noms\n"
+        f"NAS-9;Parvis;Parvis de la gare;Villeurbanne;AP-2024-117;01/05/2029;template;{nas};"
+        f"{NAS};locale\n",
+        encoding="utf-8",
+    )
+    imported = run_cli(["camera", "import", str(inventory)], env=fr)
+    assert imported.exit_code == 0, imported.stderr
+    empty = run_cli(["camera", "check", "NAS-9"], env=fr)
+    assert empty.exit_code == 6
+    assert "aucun segment de la caméra NAS-9" in empty.stderr
+    cam = get_camera(site_env.site, "NAS-9")
+    assert (cam.store_template, cam.store_time) == (NAS, "local")
+    written = generated(site_env.site, cam, AUTUMN, 60)
+    (nas / "NAS-9" / "20261025" / "Thumbs.db").write_bytes(b"\0")
+    checked = run_cli(["camera", "check", "NAS-9"], env={**fr, **site_env.env})
+    assert checked.exit_code == 0, checked.stderr
+    lines = checked.stdout.splitlines()
+    assert "  10 segments" in lines[2]
+    assert lines[3].startswith(
+        "  premier : 25/10/2026 02:55:00 (UTC+02:00)  NAS-9/20261025/025500.mkv"
+    )
+    assert lines[4].startswith(
+        "  dernier : 25/10/2026 02:04:00 (UTC+01:00)  NAS-9/20261025/020400.mkv"
+    )
+    assert "aucune interruption d'une seconde ou plus" in checked.stdout
+    assert "NAS-9/20261025/Thumbs.db" in checked.stdout
+    scanned = run_cli(["footage", "scan"], env={**fr, **site_env.env})
+    assert scanned.exit_code == 0, scanned.stderr
+    assert "changement d'heure : 10 fichiers" in scanned.stdout
+    window = "NAS-9=2026-10-25T02:56+02:00/2026-10-25T02:03+01:00"
+    registered = run_cli([*REGISTER[:-2], "--window", window], env=site_env.env)
+    assert registered.exit_code == 0, registered.stderr
+    rid = registered.stdout.split()[1]
+    assert run_cli(["requisition", "approve", rid], env=site_env.env_as(SUPERVISOR)).exit_code == 0
+    out = tmp_path / "out"
+    done = run_cli(["requisition", "extract", rid, "--out", str(out)], env=site_env.env)
+    assert done.exit_code in (0, 10), done.stderr
+    export = out / rid
+    assert len(list((export / "master").rglob("*.mkv"))) == 7  # 02:56 CEST to 02:03 CET
+    for path, _start, _end in written[1:8]:
+        (master,) = export.rglob(path.replace("/", "_"))
+        assert filecmp.cmp(nas / path, master, shallow=False)
+    assert run_cli(["verify", str(export)], env=site_env.env).exit_code == 0
+    cover = (export / "documents" / "cover.html").read_text().replace("<wbr>", "")
+    assert "7 fichier(s) nommé(s) dans l'heure que le changement d'heure répète" in cover
+    assert (
+        "NAS-9/20261025/020000.mkv : nommé 02:00:00 (heure locale du 25/10/2026), heure que "
+        "le retour à l&#39;heure d&#39;hiver fait vivre deux fois ; placé au 25/10/2026 à "
+        "02:00:00 (UTC+01:00)"
+    ) in cover
