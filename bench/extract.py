@@ -5,18 +5,25 @@ Prints, from one run, each figure beside its baseline measured side by side:
   hash, fsync) against `cp` + `sync` + `openssl dgst -sha256` of the same segments
   (goal: ratio <= 1.0);
 - scan (`footage scan` on a fresh index: list, hash, batch into the ledger) against
-  `openssl dgst -sha256` of the same files (goal: throughput >= 0.8 of openssl's).
+  `openssl dgst -sha256` of the same files (goal: throughput >= 0.8 of openssl's);
+- scan of each store layout (scelle, Frigate without its database, and path templates:
+  a NAS in local time, Shinobi, ZoneMinder's event folders, daily MPEG-TS folders), on
+  small real ten-second segments, in files per second beside a plain
+  `hashlib.file_digest` loop over the same files (the layouts whose names give no length
+  probe each file: that is the difference the figures show).
 
 Footage: a few minutes generated with real ffmpeg, then its segments written again under
 later start times until the store holds the size asked (hashing and copying do not care
 what the bytes show; generating 1 GB from scratch would take minutes).
 
-Usage: python bench/extract.py [--gigabytes 1.0] [--rounds 5]
+Usage: python bench/extract.py [--gigabytes 1.0] [--rounds 5] [--layout-files 2000]
+       python bench/extract.py --layouts-only
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -38,12 +45,38 @@ from exporters.models import Camera
 from requisition.cameras import CameraSpec, add_cameras, get_camera
 from requisition.site import init_site
 
+# (name, store kind, template, names in): every layout family `footage scan` reads.
+LAYOUTS = [
+    ("scelle", "scelle", "", "utc"),
+    ("frigate (names)", "frigate", "", "utc"),
+    ("template NAS local .mkv", "template", "{camera}/{YYYY}{MM}{DD}/{hh}{mm}{ss}.mkv", "local"),
+    ("template Shinobi .mp4", "template", "{camera}/{YYYY}-{MM}-{DD}T{hh}-{mm}-{ss}.mp4", "utc"),
+    (
+        "template ZoneMinder",
+        "template",
+        "{camera}/{YY}/{MM}/{DD}/{hh}/{mm}/{ss}/{*}-video.mp4",
+        "local",
+    ),
+    ("template daily .ts", "template", "{YYYY}-{MM}-{DD}/{camera}_{hh}{mm}{ss}.ts", "utc"),
+]
 
-def new_site(home: Path, store: Path) -> tuple[Site, Camera]:
+
+def new_site(
+    home: Path, store: Path, kind: str = "scelle", template: str = "", clock: str = "utc"
+) -> tuple[Site, Camera]:
     settings = load_settings({"home": str(home)}, environ={})
     site, _ = init_site(settings, b"bench")
     spec = CameraSpec(
-        "BENCH-1", "Bench", "Bench", "Lyon", "AP-0", "2030-01-01", store_path=str(store)
+        "BENCH-1",
+        "Bench",
+        "Bench",
+        "Lyon",
+        "AP-0",
+        "2030-01-01",
+        store_kind=kind,
+        store_path=str(store),
+        store_template=template,
+        store_time=clock,
     )
     add_cameras(site, [spec.to_camera(home)], "bench", "benchmark camera")
     return site, get_camera(site, "BENCH-1")
@@ -70,6 +103,65 @@ def make_footage(root: Path, gigabytes: float) -> tuple[Path, Window]:
             start += minute
     site.close()
     return store, Window(first.start, start)
+
+
+def layout_store(root: Path, layout: tuple[str, str, str, str], count: int) -> list[Path]:
+    """`count` ten-second segments under the layout's names: one generated with real
+    ffmpeg in the layout's container, written again under later starts."""
+    _name, kind, template, clock = layout
+    store = root / "store"
+    site, cam = new_site(root / "gen-site", store, kind, template, clock)
+    first = parse_window("2026-11-20T08:00", "2026-11-20T08:00:10", cam.timezone, 24)
+    generate_footage(site, cam, first, segment_seconds=10)
+    site.close()
+    names = camera_store(cam)
+    (source,) = [p for p in store.rglob("*") if p.is_file()]
+    files = []
+    past = time.time() - 3600
+    for i in range(count):
+        dest = names.segment_path(cam.store_camera, first.start + i * 10_000_000, 10_000_000)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest != source:
+            shutil.copyfile(source, dest)
+        os.utime(dest, (past, past))
+        files.append(dest)
+    return files
+
+
+def hashlib_loop(files: list[Path]) -> float:
+    t = time.perf_counter()
+    for path in files:
+        with path.open("rb") as handle:
+            hashlib.file_digest(handle, "sha256")
+    return time.perf_counter() - t
+
+
+def layout_scans(root: Path, count: int, rounds: int) -> None:
+    """Each layout's scan in files per second, beside a hashlib loop over the same files."""
+    print(f"scan of each layout: {count} ten-second segments, median of {rounds}:")
+    print(f"  {'layout':<26}{'scan files/s':>13}{'hashlib files/s':>17}{'ratio':>8}")
+    for n, layout in enumerate(LAYOUTS):
+        where = root / f"layout-{n}"
+        files = layout_store(where, layout, count)
+        scans, loops = [], []
+        for r in range(rounds):
+            for step in ("scan", "loop") if r % 2 == 0 else ("loop", "scan"):
+                settle()
+                if step == "loop":
+                    loops.append(hashlib_loop(files))
+                    continue
+                site, cam = new_site(where / f"site-{r}", where / "store", *layout[1:])
+                t = time.perf_counter()
+                report = scan(site, [cam], "bench", settle_seconds=0)
+                scans.append(time.perf_counter() - t)
+                site.close()
+                assert report.segments == count, (layout[0], report.segments)
+        scan_s, loop_s = statistics.median(scans), statistics.median(loops)
+        print(
+            f"  {layout[0]:<26}{count / scan_s:13.0f}{count / loop_s:17.0f}{loop_s / scan_s:8.2f}"
+        )
+        shutil.rmtree(where)
+    print("  (a 770-camera Frigate centre writes 77 ten-second segments a second)")
 
 
 def settle() -> bool:
@@ -112,9 +204,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gigabytes", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--layout-files", type=int, default=2000)
+    parser.add_argument("--layouts-only", action="store_true", help="only the layouts' scans")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="scelle-bench-", dir=os.environ.get("BENCH_TMP")) as d:
         root = Path(d)
+        layout_scans(root, args.layout_files, args.rounds)
+        if args.layouts_only:
+            return
         t = time.perf_counter()
         store, window = make_footage(root, args.gigabytes)
         files = sorted(store.rglob("*.mp4"))
