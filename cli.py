@@ -1323,6 +1323,47 @@ def requisition_cancel(
     _decide(ctx, requisition_id, "cancel", reason)
 
 
+@requisition_app.command("attach")
+def requisition_attach(
+    ctx: typer.Context,
+    requisition_id: Annotated[str, typer.Argument(metavar="ID")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH...",
+            help=N_("The other system's files or folders (clip, player, its signatures)."),
+        ),
+    ],
+    system: Annotated[
+        str, typer.Option(help=N_("The system that exported them (name, e.g. its vendor's)."))
+    ],
+    exported_by: Annotated[str, typer.Option(help=N_("Who exported them from that system."))],
+    exported_at: Annotated[
+        str, typer.Option(help=N_("When that system exported them (local time)."))
+    ],
+    start: Annotated[
+        str, typer.Option("--from", help=N_("Start of the window they cover (local time)."))
+    ],
+    end: Annotated[
+        str, typer.Option("--to", help=N_("End of the window they cover (local time)."))
+    ],
+    system_version: Annotated[str, typer.Option(help=N_("That system's version."))] = "",
+    export_id: Annotated[str, typer.Option(help=N_("That system's export number."))] = "",
+    camera: Annotated[str, typer.Option(help=N_("The camera, as that system names it."))] = "",
+) -> None:
+    """Take another system's own export into custody for a requisition: kept bit for bit,
+    hashed, recorded in the ledger with where it came from, delivered in the export."""
+    from requisition.attachments import Provenance, attach
+    from requisition.render import attached_lines
+
+    given = Provenance(
+        system, exported_by, exported_at, start, end, system_version, export_id, camera
+    )
+    with _open(ctx, Permission.EXTRACT) as site:
+        attachment, seq = attach(site, requisition_id, paths, given, site.login)
+    _say(attached_lines(requisition_id, attachment, seq))
+
+
 @requisition_app.command("extract")
 def requisition_extract(
     ctx: typer.Context,

@@ -72,6 +72,9 @@ OPERATIONS: Mapping[str, Operation] = {
     "footage.generate": _NONE,  # synthetic test footage written, not recorded by a camera
     "requisition.unavailable": _NONE,  # nothing to extract: no footage recorded
     "requisition.register": _NONE,
+    # Another system's export taken into custody: copied into the site, not out of it
+    # (what leaves is in the footage.extract of the export that delivers it).
+    "requisition.attach": _NONE,
     "requisition.approve": _NONE,
     "requisition.deny": _NONE,
     "requisition.cancel": _NONE,

@@ -77,6 +77,57 @@ def _clock_change_words(item: dict[str, Any], zone: str) -> list[str]:
     ]
 
 
+def _attachment(attachment: dict[str, Any], agents: dict[str, Any], zone: str) -> dict[str, Any]:
+    """Another system's export as the papers state it: who exported it there and when,
+    who took it into custody here and when, the window it covers, and each file."""
+    version = f" {attachment['system_version']}" if attachment.get("system_version") else ""
+    number = f" (export n° {attachment['export_id']})" if attachment.get("export_id") else ""
+    taker = person(agents, attachment.get("taken_by"))
+    files = []
+    for f in attachment["files"]:
+        if f["state"] != "ok":
+            files.append(
+                f"{f['sha256'][:16]}… ({f['size']} octets) : écarté, non remis : "
+                + (
+                    "il ne correspond plus à l'empreinte relevée à la prise en charge"
+                    if f["state"] == "altered"
+                    else "il n'est plus dans le dossier de prise en charge"
+                )
+            )
+        elif f.get("video"):
+            v = f["video"]
+            working = (f.get("working") or {}).get("path")
+            files.append(
+                f"{f['path']} : vidéo lisible ({v['codec']}, {v['width']}×{v['height']}, "
+                f"{french.duration(v['duration_us'] / 1e6)}) ; "
+                + (
+                    f"copie de travail {working}"
+                    if working
+                    else "la copie de travail n'a pas pu être faite : seul l'original est remis"
+                )
+            )
+        else:
+            files.append(
+                f"{f['path']} : non lisible comme vidéo par ffmpeg : remis tel que reçu, sans "
+                "copie de travail"
+            )
+    window = attachment["window"]
+    return {
+        "words": (
+            f"Images exportées par {attachment['system']}{version} le "
+            f"{french.time(attachment['exported_at'], zone)} par {attachment['exported_by']}"
+            f"{number}, prises en charge par scelle le "
+            f"{french.time(attachment['taken_at'], zone)} par {taker['name']} (entrée n° "
+            f"{attachment['ledger_seq']} du registre de traçabilité)"
+        ),
+        "camera": attachment.get("camera"),
+        "period": (
+            f"du {french.time(window['from_utc'], zone)} au {french.time(window['to_utc'], zone)}"
+        ),
+        "files": files,
+    }
+
+
 def _item(item: dict[str, Any]) -> dict[str, Any]:
     cam, cov = item["camera"], item["coverage"]
     zone = cam["timezone"]
@@ -149,8 +200,9 @@ def export_facts(export: Path, settings: Settings) -> dict[str, Any]:
         | {"at": french.time(manifest["exported_at"], zone)},
         "exported_at": french.time(manifest["exported_at"], zone),
         "items": [_item(item) for item in manifest["items"]],
+        "attachments": [_attachment(a, agents, zone) for a in manifest.get("attachments", [])],
         "files": files,
-        "master_count": sum(1 for f in files if f["role"] == "master"),
+        "master_count": sum(1 for f in files if f["role"] in ("master", "attached")),
         "working_count": sum(1 for f in files if f["role"] == "working"),
         "total_size": french.size(sum(f["size"] for f in files)),
         "working_copy": WORKING_COPY,

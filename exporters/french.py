@@ -91,6 +91,7 @@ ROLES = {
 FILE_ROLES = {
     "master": "original",
     "working": "copie de travail",
+    "attached": "original remis par un autre système",
     "verifier": "page de vérification (VERIFY.html)",
 }
 

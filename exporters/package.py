@@ -43,6 +43,7 @@ from custody.signatures import (
 )
 from custody.site import Site
 from custody.timewindow import Window, now_us, utc_text
+from exporters.attached import Attachment, deliver
 from exporters.documents import PaperSigner
 from exporters.export_facts import cover
 from exporters.index import Coverage, coverage_json, find, scan, sha256_file
@@ -169,6 +170,7 @@ def build(
     stream_copy: bool = False,
     progress: Callable[[float], None] | None = None,
     on_sealed: Callable[[str], None] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Built:
     """Extract, hash, sign and prove one requisition's export into `out_dir/<ID>`.
     `on_sealed(manifest_sha256)` runs just before the rename (the caller records it, so
@@ -182,8 +184,9 @@ def build(
     clean_stale(out_dir, order.id)
     tmp = Path(tempfile.mkdtemp(prefix=f".{order.id}.partial-", dir=out_dir))
     try:
-        coverages = _collect(site, order, pairs, tmp, actor)
+        coverages = _collect(site, order, pairs, tmp, actor, attachments)
         footage = _copy(coverages, tmp, burn_in, stream_copy, progress)
+        footage.attachments, footage.attachments_withheld = deliver(attachments, tmp)
         sealed = _seal(site, order, footage, tmp, signer, actor)
         entry = _prove(site, order, sealed, tmp, signer, actor)
         _document(site, order, sealed, tmp, papers or PaperSigner(signer), actor)
@@ -198,7 +201,12 @@ def build(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Built(
-        final, sealed.sha256, sealed.complete, sealed.gaps, len(footage.withheld), entry.seq
+        final,
+        sealed.sha256,
+        sealed.complete,
+        sealed.gaps,
+        len(footage.withheld) + footage.attachments_withheld,
+        entry.seq,
     )
 
 
@@ -208,7 +216,12 @@ def _ffmpeg_full(exc: FfmpegError) -> bool:
 
 
 def _collect(
-    site: Site, order: Order, pairs: Sequence[tuple[Camera, Window]], tmp: Path, actor: str
+    site: Site,
+    order: Order,
+    pairs: Sequence[tuple[Camera, Window]],
+    tmp: Path,
+    actor: str,
+    attachments: Sequence[Attachment],
 ) -> list[Coverage]:
     """Index what is new, find each window's segments, make sure the export fits, and
     record the extraction (every access to footage is in the ledger)."""
@@ -217,6 +230,7 @@ def _collect(
     # and every check is made on the copy (verified_coverage).
     found = [find(site, cam, window, check=False) for cam, window in pairs]
     needed = sum(seg.size for c in found for seg in c.segments) + RESERVE
+    needed += sum(f.size for a in attachments for f in a.files)
     if shutil.disk_usage(tmp).free < needed:
         raise _disk_full(tmp.parent, order.id, needed)
     _reserve(tmp / ".reserve", RESERVE)
@@ -227,19 +241,25 @@ def _collect(
             {"requisition": order.id, "cameras": sorted({c.id for c, _window in pairs})},
             _("extraction for requisition {requisition}").format(requisition=order.id),
             order.procedure,
-            data={"windows": [coverage_json(c)["window"] | {"camera": c.camera.id} for c in found]},
+            data={"windows": [coverage_json(c)["window"] | {"camera": c.camera.id} for c in found]}
+            | (
+                {"attachments": [a.facts["ledger_seq"] for a in attachments]} if attachments else {}
+            ),
         ),
     )
     return found
 
 
-@dataclass(frozen=True)
+@dataclass
 class Footage:
-    """The copied footage: the manifest's items, the coverages of the verified copies."""
+    """The copied footage: the manifest's items, the coverages of the verified copies,
+    and what other systems exported (exporters/attached.py)."""
 
     items: list[dict[str, Any]]
     coverages: list[Coverage]
     withheld: list[str]  # indexed segments not delivered (missing, altered, not regular)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    attachments_withheld: int = 0  # attached files no longer the bytes taken in
 
 
 def _copy(
@@ -312,7 +332,11 @@ def _seal(
     site: Site, order: Order, footage: Footage, tmp: Path, signer: Signer, actor: str
 ) -> Sealed:
     """SHA256SUMS, the manifest and its three signatures, the public key in three forms."""
-    files = _files(tmp, "master", "master") + _files(tmp, "working", "working")
+    files = (
+        _files(tmp, "master", "master")
+        + _files(tmp, "attached", "attached")
+        + _files(tmp, "working", "working")
+    )
     page = page_bytes()  # the verifier page, signed as every other file is
     write_atomic(tmp / PAGE, page)
     files.append(
@@ -328,7 +352,7 @@ def _seal(
     with site.db.read() as cur:
         identity = read_identity(cur)
     gaps = sum(len(c.gaps) for c in footage.coverages)
-    complete = all(c.complete for c in footage.coverages)
+    complete = all(c.complete for c in footage.coverages) and not footage.attachments_withheld
     key = signer.public_key
     manifest = canonical_bytes(
         {
@@ -344,6 +368,7 @@ def _seal(
             "exported_by": actor,
             "agents": {login: dict(who) for login, who in sorted(order.agents.items())},
             "items": footage.items,
+            **({"attachments": footage.attachments} if footage.attachments else {}),
             "files": files,
             "sha256sums": {"path": SUMS, "sha256": hashlib.sha256(sums).hexdigest()},
             "complete": complete,

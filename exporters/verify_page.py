@@ -45,7 +45,12 @@ VENDOR = {
 }
 
 
-ENGLISH_ROLES = {"master": "original", "working": "working copy", "verifier": "verifier page"}
+ENGLISH_ROLES = {
+    "master": "original",
+    "working": "working copy",
+    "attached": "original from another system",
+    "verifier": "verifier page",
+}
 
 
 def _titles(table: dict[str, str]) -> dict[str, dict[str, str]]:

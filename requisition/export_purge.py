@@ -15,6 +15,7 @@ from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import parse_time, to_us
 from exporters.manifest import MANIFEST
+from requisition.attachments import remove as remove_attachments
 from requisition.holds import HoldBook
 from requisition.purge_rows import entries_about
 
@@ -68,6 +69,8 @@ def purge_exports(
                 )
                 continue
             shutil.rmtree(path)  # never follows symbolic links (fd-based on Linux)
+        # Another system's files taken in for it go with the export that delivered them.
+        attached = remove_attachments(site, rid)
         with site.db.write() as cur:
             cur.execute("UPDATE requisition SET export_path = NULL WHERE id = ?", [rid])
             site.ledger.append_in(
@@ -79,7 +82,8 @@ def purge_exports(
                         {"requisition": rid},
                         _("export kept one month after transmission (CSI L252-3)"),
                         pv,
-                        data={"path": str(path), "manifest_sha256": manifest},
+                        data={"path": str(path), "manifest_sha256": manifest}
+                        | ({"attachments": attached} if attached else {}),
                     )
                 ],
             )

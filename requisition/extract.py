@@ -35,6 +35,7 @@ from exporters.models import Camera
 from exporters.package import Built, Order, build
 from exporters.verify_export import verify_export
 from requisition.agents import same_agent
+from requisition.attachments import attachments
 from requisition.models import Requisition
 from requisition.people import described
 from requisition.requisitions import State, check_id, get, set_state, windows
@@ -193,7 +194,10 @@ def approved_in_ledger(site: Site, requisition_id: str) -> list[tuple[Camera, Wi
 
 
 def _require_some_footage(site: Site, requisition_id: str, actor: str) -> None:
-    """Answer "video unavailable" (recorded) when no window holds any footage at all."""
+    """Answer "video unavailable" (recorded) when no window holds any footage at all,
+    and no other system's export was attached."""
+    if attachments(site, requisition_id):
+        return
     pairs = approved_in_ledger(site, requisition_id)
     scan(site, {c.id: c for c, _window in pairs}.values(), actor)
     if any(find(site, camera, window, check=False).segments for camera, window in pairs):
@@ -254,7 +258,8 @@ def _recover(site: Site, requisition_id: str, final: Path) -> Built | None:
         requisition.manifest_sha256,
         bool(manifest["complete"]),
         sum(len(i["coverage"]["gaps"]) for i in manifest["items"]),
-        sum(len(i["altered_since_ingest"]) for i in manifest["items"]),
+        sum(len(i["altered_since_ingest"]) for i in manifest["items"])
+        + sum(f["state"] != "ok" for a in manifest.get("attachments", []) for f in a["files"]),
         int(entry["seq"]),
     )
     set_state(site, requisition_id, State.COMPLETED if built.complete else State.PARTIAL)
@@ -281,11 +286,13 @@ def _extract(
                 [manifest_sha256, requisition_id],
             )
 
+    attached = attachments(site, requisition_id)
+    takers = [str(a.facts["taken_by"]) for a in attached]
     built = build(
         site,
         Order(
             requisition.model_dump(),
-            described(site, [requisition.registered_by, requisition.decided_by, actor]),
+            described(site, [requisition.registered_by, requisition.decided_by, actor, *takers]),
         ),
         approved_in_ledger(site, requisition_id),
         out_dir,
@@ -296,6 +303,7 @@ def _extract(
         stream_copy=stream_copy,
         progress=progress,
         on_sealed=sealed,
+        attachments=attached,
     )
     set_state(
         site,

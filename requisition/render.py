@@ -19,6 +19,7 @@ from requisition.roles import Role
 from requisition.words import label
 
 if TYPE_CHECKING:
+    from exporters.attached import Attachment
     from exporters.package import Built
     from requisition.agents import Agent
     from requisition.extract import Copied
@@ -119,6 +120,39 @@ def extracted_lines(built: Built) -> list[str]:
             "or altered since ingest)"
         ).format(gaps=built.gaps, altered=built.altered),
     ]
+
+
+def attached_lines(requisition_id: str, attachment: Attachment, seq: int) -> list[str]:
+    """`scelle requisition attach`: what was taken in, its hashes, and what ffmpeg reads."""
+    out = [
+        ngettext(
+            "{count} file taken into custody for requisition {requisition} (ledger entry {seq})",
+            "{count} files taken into custody for requisition {requisition} (ledger entry {seq})",
+            len(attachment.files),
+        ).format(count=len(attachment.files), requisition=requisition_id, seq=seq),
+        _("kept in {path}, delivered in its export").format(path=attachment.directory),
+    ]
+    for taken in attachment.files:
+        out.append(
+            f"  {taken.path}  "
+            + _("{size} bytes  sha256 {sha256}").format(size=f"{taken.size:,}", sha256=taken.sha256)
+        )
+        if taken.video is not None:
+            video = taken.video
+            out.append(
+                "    "
+                + _(
+                    "video {codec} {width}x{height}, {seconds:.1f} s: a working copy will be made"
+                ).format(seconds=video["duration_us"] / 1e6, **video)
+            )
+        else:
+            out.append(
+                "    "
+                + _("not readable as video by ffmpeg ({why}): delivered as it came").format(
+                    why=taken.not_video
+                )
+            )
+    return out
 
 
 def copied_lines(copied: Copied) -> list[str]:

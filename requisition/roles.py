@@ -103,6 +103,7 @@ ACTION_PERMISSION: dict[str, Permission] = {
     "footage.generate": Permission.FOOTAGE_GENERATE,
     "footage.consult": Permission.FOOTAGE_FIND,
     "footage.extract": Permission.EXTRACT,
+    "requisition.attach": Permission.EXTRACT,
     "footage.destroy.intent": Permission.PURGE,
     "footage.destroy": Permission.PURGE,
     "footage.destroy.failed": Permission.PURGE,

@@ -28,6 +28,7 @@ from exporters.index import camera_store, scan
 from requisition.cameras import get_camera
 from requisition.purge import purge as run_purge
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, require_tool, run_cli
+from tests.test_attach import attach_args
 from tests.test_cameras import ADD
 
 ZONE = "Europe/Paris"
@@ -316,7 +317,7 @@ def test_a_requisition_for_destroyed_footage_gets_the_certificate(store: Footage
     assert f"certificate {cert}" in result.stdout
 
 
-def _register_and_extract(store: Footage, out: Path, pv: str) -> str:
+def _register_and_extract(store: Footage, out: Path, pv: str, attach: Path | None = None) -> str:
     env = store.env.env
     window = f"C-012={local(store.recent.start)}/{local(store.recent.start + MIN)}"
     rid = run_cli(
@@ -339,6 +340,12 @@ def _register_and_extract(store: Footage, out: Path, pv: str) -> str:
         env=env,
     ).stdout.split()[1]
     assert run_cli(["requisition", "approve", rid], env=store.env.env_as(SUPERVISOR)).exit_code == 0
+    if attach is not None:
+        args = attach_args(rid, attach)
+        args[args.index("--exported-at") + 1] = local(store.recent.start + 10 * MIN)
+        args[args.index("--from") + 1] = local(store.recent.start)
+        args[args.index("--to") + 1] = local(store.recent.start + MIN)
+        assert run_cli(args, env=env).exit_code == 0
     extracted = run_cli(["requisition", "extract", rid, "--out", str(out)], env=env)
     assert extracted.exit_code == 0, extracted.stderr
     old = (date.today() - timedelta(days=40)).isoformat()
@@ -370,9 +377,15 @@ def _register_and_extract(store: Footage, out: Path, pv: str) -> str:
 
 def test_exports_go_a_month_after_handover_unless_held(store: Footage, tmp_path: Path) -> None:
     env = store.env.env
-    rid = _register_and_extract(store, tmp_path, "PV 3")
+    vendor = tmp_path / "usb" / "clip.bin"  # another system's export, attached: goes with it
+    vendor.parent.mkdir()
+    vendor.write_bytes(b"vendor clip")
+    rid = _register_and_extract(store, tmp_path, "PV 3", attach=vendor)
+    kept = store.env.settings.home / "attachments" / rid
+    assert kept.is_dir()
     code, report, _ = purge(store.env)
     assert report["exports_destroyed"] == [] and (tmp_path / rid).is_dir()  # its hold stands
+    assert kept.is_dir()
     (hold,) = json.loads(run_cli(["hold", "list", "--json"], env=env).stdout)
     released = run_cli(
         ["hold", "release", str(hold["id"]), "--reason", "jugement rendu"],
@@ -382,10 +395,12 @@ def test_exports_go_a_month_after_handover_unless_held(store: Footage, tmp_path:
     code, report, _ = purge(store.env)
     assert code == 0 and report["exports_destroyed"] == [rid]
     assert not (tmp_path / rid).exists()
+    assert not kept.exists()
     last = json.loads(
         run_cli(["ledger", "show", "--json", "--limit", "3"], env=store.env.env_as(AUDITOR)).stdout
     )
-    assert "export.destroy" in [e["action"] for e in last]
+    (destroyed,) = [e for e in last if e["action"] == "export.destroy"]
+    assert destroyed["data"]["attachments"] == str(kept)
 
 
 def test_purge_exports_never_removes_what_is_not_the_sealed_export(
