@@ -11,6 +11,8 @@ the seal label, the extraction's recovery, the purge of exports kept after hando
 <ID>/keys/                  signer.pub.pem, allowed_signers, minisign.pub
 <ID>/ledger/                entry.json (exact bytes), inclusion.json, checkpoint.txt
 <ID>/master/ <ID>/working/  the footage
+<ID>/attached/              another system's own export (exporters/attached.py), role
+                            "attached"
 <ID>/documents/             cover.html, cover.pdf, each with its .sig
 <ID>/VERIFY.txt             how to check it, in French and English (and its .sig)
 <ID>/VERIFY.html            the verifier page (exporters/verify_page.py), listed in the
