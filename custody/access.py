@@ -65,6 +65,8 @@ OPERATIONS: Mapping[str, Operation] = {
     # Deletion: images destroyed.
     "footage.destroy": _GONE,  # recordings past their retention, destroyed by a purge
     "export.destroy": _GONE,  # an export destroyed a month after its transmission
+    # another system's export taken in, its requisition ended without an export:
+    "attachment.destroy": _GONE,
     # Other: no image is read, copied or destroyed by the entry itself.
     "footage.destroy.intent": _NONE,  # announces a deletion; its footage.destroy records it
     "footage.destroy.failed": _NONE,  # segments that could not be deleted: left in place

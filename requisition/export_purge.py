@@ -15,7 +15,10 @@ from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import parse_time, to_us
 from exporters.manifest import MANIFEST
+from requisition.attachments import attachments
 from requisition.attachments import remove as remove_attachments
+from requisition.attachments import store as attachment_store
+from requisition.cameras import MAX_RETENTION_DAYS
 from requisition.holds import HoldBook
 from requisition.purge_rows import entries_about
 
@@ -87,6 +90,66 @@ def purge_exports(
                     )
                 ],
             )
+        gone.append(rid)
+    return gone
+
+
+def purge_unexported_attachments(
+    site: Site, actor: str, now: int, holds: HoldBook, failures: list[str]
+) -> list[str]:
+    """Another system's files taken in for a requisition denied or cancelled (no export
+    will deliver them) go once what they cover is older than any retention (one month,
+    CSI L252-5), as the recorders' own footage would, unless a hold of it stands. The
+    decision is read from the ledger; what goes is named in an `attachment.destroy`."""
+    limit = now - MAX_RETENTION_DAYS * DAY_US
+    root = attachment_store(site)
+    if not root.is_dir():
+        return []
+    gone = []
+    with site.db.read() as cur:
+        holds.refresh(cur)
+        held = {h.requisition_id for h in holds.active()}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        rid = folder.name
+        with site.db.read() as cur:
+            ended = [
+                e
+                for action in ("requisition.deny", "requisition.cancel")
+                for e in entries_about(cur, action, "requisition", rid)
+            ]
+        if not ended or rid in held:
+            continue
+        taken = attachments(site, rid)
+        ends = [to_us(parse_time(str(a.facts["window"]["to_utc"]), "UTC")) for a in taken]
+        if not taken or max(ends) > limit:
+            continue
+        pv = str(ended[-1].get("procedure") or "") or None
+        try:
+            remove_attachments(site, rid)
+        except OSError as exc:
+            failures.append(
+                _("files attached to {requisition} could not be removed: {reason}").format(
+                    requisition=rid, reason=exc
+                )
+            )
+            continue
+        site.ledger.append(
+            actor,
+            Record(
+                "attachment.destroy",
+                {"requisition": rid},
+                _(
+                    "another system's export, taken in for a requisition ended without an "
+                    "export, past any retention"
+                ),
+                pv,
+                data={
+                    "path": str(folder),
+                    "attachments": [a.facts["ledger_seq"] for a in taken],
+                    "files": [f.sha256 for a in taken for f in a.files],
+                },
+            ),
+        )
         gone.append(rid)
     return gone
 

@@ -42,7 +42,7 @@ from custody.site import Site
 from custody.timewindow import now_us, parse_time, stored_now, stored_utc, to_us, utc_text
 from exporters.documents import PdfSign
 from requisition.destruction import certificate
-from requisition.export_purge import purge_exports
+from requisition.export_purge import purge_exports, purge_unexported_attachments
 from requisition.holds import HoldBook
 from requisition.purge_rows import (
     Doomed,
@@ -100,6 +100,7 @@ class PurgeReport:
     pending: dict[int, int] = field(default_factory=dict)  # dry run: interrupted run -> left
     certificates: list[Path] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)  # requisitions whose export went
+    attachments: list[str] = field(default_factory=list)  # their attachments, unexported
 
     def add(self, deletion: Deletion) -> None:
         self.destroyed += len(deletion.destroyed)
@@ -115,6 +116,7 @@ class PurgeReport:
             and not self.resumed
             and not self.pending
             and not self.exports
+            and not self.attachments
             and not self.certificates
             and not self.failures
         )
@@ -460,6 +462,7 @@ def purge(
                 certificate(site, run, signer, pdf) for run in _uncertified(site)
             ]
         report.exports = purge_exports(site, actor, real, holds, report.failures)
+        report.attachments = purge_unexported_attachments(site, actor, real, holds, report.failures)
         report.plans = plan(site, moment, holds)
         for p in report.plans:
             if p.refused:
@@ -494,6 +497,7 @@ def summary(report: PurgeReport) -> dict[str, Any]:
         "resumed": report.resumed,
         "pending_interrupted": {str(k): v for k, v in report.pending.items()},
         "exports_destroyed": report.exports,
+        "attachments_destroyed": report.attachments,
         "destroyed": report.destroyed,
         "already_absent": report.absent,
         "bytes": report.bytes,
@@ -562,5 +566,12 @@ def lines(report: PurgeReport) -> list[str]:
             "export of requisition {requisition} destroyed (handed over more than a month ago)"
         ).format(requisition=rid)
         for rid in report.exports
+    ]
+    out += [
+        _(
+            "files another system exported for requisition {requisition} destroyed (denied or "
+            "cancelled, older than any retention)"
+        ).format(requisition=rid)
+        for rid in report.attachments
     ]
     return out

@@ -106,6 +106,7 @@ ACTION_PERMISSION: dict[str, Permission] = {
     "requisition.attach": Permission.EXTRACT,
     "footage.destroy.intent": Permission.PURGE,
     "footage.destroy": Permission.PURGE,
+    "attachment.destroy": Permission.PURGE,
     "footage.destroy.failed": Permission.PURGE,
     "export.destroy": Permission.PURGE,
     "hold.place": Permission.HOLD_PLACE,

@@ -363,7 +363,7 @@ def test_every_action_is_classified_once() -> None:
         "requisition.export",
         "requisition.handover",
     ]
-    assert kinds[Operation.DELETION] == ["export.destroy", "footage.destroy"]
+    assert kinds[Operation.DELETION] == ["attachment.destroy", "export.destroy", "footage.destroy"]
 
 
 def _entry(seq: int, actor: str, action: str, subject: Any, **data: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from exporters.ffmpeg import ffmpeg_exe, probe
-from tests.conftest import AUDITOR, SUPERVISOR, SiteEnv, run_cli
+from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_export import stock_checks
 from tests.test_requisitions import REGISTER, filmed
 
@@ -218,3 +218,36 @@ def test_no_attachment_after_the_extraction(filmed: SiteEnv, tmp_path: Path) -> 
     late = run_cli(attach_args(rid, vendor_export(tmp_path / "usb")), env=filmed.env)
     assert late.exit_code == 5
     assert "files are attached before its extraction" in late.stderr
+
+
+def test_attachments_of_a_cancelled_requisition_go_once_past_any_retention(
+    filmed: SiteEnv, tmp_path: Path
+) -> None:
+    """No export will deliver them: files covering 40 days ago go at the next purge once
+    the requisition is cancelled and its holds released; files of a still-live requisition
+    stay, whatever their age."""
+    old = (date.today() - timedelta(days=40)).isoformat()
+    rids = []
+    for n in range(2):
+        registered = run_cli([*REGISTER, "--force"], env=filmed.env)
+        assert registered.exit_code == 0, registered.stderr
+        rid = registered.stdout.split()[1]
+        args = attach_args(rid, vendor_export(tmp_path / f"usb{n}"))
+        args[args.index("--from") + 1] = f"{old}T10:00"
+        args[args.index("--to") + 1] = f"{old}T10:05"
+        assert run_cli(args, env=filmed.env).exit_code == 0
+        rids.append(rid)
+    cancelled = run_cli(
+        ["requisition", "cancel", rids[0], "--reason", "retirée par l'officier"],
+        env=filmed.env_as(SUPERVISOR),
+    )
+    assert cancelled.exit_code == 0, cancelled.stderr
+    purged = run_cli(["purge", "--json"], env=filmed.env_as(ADMIN))
+    assert json.loads(purged.stdout)["attachments_destroyed"] == [rids[0]], purged.stderr
+    kept = filmed.settings.home / "attachments"
+    assert not (kept / rids[0]).exists()
+    assert (kept / rids[1]).is_dir()  # its requisition is still to be answered
+    entries = json.loads(run_cli(["ledger", "show", "--json"], env=filmed.env_as(AUDITOR)).stdout)
+    (gone,) = [e for e in entries if e["action"] == "attachment.destroy"]
+    assert gone["subject"] == {"requisition": rids[0]}
+    assert len(gone["data"]["files"]) == 3
