@@ -192,8 +192,10 @@ def deliver(attachments: Sequence[Attachment], tmp: Path) -> tuple[list[dict[str
     how many files were withheld (no longer the bytes taken in)."""
     out, withheld = [], 0
     for attachment in attachments:
+        _plain(attachment.label)
         files = []
         for taken in attachment.files:
+            _plain(taken.path)
             shown = taken.record() | {"state": "ok", "working": None}
             dest = tmp / "attached" / attachment.label / taken.path
             state = _copy_checked(attachment.directory, taken, dest)
@@ -209,6 +211,15 @@ def deliver(attachments: Sequence[Attachment], tmp: Path) -> tuple[list[dict[str
             files.append(shown)
         out.append(attachment.facts | {"folder": attachment.label, "files": files})
     return out, withheld
+
+
+def _plain(relative: str) -> None:
+    """A path from a ledger entry names a place inside the export, nowhere else."""
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        raise IntegrityError(
+            _("an attachment's entry names the path {path!r}: refused").format(path=relative)
+        )
 
 
 def _copy_checked(directory: Path, taken: AttachedFile, dest: Path) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from custody.errors import IntegrityError
+from exporters.attached import AttachedFile, Attachment, deliver
 from exporters.ffmpeg import ffmpeg_exe, probe
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
 from tests.test_export import stock_checks
@@ -251,3 +253,14 @@ def test_attachments_of_a_cancelled_requisition_go_once_past_any_retention(
     (gone,) = [e for e in entries if e["action"] == "attachment.destroy"]
     assert gone["subject"] == {"requisition": rids[0]}
     assert len(gone["data"]["files"]) == 3
+
+
+@pytest.mark.parametrize("path", ["../../outside", "/etc/passwd", "Export/../../x"])
+def test_a_path_from_an_entry_never_leads_out_of_the_export(tmp_path: Path, path: str) -> None:
+    """The kept copies are found from ledger entries: a path in one that would climb out of
+    the export being built (a forged entry) is refused before anything is written."""
+    taken = AttachedFile(path, 1, "0" * 64, None, "not video")
+    attachment = Attachment(tmp_path / "kept", "01-x", {}, (taken,))
+    with pytest.raises(IntegrityError, match="refused"):
+        deliver([attachment], tmp_path / "export")
+    assert not (tmp_path / "export").exists() and not (tmp_path / "outside").exists()
