@@ -196,14 +196,16 @@ def deliver(attachments: Sequence[Attachment], tmp: Path) -> tuple[list[dict[str
         files = []
         for taken in attachment.files:
             _plain(taken.path)
-            shown = taken.record() | {"state": "ok", "working": None}
+            # `path` stays the file's path within the attachment; `delivered` is where
+            # it is in the export (None: withheld, `state` says why).
+            shown = taken.record() | {"state": "ok", "delivered": None, "working": None}
             dest = tmp / "attached" / attachment.label / taken.path
             state = _copy_checked(attachment.directory, taken, dest)
             if state != "ok":
                 withheld += 1
-                shown |= {"state": state, "path": None}
+                shown["state"] = state
             else:
-                shown["path"] = str(dest.relative_to(tmp))
+                shown["delivered"] = str(dest.relative_to(tmp))
                 if taken.video is not None:
                     working = tmp / "working" / f"attached-{attachment.label}" / taken.path
                     working = working.with_name(working.name + ".mp4")

@@ -87,7 +87,8 @@ def _attachment(attachment: dict[str, Any], agents: dict[str, Any], zone: str) -
     for f in attachment["files"]:
         if f["state"] != "ok":
             files.append(
-                f"{f['sha256'][:16]}… ({f['size']} octets) : écarté, non remis : "
+                f"{f['path']} ({f['size']} octets, SHA-256 {f['sha256'][:16]}…) : écarté, "
+                "non remis : "
                 + (
                     "il ne correspond plus à l'empreinte relevée à la prise en charge"
                     if f["state"] == "altered"
@@ -98,7 +99,7 @@ def _attachment(attachment: dict[str, Any], agents: dict[str, Any], zone: str) -
             v = f["video"]
             working = (f.get("working") or {}).get("path")
             files.append(
-                f"{f['path']} : vidéo lisible ({v['codec']}, {v['width']}×{v['height']}, "
+                f"{f['delivered']} : vidéo lisible ({v['codec']}, {v['width']}×{v['height']}, "
                 f"{french.duration(v['duration_us'] / 1e6)}) ; "
                 + (
                     f"copie de travail {working}"
@@ -108,7 +109,7 @@ def _attachment(attachment: dict[str, Any], agents: dict[str, Any], zone: str) -
             )
         else:
             files.append(
-                f"{f['path']} : non lisible comme vidéo par ffmpeg : remis tel que reçu, sans "
+                f"{f['delivered']} : non lisible comme vidéo par ffmpeg : remis tel que reçu, sans "
                 "copie de travail"
             )
     window = attachment["window"]

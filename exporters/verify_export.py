@@ -364,6 +364,17 @@ def _completeness(report: ExportReport, manifest: dict[str, Any]) -> None:
             for path, state in states.items()
             if GapKind(state) in WITHHELD
         ]
+    for attachment in manifest.get("attachments", []):  # another system's export
+        report.withheld += [
+            {
+                "camera": attachment["system"],
+                "path": f"attached/{attachment['folder']}/{f['path']}",
+                "kind": f["state"],
+                "attached": True,
+            }
+            for f in attachment["files"]
+            if f["state"] != "ok" and GapKind(f["state"]) in WITHHELD
+        ]
     report.complete = manifest["complete"] is True and not report.gaps and not report.withheld
 
 
@@ -397,7 +408,12 @@ def completeness_lines(report: Report) -> list[str]:
         lines.append("  " + line.format(**values))
     named = {gap.get("segment") for gap in report.gaps}
     for seg in report.withheld:  # one whose time other footage covers is in no gap
-        if seg["path"] not in named:
+        if seg.get("attached"):
+            line = _(
+                "WITHHELD  {system}  {path}: no longer the bytes taken into custody, not delivered"
+            )
+            lines.append("  " + line.format(system=seg["camera"], path=seg["path"]))
+        elif seg["path"] not in named:
             line = _("WITHHELD  {camera}  {path}: {kind} (its time is covered by other footage)")
             lines.append(
                 "  "

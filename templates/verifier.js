@@ -722,6 +722,12 @@ function completeness(manifest) {
     }
     for (const [path, kind] of states) if (DATA.withheld.includes(kind)) withheld.push({ camera, path, kind });
   }
+  // Another system's export (scelle requisition attach): a file no longer the bytes taken in.
+  for (const a of manifest.attachments || []) {
+    for (const f of a.files) {
+      if (f.state !== "ok") withheld.push({ camera: a.system, path: `attached/${a.folder}/${f.path}`, kind: f.state });
+    }
+  }
   const complete = manifest.complete === true && !gaps.length && !withheld.length;
   return { complete, gaps, withheld };
 }

@@ -175,7 +175,12 @@ def test_a_kept_copy_altered_before_extraction_is_withheld_and_named(
     assert manifest["complete"] is False
     cover = (export / "documents" / "cover.html").read_text().replace("<wbr>", "")
     assert "écarté, non remis : il ne correspond plus à l&#39;empreinte" in cover
-    assert run_cli(["verify", str(export)], env=filmed.env).exit_code == 10
+    verified = run_cli(["verify", str(export)], env=filmed.env)
+    assert verified.exit_code == 10
+    assert (
+        "WITHHELD  Milestone XProtect  attached/01-milestone-xprotect/Export-4471/Player.exe: "
+        "no longer the bytes taken into custody, not delivered"
+    ) in verified.stdout
 
 
 @pytest.mark.backends("sqlite")
