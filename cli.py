@@ -377,6 +377,10 @@ hold_app = _app(N_("Holds: keep footage past its retention for a procedure."))
 app.add_typer(hold_app, name="hold")
 agent_app = _app(N_("Designated agents (CSI L252-2): who may act, in which role."))
 app.add_typer(agent_app, name="agent")
+witness_app = _app(
+    N_("A witness another institution runs: cosigns the checkpoints of the sites it follows.")
+)
+app.add_typer(witness_app, name="witness")
 
 
 def _version() -> str:
@@ -593,6 +597,85 @@ def keys_show(
     if len(forms) > 1:
         _fail(_("choose one of --pem, --ssh, --vkey, --fingerprint"), ExitCode.USAGE)
     _say(key_lines(identity, site.settings.public_key_file, forms[0] if forms else None))
+
+
+_WITNESS_DIR = Annotated[
+    Path, typer.Option("--dir", help=N_("The witness's directory (no scelle site needed)."))
+]
+
+
+@witness_app.command("init")
+def witness_init(
+    directory: _WITNESS_DIR,
+    name: Annotated[
+        str, typer.Option(help=N_("Its name on cosignatures, e.g. witness.prefecture.example/1."))
+    ],
+) -> None:
+    """Create a witness: an encrypted key, and the list of logs it follows (empty)."""
+    from custody.witness_server import init_witness
+
+    vkey = init_witness(directory, name, _passphrase(confirm=True))
+    _say(
+        [
+            _("witness {name} created in {path}").format(name=name, path=directory),
+            _("its key, for the sites' witness policy: {vkey}").format(vkey=vkey),
+        ]
+    )
+
+
+@witness_app.command("add-log")
+def witness_add_log(
+    directory: _WITNESS_DIR,
+    vkey: Annotated[
+        str,
+        typer.Argument(
+            metavar="VKEY", help=N_("The site's key as 'scelle keys show --vkey' prints it.")
+        ),
+    ],
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            help=N_("The log's origin line (default: <key name>/ledger, a scelle site's).")
+        ),
+    ] = None,
+) -> None:
+    """Follow a site's ledger: cosign its checkpoints from now on."""
+    from custody.witness_server import add_log
+
+    origin = add_log(directory, vkey, origin)
+    typer.echo(_("following {origin}").format(origin=origin))
+
+
+@witness_app.command("serve")
+def witness_serve(
+    directory: _WITNESS_DIR,
+    listen: Annotated[
+        str, typer.Option(help=N_("Address and port to listen on."))
+    ] = "127.0.0.1:7380",
+) -> None:
+    """Answer C2SP tlog-witness add-checkpoint requests until stopped."""
+    import signal
+
+    from custody.witness_server import load_witness, make_server
+
+    host, _sep, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:  # 0: any free
+        _fail(_("--listen must be HOST:PORT, e.g. 127.0.0.1:7380"), ExitCode.USAGE)
+    witness = load_witness(directory, _passphrase())
+    server = make_server(witness, host, int(port_text))
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: server.shutdown())
+    typer.echo(
+        _("witness {name} listening on http://{host}:{port}/add-checkpoint").format(
+            name=witness.name, host=host, port=server.server_address[1]
+        ),
+        err=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 @ledger_app.command("checkpoint")

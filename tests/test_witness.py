@@ -1,0 +1,257 @@
+"""The witness another institution runs (`scelle witness`), as a real process on
+127.0.0.1: the C2SP tlog-witness answers and status codes, cosignatures checked here by
+code written from the C2SP tlog-cosignature text (not custody/cosignature.py), atomic
+updates under concurrent requests, and `kill -9` at any instant losing nothing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from custody import merkle
+from custody.keys import Signer
+from custody.note import Checkpoint, sign_checkpoint, verifier_key
+
+NAME = "witness.prefecture.test/w1"
+ORIGIN = "csv.test/ledger"
+PASSPHRASE = "witness passphrase, long enough"
+
+
+def cli(args: list[str], env: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True, **kw
+    )  # type: ignore[call-overload]
+
+
+@dataclass
+class Log:
+    """A log in memory: leaves, its checkpoint key, its signed checkpoints."""
+
+    signer: Signer
+    leaves: list[bytes]
+
+    def nodes(self) -> merkle.GetNodes:
+        levels = merkle.tree_levels([merkle.leaf_hash(leaf) for leaf in self.leaves])
+        return lambda keys: {k: levels[k[0]][k[1]] for k in keys}
+
+    def grow(self, count: int) -> None:
+        self.leaves += [os.urandom(16) for _ in range(count)]
+
+    def checkpoint(self, size: int | None = None, origin: str = ORIGIN) -> tuple[str, str]:
+        size = len(self.leaves) if size is None else size
+        root = merkle.root_at(size, self.nodes())
+        note = sign_checkpoint(Checkpoint(origin, size, root), "csv.test", self.signer)
+        return note, note.partition("\n\n")[0] + "\n"
+
+    def request(self, old: int, size: int | None = None, proof: list[bytes] | None = None) -> bytes:
+        size = len(self.leaves) if size is None else size
+        if proof is None:
+            proof = merkle.consistency_proof(old, size, self.nodes()) if 0 < old < size else []
+        lines = "".join(base64.b64encode(h).decode() + "\n" for h in proof)
+        return f"old {old}\n{lines}\n".encode() + self.checkpoint(size)[0].encode()
+
+
+@dataclass
+class Server:
+    directory: Path
+    env: dict[str, str]
+    process: subprocess.Popen[str]
+    url: str
+    vkey: str
+
+    def post(self, body: bytes) -> tuple[int, str, str]:
+        request = urllib.request.Request(self.url, data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.read().decode(), answer.headers["Content-Type"]
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.read().decode(), refused.headers["Content-Type"]
+
+
+def start(directory: Path, env: dict[str, str], vkey: str) -> Server:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "witness", "serve", "--dir", str(directory),
+         "--listen", "127.0.0.1:0"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert "listening on http://127.0.0.1:" in line, line
+    url = line.split()[-1]
+    return Server(directory, env, process, url, vkey)
+
+
+@pytest.fixture
+def log() -> Log:
+    log = Log(Signer(Ed25519PrivateKey.generate()), [])
+    log.grow(3)
+    return log
+
+
+@pytest.fixture
+def witness(tmp_path: Path, log: Log) -> Iterator[Server]:
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE)
+    env = {
+        **os.environ,
+        "SCELLE_PASSPHRASE_FILE": str(secret),
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    directory = tmp_path / "witness"
+    made = cli(["witness", "init", "--dir", str(directory), "--name", NAME], env)
+    assert made.returncode == 0, made.stderr
+    vkey = (directory / "witness.vkey").read_text().strip()
+    assert vkey in made.stdout
+    followed = cli(
+        [
+            "witness",
+            "add-log",
+            "--dir",
+            str(directory),
+            verifier_key("csv.test", log.signer.public_key),
+        ],
+        env,
+    )
+    assert followed.returncode == 0, followed.stderr
+    assert f"following {ORIGIN}" in followed.stdout
+    server = start(directory, env, vkey)
+    yield server
+    server.process.kill()
+    server.process.wait()
+
+
+# --- cosignature/v1 checked from the C2SP text, independently of custody/cosignature.py ---
+
+
+def spec_verify(vkey: str, body: str, answer: str) -> int:
+    """The timestamp of the one valid cosignature by `vkey` among `answer`'s lines."""
+    name, hex_id, b64 = vkey.split("+")
+    raw = base64.b64decode(b64)
+    assert raw[0] == 0x04  # cosignature/v1 Ed25519
+    expected_id = hashlib.sha256(name.encode() + b"\n" + b"\x04" + raw[1:]).digest()[:4]
+    assert expected_id.hex() == hex_id
+    key = Ed25519PublicKey.from_public_bytes(raw[1:])
+    found = []
+    for line in answer.splitlines():
+        assert line.startswith("\u2014 "), line
+        signer, blob64 = line[2:].split(" ")
+        blob = base64.b64decode(blob64)
+        if signer != name or blob[:4] != expected_id:
+            continue
+        (timestamp,) = struct.unpack(">Q", blob[4:12])
+        message = b"cosignature/v1\n" + f"time {timestamp}\n".encode() + body.encode()
+        key.verify(blob[12:], message)  # raises if it does not verify
+        found.append(timestamp)
+    assert len(found) == 1, answer
+    return found[0]
+
+
+def test_checkpoints_are_cosigned_as_the_log_grows(witness: Server, log: Log) -> None:
+    status, answer, _type = witness.post(log.request(0))
+    assert status == 200, answer
+    spec_verify(witness.vkey, log.checkpoint()[1], answer)
+    for _ in range(3):
+        old = len(log.leaves)
+        log.grow(random.randint(1, 20))
+        status, answer, _type = witness.post(log.request(old))
+        assert status == 200, answer
+        spec_verify(witness.vkey, log.checkpoint()[1], answer)
+    status, answer, _type = witness.post(log.request(len(log.leaves)))  # same size, same root
+    assert status == 200
+
+
+def test_each_refusal_has_its_status_code(witness: Server, log: Log) -> None:
+    assert witness.post(log.request(0))[0] == 200  # the witness now holds size 3
+    log.grow(5)
+    other = Log(Signer(Ed25519PrivateKey.generate()), list(log.leaves))
+    note, _body = log.checkpoint(origin="unknown.test/ledger")
+    assert witness.post(b"old 3\n\n" + note.encode())[0] == 404  # unknown log
+    assert witness.post(other.request(3))[0] == 403  # signed by a key it does not trust
+    status, body, content_type = witness.post(log.request(1, proof=[]))  # not its size
+    assert (status, body, content_type) == (409, "3\n", "text/x.tlog.size")
+    bad = merkle.consistency_proof(3, 8, log.nodes())
+    bad[0] = bytes(32)
+    assert witness.post(log.request(3, proof=bad))[0] == 422  # a proof that does not verify
+    assert witness.post(log.request(9, size=8, proof=[]))[0] == 400  # old larger than size
+    assert witness.post(b"not a request")[0] == 400
+    forked = Log(log.signer, [*log.leaves[:2], b"rewritten"])  # same size 3, another root
+    assert witness.post(forked.request(3, size=3, proof=[]))[0] == 409
+    assert witness.post(forked.request(0))[0] == 409  # a rolled-back log starting over
+    status, answer, _type = witness.post(log.request(3))  # the true log goes on
+    assert status == 200, answer
+
+
+def test_concurrent_requests_from_one_size_get_one_cosignature(witness: Server, log: Log) -> None:
+    """Check and update are atomic: of two requests both from size 3, one is cosigned,
+    the other told the size the witness moved to (no roll-back of leaves)."""
+    assert witness.post(log.request(0))[0] == 200
+    log.grow(4)
+    first = log.request(3)
+    log.grow(4)
+    second = log.request(3)
+    results: list[tuple[int, str, str]] = []
+    threads = [
+        threading.Thread(target=lambda b=b: results.append(witness.post(b)))
+        for b in (first, second)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r[0] for r in results) == [200, 409]
+    (refused,) = [r for r in results if r[0] == 409]
+    assert refused[1] in ("7\n", "11\n")
+
+
+def test_kill_9_during_updates_loses_nothing(witness: Server, log: Log) -> None:
+    """The witness is killed at random instants while the log submits; after each restart
+    it holds at least the last size it answered 200 for, never less."""
+    acknowledged = 0
+    server = witness
+    for _round in range(4):
+        stop = threading.Event()
+
+        def submit(server: Server = server, stop: threading.Event = stop) -> None:
+            nonlocal acknowledged
+            while not stop.is_set():
+                old = acknowledged
+                log.grow(1)
+                try:
+                    status, body, _type = server.post(log.request(old))
+                except OSError:
+                    return
+                if status == 200:
+                    acknowledged = len(log.leaves)
+                elif status == 409:  # the answer to a committed update was lost
+                    acknowledged = int(body)
+
+        thread = threading.Thread(target=submit)
+        thread.start()
+        threading.Event().wait(random.uniform(0.2, 0.6))
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        stop.set()
+        thread.join()
+        server = start(server.directory, server.env, server.vkey)
+        status, body, content_type = server.post(log.request(0, size=len(log.leaves), proof=[]))
+        assert (status, content_type) == (409, "text/x.tlog.size")
+        held = int(body)
+        assert acknowledged <= held <= len(log.leaves)
+        acknowledged = held
+    server.process.kill()
+    server.process.wait()
