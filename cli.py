@@ -680,13 +680,25 @@ def witness_serve(
 
 @ledger_app.command("checkpoint")
 def ledger_checkpoint(ctx: typer.Context) -> None:
-    """Sign the current tree head and print the checkpoint (C2SP signed note)."""
+    """Sign the current tree head and print the checkpoint (C2SP signed note); with a
+    witness policy, with the cosignatures of the witnesses that vouch for it."""
     from custody import checkpoints
+    from custody.cosigning import cosign, evidence, load_policy
+    from custody.render import witnessed_lines
 
     with _open(ctx, Permission.LEDGER_WRITE) as site:
         signer = site.signer(_passphrase())
         _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
-    typer.echo(note, nl=False)
+        policy = load_policy(site.settings)
+        witnessed = cosign(site.db, policy, note) if policy is not None else None
+    if witnessed is None or policy is None:
+        typer.echo(note, nl=False)
+        return
+    typer.echo(witnessed.note, nl=False)
+    _say(witnessed_lines(witnessed, policy), err=True)
+    refused = evidence(witnessed)
+    if refused is not None:
+        raise refused
 
 
 @ledger_app.command("disavow")
@@ -842,14 +854,24 @@ def ledger_verify(
         typer.echo(bundle_verified(checked, count))
         return
     from custody.audit import recompute
-    from custody.render import ledger_report_lines
+    from custody.cosigning import cosign, evidence, load_policy
+    from custody.render import ledger_report_lines, witnessed_lines
     from custody.verify import verify_ledger
 
     with _open(ctx, Permission.READ) as site:
         report = verify_ledger(site.db, site.settings, checkpoint or [])
         if audit_index:
             recompute(site.db)
+        policy = load_policy(site.settings)
+        witnessed = None
+        if policy is not None and report.latest_note is not None:
+            witnessed = cosign(site.db, policy, report.latest_note, keep=False)
     _say(ledger_report_lines(report, audit_index))
+    if witnessed is not None and policy is not None:
+        _say(witnessed_lines(witnessed, policy))
+        refused = evidence(witnessed)
+        if refused is not None:
+            raise refused
 
 
 @ledger_app.command("export")

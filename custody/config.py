@@ -39,6 +39,9 @@ class Settings:
     csv_commune: str  # where the papers are made: "Fait à <commune>, le ..."
     register_article: str  # décret 2023-1102 renumbered R252-11: keep it configurable
     language: str = "en"  # what people read: SCELLE_LANG, `language`, the locale
+    # C2SP tlog-policy file naming the witnesses that cosign this site's checkpoints and
+    # their quorum (custody/policy.py); None: no witness, and no network access for it.
+    witness_policy: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -76,10 +79,12 @@ class Settings:
         """(name, value, source) for `scelle config show`."""
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
         names += ["timezone", "max_window_hours", "csv_name", "csv_authorisation"]
-        names += ["csv_commune", "register_article", "language"]
+        names += ["csv_commune", "register_article", "language", "witness_policy"]
         return [(n, self._shown(n), self.sources.get(n, "default")) for n in names]
 
     def _shown(self, name: str) -> str:
+        if getattr(self, name) is None:
+            return "-"
         value = str(getattr(self, name))
         if name == "database_url":  # never print a password
             from custody.db import hide_password
@@ -222,6 +227,7 @@ def load_settings(
         "csv_commune",
         "register_article",
         "language",
+        "witness_policy",
     }
     unknown = sorted(set(toml) - known)
     if unknown:
@@ -264,6 +270,11 @@ def load_settings(
                 value=max_text
             )
         )
+    policy = pick("witness_policy", lambda: "")
+    witness_policy = None
+    if policy.strip():
+        witness_policy = Path(policy).expanduser()
+        witness_policy = witness_policy if witness_policy.is_absolute() else home / witness_policy
     return Settings(
         home=home,
         database_url=check_database_url(
@@ -282,5 +293,6 @@ def load_settings(
         csv_commune=pick("csv_commune", lambda: ""),
         register_article=pick("register_article", lambda: "art. R252-11 CSI"),
         language=_language(toml, env, sources, home / CONFIG_FILE),
+        witness_policy=witness_policy,
         sources=sources,
     )

@@ -45,6 +45,21 @@ class LedgerCheckpoint(SQLModel, table=True):
     station: str | None = None  # the workstation's checkpoint file it was written to (v6)
 
 
+class LedgerCosignature(SQLModel, table=True):
+    """A witness's cosignature line on one of this site's checkpoints (v10), as the
+    witness answered it; checked against the witness policy whenever it is read, so a row
+    planted around scelle proves nothing."""
+
+    __tablename__ = "ledger_cosignature"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    tree_size: int = Field(sa_type=BigInteger, nullable=False)
+    root: bytes = Field(sa_type=LargeBinary, nullable=False)
+    witness: str = Field(nullable=False)  # its key name
+    line: str = Field(sa_type=Text, nullable=False)  # "— <name> <base64>"
+    received_at: str = Field(nullable=False)
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
 

@@ -88,6 +88,8 @@ def parse_policy(text: str) -> Policy:
             except InputError as exc:
                 raise bad(exc.message) from exc
             url = args[2] if len(args) == 3 else None
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise bad(_("a witness URL starts with http:// or https://"))
             policy.witnesses[label] = Witness(label, name, key, url)
         elif kind == "group" and len(args) >= 3:
             label, k, members = args[0], args[1], args[2:]

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from custody.checkpoints import Identity
     from custody.checks import Report
     from custody.config import Settings
+    from custody.cosigning import Witnessed
     from custody.dbcopy import Copied
+    from custody.policy import Policy
     from custody.verify import LedgerReport
 
 KeyForm = Literal["pem", "ssh", "vkey", "fingerprint"]
@@ -478,3 +480,29 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str | None]]) -> list[
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in cells
     ]
+
+
+def witnessed_lines(witnessed: Witnessed, policy: Policy) -> list[str]:
+    """Which witnesses vouch for a checkpoint, which could not be asked, which refuse."""
+    size = witnessed.checkpoint.size
+    names = ", ".join(c.name for c in witnessed.collected.cosigned) or _("no witness")
+    out = [
+        (
+            _("checkpoint of {size} entries cosigned by {names}: the policy's quorum is met")
+            if witnessed.quorum
+            else _(
+                "checkpoint of {size} entries cosigned by {names}: the policy's quorum is NOT met"
+            )
+        ).format(size=size, names=names)
+    ]
+    out += [
+        _("witness {witness} not reached ({why}): asked again at the next checkpoint").format(
+            witness=label, why=why
+        )
+        for label, why in witnessed.collected.unreachable.items()
+    ]
+    out += [
+        _("WITNESS {witness} REFUSES: {why}").format(witness=label, why=why)
+        for label, why in witnessed.collected.refused.items()
+    ]
+    return out

@@ -194,6 +194,12 @@ def audit_index(conn: Connection, metadata: MetaData) -> None:
         conn.exec_driver_sql(statement)
 
 
+def cosignatures(conn: Connection, metadata: MetaData) -> None:
+    """v10 (custody's part): witnesses' cosignatures on the checkpoints, append-only."""
+    create(conn, metadata, "ledger_cosignature")
+    _append_only_guards(conn, ("ledger_cosignature",))
+
+
 def checked_appends(conn: Connection, metadata: MetaData) -> None:
     """v6 (custody's part): checkpoints name their station; the ledger policy; on
     PostgreSQL, appends and checkpoints only through the database's own checks."""

@@ -46,6 +46,7 @@ class LedgerReport:
     latest_signed: int  # size of the largest checkpoint (0 if none)
     auditor_files: int
     warnings: tuple[str, ...] = ()  # forged database checkpoints, disavowed
+    latest_note: str | None = None  # the largest verified checkpoint, as signed
 
 
 def _explain(cur: Cursor, defect: treecheck.Defect, hi: int) -> IntegrityError:
@@ -255,4 +256,5 @@ def verify_ledger(
         latest_signed=max((cp.size for _, cp in opened), default=0),
         auditor_files=len(auditor_files),
         warnings=tuple(ignored),
+        latest_note=max(opened, key=lambda pair: pair[1].size)[0].note if opened else None,
     )

@@ -129,6 +129,7 @@ APP_WRITES = {
     "ingest_batch": ["INSERT"],
     "segment": ["INSERT"],
     "scan_state": ["INSERT", "DELETE"],
+    "ledger_cosignature": ["INSERT"],  # verified against the policy whenever read
     "requisition": [
         "INSERT",
         "UPDATE (state, decided_by, decided_at, decision_reason, export_path, "
@@ -151,6 +152,7 @@ PLAN = Plan(
         Migration(7, "every stored instant in one fixed-width form", _v7_instants),
         Migration(8, "agents' surnames and first names apart", _v8_agent_names),
         Migration(9, "footage stores described by a path template", _v9_store_templates),
+        Migration(10, "witnesses' cosignatures on the checkpoints", schema.cosignatures),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

@@ -9,7 +9,9 @@ import base64
 import hashlib
 import os
 import random
+import shutil
 import signal
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from custody import merkle
 from custody.keys import Signer
 from custody.note import Checkpoint, sign_checkpoint, verifier_key
+from tests.conftest import AUDITOR, SiteEnv, run_cli
 
 NAME = "witness.prefecture.test/w1"
 ORIGIN = "csv.test/ledger"
@@ -103,33 +106,30 @@ def log() -> Log:
     return log
 
 
-@pytest.fixture
-def witness(tmp_path: Path, log: Log) -> Iterator[Server]:
-    secret = tmp_path / "passphrase"
+def make_witness(root: Path, *vkeys: str) -> Server:
+    """A witness created with the CLI, following the logs of `vkeys`, serving."""
+    secret = root / "witness-passphrase"
     secret.write_text(PASSPHRASE)
     env = {
         **os.environ,
         "SCELLE_PASSPHRASE_FILE": str(secret),
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
-    directory = tmp_path / "witness"
+    directory = root / "witness"
     made = cli(["witness", "init", "--dir", str(directory), "--name", NAME], env)
     assert made.returncode == 0, made.stderr
     vkey = (directory / "witness.vkey").read_text().strip()
     assert vkey in made.stdout
-    followed = cli(
-        [
-            "witness",
-            "add-log",
-            "--dir",
-            str(directory),
-            verifier_key("csv.test", log.signer.public_key),
-        ],
-        env,
-    )
-    assert followed.returncode == 0, followed.stderr
-    assert f"following {ORIGIN}" in followed.stdout
-    server = start(directory, env, vkey)
+    for log_vkey in vkeys:
+        followed = cli(["witness", "add-log", "--dir", str(directory), log_vkey], env)
+        assert followed.returncode == 0, followed.stderr
+        assert "following " in followed.stdout
+    return start(directory, env, vkey)
+
+
+@pytest.fixture
+def witness(tmp_path: Path, log: Log) -> Iterator[Server]:
+    server = make_witness(tmp_path, verifier_key("csv.test", log.signer.public_key))
     yield server
     server.process.kill()
     server.process.wait()
@@ -140,7 +140,7 @@ def witness(tmp_path: Path, log: Log) -> Iterator[Server]:
 
 def spec_verify(vkey: str, body: str, answer: str) -> int:
     """The timestamp of the one valid cosignature by `vkey` among `answer`'s lines."""
-    name, hex_id, b64 = vkey.split("+")
+    name, hex_id, b64 = vkey.split("+", 2)
     raw = base64.b64decode(b64)
     assert raw[0] == 0x04  # cosignature/v1 Ed25519
     expected_id = hashlib.sha256(name.encode() + b"\n" + b"\x04" + raw[1:]).digest()[:4]
@@ -255,3 +255,93 @@ def test_kill_9_during_updates_loses_nothing(witness: Server, log: Log) -> None:
         acknowledged = held
     server.process.kill()
     server.process.wait()
+
+
+# --- a scelle site and its witness ---------------------------------------------------
+
+
+def snapshot(database: Path, to: Path) -> None:
+    """The database file copied as an insider would (consistently, with SQLite's backup)."""
+    source, target = sqlite3.connect(database), sqlite3.connect(to)
+    source.backup(target)
+    source.close()
+    target.close()
+
+
+@pytest.mark.backends("sqlite")
+def test_a_site_is_cosigned_and_a_restored_older_database_is_refused(
+    site_env: SiteEnv, tmp_path: Path
+) -> None:
+    """The insider of issue 18: copy scelle.db and checkpoints.txt, append, restore both,
+    append again. Without a witness `ledger verify` cannot tell; with one, the next
+    checkpoint is refused and `ledger verify` fails, naming the witness."""
+    vkey = run_cli(["keys", "show", "--vkey"], env=site_env.env).stdout.strip()
+    server = make_witness(tmp_path, vkey)
+    try:
+        policy = tmp_path / "witnesses.txt"
+        base = server.url.removesuffix("/add-checkpoint")
+        policy.write_text(
+            f"# the prefecture\nwitness prefecture {server.vkey} {base}\nquorum prefecture\n"
+        )
+        env = {**site_env.env, "SCELLE_WITNESS_POLICY": str(policy)}
+        auditor = {**site_env.env_as(AUDITOR), "SCELLE_WITNESS_POLICY": str(policy)}
+
+        for round_ in range(2):
+            for i in range(3):
+                assert (
+                    run_cli(["ledger", "note", f"n{round_}{i}", "--reason", "r"], env=env).exit_code
+                    == 0
+                )
+            signed = run_cli(["ledger", "checkpoint"], env=env)
+            assert signed.exit_code == 0, signed.stderr
+            assert "the policy's quorum is met" in signed.stderr
+            body, _sep, lines = signed.stdout.partition("\n\n")
+            cosignature = [x for x in lines.splitlines() if x.startswith(f"\u2014 {NAME} ")]
+            spec_verify(server.vkey, body + "\n", "\n".join(cosignature))
+        verified = run_cli(["ledger", "verify"], env=auditor)
+        assert verified.exit_code == 0, verified.stderr
+        assert "the policy's quorum is met" in verified.stdout
+
+        # The insider: both files copied, an entry appended and checkpointed, both restored.
+        home = site_env.settings.home
+        site_env.site.close()
+        snapshot(home / "scelle.db", tmp_path / "db.copy")
+        shutil.copy(home / "checkpoints.txt", tmp_path / "checkpoints.copy")
+        assert (
+            run_cli(["ledger", "note", "real", "--reason", "the true entry"], env=env).exit_code
+            == 0
+        )
+        assert run_cli(["ledger", "checkpoint"], env=env).exit_code == 0
+        snapshot(tmp_path / "db.copy", home / "scelle.db")
+        shutil.copy(tmp_path / "checkpoints.copy", home / "checkpoints.txt")
+        plain = run_cli(["ledger", "verify"], env=site_env.env_as(AUDITOR))
+        assert plain.exit_code == 0  # what one key alone cannot see
+        assert (
+            run_cli(["ledger", "note", "fake", "--reason", "a rewritten entry"], env=env).exit_code
+            == 0
+        )
+        resigned = run_cli(["ledger", "checkpoint"], env=env)
+        assert resigned.exit_code == 4, resigned.stderr
+        assert "WITNESS prefecture REFUSES" in resigned.stderr
+        assert NAME not in resigned.stdout  # printed, but with no cosignature
+        refused = run_cli(["ledger", "verify"], env=auditor)
+        assert refused.exit_code == 4
+        assert "witness prefecture refuses this ledger's checkpoint" in refused.stderr
+    finally:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.mark.backends("sqlite")
+def test_an_unreachable_witness_does_not_stop_the_work(site_env: SiteEnv, tmp_path: Path) -> None:
+    policy = tmp_path / "witnesses.txt"
+    key = Signer(Ed25519PrivateKey.generate()).public_key
+    from custody.cosignature import cosigner_vkey
+
+    policy.write_text(f"witness w {cosigner_vkey(NAME, key)} http://127.0.0.1:9\nquorum w\n")
+    env = {**site_env.env, "SCELLE_WITNESS_POLICY": str(policy)}
+    signed = run_cli(["ledger", "checkpoint"], env=env)
+    assert signed.exit_code == 0, signed.stderr
+    assert "cosigned by no witness: the policy's quorum is NOT met" in signed.stderr
+    assert "witness w not reached" in signed.stderr
+    assert "asked again at the next checkpoint" in signed.stderr
