@@ -623,8 +623,8 @@ def witness_init(
     )
 
 
-@witness_app.command("add-log")
-def witness_add_log(
+@witness_app.command("follow")
+def witness_follow(
     directory: _WITNESS_DIR,
     vkey: Annotated[
         str,

@@ -1,4 +1,4 @@
-"""The witness's directory and its HTTP service (`scelle witness init|add-log|serve`).
+"""The witness's directory and its HTTP service (`scelle witness init|follow|serve`).
 
     <dir>/witness.p12     its Ed25519 key, encrypted (PKCS#12, 600,000 PBKDF2 rounds), 0600
     <dir>/witness.vkey    its cosignature/v1 verifier key: what a site's policy lists

@@ -121,7 +121,7 @@ def make_witness(root: Path, *vkeys: str) -> Server:
     vkey = (directory / "witness.vkey").read_text().strip()
     assert vkey in made.stdout
     for log_vkey in vkeys:
-        followed = cli(["witness", "add-log", "--dir", str(directory), log_vkey], env)
+        followed = cli(["witness", "follow", "--dir", str(directory), log_vkey], env)
         assert followed.returncode == 0, followed.stderr
         assert "following " in followed.stdout
     return start(directory, env, vkey)
