@@ -29,8 +29,11 @@ class Camera(SQLModel, table=True):
     store_kind: str  # exporters.stores.StoreKind
     store_path: str  # absolute path of the store root
     store_camera: str  # the camera's name inside the store
-    store_template: str = ""  # StoreKind.TEMPLATE: the segments' path template
-    store_time: str = "utc"  # StoreKind.TEMPLATE: names in UTC or local time (NameClock)
+    # StoreKind.TEMPLATE: the segments' path template, and names in UTC or local time
+    # (NameClock); the same defaults in the database as in a v9 upgrade (rows written
+    # before, or by hand, read as the layouts that fix both).
+    store_template: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    store_time: str = Field(default="utc", sa_column_kwargs={"server_default": "utc"})
     clock_offset_ms: int  # recorder clock minus reference clock
     clock_measured_at: str | None = None  # UTC, when the offset was measured
     clock_method: str | None = None  # how: NTP query, reference clock in view, ...

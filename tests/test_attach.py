@@ -148,6 +148,7 @@ def test_an_attached_export_is_delivered_bit_for_bit_with_its_provenance(
     assert "Images exportées par Milestone XProtect 2023 R2" in pv.read_text().replace("<wbr>", "")
 
 
+@pytest.mark.backends("sqlite")  # the copy and its check do not touch the database
 def test_a_kept_copy_altered_before_extraction_is_withheld_and_named(
     filmed: SiteEnv, tmp_path: Path
 ) -> None:

@@ -237,6 +237,7 @@ def test_bad_templates_are_refused_with_why(template: str, problem: str) -> None
         check_template(template)
 
 
+@pytest.mark.backends("sqlite")  # the layout is read the same on either backend
 def test_an_operator_imports_checks_scans_and_extracts_across_the_autumn_change(
     site_env: SiteEnv, tmp_path: Path
 ) -> None:
