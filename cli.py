@@ -1607,6 +1607,12 @@ def verify_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help=N_("JSON output: checks, complete, gaps, withheld."))
     ] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", help=N_("A witness policy (C2SP tlog-policy): check the cosignatures.")
+        ),
+    ] = None,
 ) -> None:
     """Check an export: signatures, every file, no file added or missing, ledger proof.
 
@@ -1616,6 +1622,7 @@ def verify_cmd(
     what it lacks (--json: "status": "partial"). Exit 4 if any check fails.
     """
     from custody.checks import VerificationFailedError
+    from custody.policy import read_policy
     from custody.render import json_text
     from exporters.verify_export import (
         completeness_lines,
@@ -1623,10 +1630,12 @@ def verify_cmd(
         status,
         verdict,
         verify_export,
+        witness_lines,
     )
 
+    witnesses = read_policy(policy) if policy is not None else None
     try:
-        report = verify_export(directory, key)
+        report = verify_export(directory, key, witnesses)
     except VerificationFailedError as failed:
         if as_json:
             typer.echo(json_text(report_json(failed.report)))
@@ -1638,6 +1647,7 @@ def verify_cmd(
     else:
         _show_report(report, "export")
         _say(completeness_lines(report))
+        _say(witness_lines(report))
         typer.echo(verdict(report))
     if status(report) == "partial":
         raise typer.Exit(int(ExitCode.VERIFIED_PARTIAL))

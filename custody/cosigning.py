@@ -12,18 +12,17 @@ No policy configured: nothing is asked, nothing is sent anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from custody import merkle
 from custody.config import Settings
 from custody.cosignature import verified_cosignatures
 from custody.db import Database
 from custody.entry import utc_now
-from custody.errors import InputError, IntegrityError, SiteError
-from custody.i18n import _, os_error_text
+from custody.errors import IntegrityError
+from custody.i18n import _
 from custody.ledger import fetch_nodes
 from custody.note import Checkpoint, parse_checkpoint, parse_note
-from custody.policy import Policy, parse_policy
+from custody.policy import Policy, read_policy
 from custody.witness_client import Collected, collect
 
 
@@ -33,23 +32,6 @@ def load_policy(settings: Settings) -> Policy | None:
     if path is None:
         return None
     return read_policy(path)
-
-
-def read_policy(path: Path) -> Policy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SiteError(
-            _("cannot read the witness policy {path}: {reason}").format(
-                path=path, reason=os_error_text(exc)
-            )
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(_("{path} is not UTF-8 text").format(path=path)) from exc
-    try:
-        return parse_policy(text)
-    except InputError as exc:
-        raise InputError(f"{path}: {exc.message}") from exc
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.cosignature import parse_cosigner_vkey
-from custody.errors import InputError
-from custody.i18n import _
+from custody.errors import InputError, SiteError
+from custody.i18n import _, os_error_text
 from custody.note import parse_verifier_key
 
 MAX_ITEMS = 32
@@ -114,3 +115,20 @@ def parse_policy(text: str) -> Policy:
     if max(len(policy.logs), len(policy.witnesses), len(policy.groups)) > MAX_ITEMS:
         raise InputError(_("a witness policy lists at most 32 logs, witnesses and groups"))
     return policy
+
+
+def read_policy(path: Path) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SiteError(
+            _("cannot read the witness policy {path}: {reason}").format(
+                path=path, reason=os_error_text(exc)
+            )
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(_("{path} is not UTF-8 text").format(path=path)) from exc
+    try:
+        return parse_policy(text)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc.message}") from exc

@@ -28,6 +28,7 @@ from custody import checkpoints
 from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity
 from custody.checks import PAGE
+from custody.cosigning import cosign, evidence, load_policy
 from custody.entry import Appended, Record
 from custody.errors import DiskFullError, FfmpegError, InvalidStateError
 from custody.files import DISK_FULL, disk_full, fsync_dir, write_atomic
@@ -410,6 +411,13 @@ def _prove(
     )
     (tmp / ".reserve").unlink()  # what follows is small: it fits in what this frees
     checkpoint, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+    policy = load_policy(site.settings)
+    if policy is not None:  # the witnesses' cosignatures travel with the checkpoint
+        witnessed = cosign(site.db, policy, note)
+        refused = evidence(witnessed)
+        if refused is not None:  # a rolled-back or rewritten ledger seals nothing
+            raise refused
+        note = witnessed.note
     proof = site.ledger.inclusion(entry.seq, checkpoint.size)
     write_atomic(tmp / "ledger" / "entry.json", entry.body)
     write_atomic(tmp / "ledger" / "inclusion.json", json.dumps(proof.to_json(), indent=2).encode())

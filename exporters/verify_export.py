@@ -25,10 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from custody import destruction, merkle
 from custody.canonical import parse_canonical
 from custody.checks import EXPECTED_KEY, Report, Step, load_key_file, read_first, run_checks
+from custody.cosignature import Cosigned, verified_cosignatures
 from custody.errors import InputError, IntegrityError
 from custody.i18n import N_, _, ngettext, os_error_text
 from custody.keys import der_sha256, public_raw, ssh_fingerprint
-from custody.note import verify_checkpoint
+from custody.note import parse_note, verify_checkpoint
+from custody.policy import Policy
 from custody.proofs import InclusionProof
 from custody.signatures import (
     SSH_NAMESPACE,
@@ -56,6 +58,8 @@ EXPORT_CHECKS = {
     "checkpoint": N_("signed checkpoint the proof leads to"),
     "cover": N_("signed cover sheet and VERIFY.txt"),
 }
+# Run after them when the verifier gives a witness policy (`scelle verify --policy`).
+POLICY_CHECKS = {"witnesses": N_("cosignatures of the witness policy's quorum")}
 # What is read before any check runs; a failure there is reported under its id.
 BEFORE = {
     "manifest": N_("manifest.json readable, canonical, of a format this scelle reads"),
@@ -66,7 +70,7 @@ BEFORE = {
 
 def check_title(ident: str) -> str:
     """A check's title in the user's language (VERIFY.html words it the same way)."""
-    message = EXPORT_CHECKS.get(ident) or BEFORE[ident]
+    message = EXPORT_CHECKS.get(ident) or POLICY_CHECKS.get(ident) or BEFORE[ident]
     return _(message).format(namespace=SSH_NAMESPACE)
 
 
@@ -236,6 +240,28 @@ def _checkpoint(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError(_("the inclusion proof does not lead to the signed checkpoint"))
 
 
+def _witnesses(export: _Export, policy: Policy, report: ExportReport) -> None:
+    """The checkpoint's cosignatures that verify against the policy's witnesses, and
+    whether they meet its quorum."""
+    note = parse_note(export.read("ledger/checkpoint.txt").decode())
+    report.cosigned = verified_cosignatures(note.body, note.signatures, policy.keys())
+    if not policy.satisfied({c.name for c in report.cosigned}):
+        names = ", ".join(c.name for c in report.cosigned) or _("no witness of the policy")
+        raise IntegrityError(
+            _("the checkpoint is cosigned by {names}: not the policy's quorum").format(names=names)
+        )
+
+
+def _named_cosigners(export: _Export) -> list[str]:
+    """Names on the checkpoint's signature lines other than the site's (not checked)."""
+    try:
+        note = parse_note(export.read("ledger/checkpoint.txt").decode())
+    except (IntegrityError, OSError, UnicodeDecodeError):
+        return []
+    site = export.manifest.get("site", {}).get("name")
+    return sorted({name for name, _kid, _sig in note.signatures if name != site})
+
+
 def _cover_sums(export: _Export, key: Ed25519PublicKey, manifest_sha: str) -> None:
     """documents/SHA256SUMS, signed, names this manifest and the cover's two files as
     they are: a signed cover sheet copied from another export of the site fails here."""
@@ -344,6 +370,10 @@ class ExportReport(Report):
     authentic export may still be partial, and its verdict must say so."""
 
     complete: bool = False
+    # Witnesses: those whose cosignatures verified (with --policy), or the names on the
+    # checkpoint's other signature lines, not checked (without it).
+    cosigned: list[Cosigned] = field(default_factory=list)
+    cosigners_named: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)  # each with its camera
     withheld: list[dict[str, Any]] = field(default_factory=list)  # segments not delivered
 
@@ -424,6 +454,27 @@ def completeness_lines(report: Report) -> list[str]:
     return lines
 
 
+def witness_lines(report: Report) -> list[str]:
+    """Which witnesses vouch for the export's checkpoint (checked with --policy), or
+    whose cosignature lines it carries (not checked without it)."""
+    if not isinstance(report, ExportReport):
+        return []
+    if report.cosigned:
+        return [
+            _("witnesses that vouch for its checkpoint: {names}").format(
+                names=", ".join(c.name for c in report.cosigned)
+            )
+        ]
+    if report.cosigners_named:
+        return [
+            _(
+                "its checkpoint carries cosignatures by {names}: not checked (give --policy "
+                "with the witnesses' keys)"
+            ).format(names=", ".join(report.cosigners_named))
+        ]
+    return []
+
+
 def verdict(report: Report) -> str:
     """The last line of `scelle verify`: an authentic but partial export is never
     reported as plainly VERIFIED."""
@@ -469,6 +520,11 @@ def report_json(report: Report) -> dict[str, Any]:
     }
     if isinstance(report, ExportReport) and not report.failures:
         shown |= {"complete": report.complete, "gaps": report.gaps, "withheld": report.withheld}
+    if isinstance(report, ExportReport):
+        shown |= {
+            "witnesses": [{"name": c.name, "time": c.timestamp} for c in report.cosigned],
+            "cosignatures_not_checked": report.cosigners_named,
+        }
     return shown
 
 
@@ -490,7 +546,9 @@ def _inside_hint(directory: Path) -> str | None:
     )
 
 
-def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report:
+def verify_export(
+    directory: Path, key_fingerprint: str | None = None, policy: Policy | None = None
+) -> Report:
     """Check everything; return the report, or raise IntegrityError after listing all.
     A directory holding `certificate.json` is checked as a destruction certificate.
     An export's report also says whether it is complete, and if not, what it lacks."""
@@ -539,6 +597,12 @@ def verify_export(directory: Path, key_fingerprint: str | None = None) -> Report
         "cover": lambda: _cover(export, key),
     }
     checks: list[Step] = [(ident, check_title(ident), run[ident]) for ident in EXPORT_CHECKS]
+    if policy is not None:
+        checks.append(
+            ("witnesses", check_title("witnesses"), lambda: _witnesses(export, policy, report))
+        )
+    else:
+        report.cosigners_named = _named_cosigners(export)
     run_checks(report, checks, key_fingerprint)
     try:
         _completeness(report, export.manifest)
