@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -28,7 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from custody import merkle
 from custody.keys import Signer
 from custody.note import Checkpoint, sign_checkpoint, verifier_key
-from tests.conftest import AUDITOR, SiteEnv, run_cli
+from tests.conftest import AUDITOR, SUPERVISOR, SiteEnv, run_cli
+from tests.test_requisitions import REGISTER, filmed
+
+__all__ = ["filmed"]
 
 NAME = "witness.prefecture.test/w1"
 ORIGIN = "csv.test/ledger"
@@ -345,3 +349,51 @@ def test_an_unreachable_witness_does_not_stop_the_work(site_env: SiteEnv, tmp_pa
     assert "cosigned by no witness: the policy's quorum is NOT met" in signed.stderr
     assert "witness w not reached" in signed.stderr
     assert "asked again at the next checkpoint" in signed.stderr
+
+
+@pytest.mark.backends("sqlite")
+def test_an_export_carries_the_cosigned_checkpoint(filmed: SiteEnv, tmp_path: Path) -> None:
+    """The export's checkpoint holds the witness's cosignature; `scelle verify --policy`
+    checks it and names the witness; a policy whose quorum it does not meet fails."""
+    vkey = run_cli(["keys", "show", "--vkey"], env=filmed.env).stdout.strip()
+    server = make_witness(tmp_path, vkey)
+    try:
+        policy = tmp_path / "witnesses.txt"
+        base = server.url.removesuffix("/add-checkpoint")
+        policy.write_text(f"witness prefecture {server.vkey} {base}\nquorum prefecture\n")
+        env = {**filmed.env, "SCELLE_WITNESS_POLICY": str(policy)}
+        registered = run_cli(REGISTER, env=env)
+        assert registered.exit_code == 0, registered.stderr
+        rid = registered.stdout.split()[1]
+        assert (
+            run_cli(["requisition", "approve", rid], env=filmed.env_as(SUPERVISOR)).exit_code == 0
+        )
+        done = run_cli(["requisition", "extract", rid, "--out", str(tmp_path / "out")], env=env)
+        assert done.exit_code == 0, done.stderr
+    finally:
+        server.process.kill()
+        server.process.wait()
+    export = tmp_path / "out" / rid
+    body, _sep, lines = (export / "ledger" / "checkpoint.txt").read_text().partition("\n\n")
+    spec_verify(server.vkey, body + "\n", "\n".join(x for x in lines.splitlines() if NAME in x))
+
+    checked = run_cli(["verify", str(export), "--policy", str(policy)], env=filmed.env)
+    assert checked.exit_code == 0, checked.stdout
+    assert f"witnesses that vouch for its checkpoint: {NAME}" in checked.stdout
+    unchecked = run_cli(["verify", str(export)], env=filmed.env)
+    assert unchecked.exit_code == 0
+    assert f"carries cosignatures by {NAME}: not checked" in unchecked.stdout
+
+    from custody.cosignature import cosigner_vkey
+
+    other = cosigner_vkey("witness.other.test/w", Signer(Ed25519PrivateKey.generate()).public_key)
+    strict = tmp_path / "strict.txt"
+    strict.write_text(
+        f"witness prefecture {server.vkey}\nwitness other {other}\n"
+        "group both all prefecture other\nquorum both\n"
+    )
+    refused = run_cli(["verify", str(export), "--policy", str(strict), "--json"], env=filmed.env)
+    assert refused.exit_code == 4
+    shown = json.loads(refused.stdout)
+    assert shown["first_failure"] == "witnesses"
+    assert [w["name"] for w in shown["witnesses"]] == [NAME]
