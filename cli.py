@@ -1613,6 +1613,13 @@ def verify_cmd(
             "--policy", help=N_("A witness policy (C2SP tlog-policy): check the cosignatures.")
         ),
     ] = None,
+    tsa_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--tsa-ca",
+            help=N_("The timestamping authority's CA you trust (PEM; default: the export's)."),
+        ),
+    ] = None,
 ) -> None:
     """Check an export: signatures, every file, no file added or missing, ledger proof.
 
@@ -1628,6 +1635,7 @@ def verify_cmd(
         completeness_lines,
         report_json,
         status,
+        timestamp_lines,
         verdict,
         verify_export,
         witness_lines,
@@ -1635,7 +1643,14 @@ def verify_cmd(
 
     witnesses = read_policy(policy) if policy is not None else None
     try:
-        report = verify_export(directory, key, witnesses)
+        trusted_ca = tsa_ca.read_bytes() if tsa_ca is not None else None
+    except OSError as exc:
+        _fail(
+            _("cannot read {path}: {reason}").format(path=tsa_ca, reason=exc.strerror),
+            ExitCode.INPUT,
+        )
+    try:
+        report = verify_export(directory, key, witnesses, trusted_ca)
     except VerificationFailedError as failed:
         if as_json:
             typer.echo(json_text(report_json(failed.report)))
@@ -1647,6 +1662,7 @@ def verify_cmd(
     else:
         _show_report(report, "export")
         _say(completeness_lines(report))
+        _say(timestamp_lines(report))
         _say(witness_lines(report))
         typer.echo(verdict(report))
     if status(report) == "partial":

@@ -42,6 +42,10 @@ class Settings:
     # C2SP tlog-policy file naming the witnesses that cosign this site's checkpoints and
     # their quorum (custody/policy.py); None: no witness, and no network access for it.
     witness_policy: Path | None = None
+    # RFC 3161 timestamping authority (custody/timestamps.py) and the CA certifying it;
+    # None: no timestamp, and no network access for it.
+    timestamp_url: str | None = None
+    timestamp_ca: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -80,6 +84,7 @@ class Settings:
         names = ["home", "database_url", "site_name", "key_file", "checkpoint_file"]
         names += ["timezone", "max_window_hours", "csv_name", "csv_authorisation"]
         names += ["csv_commune", "register_article", "language", "witness_policy"]
+        names += ["timestamp_url", "timestamp_ca"]
         return [(n, self._shown(n), self.sources.get(n, "default")) for n in names]
 
     def _shown(self, name: str) -> str:
@@ -228,6 +233,8 @@ def load_settings(
         "register_article",
         "language",
         "witness_policy",
+        "timestamp_url",
+        "timestamp_ca",
     }
     unknown = sorted(set(toml) - known)
     if unknown:
@@ -270,6 +277,16 @@ def load_settings(
                 value=max_text
             )
         )
+    tsa_url = pick("timestamp_url", lambda: "").strip() or None
+    if tsa_url is not None and not tsa_url.startswith(("http://", "https://")):
+        raise InputError(_("timestamp_url must start with http:// or https://"))
+    tsa_ca = pick("timestamp_ca", lambda: "").strip()
+    if (tsa_url is None) != (not tsa_ca):
+        raise InputError(_("timestamp_url and timestamp_ca are set together: the TSA and its CA"))
+    timestamp_ca = None
+    if tsa_ca:
+        timestamp_ca = Path(tsa_ca).expanduser()
+        timestamp_ca = timestamp_ca if timestamp_ca.is_absolute() else home / timestamp_ca
     policy = pick("witness_policy", lambda: "")
     witness_policy = None
     if policy.strip():
@@ -294,5 +311,7 @@ def load_settings(
         register_article=pick("register_article", lambda: "art. R252-11 CSI"),
         language=_language(toml, env, sources, home / CONFIG_FILE),
         witness_policy=witness_policy,
+        timestamp_url=tsa_url,
+        timestamp_ca=timestamp_ca,
         sources=sources,
     )

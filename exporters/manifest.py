@@ -37,6 +37,10 @@ KEYS = ("keys/signer.pub.pem", "keys/allowed_signers", "keys/minisign.pub")
 LEDGER = ("ledger/entry.json", "ledger/inclusion.json", "ledger/checkpoint.txt")
 VERIFY = "VERIFY.txt"
 COVER = ("documents/cover.html", "documents/cover.pdf")
+# The TSA's RFC 3161 token on the manifest and the CA certifying the TSA, when the site has
+# one (custody/timestamps.py); the export's ledger entry says whether they must be there.
+TIMESTAMP = f"{MANIFEST}.tsr"
+TSA_CA = "keys/tsa-ca.pem"
 # The bordereau's own sums, binding its files to this export's manifest (`../manifest.json`):
 # a signed cover copied from another export of the site fails them. Written by exports
 # whose manifest names its agents (the manifest, signed, says whether it must be there).

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custody import checkpoints
+from custody import checkpoints, timestamps
 from custody.canonical import canonical_bytes
 from custody.checkpoints import read_identity
 from custody.checks import PAGE
 from custody.cosigning import cosign, evidence, load_policy
 from custody.entry import Appended, Record
-from custody.errors import DiskFullError, FfmpegError, InvalidStateError
+from custody.errors import DiskFullError, FfmpegError, IntegrityError, InvalidStateError
 from custody.files import DISK_FULL, disk_full, fsync_dir, write_atomic
 from custody.i18n import _
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
@@ -48,7 +48,15 @@ from exporters.attached import Attachment, deliver
 from exporters.documents import PaperSigner
 from exporters.export_facts import cover
 from exporters.index import Coverage, coverage_json, find, scan, sha256_file
-from exporters.manifest import COVER_SUMS, FORMAT, MANIFEST, REQUISITION_FIELDS, SUMS
+from exporters.manifest import (
+    COVER_SUMS,
+    FORMAT,
+    MANIFEST,
+    REQUISITION_FIELDS,
+    SUMS,
+    TIMESTAMP,
+    TSA_CA,
+)
 from exporters.master import extract_master, verified_coverage
 from exporters.models import Camera
 from exporters.verify_page import page_bytes
@@ -189,7 +197,8 @@ def build(
         footage = _copy(coverages, tmp, burn_in, stream_copy, progress)
         footage.attachments, footage.attachments_withheld = deliver(attachments, tmp)
         sealed = _seal(site, order, footage, tmp, signer, actor)
-        entry = _prove(site, order, sealed, tmp, signer, actor)
+        stamped = _timestamp(site, sealed, tmp)
+        entry = _prove(site, order, sealed, tmp, signer, actor, stamped)
         _document(site, order, sealed, tmp, papers or PaperSigner(signer), actor)
         _commit(tmp, final, sealed.sha256, on_sealed)
     except (OSError, FfmpegError) as exc:
@@ -387,8 +396,35 @@ def _seal(
     return Sealed(manifest, sha, files, complete, gaps, footage.withheld, identity.key_name)
 
 
+def _timestamp(site: Site, sealed: Sealed, tmp: Path) -> dict[str, Any] | None:
+    """An RFC 3161 token on the manifest from the site's TSA (`manifest.json.tsr`, with
+    the TSA's CA in keys/), or why there is none; what the export's ledger entry records
+    (None: no TSA configured). A TSA that cannot be reached does not stop the export."""
+    url, ca_file = site.settings.timestamp_url, site.settings.timestamp_ca
+    if url is None or ca_file is None:
+        return None
+    try:
+        ca_pem = ca_file.read_bytes()
+        stamp = timestamps.request(url, sealed.manifest, timestamps.load_ca(ca_pem))
+    except (OSError, IntegrityError) as exc:
+        return {"tsa": url, "failed": str(getattr(exc, "reason", None) or exc)}
+    write_atomic(tmp / TIMESTAMP, stamp.token)
+    write_atomic(tmp / TSA_CA, ca_pem)
+    return {
+        "tsa": url,
+        "time": utc_text(int(stamp.time.timestamp() * 1_000_000)),
+        "token_sha256": hashlib.sha256(stamp.token).hexdigest(),
+    }
+
+
 def _prove(
-    site: Site, order: Order, sealed: Sealed, tmp: Path, signer: Signer, actor: str
+    site: Site,
+    order: Order,
+    sealed: Sealed,
+    tmp: Path,
+    signer: Signer,
+    actor: str,
+    stamped: dict[str, Any] | None,
 ) -> Appended:
     """The export's ledger entry (carrying the manifest's hash), a checkpoint signed over
     it, its inclusion proof, and VERIFY.txt naming all three."""
@@ -406,6 +442,7 @@ def _prove(
                 "complete": sealed.complete,
                 "gaps": sealed.gaps,
                 "altered": sealed.withheld,
+                "timestamp": stamped,
             },
         ),
     )
@@ -426,7 +463,7 @@ def _prove(
     write_atomic(
         tmp / "VERIFY.txt",
         verify_text(
-            order.id, sealed.key_name, key, sealed.sha256, entry.seq, proof, checkpoint
+            order.id, sealed.key_name, key, sealed.sha256, entry.seq, proof, checkpoint, stamped
         ).encode(),
     )
     write_atomic(tmp / "VERIFY.txt.sig", sign_raw(signer, (tmp / "VERIFY.txt").read_bytes()))

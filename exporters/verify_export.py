@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from custody import destruction, merkle
+from custody import destruction, merkle, timestamps
 from custody.canonical import parse_canonical
 from custody.checks import EXPECTED_KEY, Report, Step, load_key_file, read_first, run_checks
 from custody.cosignature import Cosigned, verified_cosignatures
@@ -39,9 +39,18 @@ from custody.signatures import (
     verify_raw,
     verify_sshsig,
 )
+from custody.timewindow import utc_text
 from exporters.french import hexa
 from exporters.gaps import ENGLISH, WITHHELD, GapKind, kind_of
-from exporters.manifest import COVER_SUMS, MANIFEST, MAX_MANIFEST_BYTES, check_format, fixed
+from exporters.manifest import (
+    COVER_SUMS,
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    TIMESTAMP,
+    TSA_CA,
+    check_format,
+    fixed,
+)
 from exporters.verify_text import stated
 
 # Every check of an export, in the order run, by id (custody.checks.Check): `scelle
@@ -58,6 +67,8 @@ EXPORT_CHECKS = {
     "checkpoint": N_("signed checkpoint the proof leads to"),
     "cover": N_("signed cover sheet and VERIFY.txt"),
 }
+# Run after them by `scelle verify` (VERIFY.html does not check RFC 3161 tokens yet).
+TIMESTAMP_CHECKS = {"timestamp": N_("RFC 3161 timestamp on the manifest, as its ledger entry says")}
 # Run after them when the verifier gives a witness policy (`scelle verify --policy`).
 POLICY_CHECKS = {"witnesses": N_("cosignatures of the witness policy's quorum")}
 # What is read before any check runs; a failure there is reported under its id.
@@ -70,7 +81,12 @@ BEFORE = {
 
 def check_title(ident: str) -> str:
     """A check's title in the user's language (VERIFY.html words it the same way)."""
-    message = EXPORT_CHECKS.get(ident) or POLICY_CHECKS.get(ident) or BEFORE[ident]
+    message = (
+        EXPORT_CHECKS.get(ident)
+        or TIMESTAMP_CHECKS.get(ident)
+        or POLICY_CHECKS.get(ident)
+        or BEFORE[ident]
+    )
     return _(message).format(namespace=SSH_NAMESPACE)
 
 
@@ -95,6 +111,11 @@ class _Export:
         except ValueError as exc:
             raise IntegrityError(_("manifest.json is not canonical JSON")) from exc
         check_format(self.manifest)
+
+    @property
+    def present(self) -> set[str]:
+        """Which of the files an export holds only sometimes (a timestamp) are here."""
+        return {n for n in (TIMESTAMP, TSA_CA) if (self.root / n).is_file()}
 
     def read(self, name: str) -> bytes:
         path = self.root / name
@@ -164,6 +185,7 @@ def _contents(export: _Export) -> None:
 
 def _inventory(export: _Export) -> None:
     listed = {f["path"] for f in export.manifest["files"]} | fixed(export.manifest)
+    listed |= {TIMESTAMP, TSA_CA} & export.present  # the timestamp check says if they must be
     present: set[str] = set()
     for p in export.root.rglob("*"):
         name = str(p.relative_to(export.root))
@@ -238,6 +260,28 @@ def _checkpoint(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError(_("the checkpoint is of another ledger"))
     if (checkpoint.size, checkpoint.root) != (proof.tree_size, proof.root):
         raise IntegrityError(_("the inclusion proof does not lead to the signed checkpoint"))
+
+
+def _timestamp(export: _Export, report: ExportReport, ca_pem: bytes | None) -> None:
+    """What the export's ledger entry says of a timestamp holds: no token where it
+    records none, and where it records one, that token, valid for this manifest, from a
+    TSA the CA certifies (`--tsa-ca`, else the export's keys/tsa-ca.pem)."""
+    entry = parse_canonical(export.read("ledger/entry.json"))
+    said = entry.get("data", {}).get("timestamp") if isinstance(entry, dict) else None
+    has_token = TIMESTAMP in export.present
+    if not isinstance(said, dict) or "token_sha256" not in said:
+        if has_token:
+            raise IntegrityError(_("a timestamp token the export's ledger entry does not record"))
+        report.timestamp = said if isinstance(said, dict) else {}
+        return
+    if not has_token:
+        raise IntegrityError(_("the timestamp token the ledger entry records is missing"))
+    token = export.read(TIMESTAMP)
+    if hashlib.sha256(token).hexdigest() != said["token_sha256"]:
+        raise IntegrityError(_("the timestamp token is not the one the ledger entry records"))
+    ca = timestamps.load_ca(ca_pem if ca_pem is not None else export.read(TSA_CA))
+    stamp = timestamps.verify(token, export.manifest_bytes, ca)
+    report.timestamp = {"tsa": said.get("tsa"), "time": utc_text(int(stamp.time.timestamp() * 1e6))}
 
 
 def _witnesses(export: _Export, policy: Policy, report: ExportReport) -> None:
@@ -373,6 +417,8 @@ class ExportReport(Report):
     # Witnesses: those whose cosignatures verified (with --policy), or the names on the
     # checkpoint's other signature lines, not checked (without it).
     cosigned: list[Cosigned] = field(default_factory=list)
+    # The RFC 3161 timestamp: its time and TSA once verified, or why there is none.
+    timestamp: dict[str, Any] | None = None
     cosigners_named: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)  # each with its camera
     withheld: list[dict[str, Any]] = field(default_factory=list)  # segments not delivered
@@ -454,6 +500,26 @@ def completeness_lines(report: Report) -> list[str]:
     return lines
 
 
+def timestamp_lines(report: Report) -> list[str]:
+    """When the export existed, as its TSA states it, or why no TSA stated it."""
+    if not isinstance(report, ExportReport) or report.timestamp is None:
+        return []
+    said = report.timestamp
+    if "time" in said:
+        return [
+            _("timestamped by {tsa}: the manifest existed on {time} (RFC 3161)").format(
+                tsa=said.get("tsa"), time=said["time"]
+            )
+        ]
+    if "failed" in said:
+        return [
+            _("no timestamp: the TSA {tsa} could not stamp it when it was sealed ({why})").format(
+                tsa=said.get("tsa"), why=said["failed"]
+            )
+        ]
+    return [_("no timestamp: no TSA was configured when it was sealed")]
+
+
 def witness_lines(report: Report) -> list[str]:
     """Which witnesses vouch for the export's checkpoint (checked with --policy), or
     whose cosignature lines it carries (not checked without it)."""
@@ -524,6 +590,7 @@ def report_json(report: Report) -> dict[str, Any]:
         shown |= {
             "witnesses": [{"name": c.name, "time": c.timestamp} for c in report.cosigned],
             "cosignatures_not_checked": report.cosigners_named,
+            "timestamp": report.timestamp,
         }
     return shown
 
@@ -547,7 +614,10 @@ def _inside_hint(directory: Path) -> str | None:
 
 
 def verify_export(
-    directory: Path, key_fingerprint: str | None = None, policy: Policy | None = None
+    directory: Path,
+    key_fingerprint: str | None = None,
+    policy: Policy | None = None,
+    tsa_ca: bytes | None = None,
 ) -> Report:
     """Check everything; return the report, or raise IntegrityError after listing all.
     A directory holding `certificate.json` is checked as a destruction certificate.
@@ -597,6 +667,9 @@ def verify_export(
         "cover": lambda: _cover(export, key),
     }
     checks: list[Step] = [(ident, check_title(ident), run[ident]) for ident in EXPORT_CHECKS]
+    checks.append(
+        ("timestamp", check_title("timestamp"), lambda: _timestamp(export, report, tsa_ca))
+    )
     if policy is not None:
         checks.append(
             ("witnesses", check_title("witnesses"), lambda: _witnesses(export, policy, report))

@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import base64
 import re
+import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -135,9 +137,11 @@ def verify_text(
     seq: int,
     proof: InclusionProof,
     checkpoint: Checkpoint,
+    stamped: Mapping[str, Any] | None = None,
 ) -> str:
     """This export's VERIFY.txt; `proof` is the inclusion proof of its ledger entry `seq`
-    in the tree that `checkpoint` (signed by `key_name`) states."""
+    in the tree that `checkpoint` (signed by `key_name`) states; `stamped`, what its
+    entry records of an RFC 3161 timestamp (None: no TSA configured)."""
     if (proof.index, proof.tree_size, proof.root) != (seq, checkpoint.size, checkpoint.root):
         raise ValueError("the inclusion proof is not of this entry in this checkpoint's tree")
     ssh_fp, der_fp = ssh_fingerprint(key), der_sha256(key)
@@ -353,6 +357,39 @@ index (PyPI…): anyone can publish one.
    10 = vérifié mais PARTIEL (lacunes, énumérées sur le bordereau) /
    verified but PARTIAL (gaps, listed on the cover sheet);
    4  = une vérification a échoué / a check failed.
+
+{_timestamp_section(stamped)}"""
+
+
+def _timestamp_section(stamped: Mapping[str, Any] | None) -> str:
+    """E: the RFC 3161 token on the manifest, checked with openssl, or why there is none."""
+    title = _underline("E. Horodatage RFC 3161 / RFC 3161 timestamp", "-")
+    if stamped is None:
+        said = (
+            "Aucun : le CSV n'avait pas d'autorité d'horodatage configurée. / None: the CSV had"
+            " no timestamping authority configured."
+        )
+        return f"{title}\n\n{textwrap.fill(said, 88)}\n"
+    if "failed" in stamped:
+        said = (
+            f"Aucun : l'autorité {stamped['tsa']} n'a pas pu horodater le manifeste au"
+            f" scellement. / None: the authority {stamped['tsa']} could not stamp the manifest"
+            " when it was sealed."
+        )
+        return f"{title}\n\n{textwrap.fill(said, 88)}\n"
+    who = textwrap.fill(
+        f"L'autorité {stamped['tsa']} atteste que le manifeste existait le {stamped['time']}",
+        88,
+    )
+    return f"""{title}
+
+{who}
+(indépendamment de l'horloge du CSV). Vérifiez avec le certificat de l'autorité tel
+qu'elle le publie (keys/tsa-ca.pem en est une copie) / The authority attests that the
+manifest existed at that time (independently of the CSV's clock). Check it with the
+authority's certificate as it publishes it (keys/tsa-ca.pem is a copy):
+      openssl ts -verify -data manifest.json -in manifest.json.tsr -CAfile keys/tsa-ca.pem
+   → Verification: OK
 """
 
 

@@ -1,0 +1,106 @@
+"""RFC 3161 timestamps on the export manifest, from a local TSA (`openssl ts -reply`
+behind a small HTTP server on 127.0.0.1, tests/tsa.py): checked by `scelle verify` and by
+`openssl ts -verify`; a token for another hash, or from another TSA's CA, fails; no TSA
+configured, or none reachable, and the export says so."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from custody.errors import IntegrityError
+from custody.timestamps import load_ca, request, verify
+from tests.conftest import SUPERVISOR, SiteEnv, require_tool, run_cli
+from tests.test_requisitions import REGISTER, filmed
+from tests.tsa import local_tsa, make_certificates
+
+__all__ = ["filmed"]
+
+
+def extracted(env: SiteEnv, out: Path, extra: dict[str, str]) -> Path:
+    registered = run_cli(REGISTER, env={**env.env, **extra})
+    assert registered.exit_code == 0, registered.stderr
+    rid = registered.stdout.split()[1]
+    assert run_cli(["requisition", "approve", rid], env=env.env_as(SUPERVISOR)).exit_code == 0
+    done = run_cli(["requisition", "extract", rid, "--out", str(out)], env={**env.env, **extra})
+    assert done.exit_code == 0, done.stderr
+    return out / rid
+
+
+def openssl_ts(export: Path, ca: Path) -> int:
+    return subprocess.run(
+        [require_tool("openssl"), "ts", "-verify", "-data", "manifest.json",
+         "-in", "manifest.json.tsr", "-CAfile", str(ca)],
+        cwd=export, capture_output=True,
+    ).returncode  # fmt: skip
+
+
+def test_a_token_verifies_for_its_data_and_its_ca_only(tmp_path: Path) -> None:
+    with local_tsa(tmp_path / "tsa") as tsa:
+        ca = load_ca(tsa.ca_pem.read_bytes())
+        stamp = request(tsa.url, b"the manifest", ca)
+        assert verify(stamp.token, b"the manifest", ca).time == stamp.time
+        with pytest.raises(IntegrityError, match="does not verify"):
+            verify(stamp.token, b"another manifest", ca)
+        other, _cert, _key = make_certificates(tmp_path / "other", "Other")
+        with pytest.raises(IntegrityError, match="does not verify"):
+            verify(stamp.token, b"the manifest", load_ca(other.read_bytes()))
+
+
+@pytest.mark.backends("sqlite")
+def test_an_export_is_timestamped_and_checked_by_scelle_and_openssl(
+    filmed: SiteEnv, tmp_path: Path
+) -> None:
+    with local_tsa(tmp_path / "tsa") as tsa:
+        tsa_env = {"SCELLE_TIMESTAMP_URL": tsa.url, "SCELLE_TIMESTAMP_CA": str(tsa.ca_pem)}
+        export = extracted(filmed, tmp_path / "out", tsa_env)
+        forged = request(tsa.url, b"another manifest", load_ca(tsa.ca_pem.read_bytes()))
+    assert (export / "manifest.json.tsr").is_file() and (export / "keys" / "tsa-ca.pem").is_file()
+    checked = run_cli(["verify", str(export), "--tsa-ca", str(tsa.ca_pem)], env=filmed.env)
+    assert checked.exit_code == 0, checked.stdout
+    assert f"timestamped by {tsa.url}: the manifest existed on 20" in checked.stdout
+    assert openssl_ts(export, tsa.ca_pem) == 0
+    text = (export / "VERIFY.txt").read_text()
+    assert "openssl ts -verify -data manifest.json -in manifest.json.tsr" in text
+
+    other, _cert, _key = make_certificates(tmp_path / "other", "Other")
+    refused = run_cli(["verify", str(export), "--tsa-ca", str(other), "--json"], env=filmed.env)
+    assert refused.exit_code == 4
+    assert json.loads(refused.stdout)["first_failure"] == "timestamp"
+    assert openssl_ts(export, other) != 0
+
+    (export / "manifest.json.tsr").write_bytes(forged.token)  # a token for another hash
+    swapped = run_cli(["verify", str(export), "--json"], env=filmed.env)
+    assert swapped.exit_code == 4
+    shown = json.loads(swapped.stdout)
+    assert shown["first_failure"] == "timestamp"  # not the token its ledger entry records
+    assert openssl_ts(export, tsa.ca_pem) != 0
+
+
+@pytest.mark.backends("sqlite")
+def test_no_tsa_or_an_unreachable_one_is_stated(filmed: SiteEnv, tmp_path: Path) -> None:
+    plain = extracted(filmed, tmp_path / "plain", {})
+    assert not (plain / "manifest.json.tsr").exists()
+    said = run_cli(["verify", str(plain)], env=filmed.env)
+    assert said.exit_code == 0
+    assert "no timestamp: no TSA was configured when it was sealed" in said.stdout
+    assert (
+        "Aucun : le CSV n'avait pas d'autorité d'horodatage" in (plain / "VERIFY.txt").read_text()
+    )
+
+    ca, _cert, _key = make_certificates(tmp_path / "ca")
+    down = {"SCELLE_TIMESTAMP_URL": "http://127.0.0.1:9/", "SCELLE_TIMESTAMP_CA": str(ca)}
+    registered = run_cli([*REGISTER, "--force"], env={**filmed.env, **down})
+    rid = registered.stdout.split()[1]
+    assert run_cli(["requisition", "approve", rid], env=filmed.env_as(SUPERVISOR)).exit_code == 0
+    out = tmp_path / "down"
+    done = run_cli(["requisition", "extract", rid, "--out", str(out)], env={**filmed.env, **down})
+    assert done.exit_code == 0, done.stderr  # the TSA's outage does not stop an export
+    stated = run_cli(["verify", str(out / rid)], env=filmed.env)
+    assert stated.exit_code == 0
+    assert "no timestamp: the TSA http://127.0.0.1:9/ could not stamp it when it was sealed" in (
+        stated.stdout
+    )
