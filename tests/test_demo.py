@@ -17,7 +17,7 @@ def test_demo_produces_a_verified_export(tmp_path: Path) -> None:
     requisition = export.name
     assert re.fullmatch(r"\d{4}-00001", requisition)
     assert f"the export is in {export}" in result.stdout
-    assert "export verified: 10 checks passed" in result.stdout
+    assert "export verified: 11 checks passed" in result.stdout
     assert "(1 gap(s) stated)" in result.stdout  # the gap generated in C-044's footage
     fingerprint = re.search(r"--key (SHA256:\S+)", result.stdout)
     assert fingerprint

@@ -138,7 +138,7 @@ def test_fingerprints_in_verify_txt_match_the_tools(export: Export) -> None:
 def test_scelle_verify_passes_and_warns_without_key(export: Export) -> None:
     result = run_cli(["verify", str(export.path)])
     assert result.exit_code == 10  # the demo export states a gap: authentic, partial
-    assert result.stdout.count("  OK  ") == 10
+    assert result.stdout.count("  OK  ") == 11  # with timestamp: none configured, stated
     assert "proves nothing until this fingerprint is compared" in result.stderr
     pinned = run_cli(["verify", str(export.path), "--key", export.fingerprint])
     assert pinned.exit_code == 10 and "warning" not in pinned.stderr.lower()
@@ -269,7 +269,7 @@ def test_export_copy_reads_back_and_is_recorded(export: Export, tmp_path: Path) 
     medium.mkdir()
     result = run_cli(["export", "copy", export.path.name, "--to", str(medium)], env=env)
     assert result.exit_code == 0, result.stderr
-    assert "read back: 11 checks passed" in result.stdout
+    assert "read back: 12 checks passed" in result.stdout
     assert run_cli(["verify", str(medium / export.path.name)]).exit_code == 10  # partial
     audit = {**env, "LOGNAME": ADMIN}
     last = json.loads(run_cli(["ledger", "show", "--json", "--limit", "1"], env=audit).stdout)[0]
