@@ -5,7 +5,10 @@ Every figure is printed beside a baseline measured in the same run on the same m
   sqlite3 INSERT+COMMIT loop of the same bytes with the same settings, alternated in rounds;
 - verification: `scelle ledger verify`'s library call on a 1 M entry SQLite ledger against
   pure in-memory hashing of the same 1 M leaves and their root;
-- proofs: size of an inclusion proof at 1 M entries and its verification time.
+- proofs: size of an inclusion proof at 1 M entries and its verification time;
+- witnesses: rounds of appends closed by a signed checkpoint, on a site with a witness
+  policy (an in-process C2SP witness on 127.0.0.1) beside the same on a site without one,
+  with the witness's request count: one round trip per checkpoint, none per entry.
 
 Usage: python bench/ledger.py [--entries 1000000] [--appends 2000] [--rounds 3]
 """
@@ -18,16 +21,21 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody import checkpoints, merkle
 from custody.config import load_settings
+from custody.cosigning import cosign, load_policy
 from custody.entry import Record, entry_body, utc_now
+from custody.note import verifier_key
 from custody.site import Site
 from custody.verify import verify_ledger
+from custody.witness import Answer
 from requisition.site import init_site
 
 PASSPHRASE = b"bench passphrase"
@@ -90,6 +98,67 @@ def bench_appends(root: Path, n: int, rounds: int) -> None:
     print(f"  scelle ledger append      {a:8.0f} entries/s   (goal >= 2000)")
     print(f"  plain sqlite3 INSERT loop {b:8.0f} rows/s")
     print(f"  ratio                     {a / b:8.2f}            (goal >= 0.5)")
+
+
+def _witness(root: Path, site_vkey: str) -> tuple[str, list[int], Callable[[], None]]:
+    """A witness serving in a thread: (its policy line, its request counter, stop)."""
+    from custody.witness_server import add_log, init_witness, load_witness, make_server
+
+    init_witness(root / "witness", "witness.bench.test/w", PASSPHRASE)
+    add_log(root / "witness", site_vkey)
+    witness = load_witness(root / "witness", PASSPHRASE)
+    count = [0]
+    original = witness.add_checkpoint
+
+    def counted(request: bytes, now: int | None = None) -> Answer:
+        count[0] += 1
+        return original(request, now)
+
+    object.__setattr__(witness, "add_checkpoint", counted)
+    server = make_server(witness, "127.0.0.1", 0, log=lambda _line: None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    vkey = (root / "witness" / "witness.vkey").read_text().strip()
+    line = f"witness w {vkey} http://127.0.0.1:{server.server_address[1]}\nquorum w\n"
+    return line, count, server.shutdown
+
+
+def bench_witnessed(root: Path, n: int, rounds: int) -> None:
+    plain = new_site(root, "unwitnessed")
+    policy = root / "witnesses.txt"
+    settings = load_settings(
+        {"home": str(root / "witnessed"), "site_name": "bench.test"},
+        environ={"SCELLE_WITNESS_POLICY": str(policy)},
+    )
+    witnessed, _ = init_site(settings, PASSPHRASE)
+    line, requests, stop = _witness(
+        root, verifier_key("bench.test", witnessed.signer(PASSPHRASE).public_key)
+    )
+    policy.write_text(line)
+    loaded = load_policy(settings)
+    assert loaded is not None
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for r in range(rounds):
+        for label, site in (("without", plain), ("with", witnessed)):
+            signer = site.signer(PASSPHRASE)
+            t = time.perf_counter()
+            for i in range(n):
+                site.ledger.append("operator", record(r * n + i))
+            _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+            if label == "with":
+                done = cosign(site.db, loaded, note)
+                assert done.quorum, done.collected
+            times[label].append(time.perf_counter() - t)
+    stop()
+    plain.close()
+    witnessed.close()
+    a, b = statistics.median(times["with"]), statistics.median(times["without"])
+    print(f"appends closed by a checkpoint, {rounds} rounds of {n} entries:")
+    print(f"  with a witness            {n / a:8.0f} entries/s   ({a * 1000:.0f} ms a round)")
+    print(f"  without                   {n / b:8.0f} entries/s   ({b * 1000:.0f} ms a round)")
+    print(f"  cost of the witness       {(a - b) * 1000:8.1f} ms a checkpoint")
+    print(
+        f"  witness requests          {requests[0]:8d}   for {rounds} checkpoints, {rounds * n} entries"
+    )
 
 
 def build_big(root: Path, n: int) -> Site:
@@ -155,6 +224,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scelle-bench-", dir=os.environ.get("BENCH_TMP")) as d:
         root = Path(d)
         bench_appends(root, args.appends, args.rounds)
+        bench_witnessed(root, args.appends, args.rounds)
         site = build_big(root, args.entries)
         try:
             bench_verify(site, args.entries)
