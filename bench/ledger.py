@@ -157,7 +157,8 @@ def bench_witnessed(root: Path, n: int, rounds: int) -> None:
     print(f"  without                   {n / b:8.0f} entries/s   ({b * 1000:.0f} ms a round)")
     print(f"  cost of the witness       {(a - b) * 1000:8.1f} ms a checkpoint")
     print(
-        f"  witness requests          {requests[0]:8d}   for {rounds} checkpoints, {rounds * n} entries"
+        f"  witness requests          {requests[0]:8d}   "
+        f"for {rounds} checkpoints, {rounds * n} entries"
     )
 
 
