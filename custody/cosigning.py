@@ -56,7 +56,12 @@ def cosign(db: Database, policy: Policy, note: str, *, keep: bool = True) -> Wit
         with db.read() as cur:
             return merkle.consistency_proof(old, new, lambda keys: fetch_nodes(cur, keys))
 
-    collected = collect(policy, note, checkpoint, known, proof)
+    def signed_up_to() -> int:
+        with db.read() as cur:
+            row = cur.execute("SELECT MAX(tree_size) FROM ledger_checkpoint").fetchone()
+        return int(row[0] or 0)
+
+    collected = collect(policy, note, checkpoint, known, proof, signed_up_to)
     if collected.lines and keep:
         with db.write() as cur:
             for witness, line in collected.lines.items():

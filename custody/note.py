@@ -141,7 +141,7 @@ def parse_checkpoint(body: str) -> Checkpoint:
     if len(lines) < 4 or lines[-1] != "":
         raise IntegrityError(_("checkpoint body must have origin, size and root lines"))
     origin, size_text, root_b64 = lines[0], lines[1], lines[2]
-    if not origin or not size_text.isdigit() or (size_text != "0" and size_text[0] == "0"):
+    if not origin or not re.fullmatch(r"0|[1-9][0-9]{0,18}", size_text):
         raise IntegrityError(_("checkpoint body: bad origin or size line"))
     try:
         root = base64.b64decode(root_b64, validate=True)

@@ -13,6 +13,7 @@ read the same file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from custody.cosignature import parse_cosigner_vkey
 from custody.errors import InputError, SiteError
 from custody.i18n import _, os_error_text
+from custody.keys import public_raw
 from custody.note import parse_verifier_key
 
 MAX_ITEMS = 32
@@ -88,6 +90,13 @@ def parse_policy(text: str) -> Policy:
                 name, key = parse_cosigner_vkey(args[1])
             except InputError as exc:
                 raise bad(exc.message) from exc
+            key_bytes = public_raw(key)
+            # One cosignature must never count twice: the v1 message does not bind the
+            # name, so a key listed under two names would be one witness counted as two.
+            if any(
+                w.name == name or public_raw(w.key) == key_bytes for w in policy.witnesses.values()
+            ):
+                raise bad(_("a witness's key or key name is listed twice"))
             url = args[2] if len(args) == 3 else None
             if url is not None and not url.startswith(("http://", "https://")):
                 raise bad(_("a witness URL starts with http:// or https://"))
@@ -99,7 +108,8 @@ def parse_policy(text: str) -> Policy:
             unknown = [m for m in members if m not in defined]
             if unknown or len(set(members)) != len(members):
                 raise bad(_("group members must be defined before, once each"))
-            threshold = {"all": len(members), "any": 1}.get(k) or (int(k) if k.isdigit() else 0)
+            number = int(k) if re.fullmatch(r"[0-9]{1,3}", k) else 0
+            threshold = {"all": len(members), "any": 1}.get(k) or number
             if not 1 <= threshold <= len(members):
                 raise bad(_("a group's threshold is all, any or 1 to its number of members"))
             policy.groups[label] = Group(threshold, tuple(members))

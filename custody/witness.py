@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -111,8 +112,8 @@ class Witness:
             return _refuse(403, "no signature by a key this witness trusts for the log")
         if old > checkpoint.size:
             return _refuse(400, "old size is larger than the checkpoint's")
-        if old == 0 and proof:
-            return _refuse(400, "a proof from size 0 must be empty")
+        if (old == 0 or old == checkpoint.size) and proof:
+            return _refuse(400, "a proof from size 0 or to the same size must be empty")
         db = self.state._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -179,7 +180,7 @@ def _parse_request(request: bytes) -> tuple[int, list[bytes], str] | Answer:
     if not sep or not lines[0].startswith("old "):
         return _refuse(400, "expected 'old <size>', proof lines, a blank line, a checkpoint")
     size_text = lines[0][4:]
-    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+    if not re.fullmatch(r"0|[1-9][0-9]{0,18}", size_text):
         return _refuse(400, "old size is not a decimal with no leading zero")
     if len(lines) - 1 > MAX_PROOF:
         return _refuse(400, "more than 63 proof lines")

@@ -15,17 +15,21 @@ policy file names.
 from __future__ import annotations
 
 import base64
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http.client import HTTPException
 
 from custody.cosignature import Cosigned, verified_cosignatures
+from custody.errors import IntegrityError
 from custody.i18n import _
 from custody.note import Checkpoint, parse_note
 from custody.policy import Policy, Witness
 
 TIMEOUT_SECONDS = 10
+_SIZE = re.compile(r"[0-9]{1,20}")
 Proof = Callable[[int, int], Sequence[bytes]]  # consistency proof between two sizes
 
 
@@ -57,29 +61,57 @@ def _request(old: int, proof: Sequence[bytes], note: str) -> bytes:
     return f"old {old}\n{lines}\n{note}".encode()
 
 
+def _cosignature_line(witness: Witness, checkpoint: Checkpoint, body: str) -> str | None:
+    """The answer's line that is a valid cosignature by this witness, if any."""
+    for line in body.splitlines():
+        try:
+            signatures = parse_note(f"{checkpoint.body()}\n{line}\n").signatures
+        except IntegrityError:
+            continue
+        found = verified_cosignatures(checkpoint.body(), signatures, {witness.name: witness.key})
+        if found:
+            return line
+    return None
+
+
 def submit(
-    witness: Witness, note: str, checkpoint: Checkpoint, old: int, proof: Proof
+    witness: Witness,
+    note: str,
+    checkpoint: Checkpoint,
+    old: int,
+    proof: Proof,
+    signed_up_to: Callable[[], int] | None = None,
 ) -> tuple[str | None, str | None, str | None]:
-    """(cosignature line, or None; why it is unreachable; evidence against the log)."""
+    """(cosignature line, or None; why it is unreachable; evidence against the log).
+    `signed_up_to()`: the largest checkpoint this site has recorded, read when needed. A
+    witness holding a size beyond the checkpoint's but within that has cosigned a newer
+    checkpoint of this log (signed meanwhile); beyond every recorded one, the site lost a
+    checkpoint it signed and sent: its database was restored from an older copy."""
     assert witness.url is not None
+    old = old if old <= checkpoint.size else 0  # a size from a planted row: ask the witness
     tried: set[int] = set()
     while old not in tried:
         tried.add(old)
         hashes = proof(old, checkpoint.size) if 0 < old < checkpoint.size else []
         try:
             status, body, kind = _post(witness.url, _request(old, hashes, note))
-        except (OSError, ValueError) as exc:
-            return None, str(getattr(exc, "reason", exc)), None
+        except (OSError, ValueError, HTTPException) as exc:
+            return None, str(getattr(exc, "reason", exc)) or type(exc).__name__, None
         if status == 200:
-            found = verified_cosignatures(
-                checkpoint.body(), parse_note(note + body).signatures, {witness.name: witness.key}
-            )
-            if not found:
+            line = _cosignature_line(witness, checkpoint, body)
+            if line is None:
                 return None, _("its answer holds no valid cosignature"), None
-            line = next(line for line in body.splitlines() if f" {witness.name} " in line)
             return line, None, None
-        if status == 409 and kind.startswith("text/x.tlog.size") and body.strip().isdigit():
+        if status == 409 and kind.startswith("text/x.tlog.size") and _SIZE.fullmatch(body.strip()):
             held = int(body.strip())
+            if held > checkpoint.size and signed_up_to is not None and held <= signed_up_to():
+                return (
+                    None,
+                    _(
+                        "it has already cosigned a newer checkpoint of this ledger ({held} entries)"
+                    ).format(held=held),
+                    None,
+                )
             if held > checkpoint.size:
                 return (
                     None,
@@ -112,7 +144,12 @@ def submit(
 
 
 def collect(
-    policy: Policy, note: str, checkpoint: Checkpoint, known: dict[str, int], proof: Proof
+    policy: Policy,
+    note: str,
+    checkpoint: Checkpoint,
+    known: dict[str, int],
+    proof: Proof,
+    signed_up_to: Callable[[], int] | None = None,
 ) -> Collected:
     """Ask every witness of the policy that has a URL; `known` is the size each (by key
     name) last cosigned, as this site recorded it (0: ask it)."""
@@ -121,7 +158,7 @@ def collect(
         if witness.url is None:
             continue
         line, unreachable, refused = submit(
-            witness, note, checkpoint, known.get(witness.name, 0), proof
+            witness, note, checkpoint, known.get(witness.name, 0), proof, signed_up_to
         )
         if line is not None:
             out.lines[witness.name] = line

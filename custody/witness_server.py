@@ -90,13 +90,16 @@ def make_server(
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "scelle-witness"
+        timeout = 30  # a client that stops sending does not hold a thread for ever
 
         def do_POST(self) -> None:
             if self.path.rstrip("/") != "/add-checkpoint":
+                self.close_connection = True  # its body is not read: no keep-alive
                 return self._send(Answer(404, b"not found\n"))
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
+                self.close_connection = True
                 return self._send(Answer(411, b"Content-Length required\n"))
             if not 0 <= length <= MAX_BODY:
                 self.close_connection = True

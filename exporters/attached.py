@@ -70,20 +70,27 @@ def sources(paths: Sequence[Path]) -> list[tuple[Path, str]]:
     folder's files under the folder's name. A link or a special file is refused (it
     could lead anywhere); so are two files that would land on the same path."""
     found: list[tuple[Path, str]] = []
+
+    def unreadable(exc: OSError) -> None:  # a folder not listed would be left out silently
+        raise InputError(
+            _("{path} cannot be read: {reason}").format(path=exc.filename, reason=exc.strerror)
+        )
+
     for given in paths:
         try:
             mode = os.lstat(given).st_mode
         except FileNotFoundError as exc:
             raise InputError(_("{path}: no such file or folder").format(path=given)) from exc
+        own = given.resolve().name  # `..` or `.` as given names the folder it means
         if stat.S_ISREG(mode):
-            found.append((given, given.name))
+            found.append((given, own))
         elif stat.S_ISDIR(mode):
-            for root, dirs, files in os.walk(given):
+            for root, dirs, files in os.walk(given, onerror=unreadable):
                 for name in sorted(dirs + files):
                     path = Path(root) / name
                     kind = os.lstat(path).st_mode
                     if stat.S_ISREG(kind):
-                        found.append((path, str(Path(given.name) / path.relative_to(given))))
+                        found.append((path, str(Path(own) / path.relative_to(given))))
                     elif not stat.S_ISDIR(kind):
                         raise InputError(
                             _("{path} is a link or a special file: not taken in").format(path=path)
@@ -104,6 +111,10 @@ def sources(paths: Sequence[Path]) -> list[tuple[Path, str]]:
             name.encode()
         except UnicodeEncodeError as exc:
             raise InputError(_("{name}: a file name that is not UTF-8").format(name=name)) from exc
+        parts = Path(name).parts
+        if not parts or any(p in ("", ".", "..") for p in parts) or not name.isprintable():
+            # A control character would break SHA256SUMS' one line per file.
+            raise InputError(_("{name}: not a plain file name").format(name=repr(name)))
     return found
 
 
@@ -232,7 +243,12 @@ def _copy_checked(directory: Path, taken: AttachedFile, dest: Path) -> str:
     except (FileNotFoundError, NotRegularFileError, ValueError):
         return "missing"
     with os.fdopen(fd, "rb") as reader, dest.open("xb") as writer:
-        shutil.copyfileobj(reader, writer, CHUNK)
+        left = taken.size + 1  # a kept copy grown since intake must not fill the disk
+        while left and (chunk := reader.read(min(CHUNK, left))):
+            writer.write(chunk)
+            left -= len(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
     with dest.open("rb") as check:
         intact = hashlib.file_digest(check, "sha256").hexdigest() == taken.sha256
     if not intact:

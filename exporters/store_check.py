@@ -82,8 +82,12 @@ def check_store(camera: Camera, hours: int) -> StoreCheck:
             if name.unplaced:
                 result.unplaced.append(rel)
                 continue
+            try:
+                size = entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:  # the recorder's clean-up removed it meanwhile
+                continue
             result.segments += 1
-            result.bytes += entry.stat(follow_symlinks=False).st_size
+            result.bytes += size
             names.append((name.start_us, rel, directory, entry.name, bool(name.others)))
     if not names:
         return result

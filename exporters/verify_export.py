@@ -270,7 +270,7 @@ def _timestamp(export: _Export, report: ExportReport, ca_pem: bytes | None) -> N
     said = entry.get("data", {}).get("timestamp") if isinstance(entry, dict) else None
     has_token = TIMESTAMP in export.present
     if not isinstance(said, dict) or "token_sha256" not in said:
-        if has_token:
+        if has_token or TSA_CA in export.present:
             raise IntegrityError(_("a timestamp token the export's ledger entry does not record"))
         report.timestamp = said if isinstance(said, dict) else {}
         return
@@ -281,12 +281,23 @@ def _timestamp(export: _Export, report: ExportReport, ca_pem: bytes | None) -> N
         raise IntegrityError(_("the timestamp token is not the one the ledger entry records"))
     ca = timestamps.load_ca(ca_pem if ca_pem is not None else export.read(TSA_CA))
     stamp = timestamps.verify(token, export.manifest_bytes, ca)
-    report.timestamp = {"tsa": said.get("tsa"), "time": utc_text(int(stamp.time.timestamp() * 1e6))}
+    report.timestamp = {
+        "tsa": said.get("tsa"),
+        "time": utc_text(int(stamp.time.timestamp() * 1e6)),
+        "ca_given": ca_pem is not None,
+    }
 
 
 def _witnesses(export: _Export, policy: Policy, report: ExportReport) -> None:
     """The checkpoint's cosignatures that verify against the policy's witnesses, and
     whether they meet its quorum."""
+    if policy.logs:  # the policy names the logs it vouches for: this site must be one
+        site = export.manifest.get("site", {}).get("name")
+        key = report.key
+        if key is None or not any(
+            name == site and public_raw(k) == public_raw(key) for name, k, _url in policy.logs
+        ):
+            raise IntegrityError(_("the export's site key is not one of the policy's logs"))
     note = parse_note(export.read("ledger/checkpoint.txt").decode())
     report.cosigned = verified_cosignatures(note.body, note.signatures, policy.keys())
     if not policy.satisfied({c.name for c in report.cosigned}):
@@ -506,11 +517,15 @@ def timestamp_lines(report: Report) -> list[str]:
         return []
     said = report.timestamp
     if "time" in said:
-        return [
-            _("timestamped by {tsa}: the manifest existed on {time} (RFC 3161)").format(
-                tsa=said.get("tsa"), time=said["time"]
+        line = _("timestamped by {tsa}: the manifest existed on {time} (RFC 3161)").format(
+            tsa=said.get("tsa"), time=said["time"]
+        )
+        if not said.get("ca_given"):
+            line += _(
+                "; checked against the CA certificate the export itself carries: give --tsa-ca "
+                "with the authority's own to make it independent"
             )
-        ]
+        return [line]
     if "failed" in said:
         return [
             _("no timestamp: the TSA {tsa} could not stamp it when it was sealed ({why})").format(

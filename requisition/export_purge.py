@@ -73,7 +73,15 @@ def purge_exports(
                 continue
             shutil.rmtree(path)  # never follows symbolic links (fd-based on Linux)
         # Another system's files taken in for it go with the export that delivered them.
-        attached = remove_attachments(site, rid)
+        try:
+            attached = remove_attachments(site, rid)
+        except OSError as exc:  # the export went: recorded below; these are named
+            attached = None
+            failures.append(
+                _("files attached to {requisition} could not be removed: {reason}").format(
+                    requisition=rid, reason=exc
+                )
+            )
         with site.db.write() as cur:
             cur.execute("UPDATE requisition SET export_path = NULL WHERE id = ?", [rid])
             site.ledger.append_in(

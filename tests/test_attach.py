@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from custody.errors import IntegrityError
+from custody.errors import InputError, IntegrityError
 from exporters.attached import AttachedFile, Attachment, deliver
 from exporters.ffmpeg import ffmpeg_exe, probe
 from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, run_cli
@@ -270,3 +270,18 @@ def test_a_path_from_an_entry_never_leads_out_of_the_export(tmp_path: Path, path
     with pytest.raises(IntegrityError, match="refused"):
         deliver([attachment], tmp_path / "export")
     assert not (tmp_path / "export").exists() and not (tmp_path / "outside").exists()
+
+
+def test_a_folder_given_as_dot_dot_is_named_by_what_it_means(tmp_path: Path) -> None:
+    """`attach ID ..` names the folder it means, never `..` (which would climb out of the
+    intake folder and stand in the ledger for ever)."""
+    from exporters.attached import sources
+
+    folder = tmp_path / "Export-4471"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "clip.bin").write_bytes(b"x")
+    names = [name for _path, name in sources([folder / "sub" / ".."])]
+    assert names == ["Export-4471/clip.bin"]
+    (folder / "bad\nname").write_bytes(b"y")
+    with pytest.raises(InputError, match="not a plain file name"):
+        sources([folder])

@@ -299,3 +299,19 @@ def test_an_operator_imports_checks_scans_and_extracts_across_the_autumn_change(
         "le retour à l&#39;heure d&#39;hiver fait vivre deux fois ; placé au 25/10/2026 à "
         "02:00:00 (UTC+01:00)"
     ) in cover
+
+
+def test_a_file_stamped_before_it_could_end_is_not_placed_by_its_time() -> None:
+    """A NAS sync at 01:05 UTC stamps the first pass's 02:10 file (really 00:10 UTC): its
+    time is 6 min from the second pass's end, but before it: no placement, not an hour off."""
+    from exporters.stores.base import SegmentName
+    from exporters.stores.clock_change import Ambiguous, place
+
+    early = to_us(parse_time("2026-10-25T00:10Z", "UTC"))
+    name = SegmentName(early, None, others=(early + 3_600_000_000,))
+    synced = to_us(parse_time("2026-10-25T01:05Z", "UTC"))
+    assert place([Ambiguous("NAS/20261025/021000.mkv", name, 60_000_000, None, synced)]) == {}
+    written = early + 60_000_000 + 3_000_000  # closed 3 s after its end: placed
+    assert place([Ambiguous("NAS/20261025/021000.mkv", name, 60_000_000, None, written)]) == {
+        "NAS/20261025/021000.mkv": (early, Basis.WRITTEN)
+    }

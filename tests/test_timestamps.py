@@ -63,6 +63,9 @@ def test_an_export_is_timestamped_and_checked_by_scelle_and_openssl(
     assert checked.exit_code == 0, checked.stdout
     assert f"timestamped by {tsa.url}: the manifest existed on 20" in checked.stdout
     assert openssl_ts(export, tsa.ca_pem) == 0
+    own = run_cli(["verify", str(export)], env=filmed.env)  # the export's own CA copy
+    assert own.exit_code == 0
+    assert "give --tsa-ca with the authority's own to make it independent" in own.stdout
     text = (export / "VERIFY.txt").read_text()
     assert "openssl ts -verify -data manifest.json -in manifest.json.tsr" in text
 

@@ -397,3 +397,70 @@ def test_an_export_carries_the_cosigned_checkpoint(filmed: SiteEnv, tmp_path: Pa
     shown = json.loads(refused.stdout)
     assert shown["first_failure"] == "witnesses"
     assert [w["name"] for w in shown["witnesses"]] == [NAME]
+
+    # A policy that names its logs vouches for those only (not another site's export).
+    stranger = verifier_key("csv.test", Signer(Ed25519PrivateKey.generate()).public_key)
+    for log_key, code in ((vkey, 0), (stranger, 4)):
+        named = tmp_path / f"logs-{code}.txt"
+        named.write_text(f"log {log_key}\nwitness prefecture {server.vkey}\nquorum prefecture\n")
+        result = run_cli(["verify", str(export), "--policy", str(named)], env=filmed.env)
+        assert result.exit_code == code, result.stdout
+
+
+def test_malformed_sizes_and_proofs_are_refused_not_crashed_on(witness: Server, log: Log) -> None:
+    assert witness.post(log.request(0))[0] == 200
+    for old in ("\u0663", "\u00b2", "9" * 5000, "01"):  # Arabic-Indic 3, superscript 2, huge
+        body = f"old {old}\n\n".encode() + log.checkpoint()[0].encode()
+        assert witness.post(body)[0] == 400, old
+    same = log.request(3, proof=[bytes(32)])  # to the same size: the proof must be empty
+    assert witness.post(same)[0] == 400
+    assert witness.post(log.request(3))[0] == 200  # and the witness still answers
+
+
+@pytest.mark.backends("sqlite")
+def test_a_checkpoint_overtaken_by_a_newer_one_is_not_taken_for_a_rollback(
+    site_env: SiteEnv, tmp_path: Path
+) -> None:
+    """Two checkpoints signed close together (two exports at once): the newer reaches the
+    witness first; the older is then told a larger size, which this site recorded itself:
+    no evidence of anything, and nothing refused."""
+    from custody import checkpoints
+    from custody.cosigning import cosign, evidence
+    from custody.policy import parse_policy
+    from tests.conftest import PASSPHRASE as SITE_PASSPHRASE
+
+    site = site_env.site
+    server = make_witness(
+        tmp_path, verifier_key(site.identity().key_name, site.identity().public_key)
+    )
+    try:
+        base = server.url.removesuffix("/add-checkpoint")
+        policy = parse_policy(f"witness p {server.vkey} {base}\nquorum p\n")
+        signer = site.signer(SITE_PASSPHRASE)
+        _older, older = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+        site.ledger.note("op", "n", "r")
+        _newer, newer = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+        assert cosign(site.db, policy, newer).quorum
+        late = cosign(site.db, policy, older)
+        assert evidence(late) is None
+        assert "already cosigned a newer checkpoint" in late.collected.unreachable["p"]
+    finally:
+        server.process.kill()
+        server.process.wait()
+
+
+def test_a_policy_never_counts_one_witness_twice() -> None:
+    from custody.cosignature import cosigner_vkey
+    from custody.errors import InputError
+    from custody.policy import parse_policy
+
+    key = Signer(Ed25519PrivateKey.generate()).public_key
+    one, same_key = cosigner_vkey("w.test/a", key), cosigner_vkey("w.test/b", key)
+    with pytest.raises(InputError, match="listed twice"):
+        parse_policy(f"witness a {one}\nwitness b {same_key}\ngroup g all a b\nquorum g\n")
+    other = cosigner_vkey("w.test/a", Signer(Ed25519PrivateKey.generate()).public_key)
+    with pytest.raises(InputError, match="listed twice"):
+        parse_policy(f"witness a {one}\nwitness b {other}\nquorum a\n")
+    with pytest.raises(InputError, match="threshold"):
+        parse_policy(f"witness a {one}\ngroup g \u00b2 a\nquorum g\n")
+    assert parse_policy(f"witness a {one}\nquorum a\n").satisfied({"w.test/a"})

@@ -6,8 +6,8 @@ so the file's own timing does, in this order of trust:
 
 1. the media's own clock: the container's `creation_time` (UTC), when the recorder
    wrote one, near one of the two instants;
-2. when the recorder finished writing the file (its modification time), near the end
-   of one of the two;
+2. when the recorder finished writing the file (its modification time): at most five
+   minutes after the end of exactly one of the two, never before it;
 3. the order the recorder wrote the files in: sorted by modification time, the names of
    the repeated hour rise, fall back once, and rise again; the files before the fall
    are the first pass. Taken only when every file's modification time then sits at the
@@ -27,6 +27,8 @@ from enum import StrEnum
 from exporters.stores.base import SegmentName
 
 WRITTEN_LIVE_SPREAD_US = 120_000_000  # how evenly live writing stamps files (order rule)
+SLACK_US = 2_000_000  # clock granularity around a stated instant
+WRITE_LAG_US = 300_000_000  # how long after its end a recorder may close a segment
 
 
 class Basis(StrEnum):
@@ -50,24 +52,27 @@ class Ambiguous:
         return (self.name.start_us, *self.name.others)
 
 
-def _nearest(candidates: Sequence[int], target: int, shift: int) -> int | None:
-    """The one candidate whose instant + `shift` is well nearer `target` than any other
-    (within a quarter of the distance between the candidates)."""
-    spacing = min(abs(a - b) for a in candidates for b in candidates if a != b)
-    near = [c for c in candidates if abs(target - (c + shift)) < spacing // 4]
-    return near[0] if len(near) == 1 else None
+def _within(candidates: Sequence[int], target: int, low: int, high: int) -> int | None:
+    """The one candidate `c` with c + low <= target <= c + high; None if none or both.
+    One-sided on purpose: a recorder stamps a file when it starts or finishes it, never
+    before; a time an hour off (a copy, a clock on standard time) matches neither."""
+    found = [c for c in candidates if c + low <= target <= c + high]
+    return found[0] if len(found) == 1 else None
 
 
 def place(files: Sequence[Ambiguous]) -> dict[str, tuple[int, Basis]]:
     """The files that can be placed: path -> (start, what placed it)."""
     placed: dict[str, tuple[int, Basis]] = {}
     for f in files:
-        if f.created_us is not None:
-            start = _nearest(f.candidates, f.created_us, 0)
+        if f.created_us is not None:  # the start (or the end) the recorder wrote in it
+            start = _within(f.candidates, f.created_us, -SLACK_US, f.duration_us + SLACK_US)
             if start is not None:
                 placed[f.rel] = (start, Basis.MEDIA)
                 continue
-        start = _nearest(f.candidates, f.mtime_us, f.duration_us)
+        # Finished writing when the segment ended, or shortly after; never before.
+        start = _within(
+            f.candidates, f.mtime_us, f.duration_us - SLACK_US, f.duration_us + WRITE_LAG_US
+        )
         if start is not None:
             placed[f.rel] = (start, Basis.WRITTEN)
     rest = sorted((f for f in files if f.rel not in placed), key=lambda f: (f.mtime_us, f.rel))
