@@ -55,7 +55,9 @@ class Ambiguous:
 def _within(candidates: Sequence[int], target: int, low: int, high: int) -> int | None:
     """The one candidate `c` with c + low <= target <= c + high; None if none or both.
     One-sided on purpose: a recorder stamps a file when it starts or finishes it, never
-    before; a time an hour off (a copy, a clock on standard time) matches neither."""
+    before, so a sync or a copy that stamps it later matches neither. (A file clock off by
+    exactly the change's hour would still match the other one: the media's clock, when it
+    states one, is asked first.)"""
     found = [c for c in candidates if c + low <= target <= c + high]
     return found[0] if len(found) == 1 else None
 
