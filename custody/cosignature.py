@@ -18,8 +18,6 @@ other line.
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,40 +27,25 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody.errors import InputError
 from custody.i18n import _
-from custody.keys import Signer, public_raw
-from custody.note import SIG_PREFIX, check_key_name
+from custody.keys import Signer
+from custody.note import SIG_PREFIX, key_id, parse_verifier_key, verifier_key
 
 COSIGNATURE_ALG = b"\x04"
 MAX_TIMESTAMP = 2**63 - 1
 
 
 def cosigner_key_id(name: str, key: Ed25519PublicKey) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE_ALG + public_raw(key)).digest()[:4]
+    return key_id(name, key, COSIGNATURE_ALG)
 
 
 def cosigner_vkey(name: str, key: Ed25519PublicKey) -> str:
     """`<name>+<hex key id>+<base64(0x04 || key)>`: how a policy names a witness."""
-    raw = base64.b64encode(COSIGNATURE_ALG + public_raw(key)).decode()
-    return f"{name}+{cosigner_key_id(name, key).hex()}+{raw}"
+    return verifier_key(name, key, COSIGNATURE_ALG)
 
 
 def parse_cosigner_vkey(vkey: str) -> tuple[str, Ed25519PublicKey]:
     """A witness's verifier key; InputError if it is not a consistent cosignature/v1 key."""
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3:
-        raise InputError(_("witness key must be <name>+<key id>+<base64 key>"))
-    name, hex_id, b64 = parts
-    check_key_name(name)
-    try:
-        raw = base64.b64decode(b64, validate=True)
-    except binascii.Error as exc:
-        raise InputError(_("witness key: key is not base64")) from exc
-    if len(raw) != 33 or raw[:1] != COSIGNATURE_ALG:
-        raise InputError(_("witness key: not an Ed25519 cosignature/v1 key (type 0x04)"))
-    key = Ed25519PublicKey.from_public_bytes(raw[1:])
-    if cosigner_key_id(name, key).hex() != hex_id.lower():
-        raise InputError(_("witness key: key id does not match name and key"))
-    return name, key
+    return parse_verifier_key(vkey, COSIGNATURE_ALG)
 
 
 def signed_message(body: str, timestamp: int) -> bytes:

@@ -31,20 +31,22 @@ def check_key_name(name: str) -> None:
         raise InputError(_("invalid key name {name!r}: no spaces or '+' allowed").format(name=name))
 
 
-def key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
-    """The 4-byte key id that prefixes every signature of this key."""
-    data = name.encode() + b"\n" + ED25519_ALG + public_raw(public_key)
+def key_id(name: str, public_key: Ed25519PublicKey, alg: bytes = ED25519_ALG) -> bytes:
+    """The 4-byte key id that prefixes every signature of this key (`alg`: the signature
+    type, 0x01 for a note signature, 0x04 for a cosignature/v1)."""
+    data = name.encode() + b"\n" + alg + public_raw(public_key)
     return hashlib.sha256(data).digest()[:4]
 
 
-def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
-    """`<name>+<hex key id>+<base64(0x01 || key)>`, the note verifier key string."""
-    raw = ED25519_ALG + public_raw(public_key)
-    return f"{name}+{key_id(name, public_key).hex()}+{base64.b64encode(raw).decode()}"
+def verifier_key(name: str, public_key: Ed25519PublicKey, alg: bytes = ED25519_ALG) -> str:
+    """`<name>+<hex key id>+<base64(alg || key)>`, the note verifier key string."""
+    raw = alg + public_raw(public_key)
+    return f"{name}+{key_id(name, public_key, alg).hex()}+{base64.b64encode(raw).decode()}"
 
 
-def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
-    """Read a verifier key string back; raises InputError if malformed or inconsistent."""
+def parse_verifier_key(vkey: str, alg: bytes = ED25519_ALG) -> tuple[str, Ed25519PublicKey]:
+    """Read a verifier key string of signature type `alg` back; raises InputError if
+    malformed or inconsistent."""
     parts = vkey.strip().split("+", 2)
     if len(parts) != 3:
         raise InputError(_("verifier key must be <name>+<key id>+<base64 key>"))
@@ -54,10 +56,10 @@ def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
         raw = base64.b64decode(b64, validate=True)
     except binascii.Error as exc:
         raise InputError(_("verifier key: key is not base64")) from exc
-    if len(raw) != 33 or raw[:1] != ED25519_ALG:
+    if len(raw) != 33 or raw[:1] != alg:
         raise InputError(_("verifier key: not an Ed25519 key"))
     key = Ed25519PublicKey.from_public_bytes(raw[1:])
-    if key_id(name, key).hex() != hex_id.lower():
+    if key_id(name, key, alg).hex() != hex_id.lower():
         raise InputError(_("verifier key: key id does not match name and key"))
     return name, key
 

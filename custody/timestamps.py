@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
+from http.client import HTTPException
 
 from cryptography import x509
 
@@ -60,6 +61,8 @@ def request(url: str, data: bytes, ca: x509.Certificate) -> Stamp:
             token = answer.read(MAX_ANSWER)
     except urllib.error.HTTPError as refused:
         raise OSError(f"the TSA answered {refused.code}") from refused
+    except (HTTPException, ValueError) as garbled:  # not HTTP, or a URL with a bad port
+        raise OSError(f"the TSA's answer is not HTTP ({type(garbled).__name__})") from garbled
     return verify(token, data, ca, nonce=query.nonce)
 
 
@@ -77,7 +80,7 @@ def verify(token: bytes, data: bytes, ca: x509.Certificate, nonce: int | None = 
         builder = builder.nonce(nonce)
     try:
         builder.build().verify_message(response, data)
-    except VerificationError as exc:
+    except (VerificationError, ValueError) as exc:  # ValueError: a status out of range
         raise IntegrityError(
             _("the timestamp token does not verify: {reason}").format(reason=exc)
         ) from exc

@@ -38,6 +38,7 @@ from custody.files import DISK_FULL, NotRegularFileError, fsync_dir, open_beneat
 from custody.i18n import _
 from exporters import ffmpeg
 from exporters.ffmpeg import UnreadableVideoError, check_readable
+from exporters.working import H264_MP4
 
 CHUNK = 8 << 20
 RESERVE = 64 << 20  # room left on the site's disk after an intake
@@ -262,15 +263,7 @@ def _working_copy(source: Path, dest: Path, tmp: Path) -> dict[str, Any]:
     master alone is delivered and the manifest says the working copy failed."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".partial")
-    output = ffmpeg_python.input(str(source)).video.output(
-        str(part),
-        vcodec="libx264",
-        preset="veryfast",
-        crf=23,
-        pix_fmt="yuv420p",
-        movflags="+faststart",
-        f="mp4",
-    )
+    output = ffmpeg_python.input(str(source)).video.output(str(part), **H264_MP4)
     try:
         ffmpeg.run(output.get_args())
         with part.open("rb") as handle:

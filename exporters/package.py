@@ -30,7 +30,7 @@ from custody.checkpoints import read_identity
 from custody.checks import PAGE
 from custody.cosigning import cosign, evidence, load_policy
 from custody.entry import Appended, Record
-from custody.errors import DiskFullError, FfmpegError, InvalidStateError
+from custody.errors import DiskFullError, FfmpegError, IntegrityError, InvalidStateError
 from custody.files import DISK_FULL, disk_full, fsync_dir, write_atomic
 from custody.i18n import _
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
@@ -406,11 +406,8 @@ def _timestamp(site: Site, sealed: Sealed, tmp: Path) -> dict[str, Any] | None:
     try:
         ca_pem = ca_file.read_bytes()
         stamp = timestamps.request(url, sealed.manifest, timestamps.load_ca(ca_pem))
-    except Exception as exc:  # noqa: BLE001 - whatever the TSA answered, the export goes on
-        return {
-            "tsa": url,
-            "failed": str(getattr(exc, "reason", None) or exc) or type(exc).__name__,
-        }
+    except (OSError, IntegrityError) as exc:  # every TSA failure: the export goes on
+        return {"tsa": url, "failed": str(getattr(exc, "reason", None) or exc)}
     write_atomic(tmp / TIMESTAMP, stamp.token)
     write_atomic(tmp / TSA_CA, ca_pem)
     return {

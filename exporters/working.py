@@ -47,6 +47,17 @@ class BurnIn:
     label: str  # the camera's label, cut with "…" if it is wider than the frame
 
 
+# A working copy: H.264 MP4 any player reads, streamable from its start.
+H264_MP4 = {
+    "vcodec": "libx264",
+    "preset": "veryfast",
+    "crf": 23,
+    "pix_fmt": "yuv420p",
+    "movflags": "+faststart",
+    "f": "mp4",
+}
+
+
 def burn_in_layout(width: int, height: int, label: str) -> BurnIn | None:
     """The font, its size and the label that fit a `width` x `height` frame; None if no
     font is installed (the copy is then made without burned-in text)."""
@@ -133,15 +144,7 @@ def _render(
                 boxcolor="black@0.6",
                 boxborderw=BORDER,
             )
-        output = video.output(
-            str(out),
-            vcodec="libx264",
-            preset="veryfast",
-            crf=23,
-            pix_fmt="yuv420p",
-            movflags="+faststart",
-            f="mp4",
-        )
+        output = video.output(str(out), **H264_MP4)
     args = output.get_args()
     ffmpeg.run(
         args,

@@ -175,15 +175,6 @@ class TemplateStore:
             return None
         return self._name(match.groupdict())
 
-    def parse_name(self, directory: Path, name: str) -> SegmentName | None:
-        return self.parse(directory, name)
-
-    def camera_of(self, rel: str) -> str | None:
-        """The camera a store-relative path names (None: not a segment's path, or a
-        template without {camera}, where the whole store is the camera's)."""
-        match = self._path.fullmatch(rel)
-        return match.groupdict().get("camera") if match else None
-
     def vouches(self, rel: str, camera: str, start_us: int, end_us: int) -> bool:
         """The row's camera and start are what the file's name says (either of the two
         instants, for a name in the hour the autumn change repeats)."""
