@@ -433,19 +433,27 @@ def _settings(ctx: typer.Context) -> Settings:
     return load_settings({"home": obj.get("home"), "database_url": obj.get("database_url")})
 
 
-def _open(ctx: typer.Context, permission: Permission) -> Site:
+@contextmanager
+def _open(ctx: typer.Context, permission: Permission) -> Iterator[Site]:
     """The site, once the acting login is known to be a designated agent allowed to do
-    this (a refusal is recorded in the ledger and exits 5)."""
+    this (a refusal is recorded in the ledger and exits 5). Whatever the command
+    appended ends covered by a signed checkpoint, or it says which entries are not, and
+    why (custody/coverage.py)."""
+    from custody.coverage import cover, size_now
+    from custody.render import coverage_lines
     from requisition.agents import authorise
     from requisition.site import open_site
 
     site = open_site(_settings(ctx))
     try:
-        authorise(site, site.login, permission, " ".join(ctx.command_path.split()[1:]))
-    except BaseException:
+        since = size_now(site)
+        try:
+            authorise(site, site.login, permission, " ".join(ctx.command_path.split()[1:]))
+            yield site
+        finally:
+            _say(coverage_lines(cover(site, since)), err=True)
+    finally:
         site.close()
-        raise
-    return site
 
 
 def _papers(site: Site) -> PaperSigner:
@@ -454,6 +462,19 @@ def _papers(site: Site) -> PaperSigner:
     from requisition.papers import paper_signer
 
     return paper_signer(site, _passphrase())
+
+
+def _passphrase_at_hand() -> bool:
+    """Whether _passphrase would find one (a file, the environment, a terminal)."""
+    return bool(
+        os.environ.get("SCELLE_PASSPHRASE_FILE")
+        or os.environ.get("SCELLE_PASSPHRASE")
+        or sys.stdin.isatty()
+    )
+
+
+def _agent_running(site: Site) -> bool:
+    return site.settings.key_agent_socket.is_socket()
 
 
 def _passphrase(confirm: bool = False) -> bytes:
@@ -576,6 +597,20 @@ def config_show(
     _say(config_lines(rows))
 
 
+@keys_app.command("agent")
+def keys_agent(ctx: typer.Context) -> None:
+    """Hold the site key unlocked for unattended work, until stopped (SIGTERM, Ctrl-C).
+
+    Commands of the same Unix user then end with their ledger entries covered by a
+    signed checkpoint, and the nightly purge gets its destruction certificate, with no
+    passphrase on disk. It signs only what it reads in the ledger: checkpoints that
+    extend every earlier one, and the certificates of recorded purge runs."""
+    from requisition.key_agent import serve_agent
+
+    with _open(ctx, Permission.LEDGER_WRITE) as site:
+        serve_agent(site, _papers(site), lambda line: typer.echo(line, err=True))
+
+
 @keys_app.command("show")
 def keys_show(
     ctx: typer.Context,
@@ -654,28 +689,21 @@ def witness_serve(
     ] = "127.0.0.1:7380",
 ) -> None:
     """Answer C2SP tlog-witness add-checkpoint requests until stopped."""
-    import signal
 
-    from custody.witness_server import load_witness, make_server
+    from custody.witness_server import load_witness, make_server, serve_until_stopped
 
     host, _sep, port_text = listen.rpartition(":")
     if not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:  # 0: any free
         _fail(_("--listen must be HOST:PORT, e.g. 127.0.0.1:7380"), ExitCode.USAGE)
     witness = load_witness(directory, _passphrase())
     server = make_server(witness, host, int(port_text))
-    signal.signal(signal.SIGTERM, lambda _sig, _frame: server.shutdown())
     typer.echo(
         _("witness {name} listening on http://{host}:{port}/add-checkpoint").format(
             name=witness.name, host=host, port=server.server_address[1]
         ),
         err=True,
     )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_stopped(server)
 
 
 @ledger_app.command("checkpoint")
@@ -687,8 +715,11 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
     from custody.render import witnessed_lines
 
     with _open(ctx, Permission.LEDGER_WRITE) as site:
-        signer = site.signer(_passphrase())
-        _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+        if not _passphrase_at_hand() and _agent_running(site):
+            note = checkpoints.sign_by_agent(site.settings.key_agent_socket)
+        else:
+            signer = site.signer(_passphrase())
+            _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
         policy = load_policy(site.settings)
         witnessed = cosign(site.db, policy, note) if policy is not None else None
     if witnessed is None or policy is None:
@@ -1819,7 +1850,10 @@ def purge(
 
     with _open(ctx, Permission.PURGE) as site:
         moment = to_us(parse_time(now, site.settings.timezone)) if now else None
-        papers = None if dry_run else _papers(site)
+        # Unattended (no passphrase at hand, a key agent running): the agent makes the
+        # certificates from what the run recorded, once it is done.
+        by_agent = not dry_run and not _passphrase_at_hand() and _agent_running(site)
+        papers = None if dry_run or by_agent else _papers(site)
         report = run_purge(
             site,
             site.login,
@@ -1828,6 +1862,10 @@ def purge(
             signer=papers.signer if papers else None,
             pdf=papers.pdf if papers else None,
         )
+        if by_agent:
+            from requisition.key_agent import certificates_by_agent
+
+            _say(certificates_by_agent(site, report), err=True)
     if as_json:
         typer.echo(json_text(summary(report)))
     else:

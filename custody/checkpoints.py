@@ -164,10 +164,14 @@ def open_checkpoint(stored: StoredCheckpoint, identity: Identity) -> Checkpoint:
     return cp
 
 
-def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoint, str]:
-    """Sign the current tree head, after checking it extends every earlier checkpoint;
-    record it in the database (for this station) and append it to this station's file,
-    the file first checked for room and written in full before anything is committed."""
+def sign(
+    db: Database, checkpoint_file: Path, signer: Signer, extends: Checkpoint | None = None
+) -> tuple[Checkpoint, str]:
+    """Sign the current tree head, after checking it extends every earlier checkpoint
+    (and `extends`, the last one the key agent signed, which it holds in memory: a
+    database restored together with its checkpoint file is still caught); record it in
+    the database (for this station) and append it to this station's file, the file first
+    checked for room and written in full before anything is committed."""
     with db.write() as cur:
         identity = read_identity(cur)
         if public_raw(signer.public_key) != public_raw(identity.public_key):
@@ -181,8 +185,8 @@ def sign(db: Database, checkpoint_file: Path, signer: Signer) -> tuple[Checkpoin
         in_file = file_checkpoints(checkpoint_file)
         opened, _forged = usable(in_db, identity)
         opened += [(s, open_checkpoint(s, identity)) for s in in_file]
-        if opened:
-            last = max((cp for _, cp in opened), key=lambda c: c.size)
+        heads = [max((cp for _, cp in opened), key=lambda c: c.size)] if opened else []
+        for last in heads + ([extends] if extends is not None else []):
             if last.size > size or merkle.root_at(last.size, get) != last.root:
                 raise IntegrityError(
                     _(
@@ -242,3 +246,10 @@ def disavow(ledger: Ledger, actor: str, row: int, reason: str) -> StoredCheckpoi
         ),
     )
     return stored
+
+
+def sign_by_agent(socket_path: Path) -> str:
+    """The current head, signed by the key agent (custody/key_agent.py)."""
+    from custody.key_agent import ask
+
+    return str(ask(socket_path, "checkpoint")["note"])

@@ -65,6 +65,11 @@ class Settings:
         return self.key_file.with_name("documents.crt.pem")
 
     @property
+    def key_agent_socket(self) -> Path:
+        """Where `scelle keys agent` answers (custody/key_agent.py)."""
+        return self.home / "key-agent.sock"
+
+    @property
     def origin(self) -> str:
         """The checkpoint origin line of this site's ledger."""
         return f"{self.site_name}/ledger"

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from custody.checks import Report
     from custody.config import Settings
     from custody.cosigning import Witnessed
+    from custody.coverage import Coverage
     from custody.dbcopy import Copied
     from custody.policy import Policy
     from custody.verify import LedgerReport
@@ -506,3 +507,27 @@ def witnessed_lines(witnessed: Witnessed, policy: Policy) -> list[str]:
         for label, why in witnessed.collected.refused.items()
     ]
     return out
+
+
+def coverage_lines(coverage: Coverage | None) -> list[str]:
+    """What a command that appended says of its tail: nothing when it is signed (and
+    cosigned as the policy asks); else which entries are not, and why."""
+    if coverage is None:
+        return []
+    if not coverage.covered:
+        return [
+            _(
+                "note: ledger entries {first} to {last} are not covered by a signed "
+                "checkpoint: {why}; start 'scelle keys agent' or run 'scelle ledger checkpoint'"
+            ).format(first=coverage.signed, last=coverage.size - 1, why=coverage.why)
+        ]
+    if coverage.unwitnessed is not None:
+        return [
+            _("note: the checkpoint of {size} entries is signed but not cosigned ({why})").format(
+                size=coverage.signed, why=coverage.unwitnessed
+            )
+        ]
+    if coverage.witnessed is None or coverage.policy is None:
+        return []
+    lines = witnessed_lines(coverage.witnessed, coverage.policy)
+    return lines if not coverage.witnessed.quorum or len(lines) > 1 else []

@@ -55,8 +55,16 @@ class Site:
         with self.db.read() as cur:
             return checkpoints.read_identity(cur)
 
+    @cached_property
+    def unlocked(self) -> list[Signer]:
+        """The site key, once this process has unlocked it (a command that signs): the
+        entries it appends are then covered with it, without the key agent."""
+        return []
+
     def signer(self, passphrase: bytes) -> Signer:
-        return load_signer(self.settings.key_file, passphrase)
+        signer = load_signer(self.settings.key_file, passphrase)
+        self.unlocked[:] = [signer]
+        return signer
 
     def close(self) -> None:
         self.db.dispose()
@@ -160,9 +168,9 @@ def init_site(
             },
         )
         Ledger(db).append_many(db.login(), [genesis, document_key_record(settings, documents)])
-        checkpoint, _note = checkpoints.sign(db, settings.checkpoint_file, signer)
         if then is not None:
             then(Site(settings, db))
+        checkpoint, _note = checkpoints.sign(db, settings.checkpoint_file, signer)
     except BaseException:
         db.dispose()
         if created_home:

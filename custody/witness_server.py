@@ -12,6 +12,7 @@ The service is the standard library's threading HTTP server: one route, POST
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +81,27 @@ def load_witness(directory: Path, passphrase: bytes) -> Witness:
         logs.setdefault(words[1], []).append((key_name, key))
     signer = load_signer(directory / KEY, passphrase)
     return Witness(name, signer, logs, WitnessState(directory / STATE))
+
+
+class _Stopped(BaseException):
+    """SIGTERM: out of serve_forever (whose own shutdown() would wait on itself here)."""
+
+
+def serve_until_stopped(server: ThreadingHTTPServer) -> None:
+    """Serve until SIGTERM or Ctrl-C; requests under way finish (their threads are
+    joined), each update being one transaction of its own."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise _Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except (_Stopped, KeyboardInterrupt):
+        pass
+    finally:
+        server.server_close()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def make_server(

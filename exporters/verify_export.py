@@ -69,7 +69,7 @@ EXPORT_CHECKS = {
 }
 # Run after them by `scelle verify` (VERIFY.html does not check RFC 3161 tokens yet).
 TIMESTAMP_CHECKS = {"timestamp": N_("RFC 3161 timestamp on the manifest, as its ledger entry says")}
-# Run after them when the verifier gives a witness policy (`scelle verify --policy`).
+# Run after them when a witness policy is given (`scelle verify --policy`, VERIFY.html too).
 POLICY_CHECKS = {"witnesses": N_("cosignatures of the witness policy's quorum")}
 # What is read before any check runs; a failure there is reported under its id.
 BEFORE = {

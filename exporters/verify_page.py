@@ -27,7 +27,7 @@ from exporters import verify_text
 from exporters.french import FILE_ROLES
 from exporters.gaps import ENGLISH, FRENCH, WITHHELD
 from exporters.manifest import COVER_SUMS, FIXED, FORMAT, MAX_MANIFEST_BYTES
-from exporters.verify_export import BEFORE, EXPORT_CHECKS
+from exporters.verify_export import BEFORE, EXPORT_CHECKS, POLICY_CHECKS
 
 # The libraries inlined, in the order loaded, with the SHA-256 of each file as copied
 # from its npm tarball (templates/vendor/README.md says whence): a changed byte stops
@@ -71,6 +71,8 @@ def page_data() -> dict[str, Any]:
         "checks": {
             "export": _titles(EXPORT_CHECKS),
             "bundle": _titles(BUNDLE_CHECKS),
+            # run last when a witness policy is given, for an export or a bundle
+            "policy": _titles(POLICY_CHECKS),
             # what each reads before any check: the export's `keys` is not the bundle's
             "before": {"export": _titles(BEFORE), "bundle": _titles(BUNDLE_BEFORE)},
         },

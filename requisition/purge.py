@@ -406,7 +406,7 @@ def _interrupted(site: Site) -> list[int]:
         return [int(r) for (r,) in cur.fetchall()]
 
 
-def _uncertified(site: Site) -> list[int]:
+def uncertified(site: Site) -> list[int]:
     with site.db.read() as cur:
         cur.execute(
             "SELECT id FROM purge_run WHERE state IN ('done', 'partial') AND certificate IS NULL "
@@ -459,7 +459,7 @@ def purge(
             report.resumed.append(run)
         if signer is not None:
             report.certificates += [
-                certificate(site, run, signer, pdf) for run in _uncertified(site)
+                certificate(site, run, signer, pdf) for run in uncertified(site)
             ]
         report.exports = purge_exports(site, actor, real, holds, report.failures)
         report.attachments = purge_unexported_attachments(site, actor, real, holds, report.failures)

@@ -6,7 +6,8 @@
 // Cryptography comes from the browser (WebCrypto Ed25519, SHA-512) or from the inlined,
 // unchanged libraries named in templates/vendor/README.md (tweetnacl for Ed25519 where
 // WebCrypto lacks it; hash-wasm for streaming SHA-256 and BLAKE2b). This file only parses
-// the export's formats and follows RFC 9162 to fold Merkle proofs.
+// the export's formats, follows RFC 9162 to fold Merkle proofs and, given a witness policy,
+// C2SP tlog-cosignature to check the witnesses' cosignatures of the checkpoint.
 "use strict";
 
 const DATA = JSON.parse(document.getElementById("scelle-data").textContent);
@@ -28,10 +29,10 @@ const fail = (fr, en) => {
 };
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
+// Python's base64.b64decode(text, validate=True) accepts exactly these.
+const isB64 = (text) => typeof text === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(text) && text.length % 4 === 0;
 function unb64(text, what) {
-  if (typeof text !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4) {
-    fail(`${what} n'est pas en base64`, `${what} is not base64`);
-  }
+  if (!isB64(text)) fail(`${what} n'est pas en base64`, `${what} is not base64`);
   const bin = atob(text);
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
@@ -241,16 +242,15 @@ async function sshFingerprint(raw) {
 async function minisignKeyId(raw) {
   return (await sha256(concat(enc.encode("scelle minisign key id\n"), raw))).subarray(0, 8);
 }
-async function noteKeyId(name, raw) {
-  return (await sha256(concat(enc.encode(name + "\n"), new Uint8Array([1]), raw))).subarray(0, 4);
+// alg: the signature type, 1 for a note signature, 4 for a cosignature/v1.
+async function noteKeyId(name, raw, alg = 1) {
+  return (await sha256(concat(enc.encode(name + "\n"), new Uint8Array([alg]), raw))).subarray(0, 4);
 }
 
-// C2SP signed note holding a tlog checkpoint; returns {origin, size, root, body}.
-async function verifyCheckpoint(text, name, raw) {
+// C2SP signed note (custody/note.py parse_note): its body and signature lines [name, blob].
+function parseNote(text) {
   const at = text.indexOf("\n\n");
   if (at <= 0 || !text.endsWith("\n")) fail("le point de contrôle n'est pas une note signée", "the checkpoint is not a signed note");
-  const body = text.slice(0, at + 1);
-  const kid = await noteKeyId(name, raw);
   const signatures = [];
   for (const line of text.slice(at + 2, -1).split("\n")) {
     if (!line.startsWith("— ")) fail("note signée : ligne de signature invalide", "signed note: bad signature line");
@@ -263,6 +263,13 @@ async function verifyCheckpoint(text, name, raw) {
     }
     signatures.push([who, blob]);
   }
+  return { body: text.slice(0, at + 1), signatures };
+}
+
+// C2SP signed note holding a tlog checkpoint; returns {origin, size, root, body}.
+async function verifyCheckpoint(text, name, raw) {
+  const { body, signatures } = parseNote(text);
+  const kid = await noteKeyId(name, raw);
   const mine = signatures.find(([who, blob]) => who === name && equal(blob.subarray(0, 4), kid));
   if (!mine) fail(`le point de contrôle n'est pas signé par la clé ${name}`, `checkpoint is not signed by key ${name}`);
   if (!(await ed25519Verify(raw, mine[1].subarray(4), enc.encode(body)))) {
@@ -382,6 +389,8 @@ async function exportChecks(folder, report) {
   report.stage = "keys";
   const key = publicKeyFromPem(await folder.text("keys/signer.pub.pem"));
   report.key = key;
+  // The checkpoint, and the key name the site signs it with: the witnesses check reads them.
+  [report.checkpointFile, report.siteName] = ["ledger/checkpoint.txt", (manifest.site || {}).name];
   report.manifest = manifest;
   report.manifestSha = manifestSha;
   const steps = {};
@@ -631,6 +640,7 @@ async function bundleChecks(folder, report) {
   report.key = key;
   report.stage = "proof";
   const proof = parseCanonical(await folder.bytes("proof.json"), "proof.json");
+  [report.checkpointFile, report.siteName] = ["checkpoint.txt", proof.key_name];
   const files = new Set(DATA.bundle_files);
   if (folder.has(DATA.page)) files.add(DATA.page);
   const steps = {};
@@ -706,6 +716,141 @@ async function bundleChecks(folder, report) {
   return steps;
 }
 
+// ---------------------------------------------------------------- witnesses
+// custody/note.py parse_verifier_key: `<name>+<hex key id>+<base64(alg || key)>`.
+async function parseVkey(vkey, alg) {
+  const [name, hexId, ...rest] = vkey.split("+");
+  const key64 = rest.join("+"); // base64 has '+' too: split("+", 2) in Python
+  if (!rest.length) {
+    fail("la clé de vérification doit avoir la forme <nom>+<id de clé>+<clé en base64>", "verifier key must be <name>+<key id>+<base64 key>");
+  }
+  if (!name) fail("nom de clé invalide '' : ni espace ni '+' admis", "invalid key name '': no spaces or '+' allowed");
+  if (!isB64(key64)) fail("clé de vérification : la clé n'est pas en base64", "verifier key: key is not base64");
+  const raw = unb64(key64);
+  if (raw.length !== 33 || raw[0] !== alg) fail("clé de vérification : ce n'est pas une clé Ed25519", "verifier key: not an Ed25519 key");
+  if (hex(await noteKeyId(name, raw.subarray(1), alg)) !== hexId.toLowerCase()) {
+    fail("clé de vérification : l'identifiant de clé ne correspond pas au nom et à la clé", "verifier key: key id does not match name and key");
+  }
+  return { name, key: raw.subarray(1) };
+}
+
+// custody/policy.py parse_policy: a C2SP tlog-policy (log, witness, group and quorum
+// lines), read by the same rules and refused for the same reasons.
+async function parsePolicy(text, file) {
+  const no = (fr, en) => fail(`${file} : ${fr}`, `${file}: ${en}`);
+  const policy = { logs: [], witnesses: new Map(), groups: new Map(), quorum: "none" };
+  let quorums = 0;
+  // Python reads the file with universal newlines: \r\n and \r end a line too.
+  const lines = text.replace(/\r\n?/g, "\n").split("\n");
+  for (let n = 1; n <= lines.length; n += 1) {
+    const words = pyWords(lines[n - 1].split("#")[0]);
+    if (!words.length) continue;
+    const bad = (fr, en) => no(`politique de témoins, ligne ${n} : ${fr}`, `witness policy, line ${n}: ${en}`);
+    const vkey = (v, alg, why) => parseVkey(v, alg).catch((e) => (e instanceof CheckFailure ? why(e.fr, e.en) : Promise.reject(e)));
+    const [kind, ...args] = words;
+    const defined = new Set([...policy.witnesses.keys(), ...policy.groups.keys()]);
+    const twice = (label) => {
+      if (defined.has(label) || label === "none") bad(`${label} est défini deux fois`, `${label} is defined twice`);
+    };
+    if (kind === "log" && (args.length === 1 || args.length === 2)) {
+      policy.logs.push(await vkey(args[0], 1, no));
+    } else if (kind === "witness" && (args.length === 2 || args.length === 3)) {
+      twice(args[0]);
+      const w = await vkey(args[1], 4, bad);
+      // One cosignature must never count twice: the v1 message does not bind the name.
+      if ([...policy.witnesses.values()].some((x) => x.name === w.name || equal(x.key, w.key))) {
+        bad("la clé ou le nom de clé d'un témoin figure deux fois", "a witness's key or key name is listed twice");
+      }
+      if (args.length === 3 && !/^https?:\/\//.test(args[2])) bad("l'URL d'un témoin n'est pas en http ou https", "a witness URL is not http or https");
+      policy.witnesses.set(args[0], w);
+    } else if (kind === "group" && args.length >= 3) {
+      const [label, k, ...members] = args;
+      twice(label);
+      if (members.some((m) => !defined.has(m)) || new Set(members).size !== members.length) {
+        bad("les membres d'un groupe doivent être définis avant, une fois chacun", "group members must be defined before, once each");
+      }
+      const threshold = k === "all" ? members.length : k === "any" ? 1 : /^[0-9]{1,3}$/.test(k) ? Number(k) : 0;
+      if (!(threshold >= 1 && threshold <= members.length)) {
+        bad("le seuil d'un groupe est all, any, ou de 1 à son nombre de membres", "a group's threshold is all, any or 1 to its number of members");
+      }
+      policy.groups.set(label, { threshold, members });
+    } else if (kind === "quorum" && args.length === 1) {
+      if (args[0] !== "none" && !defined.has(args[0])) bad(`le quorum nomme ${args[0]}, défini nulle part avant`, `the quorum names ${args[0]}, defined nowhere before`);
+      policy.quorum = args[0];
+      quorums += 1;
+    } else {
+      bad("attendu : log, witness, group ou quorum avec leurs champs", "expected log, witness, group or quorum with their fields");
+    }
+  }
+  if (quorums !== 1) no("une politique de témoins a exactement une ligne quorum", "a witness policy has exactly one quorum line");
+  if (Math.max(policy.logs.length, policy.witnesses.size, policy.groups.size) > 32) {
+    no("une politique de témoins liste au plus 32 registres, témoins et groupes", "a witness policy lists at most 32 logs, witnesses and groups");
+  }
+  return policy;
+}
+
+function quorumMet(policy, names) {
+  const met = (label) => {
+    if (policy.witnesses.has(label)) return names.has(policy.witnesses.get(label).name);
+    const group = policy.groups.get(label);
+    return group.members.filter(met).length >= group.threshold;
+  };
+  return policy.quorum === "none" || met(policy.quorum);
+}
+
+// C2SP tlog-cosignature (custody/cosignature.py verified_cosignatures): the names of the
+// policy's witnesses with a line `— <name> base64(key id || u64 time || Ed25519
+// signature)` that verifies over "cosignature/v1\ntime <time>\n" and the checkpoint body,
+// key id = SHA-256(<name> || 0x0A || 0x04 || key)[:4]. Every other line is ignored.
+async function cosigners(note, policy) {
+  const found = new Set();
+  for (const [who, blob] of note.signatures) {
+    const w = [...policy.witnesses.values()].find((x) => x.name === who);
+    if (!w || blob.length !== 4 + 8 + 64 || !equal(blob.subarray(0, 4), await noteKeyId(who, w.key, 4))) continue;
+    const time = new DataView(blob.buffer, blob.byteOffset + 4, 8).getBigUint64(0);
+    if (time >= 2n ** 63n) continue;
+    const message = enc.encode(`cosignature/v1\ntime ${time}\n${note.body}`);
+    if (await ed25519Verify(w.key, blob.subarray(12), message).catch(() => false)) found.add(who);
+  }
+  return [...found].sort();
+}
+
+// `scelle verify --policy`'s witnesses check: the site key is one of the policy's logs (if
+// it names any) and the cosignatures that verify meet its quorum. Returns who vouched.
+async function checkWitnesses(file, folder, report) {
+  let text;
+  try {
+    text = utf8.decode(new Uint8Array(await file.arrayBuffer()));
+  } catch (e) {
+    fail(`${file.name} n'est pas un texte en UTF-8`, `${file.name} is not UTF-8 text`);
+  }
+  const policy = await parsePolicy(text, file.name);
+  if (policy.logs.length && !policy.logs.some((l) => l.name === report.siteName && equal(l.key, report.key.raw))) {
+    fail("la clé du site ne figure pas parmi les registres de la politique", "the site's key is not one of the policy's logs");
+  }
+  const names = await cosigners(parseNote(await folder.text(report.checkpointFile)), policy);
+  if (!quorumMet(policy, new Set(names))) {
+    fail(
+      `le point de contrôle est contresigné par ${names.join(", ") || "aucun témoin de la politique"} : ce n'est pas le quorum de la politique`,
+      `the checkpoint is cosigned by ${names.join(", ") || "no witness of the policy"}: not the policy's quorum`,
+    );
+  }
+  if (names.length) {
+    return both(`témoins qui se portent garants de son point de contrôle : ${names.join(", ")}`, `witnesses that vouch for its checkpoint: ${names.join(", ")}`);
+  }
+  return "";
+}
+
+// Without a policy: the names on the checkpoint's other signature lines, not checked.
+async function namedCosigners(folder, report) {
+  try {
+    const note = parseNote(await folder.text(report.checkpointFile));
+    return [...new Set(note.signatures.map(([who]) => who))].filter((who) => who !== report.siteName).sort();
+  } catch (e) {
+    return [];
+  }
+}
+
 // ---------------------------------------------------------------- completeness
 function completeness(manifest) {
   const gaps = [];
@@ -760,7 +905,7 @@ function setVerdict(status, first, fr, en) {
   v.replaceChildren(el("strong", {}, both(fr, en)));
 }
 
-function addRow(id, title, failure) {
+function addRow(id, title, failure, detail) {
   const ok = failure === null;
   const row = el(
     "tr",
@@ -768,7 +913,7 @@ function addRow(id, title, failure) {
     el("td", { class: "status" }, ok ? "OK" : "ÉCHEC / FAIL"),
     el("td", {}, el("code", {}, id)),
     el("td", {}, both(title.fr, title.en)),
-    el("td", {}, failure ? both(failure.fr, failure.en) : ""),
+    el("td", {}, failure ? both(failure.fr, failure.en) : detail || ""),
   );
   $("checks").append(row);
 }
@@ -820,16 +965,35 @@ async function run(fileList) {
     };
     titles = { "expected-key": DATA.checks.before[kind]["expected-key"], ...titles };
   }
+  // With a witness policy, its check comes last (`scelle verify --policy`); without one,
+  // the names on the checkpoint's cosignature lines are shown, not checked.
+  const policyFile = $("witness-policy").files[0];
+  if (policyFile) {
+    steps.witnesses = () => checkWitnesses(policyFile, folder, report);
+    titles.witnesses = DATA.checks.policy.witnesses;
+  } else {
+    const names = await namedCosigners(folder, report);
+    if (names.length) {
+      $("facts").append(
+        el("dt", {}, both("Témoins", "Witnesses")),
+        el("dd", {}, both(
+          `son point de contrôle porte des contresignatures de ${names.join(", ")} : non vérifiées (donnez la politique de témoins)`,
+          `its checkpoint carries cosignatures by ${names.join(", ")}: not checked (give the witness policy)`,
+        )),
+      );
+    }
+  }
   const failures = [];
   for (const [id, title] of Object.entries(titles)) {
     let failure = null;
+    let detail = "";
     try {
-      await steps[id]();
+      detail = await steps[id]();
     } catch (e) {
       failure = e instanceof CheckFailure ? e : new CheckFailure(`malformé : ${e.message}`, `malformed: ${e.message}`);
       failures.push([id, failure]);
     }
-    addRow(id, title, failure);
+    addRow(id, title, failure, detail);
   }
   if (failures.length) {
     const [id, why] = failures[0];
@@ -935,11 +1099,14 @@ function showGaps(state, manifest) {
 
 // One run at a time: while a folder is being checked, no other can be picked (a second
 // run finishing first would otherwise have its verdict overwritten by the first's).
-$("export-folder").addEventListener("change", (event) => {
-  const inputs = [$("export-folder"), $("expected-key")];
+function start() {
+  const inputs = [$("export-folder"), $("expected-key"), $("witness-policy")];
   inputs.forEach((input) => (input.disabled = true));
-  run(event.target.files)
+  run($("export-folder").files)
     .catch((e) => setVerdict("failed", "", `Erreur inattendue : ${e}`, `Unexpected error: ${e}`))
     .finally(() => inputs.forEach((input) => (input.disabled = false)));
-});
+}
+$("export-folder").addEventListener("change", start);
+// A policy given (or changed) after the folder: the folder is checked again with it.
+$("witness-policy").addEventListener("change", () => $("export-folder").files.length && start());
 setVerdict("waiting", "", "Choisissez le dossier de l'export.", "Pick the export's folder.");

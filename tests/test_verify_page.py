@@ -4,28 +4,40 @@ The page is opened from file:// as an investigator opens it from the USB key, th
 folder is picked through `<input id="export-folder" webkitdirectory>`, and the verdict is
 read from `#verdict` (`data-status`, `data-first-failure`): for a real demo export, for each
 case of the export tamper matrix (the first failure must be the one `scelle verify` names),
-for a ledger bundle, and again with WebCrypto's Ed25519 removed so that the vendored
-implementation does the work. Every request the page makes is logged: none may leave
-file://.
+for a ledger bundle, for an export whose checkpoint a real witness cosigned (with and without
+the witness policy, `<input id="witness-policy">`), and again with WebCrypto's Ed25519
+removed so that the vendored implementation does the work. Every request the page makes is
+logged: none may leave file://.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custody.checks import PAGE
+from custody.cosignature import cosign, cosigner_vkey, parse_cosigner_vkey
+from custody.errors import InputError
+from custody.keys import Signer
+from custody.note import verifier_key
+from custody.policy import read_policy
 from exporters.verify_export import TIMESTAMP_CHECKS
 from exporters.verify_page import VENDOR, page_bytes
 from tests.conftest import ADMIN, require_tool, run_cli
 from tests.test_export import TAMPERS, Export, export, flip
+from tests.test_witness import NAME as WITNESS
+from tests.test_witness import make_witness
 
 __all__ = ["export"]  # the module-scoped demo export fixture, shared with test_export
 
@@ -51,13 +63,17 @@ class Page:
     def __init__(self, driver: Any) -> None:
         self.driver = driver
 
-    def verify(self, page: Path, folder: Path, expected_key: str = "") -> dict[str, Any]:
+    def verify(
+        self, page: Path, folder: Path, expected_key: str = "", policy: Path | None = None
+    ) -> dict[str, Any]:
         from selenium.webdriver.common.by import By
 
         self.driver.get_log("performance")  # forget the previous page's requests
         self.driver.get(page.as_uri())
         if expected_key:
             self.driver.find_element(By.ID, "expected-key").send_keys(expected_key)
+        if policy is not None:
+            self.driver.find_element(By.ID, "witness-policy").send_keys(str(policy))
         self.driver.find_element(By.ID, "export-folder").send_keys(str(folder))
         verdict = self.driver.find_element(By.ID, "verdict")
         deadline = time.monotonic() + 120
@@ -74,6 +90,7 @@ class Page:
                 (r.get_attribute("data-check"), r.get_attribute("data-ok") == "true") for r in rows
             ],
             "facts": self.driver.find_element(By.ID, "facts").text,
+            "table": self.driver.find_element(By.ID, "checks").text,
             "gaps": self.driver.find_element(By.ID, "gaps").text,
             "requests": self.requests(),
         }
@@ -110,9 +127,12 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Page]:
         driver.quit()
 
 
-def cli_verdict(root: Path, key: str | None = None) -> tuple[str, str | None]:
+def cli_verdict(
+    root: Path, key: str | None = None, policy: Path | None = None
+) -> tuple[str, str | None]:
     """`scelle verify --json`'s verdict, as the page must state it."""
     args = ["verify", str(root), "--json"] + (["--key", key] if key else [])
+    args += ["--policy", str(policy)] if policy else []
     shown = json.loads(run_cli(args).stdout)
     return shown["status"], shown["first_failure"]
 
@@ -148,18 +168,20 @@ def test_the_page_verifies_the_demo_export(browser: Page, export: Export) -> Non
     assert pinned["checks"][0] == ("expected-key", True) and pinned["status"] == "partial"
 
 
-@pytest.fixture(scope="module")
-def complete_export(export: Export, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second requisition on the demo site, for the demo camera whose footage has no
-    gap: a complete export."""
-    env = {
+def demo_env(export: Export) -> dict[str, str]:
+    return {
         "SCELLE_HOME": str(export.site),
         "SCELLE_PASSPHRASE_FILE": str(export.site / "demo-passphrase"),
         "LOGNAME": "demo-operator",
     }
+
+
+def extract_complete(out: Path, env: dict[str, str], pv: str = "PV 2026/009999") -> Path:
+    """Another requisition on the demo site, for the demo camera whose footage has no gap,
+    extracted into `out`: a complete export."""
     made = run_cli(
         [
-            "requisition", "register", "--legal-basis", "60-1", "--pv", "PV 2026/009999",
+            "requisition", "register", "--legal-basis", "60-1", "--pv", pv,
             "--officer", "Brigadier Test", "--unit", "BSU Villeurbanne", "--reason", "test",
             "--window", "C-012=29/11/2026 14h00/14h02",
         ],
@@ -169,10 +191,14 @@ def complete_export(export: Export, tmp_path_factory: pytest.TempPathFactory) ->
     rid = made.stdout.split()[1]
     approved = run_cli(["requisition", "approve", rid], env=env | {"LOGNAME": "demo-supervisor"})
     assert approved.exit_code == 0, approved.stderr
-    out = tmp_path_factory.mktemp("complete")
     extracted = run_cli(["requisition", "extract", rid, "--out", str(out)], env=env)
     assert extracted.exit_code == 0 and "complete: no gap" in extracted.stdout, extracted.stderr
     return out / rid
+
+
+@pytest.fixture(scope="module")
+def complete_export(export: Export, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return extract_complete(tmp_path_factory.mktemp("complete"), demo_env(export))
 
 
 def test_the_page_reports_ok_for_a_complete_export(browser: Page, complete_export: Path) -> None:
@@ -351,3 +377,274 @@ def test_the_page_is_listed_in_the_manifest_and_inlines_its_libraries(export: Ex
         data = (Path(__file__).parent.parent / "templates" / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == digest
         assert data.decode() in text
+
+
+# --- witnesses: the checkpoint's cosignatures (C2SP tlog-cosignature), as `scelle verify
+# --policy` checks them -----------------------------------------------------------------
+
+
+@dataclass
+class Witnessed:
+    path: Path  # a complete export whose checkpoint the witness cosigned
+    policy: Path  # the site's witness policy: that witness, and its quorum
+    witness_vkey: str
+    site_vkey: str
+
+
+@pytest.fixture(scope="module")
+def witnessed(export: Export, tmp_path_factory: pytest.TempPathFactory) -> Witnessed:
+    """An export of the demo site once a witness follows it: a real `scelle witness serve`
+    on 127.0.0.1 (tests/test_witness.py), named in the site's policy."""
+    root = tmp_path_factory.mktemp("witnessed")
+    env = demo_env(export)
+    site_vkey = run_cli(["keys", "show", "--vkey"], env=env).stdout.strip()
+    server = make_witness(root, site_vkey)
+    try:
+        policy = root / "witnesses.txt"
+        base = server.url.removesuffix("/add-checkpoint")
+        policy.write_text(f"witness prefecture {server.vkey} {base}\nquorum prefecture\n")
+        witnessing = env | {"SCELLE_WITNESS_POLICY": str(policy)}
+        path = extract_complete(root / "out", witnessing, pv="PV 2026/009998")
+    finally:
+        server.process.kill()
+        server.process.wait()
+    assert f"\u2014 {WITNESS} " in (path / "ledger" / "checkpoint.txt").read_text()
+    return Witnessed(path, policy, server.vkey, site_vkey)
+
+
+def another_witness(name: str = "witness.other.test/w") -> str:
+    return cosigner_vkey(name, Signer(Ed25519PrivateKey.generate()).public_key)
+
+
+def test_the_page_names_the_witnesses_that_vouch(
+    browser: Page, witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """With the policy, the cosignature is checked and the witness named; without it, the
+    name is listed, not checked, and the verdict is the same: as `scelle verify`."""
+    root, policy = witnessed.path, witnessed.policy
+    seen = browser.verify(root / PAGE, root, policy=policy)
+    assert (seen["status"], seen["first_failure"]) == ("ok", None), seen
+    assert cli_verdict(root, policy=policy) == ("ok", None)
+    assert seen["checks"][-1] == ("witnesses", True)
+    assert f"witnesses that vouch for its checkpoint: {WITNESS}" in seen["table"]
+    assert "not checked" not in seen["facts"]
+
+    plain = browser.verify(root / PAGE, root)
+    assert (plain["status"], plain["first_failure"]) == cli_verdict(root) == ("ok", None)
+    assert "witnesses" not in [ident for ident, _ok in plain["checks"]]
+    assert f"contresignatures de {WITNESS} : non vérifiées" in plain["facts"]
+    assert f"cosignatures by {WITNESS}: not checked (give the witness policy)" in plain["facts"]
+    # The policy given after the folder: the folder is checked again, with it.
+    from selenium.webdriver.common.by import By
+
+    browser.driver.find_element(By.ID, "witness-policy").send_keys(str(policy))
+    deadline = time.monotonic() + 60
+    while not browser.driver.find_elements(By.CSS_SELECTOR, '#checks tr[data-check="witnesses"]'):
+        assert time.monotonic() < deadline, "the page did not check the folder again"
+        time.sleep(0.05)
+    verdict = browser.driver.find_element(By.ID, "verdict")
+    assert verdict.get_attribute("data-status") == "ok"
+    assert "not checked" not in browser.driver.find_element(By.ID, "facts").text
+
+    # A policy that names its logs vouches for those only: a key of the same name is not it.
+    site = witnessed.site_vkey.split("+")[0]
+    stranger = verifier_key(site, Signer(Ed25519PrivateKey.generate()).public_key)
+    for log, verdict in ((witnessed.site_vkey, ("ok", None)), (stranger, ("failed", "witnesses"))):
+        named = tmp_path / f"logs-{verdict[0]}.txt"
+        named.write_text(
+            f"log {log}\nwitness prefecture {witnessed.witness_vkey}\nquorum prefecture\n"
+        )
+        seen = browser.verify(root / PAGE, root, policy=named)
+        assert (seen["status"], seen["first_failure"]) == verdict, seen
+        assert cli_verdict(root, policy=named) == verdict
+
+
+def cosignature_flipped(root: Path) -> None:
+    """One bit of the witness's Ed25519 signature, on its line of the checkpoint."""
+    path = root / "ledger" / "checkpoint.txt"
+    lines = path.read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(f"\u2014 {WITNESS} "))
+    blob = bytearray(base64.b64decode(lines[at].split(" ")[2]))
+    blob[4 + 8 + 20] ^= 0x01
+    lines[at] = f"\u2014 {WITNESS} {base64.b64encode(bytes(blob)).decode()}"
+    path.write_text("\n".join(lines))
+
+
+def test_the_page_fails_when_the_cosignatures_miss_the_quorum(
+    browser: Page, witnessed: Witnessed, tmp_path: Path
+) -> None:
+    root = witnessed.path
+    both = tmp_path / "both.txt"  # the witness, and another that never cosigned
+    both.write_text(
+        f"witness prefecture {witnessed.witness_vkey}\nwitness other {another_witness()}\n"
+        "group both all prefecture other\nquorum both\n"
+    )
+    other = tmp_path / "other.txt"
+    other.write_text(f"witness other {another_witness(WITNESS)}\nquorum other\n")
+    for policy, names in ((both, WITNESS), (other, "no witness of the policy")):
+        seen = browser.verify(root / PAGE, root, policy=policy)
+        assert (seen["status"], seen["first_failure"]) == ("failed", "witnesses"), seen
+        assert cli_verdict(root, policy=policy) == ("failed", "witnesses")
+        assert f"the checkpoint is cosigned by {names}: not the policy's quorum" in seen["text"]
+        assert all(ok for ident, ok in seen["checks"] if ident != "witnesses")
+
+    # A cosignature altered by one bit does not count; unchecked, its name is still listed.
+    forged = tmp_path / root.name
+    shutil.copytree(root, forged)
+    cosignature_flipped(forged)
+    seen = browser.verify(forged / PAGE, forged, policy=witnessed.policy)
+    assert (seen["status"], seen["first_failure"]) == ("failed", "witnesses"), seen
+    assert cli_verdict(forged, policy=witnessed.policy) == ("failed", "witnesses")
+    assert "aucun témoin de la politique" in seen["text"]
+    plain = browser.verify(forged / PAGE, forged)
+    assert (plain["status"], plain["first_failure"]) == cli_verdict(forged) == ("ok", None)
+    assert f"cosignatures by {WITNESS}: not checked" in plain["facts"]
+
+    # A policy scelle refuses to read (one key under two names): the page refuses it too.
+    twice = tmp_path / "twice.txt"
+    _name, key = parse_cosigner_vkey(witnessed.witness_vkey)
+    twice.write_text(
+        f"witness a {witnessed.witness_vkey}\nwitness b {cosigner_vkey('w.test/b', key)}\n"
+        "quorum a\n"
+    )
+    seen = browser.verify(root / PAGE, root, policy=twice)
+    assert (seen["status"], seen["first_failure"]) == ("failed", "witnesses"), seen
+    assert (
+        "twice.txt: witness policy, line 2: a witness's key or key name is listed" in seen["text"]
+    )
+    assert run_cli(["verify", str(root), "--policy", str(twice)]).exit_code == 3
+
+
+def test_the_page_checks_a_bundles_cosignatures(
+    browser: Page, export: Export, tmp_path: Path
+) -> None:
+    """A ledger bundle's checkpoint.txt with a cosignature line: checked as an export's
+    (`scelle ledger verify --bundle` takes no policy: it must still pass without one)."""
+    env = {"SCELLE_HOME": str(export.site), "LOGNAME": ADMIN}
+    bundle = tmp_path / "bundle"
+    made = run_cli(["ledger", "export", "--out", str(bundle), "--reason", "contrôle"], env=env)
+    assert made.exit_code == 0, made.stderr
+    signer = Signer(Ed25519PrivateKey.generate())
+    note = (bundle / "checkpoint.txt").read_text()
+    body = note.partition("\n\n")[0] + "\n"
+    (bundle / "checkpoint.txt").write_text(note + cosign(body, WITNESS, signer, int(time.time())))
+    sums = (bundle / "SHA256SUMS").read_text().splitlines()
+    digest = hashlib.sha256((bundle / "checkpoint.txt").read_bytes()).hexdigest()
+    (bundle / "SHA256SUMS").write_text(
+        "".join(
+            f"{digest}  checkpoint.txt\n" if line.endswith("  checkpoint.txt") else f"{line}\n"
+            for line in sums
+        )
+    )
+    assert run_cli(["ledger", "verify", "--bundle", str(bundle)]).exit_code == 0
+    policy = tmp_path / "policy.txt"
+    policy.write_text(f"witness w {cosigner_vkey(WITNESS, signer.public_key)}\nquorum w\n")
+    seen = browser.verify(bundle / PAGE, bundle, policy=policy)
+    assert (seen["status"], seen["first_failure"]) == ("ok", None), seen
+    assert seen["checks"][-1] == ("witnesses", True)
+    assert f"witnesses that vouch for its checkpoint: {WITNESS}" in seen["table"]
+    plain = browser.verify(bundle / PAGE, bundle)
+    assert (plain["status"], plain["first_failure"]) == ("ok", None), plain
+    assert f"cosignatures by {WITNESS}: not checked" in plain["facts"]
+    other = tmp_path / "other.txt"
+    other.write_text(f"witness w {another_witness(WITNESS)}\nquorum w\n")
+    seen = browser.verify(bundle / PAGE, bundle, policy=other)
+    assert (seen["status"], seen["first_failure"]) == ("failed", "witnesses"), seen
+
+
+READ = """
+const [text, file, subsets, done] = arguments;
+parsePolicy(text, file).then(
+  (p) => done({
+    quorum: p.quorum,
+    witnesses: [...p.witnesses].map(([label, w]) => [label, w.name]),
+    groups: [...p.groups].map(([label, g]) => [label, g.threshold, g.members]),
+    logs: p.logs.map((l) => l.name),
+    met: subsets.map((names) => quorumMet(p, new Set(names))),
+  }),
+  (e) => done({ refused: e.en }),
+);
+"""
+
+
+def test_the_page_reads_witness_policies_as_scelle_does(
+    browser: Page, export: Export, tmp_path: Path
+) -> None:
+    """custody/policy.py's rules, case by case: the same policies accepted, read alike (their
+    quorum met by the same witnesses), the others refused for the same reason."""
+    key = Signer(Ed25519PrivateKey.generate()).public_key
+    a, b, c = (
+        cosigner_vkey("w.test/a", key),
+        another_witness("w.test/b"),
+        another_witness("w.test/c"),
+    )
+    log = verifier_key("csv.test", Signer(Ed25519PrivateKey.generate()).public_key)
+    name, kid, raw = a.split("+", 2)
+    cases = [
+        f"witness a {a}\nquorum a\n",
+        f"# the prefecture\nwitness a {a} https://w.test # it\n\nwitness b {b}\ngroup g any a b\n"
+        "quorum g\n",
+        f"witness a {a}\nwitness b {b}\nwitness c {c}\ngroup g 2 a b c\ngroup h all g c\n"
+        "quorum h\n",
+        f"log {log} https://csv.test\nwitness a {a}\ngroup g 001 a\nquorum none\n",
+        f"witness a {a}\r\nquorum a # a comment ends at a lone CR\rwitness b {b}\r\n",
+        f"witness a {a}\u00a0https://w.test\u3000\nquorum a\n",  # Unicode spaces
+        f"witness __proto__ {a}\ngroup constructor all __proto__\nquorum constructor\n",
+        f"witness a {another_witness('témoin.test/é')}\nquorum a\n",
+        f"witness a {name}+{kid.upper()}+{raw}\nquorum a\n",
+        # refused
+        f"\ufeffwitness a {a}\nquorum a\n",
+        f"witness a {a}\nwitness b {cosigner_vkey('w.test/b', key)}\nquorum a\n",  # one key
+        f"witness a {a}\nwitness b {a.replace('w.test/a', 'w.test/b', 1)}\nquorum a\n",
+        f"witness a {a}\nwitness b {another_witness('w.test/a')}\nquorum a\n",
+        f"witness a {a}\nwitness a {b}\nquorum a\n",
+        f"witness none {a}\nquorum none\n",
+        f"witness a {a} ftp://w.test\nquorum a\n",
+        f"witness a {a}\ngroup g \u00b2 a\nquorum g\n",
+        f"witness a {a}\ngroup g 0 a\nquorum g\n",
+        f"witness a {a}\ngroup g 2 a\nquorum g\n",
+        f"witness a {a}\ngroup g 1 a a\nquorum g\n",
+        f"witness a {a}\ngroup g 1 b\nquorum g\n",
+        f"witness a {a}\ngroup a 1 a\nquorum a\n",
+        f"quorum a\nwitness a {a}\n",
+        f"witness a {a}\nquorum a\nquorum a\n",
+        f"witness a {a}\n",
+        "",
+        f"witness a {name}+{kid}+{raw[:-4]}AAA=\nquorum a\n",
+        f"witness a {name}+{kid}+{raw[:-2]}\nquorum a\n",  # not base64: padding missing
+        f"witness a {log}\nquorum a\n",
+        f"log {a}\nquorum none\n",
+        f"log {log} x y\nquorum none\n",
+        "witness a w.test+abcd\nquorum a\n",
+        "witness a +abcd+AAAA\nquorum a\n",
+        "witness a w.test+abcd+AA=A\nquorum a\n",
+        f"witness a {a}\nfrobnicate\nquorum a\n",
+        "".join(f"witness w{i} {another_witness(f'w.test/{i}')}\n" for i in range(33))
+        + "quorum none\n",
+    ]
+    browser.driver.get((export.path / PAGE).as_uri())
+    browser.driver.set_script_timeout(30)
+    for number, text in enumerate(cases):
+        path = tmp_path / f"policy-{number}.txt"
+        path.write_bytes(text.encode())
+        try:
+            policy = read_policy(path)
+        except InputError as refused:
+            seen = browser.driver.execute_async_script(READ, text, str(path), [])
+            # The page holds no URL, even in a message (see the test above): it words that
+            # rule without one.
+            said = refused.message.replace(
+                "starts with http:// or https://", "is not http or https"
+            )
+            assert seen == {"refused": said}, (number, text)
+            continue
+        names = [w.name for w in policy.witnesses.values()]
+        subsets = [list(s) for k in range(len(names) + 1) for s in combinations(names, k)]
+        seen = browser.driver.execute_async_script(READ, text, str(path), subsets)
+        assert seen == {
+            "quorum": policy.quorum,
+            "witnesses": [[label, w.name] for label, w in policy.witnesses.items()],
+            "groups": [[label, g.threshold, list(g.members)] for label, g in policy.groups.items()],
+            "logs": [n for n, _key, _url in policy.logs],
+            "met": [policy.satisfied(s) for s in subsets],
+        }, (number, text)

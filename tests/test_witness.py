@@ -464,3 +464,17 @@ def test_a_policy_never_counts_one_witness_twice() -> None:
     with pytest.raises(InputError, match="threshold"):
         parse_policy(f"witness a {one}\ngroup g \u00b2 a\nquorum g\n")
     assert parse_policy(f"witness a {one}\nquorum a\n").satisfied({"w.test/a"})
+
+
+def test_sigterm_stops_the_witness_and_it_resumes_where_it_was(witness: Server, log: Log) -> None:
+    """As systemd stops it: at once, exit 0; restarted, it holds the size it cosigned."""
+    assert witness.post(log.request(0))[0] == 200
+    witness.process.terminate()
+    assert witness.process.wait(timeout=10) == 0
+    again = start(witness.directory, witness.env, witness.vkey)
+    try:
+        status, body, _type = again.post(log.request(0))  # size 3 held: old 0 is stale
+        assert (status, body) == (409, "3\n")
+    finally:
+        again.process.kill()
+        again.process.wait()
