@@ -711,8 +711,10 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
     """Sign the current tree head and print the checkpoint (C2SP signed note); with a
     witness policy, with the cosignatures of the witnesses that vouch for it."""
     from custody import checkpoints
+    from custody.checkpoint_stamps import stamp_checkpoint
     from custody.cosigning import cosign, evidence, load_policy
-    from custody.render import witnessed_lines
+    from custody.note import parse_checkpoint, parse_note
+    from custody.render import stamp_lines, witnessed_lines
 
     with _open(ctx, Permission.LEDGER_WRITE) as site:
         if not _passphrase_at_hand() and _agent_running(site):
@@ -720,8 +722,10 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
         else:
             signer = site.signer(_passphrase())
             _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+        stamped = stamp_checkpoint(site.db, site.settings, note)
         policy = load_policy(site.settings)
         witnessed = cosign(site.db, policy, note) if policy is not None else None
+    _say(stamp_lines(stamped, parse_checkpoint(parse_note(note).body).size), err=True)
     if witnessed is None or policy is None:
         typer.echo(note, nl=False)
         return
@@ -863,6 +867,17 @@ def ledger_verify(
         str | None,
         typer.Option("--key", help=N_("With --bundle: the site key fingerprint you trust.")),
     ] = None,
+    witness_policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help=N_("With --bundle: a witness policy (C2SP tlog-policy): check the cosignatures."),
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help=N_("With --bundle: JSON output: checks, witnesses.")),
+    ] = False,
     audit_index: Annotated[
         bool,
         typer.Option("--audit-index", help=N_("Also re-derive the audit index from every entry.")),
@@ -871,22 +886,36 @@ def ledger_verify(
     """Recompute every leaf and root; check every checkpoint's signature and consistency.
 
     With --bundle, check an exported slice of the ledger offline instead."""
+    if bundle is None and (witness_policy is not None or as_json):
+        option = "--policy" if witness_policy is not None else "--json"
+        _fail(_("{option} only with --bundle").format(option=option), ExitCode.USAGE)
     if bundle is not None:
-        from custody.bundle_verify import verify_bundle
+        from custody.bundle_verify import bundle_json, verify_bundle
         from custody.checks import VerificationFailedError
-        from custody.render import bundle_verified
+        from custody.policy import read_policy
+        from custody.render import bundle_verified, json_text
+        from custody.witness_check import witness_lines
 
+        witnesses = read_policy(witness_policy) if witness_policy is not None else None
         try:
-            checked, count = verify_bundle(bundle, key)
+            checked, count = verify_bundle(bundle, key, witnesses)
         except VerificationFailedError as failed:
-            _show_report(failed.report, "bundle")
+            if as_json:
+                typer.echo(json_text(bundle_json(failed.report, None)))
+            else:
+                _show_report(failed.report, "bundle")
             raise
+        if as_json:
+            typer.echo(json_text(bundle_json(checked, count)))
+            return
         _show_report(checked, "bundle")
+        _say(witness_lines(checked))
         typer.echo(bundle_verified(checked, count))
         return
     from custody.audit import recompute
+    from custody.checkpoint_stamps import latest_stamped
     from custody.cosigning import cosign, evidence, load_policy
-    from custody.render import ledger_report_lines, witnessed_lines
+    from custody.render import ledger_report_lines, stamped_head_lines, witnessed_lines
     from custody.verify import verify_ledger
 
     with _open(ctx, Permission.READ) as site:
@@ -897,7 +926,9 @@ def ledger_verify(
         witnessed = None
         if policy is not None and report.latest_note is not None:
             witnessed = cosign(site.db, policy, report.latest_note, keep=False)
+        stamped = latest_stamped(site.db, site.settings, site.identity().origin)
     _say(ledger_report_lines(report, audit_index))
+    _say(stamped_head_lines(stamped, site.settings.timestamp_ca is not None))
     if witnessed is not None and policy is not None:
         _say(witnessed_lines(witnessed, policy))
         refused = evidence(witnessed)

@@ -7,7 +7,9 @@ A bundle is a directory, written whole or not at all:
     proof.json         a range proof: the frontier hashes of [0, N) and the aligned
                        subtree hashes of (M, size), from which the entries' leaves
                        rebuild the root of the signed checkpoint
-    checkpoint.txt     that checkpoint, a C2SP signed note
+    checkpoint.txt     that checkpoint, a C2SP signed note; after the site's signature
+                       line, the cosignatures the site holds for it from the witnesses of
+                       its policy (C2SP tlog-cosignature), if any
     checkpoint.body    its body, and checkpoint.sig its raw Ed25519 signature, for
                        `openssl pkeyutl -verify -rawin`
     key.pub.pem        the site's public key (compare its fingerprint with a trusted one)
@@ -32,6 +34,7 @@ from custody.bundle_verify import FORMAT
 from custody.canonical import canonical_bytes
 from custody.checkpoints import Identity, db_checkpoints, open_checkpoint, read_identity
 from custody.checks import PAGE
+from custody.cosigning import stored
 from custody.db import Database
 from custody.entry import Record
 from custody.errors import InputError, InvalidStateError
@@ -40,6 +43,7 @@ from custody.i18n import _
 from custody.keys import der_sha256, public_pem, ssh_fingerprint
 from custody.ledger import Ledger, current_size, fetch_nodes
 from custody.note import parse_note
+from custody.policy import Policy
 
 README = """\
 scelle ledger bundle: entries {first} to {last} of the custody ledger of {origin},
@@ -65,8 +69,17 @@ By hand (any machine with openssl and Python or a similar tool):
    size its "level" says). Fold what remains from the right:
    acc = last; acc = SHA-256(0x01 || previous || acc) ... The result must be the
    checkpoint's root.
-
+{witnesses}
 Or: scelle ledger verify --bundle . --key {ssh}
+"""
+
+# README.txt's step 5, when the site holds cosignatures of the bundle's checkpoint.
+WITNESSES_README = """\
+5. The witnesses: after the site's signature line, checkpoint.txt carries the
+   cosignatures (C2SP tlog-cosignature, cosignature/v1) of the witnesses that vouch
+   for this checkpoint: {names}. Check them against the witness policy you trust (a
+   C2SP tlog-policy file): scelle ledger verify --bundle . --policy witnesses.txt,
+   or VERIFY.html given that file.
 """
 
 
@@ -91,14 +104,17 @@ def export_bundle(
     last: int | None,
     reason: str = "audit",
     page: bytes | None = None,
+    policy: Policy | None = None,
 ) -> Bundle:
     """Write entries first..last (inclusive) with their proof against the latest signed
     checkpoint that covers them (`last` defaults to that checkpoint's last entry), then
     record the export (`ledger.export`): whoever calls this leaves the same trail as
-    `scelle ledger export`. `page`: the verifier page (VERIFY.html), made upstairs."""
+    `scelle ledger export`. `page`: the verifier page (VERIFY.html), made upstairs.
+    `policy`: the site's witness policy; the checkpoint then carries the cosignatures
+    of its witnesses that the site holds for it."""
     text.prose(reason, _("the reason"))
     out = (out or default_path(first, last)).absolute()
-    made = _write_bundle(ledger.db, out, first, last, page)
+    made = _write_bundle(ledger.db, out, first, last, page, policy)
     ledger.append(
         actor,
         Record(
@@ -112,7 +128,12 @@ def export_bundle(
 
 
 def _write_bundle(
-    db: Database, out: Path, first: int, last: int | None, page: bytes | None
+    db: Database,
+    out: Path,
+    first: int,
+    last: int | None,
+    page: bytes | None,
+    policy: Policy | None = None,
 ) -> Bundle:
     """The bundle's files, written whole or not at all."""
     if out.exists():
@@ -124,10 +145,11 @@ def _write_bundle(
     try:
         tmp.mkdir(parents=True)
         proof, note, identity = _write_entries(db, tmp / "entries.jsonl", first, last)
-        parsed = parse_note(note)
+        parsed = parse_note(note)  # the site's own note: its one signature is checkpoint.sig
+        cosigned, names = _cosigned(db, policy, note)
         files = {
             "proof.json": canonical_bytes(proof),
-            "checkpoint.txt": note.encode(),
+            "checkpoint.txt": cosigned.encode(),
             "checkpoint.body": parsed.body.encode(),
             "checkpoint.sig": parsed.signatures[0][2],
             "key.pub.pem": public_pem(identity.public_key).encode(),
@@ -139,6 +161,7 @@ def _write_bundle(
                 size=proof["tree_size"],
                 der_sha256=der_sha256(identity.public_key),
                 ssh=ssh_fingerprint(identity.public_key),
+                witnesses=WITNESSES_README.format(names=", ".join(names)) if names else "",
             ).encode(),
         }
         if page is not None:
@@ -159,6 +182,18 @@ def _write_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Bundle(out, proof["first"], proof["last"], proof["tree_size"])
+
+
+def _cosigned(db: Database, policy: Policy | None, note: str) -> tuple[str, list[str]]:
+    """The checkpoint's note with the cosignature lines the site holds for exactly that
+    checkpoint (its size and root) from the policy's witnesses, those that verify, after
+    the site's signature line; and the witnesses' names. No policy, or no cosignature:
+    the note as signed, and no name."""
+    if policy is None:
+        return note, []
+    witnessed = stored(db, policy, note)
+    names = [c.name for c in witnessed.collected.cosigned]
+    return (witnessed.note, names) if names else (note, [])
 
 
 def _write_entries(

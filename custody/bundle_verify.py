@@ -2,7 +2,11 @@
 
 No database is imported. Every check runs and is reported; any failure raises. The key
 in the bundle proves only that the checkpoint was signed by whoever holds it: pin the
-fingerprint the CSV published (`--key`) to prove it is the CSV's.
+fingerprint the CSV published (`--key`) to prove it is the CSV's. checkpoint.txt may
+carry, after the site's signature line, the witnesses' cosignatures: given a witness
+policy (`--policy`), the `witnesses` check verifies them against its quorum as `scelle
+verify --policy` does (custody/witness_check.py); without one, their names are listed,
+not checked.
 """
 
 from __future__ import annotations
@@ -14,16 +18,34 @@ from typing import Any
 
 from custody import merkle
 from custody.canonical import parse_canonical
-from custody.checks import EXPECTED_KEY, PAGE, Report, Step, load_key_file, read_first, run_checks
+from custody.checks import (
+    EXPECTED_KEY,
+    PAGE,
+    Report,
+    Step,
+    checks_json,
+    load_key_file,
+    read_first,
+    run_checks,
+)
 from custody.errors import InputError, IntegrityError
 from custody.i18n import N_, _
 from custody.note import verify_checkpoint
+from custody.policy import Policy
 from custody.signatures import verify_raw
+from custody.witness_check import (
+    POLICY_CHECKS,
+    WitnessedReport,
+    check_witnesses,
+    named_cosigners,
+    witnesses_json,
+)
 
 FORMAT = "scelle-ledger-bundle/1"  # proof.json's "format"; custody.bundle writes it
 
 # Every check of a bundle, in the order run, by id (custody.checks.Check); VERIFY.html
 # names them the same. BUNDLE_BEFORE: what is read first, a failure named by its id.
+# Given a witness policy, POLICY_CHECKS (`witnesses`) runs last.
 BUNDLE_CHECKS = {
     "checkpoint": N_("Ed25519 signature of the checkpoint (openssl)"),
     "sha256sums": N_("SHA256SUMS of every file"),
@@ -55,13 +77,16 @@ def _read(root: Path, name: str) -> bytes:
     return path.read_bytes()
 
 
-def verify_bundle(root: Path, key_fingerprint: str | None = None) -> tuple[Report, int]:
-    """Check a bundle; returns the report and the number of entries proved."""
+def verify_bundle(
+    root: Path, key_fingerprint: str | None = None, policy: Policy | None = None
+) -> tuple[WitnessedReport, int]:
+    """Check a bundle (with `policy`, also its checkpoint's cosignatures); returns the
+    report and the number of entries proved."""
     if not (root / "proof.json").is_file():
         raise InputError(
             _("{path} is not a scelle ledger bundle (no proof.json)").format(path=root)
         )
-    report = Report(root)
+    report = WitnessedReport(root)
     report.key_pinned = key_fingerprint is not None  # no warning if what follows fails
     with read_first(report, "keys", _(BUNDLE_BEFORE["keys"])):
         key = report.key = load_key_file(root / "key.pub.pem")
@@ -142,4 +167,33 @@ def verify_bundle(root: Path, key_fingerprint: str | None = None) -> tuple[Repor
 
     run = {"checkpoint": checkpoint, "sha256sums": sums, "inventory": inventory, "entries": entries}
     checks: list[Step] = [(ident, _(title), run[ident]) for ident, title in BUNDLE_CHECKS.items()]
-    return run_checks(report, checks, key_fingerprint), counted[0]
+    named = proof.get("key_name") if isinstance(proof, dict) else None
+    site = named if isinstance(named, str) else None  # the key name it signs checkpoints with
+    if policy is not None:
+        checks.append(
+            (
+                "witnesses",
+                _(POLICY_CHECKS["witnesses"]),
+                lambda: check_witnesses(
+                    report, policy, _read(root, "checkpoint.txt").decode(), site
+                ),
+            )
+        )
+    else:
+        report.cosigners_named = named_cosigners(lambda: _read(root, "checkpoint.txt"), site)
+    run_checks(report, checks, key_fingerprint)
+    return report, counted[0]
+
+
+def bundle_json(report: Report, count: int | None) -> dict[str, Any]:
+    """`scelle ledger verify --bundle --json`: every check, and the witnesses, worded as
+    `scelle verify --json` words them; with the number of entries proved once verified."""
+    shown: dict[str, Any] = {
+        "directory": str(report.directory),
+        "status": "failed" if report.failures else "ok",
+    } | checks_json(report)
+    if not report.failures:
+        shown["entries"] = count
+    if isinstance(report, WitnessedReport):
+        shown |= witnesses_json(report)
+    return shown

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -50,6 +51,20 @@ class Report:
     @property
     def fingerprint(self) -> str | None:
         return ssh_fingerprint(self.key) if self.key else None
+
+
+def checks_json(report: Report) -> dict[str, Any]:
+    """What every offline verification's `--json` says of its checks and key."""
+    return {
+        "first_failure": report.failures[0].id if report.failures else None,
+        "verified": not report.failures,
+        "key_pinned": report.key_pinned,
+        "fingerprint": report.fingerprint,
+        "checks": [
+            {"id": c.id, "name": c.title, "ok": c.failure is None, "failure": c.failure}
+            for c in report.checks
+        ],
+    }
 
 
 def load_key_file(path: Path) -> Ed25519PublicKey:

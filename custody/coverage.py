@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from custody import checkpoints
+from custody.checkpoint_stamps import stamp_checkpoint
 from custody.cosigning import Witnessed, cosign, load_policy
 from custody.errors import ScelleError
 from custody.key_agent import ask
 from custody.ledger import current_size
 from custody.policy import Policy
 from custody.site import Site
+from custody.timestamps import Stamped
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Coverage:
     unwitnessed: str | None = None  # why it is signed but could not be cosigned
     witnessed: Witnessed | None = None
     policy: Policy | None = None
+    stamped: Stamped | None = None  # the TSA's token on it (None: no TSA configured)
 
     @property
     def covered(self) -> bool:
@@ -72,9 +75,10 @@ def cover(site: Site, since: int) -> Coverage | None:
             note, by, signed = str(answer["note"]), "agent", int(answer["size"])
     except ScelleError as exc:
         return Coverage(since, size, signed, why=exc.message)
+    stamped = stamp_checkpoint(site.db, site.settings, note)
     try:
         policy = load_policy(site.settings)
         witnessed = cosign(site.db, policy, note) if policy is not None else None
     except ScelleError as exc:
-        return Coverage(since, size, signed, by, unwitnessed=exc.message)
-    return Coverage(since, size, signed, by, witnessed=witnessed, policy=policy)
+        return Coverage(since, size, signed, by, unwitnessed=exc.message, stamped=stamped)
+    return Coverage(since, size, signed, by, witnessed=witnessed, policy=policy, stamped=stamped)

@@ -30,6 +30,8 @@ REASON = N_("retention period expired (CSI L252-5)")  # the ledger's reason, tra
 JSON, KEY = "certificate.json", "keys/signer.pub.pem"
 DOCUMENTS = ("documents/destruction.html", "documents/destruction.pdf")
 FILES = frozenset({JSON, f"{JSON}.sig", KEY, *DOCUMENTS, *(f"{d}.sig" for d in DOCUMENTS)})
+# With a TSA configured: its RFC 3161 token on certificate.json and its CA, both or neither.
+TIMESTAMP, TSA_CA = f"{JSON}.tsr", "keys/tsa-ca.pem"
 
 
 def leaf(path: str, size: int, sha256: str, start_us: int) -> bytes:
@@ -114,10 +116,12 @@ def write(
     signer: Signer,
     documents: Callable[[Path], Iterable[Path]],
     run: int,
+    timestamp: tuple[bytes, bytes] | None = None,
 ) -> None:
-    """Write the certificate, its signature, the key and the signed documents (made by
-    `documents(directory)`) beside `final`, then rename the whole into place. A full disk
-    is one DiskFullError and nothing half-written is left."""
+    """Write the certificate, its signature, the key, the signed documents (made by
+    `documents(directory)`) and `timestamp` (an RFC 3161 token on the certificate and its
+    TSA's CA, in PEM) beside `final`, then rename the whole into place. A full disk is one
+    DiskFullError and nothing half-written is left."""
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{final.name}.partial-*"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -133,6 +137,9 @@ def write(
             write_atomic(tmp / JSON, certificate)
             write_atomic(tmp / f"{JSON}.sig", sign_raw(signer, certificate))
             write_atomic(tmp / KEY, public_pem(signer.public_key).encode())
+            if timestamp is not None:
+                write_atomic(tmp / TIMESTAMP, timestamp[0])
+                write_atomic(tmp / TSA_CA, timestamp[1])
             for path in documents(tmp / "documents"):
                 signature = sign_raw(signer, path.read_bytes())
                 write_atomic(path.with_name(path.name + ".sig"), signature)

@@ -60,6 +60,20 @@ class LedgerCosignature(SQLModel, table=True):
     received_at: str = Field(nullable=False)
 
 
+class LedgerTimestamp(SQLModel, table=True):
+    """An RFC 3161 token on one of this site's checkpoints (v11): the TSA's answer on the
+    checkpoint's body, as it came; checked against the TSA's CA whenever it is read."""
+
+    __tablename__ = "ledger_timestamp"
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    tree_size: int = Field(sa_type=BigInteger, nullable=False)
+    root: bytes = Field(sa_type=LargeBinary, nullable=False)
+    tsa: str = Field(nullable=False)  # the URL it was asked of
+    token: bytes = Field(sa_type=LargeBinary, nullable=False)  # DER TimeStampResp
+    received_at: str = Field(nullable=False)
+
+
 class SchemaVersion(SQLModel, table=True):
     __tablename__ = "schema_version"
 

@@ -74,6 +74,15 @@ class InclusionProof:
     def verify(self) -> None:
         merkle.verify_inclusion(self.index, self.tree_size, self.leaf_hash, self.hashes, self.root)
 
+    def tlog_proof(self, note: str) -> str:
+        """This proof in C2SP tlog-proof@v1 form, with `note` (the signed checkpoint it
+        leads to, cosignatures included) verbatim: what transparency-log tools read."""
+        lines = [TLOG_PROOF_HEADER, f"index {self.index}", *(b64(h) for h in self.hashes)]
+        return "\n".join(lines) + "\n\n" + note
+
+
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+
 
 @dataclass(frozen=True)
 class ConsistencyProof:

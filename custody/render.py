@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from custody.audit import AuditRow
     from custody.bundle import Bundle
+    from custody.checkpoint_stamps import StampedHead
     from custody.checkpoints import Identity
     from custody.checks import Report
     from custody.config import Settings
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from custody.coverage import Coverage
     from custody.dbcopy import Copied
     from custody.policy import Policy
+    from custody.timestamps import Stamped
     from custody.verify import LedgerReport
 
 KeyForm = Literal["pem", "ssh", "vkey", "fingerprint"]
@@ -521,13 +523,55 @@ def coverage_lines(coverage: Coverage | None) -> list[str]:
                 "checkpoint: {why}; start 'scelle keys agent' or run 'scelle ledger checkpoint'"
             ).format(first=coverage.signed, last=coverage.size - 1, why=coverage.why)
         ]
+    failed = coverage.stamped is not None and coverage.stamped.stamp is None
+    stamp = stamp_lines(coverage.stamped, coverage.signed) if failed else []  # only a failure
     if coverage.unwitnessed is not None:
+        why = coverage.unwitnessed
         return [
+            *stamp,
             _("note: the checkpoint of {size} entries is signed but not cosigned ({why})").format(
-                size=coverage.signed, why=coverage.unwitnessed
-            )
+                size=coverage.signed, why=why
+            ),
         ]
     if coverage.witnessed is None or coverage.policy is None:
-        return []
+        return stamp
     lines = witnessed_lines(coverage.witnessed, coverage.policy)
-    return lines if not coverage.witnessed.quorum or len(lines) > 1 else []
+    return stamp + (lines if not coverage.witnessed.quorum or len(lines) > 1 else [])
+
+
+def stamp_lines(stamped: Stamped | None, size: int) -> list[str]:
+    """What the TSA said of a checkpoint: its time, or why there is no token."""
+    if stamped is None:
+        return []
+    if stamped.stamp is None:
+        return [
+            _(
+                "note: the checkpoint of {size} entries is not timestamped: the TSA {tsa} "
+                "could not stamp it ({why})"
+            ).format(size=size, tsa=stamped.tsa, why=stamped.failed)
+        ]
+    return [
+        _("checkpoint of {size} entries timestamped by {tsa}: {time} (RFC 3161)").format(
+            size=size, tsa=stamped.tsa, time=stamped.record()["time"]
+        )
+    ]
+
+
+def stamped_head_lines(head: StampedHead | None, configured: bool) -> list[str]:
+    """`ledger verify`: by when the TSA says the log had its entries."""
+    if head is None:
+        return [_("no checkpoint timestamp verifies against the TSA's CA")] if configured else []
+    out = [
+        _("timestamped: the log's first {size} entries existed by {time} ({tsa}, RFC 3161)").format(
+            size=head.size, tsa=head.tsa, time=head.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    ]
+    if head.unverified:
+        out.append(
+            ngettext(
+                "WARNING: {count} later checkpoint timestamp does not hold (token or root)",
+                "WARNING: {count} later checkpoint timestamps do not hold (token or root)",
+                head.unverified,
+            ).format(count=head.unverified)
+        )
+    return out

@@ -200,6 +200,12 @@ def cosignatures(conn: Connection, metadata: MetaData) -> None:
     _append_only_guards(conn, ("ledger_cosignature",))
 
 
+def checkpoint_timestamps(conn: Connection, metadata: MetaData) -> None:
+    """v11 (custody's part): RFC 3161 tokens on the checkpoints, append-only."""
+    create(conn, metadata, "ledger_timestamp")
+    _append_only_guards(conn, ("ledger_timestamp",))
+
+
 def checked_appends(conn: Connection, metadata: MetaData) -> None:
     """v6 (custody's part): checkpoints name their station; the ledger policy; on
     PostgreSQL, appends and checkpoints only through the database's own checks."""

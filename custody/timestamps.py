@@ -14,16 +14,19 @@ network call itself: the POST is here, only to the URL the site configured.
 
 from __future__ import annotations
 
+import hashlib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from http.client import HTTPException
+from pathlib import Path
 
 from cryptography import x509
 
 from custody.errors import IntegrityError
 from custody.i18n import _
+from custody.timewindow import utc_text
 
 TIMEOUT_SECONDS = 10
 MAX_ANSWER = 1 << 20
@@ -85,3 +88,37 @@ def verify(token: bytes, data: bytes, ca: x509.Certificate, nonce: int | None = 
             _("the timestamp token does not verify: {reason}").format(reason=exc)
         ) from exc
     return Stamp(token, response.tst_info.gen_time)
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """What a site's TSA said of some bytes: a verified token and the CA's PEM (kept
+    beside it), or why there is none (`failed`)."""
+
+    tsa: str
+    stamp: Stamp | None = None
+    ca_pem: bytes = b""
+    failed: str | None = None
+
+    def record(self) -> dict[str, str]:
+        """As a ledger entry or a certificate records it: time and token hash, or why not."""
+        if self.stamp is None:
+            return {"tsa": self.tsa, "failed": self.failed or ""}
+        return {
+            "tsa": self.tsa,
+            "time": utc_text(int(self.stamp.time.timestamp() * 1_000_000)),
+            "token_sha256": hashlib.sha256(self.stamp.token).hexdigest(),
+        }
+
+
+def stamp_for(url: str | None, ca_file: Path | None, data: bytes) -> Stamped | None:
+    """A token on `data` from the site's TSA; None when the site has none configured (no
+    network access then). A TSA out of reach, or answering wrong, is told in `failed`:
+    the work it would have stamped goes on."""
+    if url is None or ca_file is None:
+        return None
+    try:
+        ca_pem = ca_file.read_bytes()
+        return Stamped(url, request(url, data, load_ca(ca_pem)), ca_pem)
+    except (OSError, IntegrityError) as exc:
+        return Stamped(url, failed=str(getattr(exc, "reason", None) or exc))

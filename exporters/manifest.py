@@ -41,6 +41,12 @@ COVER = ("documents/cover.html", "documents/cover.pdf")
 # one (custody/timestamps.py); the export's ledger entry says whether they must be there.
 TIMESTAMP = f"{MANIFEST}.tsr"
 TSA_CA = "keys/tsa-ca.pem"
+# The entry's inclusion proof with the (cosigned) checkpoint, in C2SP tlog-proof form:
+# written by exports since issue 18, and when present it must say what inclusion.json and
+# checkpoint.txt say.
+TLOG_PROOF = "ledger/entry.tlog-proof"
+OPTIONAL = frozenset({TIMESTAMP, TSA_CA, TLOG_PROOF})
+"""Files an export holds only sometimes; the checks say when they must be there."""
 # The bordereau's own sums, binding its files to this export's manifest (`../manifest.json`):
 # a signed cover copied from another export of the site fails them. Written by exports
 # whose manifest names its agents (the manifest, signed, says whether it must be there).

@@ -26,11 +26,12 @@ from typing import Any
 
 from custody import checkpoints, timestamps
 from custody.canonical import canonical_bytes
+from custody.checkpoint_stamps import stamp_checkpoint
 from custody.checkpoints import read_identity
 from custody.checks import PAGE
 from custody.cosigning import cosign, evidence, load_policy
 from custody.entry import Appended, Record
-from custody.errors import DiskFullError, FfmpegError, IntegrityError, InvalidStateError
+from custody.errors import DiskFullError, FfmpegError, InvalidStateError
 from custody.files import DISK_FULL, disk_full, fsync_dir, write_atomic
 from custody.i18n import _
 from custody.keys import Signer, der_sha256, public_pem, ssh_fingerprint
@@ -55,6 +56,7 @@ from exporters.manifest import (
     REQUISITION_FIELDS,
     SUMS,
     TIMESTAMP,
+    TLOG_PROOF,
     TSA_CA,
 )
 from exporters.master import extract_master, verified_coverage
@@ -400,21 +402,15 @@ def _timestamp(site: Site, sealed: Sealed, tmp: Path) -> dict[str, Any] | None:
     """An RFC 3161 token on the manifest from the site's TSA (`manifest.json.tsr`, with
     the TSA's CA in keys/), or why there is none; what the export's ledger entry records
     (None: no TSA configured). A TSA that cannot be reached does not stop the export."""
-    url, ca_file = site.settings.timestamp_url, site.settings.timestamp_ca
-    if url is None or ca_file is None:
+    stamped = timestamps.stamp_for(
+        site.settings.timestamp_url, site.settings.timestamp_ca, sealed.manifest
+    )
+    if stamped is None:
         return None
-    try:
-        ca_pem = ca_file.read_bytes()
-        stamp = timestamps.request(url, sealed.manifest, timestamps.load_ca(ca_pem))
-    except (OSError, IntegrityError) as exc:  # every TSA failure: the export goes on
-        return {"tsa": url, "failed": str(getattr(exc, "reason", None) or exc)}
-    write_atomic(tmp / TIMESTAMP, stamp.token)
-    write_atomic(tmp / TSA_CA, ca_pem)
-    return {
-        "tsa": url,
-        "time": utc_text(int(stamp.time.timestamp() * 1_000_000)),
-        "token_sha256": hashlib.sha256(stamp.token).hexdigest(),
-    }
+    if stamped.stamp is not None:
+        write_atomic(tmp / TIMESTAMP, stamped.stamp.token)
+        write_atomic(tmp / TSA_CA, stamped.ca_pem)
+    return stamped.record()
 
 
 def _prove(
@@ -448,6 +444,7 @@ def _prove(
     )
     (tmp / ".reserve").unlink()  # what follows is small: it fits in what this frees
     checkpoint, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+    stamp_checkpoint(site.db, site.settings, note)  # in the ledger's bundles (a TSA's word)
     policy = load_policy(site.settings)
     if policy is not None:  # the witnesses' cosignatures travel with the checkpoint
         witnessed = cosign(site.db, policy, note)
@@ -459,6 +456,7 @@ def _prove(
     write_atomic(tmp / "ledger" / "entry.json", entry.body)
     write_atomic(tmp / "ledger" / "inclusion.json", json.dumps(proof.to_json(), indent=2).encode())
     write_atomic(tmp / "ledger" / "checkpoint.txt", note.encode())
+    write_atomic(tmp / TLOG_PROOF, proof.tlog_proof(note).encode())
     key = signer.public_key
     write_atomic(
         tmp / "VERIFY.txt",

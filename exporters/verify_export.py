@@ -24,12 +24,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from custody import destruction, merkle, timestamps
 from custody.canonical import parse_canonical
-from custody.checks import EXPECTED_KEY, Report, Step, load_key_file, read_first, run_checks
-from custody.cosignature import Cosigned, verified_cosignatures
+from custody.checks import (
+    EXPECTED_KEY,
+    Report,
+    Step,
+    checks_json,
+    load_key_file,
+    read_first,
+    run_checks,
+)
 from custody.errors import InputError, IntegrityError
 from custody.i18n import N_, _, ngettext, os_error_text
 from custody.keys import der_sha256, public_raw, ssh_fingerprint
-from custody.note import parse_note, verify_checkpoint
+from custody.note import verify_checkpoint
 from custody.policy import Policy
 from custody.proofs import InclusionProof
 from custody.signatures import (
@@ -40,13 +47,23 @@ from custody.signatures import (
     verify_sshsig,
 )
 from custody.timewindow import utc_text
+from custody.witness_check import (
+    POLICY_CHECKS,
+    WitnessedReport,
+    check_witnesses,
+    named_cosigners,
+    witnesses_json,
+)
+from custody.witness_check import witness_lines as witness_lines
 from exporters.french import hexa
 from exporters.gaps import ENGLISH, WITHHELD, GapKind, kind_of
 from exporters.manifest import (
     COVER_SUMS,
     MANIFEST,
     MAX_MANIFEST_BYTES,
+    OPTIONAL,
     TIMESTAMP,
+    TLOG_PROOF,
     TSA_CA,
     check_format,
     fixed,
@@ -69,8 +86,7 @@ EXPORT_CHECKS = {
 }
 # Run after them by `scelle verify` (VERIFY.html does not check RFC 3161 tokens yet).
 TIMESTAMP_CHECKS = {"timestamp": N_("RFC 3161 timestamp on the manifest, as its ledger entry says")}
-# Run after them when a witness policy is given (`scelle verify --policy`, VERIFY.html too).
-POLICY_CHECKS = {"witnesses": N_("cosignatures of the witness policy's quorum")}
+# Run after them when a witness policy is given: POLICY_CHECKS (custody/witness_check.py).
 # What is read before any check runs; a failure there is reported under its id.
 BEFORE = {
     "manifest": N_("manifest.json readable, canonical, of a format this scelle reads"),
@@ -114,8 +130,9 @@ class _Export:
 
     @property
     def present(self) -> set[str]:
-        """Which of the files an export holds only sometimes (a timestamp) are here."""
-        return {n for n in (TIMESTAMP, TSA_CA) if (self.root / n).is_file()}
+        """Which of the files an export holds only sometimes (a timestamp, the
+        tlog-proof) are here."""
+        return {n for n in OPTIONAL if (self.root / n).is_file()}
 
     def read(self, name: str) -> bytes:
         path = self.root / name
@@ -185,7 +202,7 @@ def _contents(export: _Export) -> None:
 
 def _inventory(export: _Export) -> None:
     listed = {f["path"] for f in export.manifest["files"]} | fixed(export.manifest)
-    listed |= {TIMESTAMP, TSA_CA} & export.present  # the timestamp check says if they must be
+    listed |= OPTIONAL & export.present  # the timestamp and checkpoint checks say if they must
     present: set[str] = set()
     for p in export.root.rglob("*"):
         name = str(p.relative_to(export.root))
@@ -260,6 +277,14 @@ def _checkpoint(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError(_("the checkpoint is of another ledger"))
     if (checkpoint.size, checkpoint.root) != (proof.tree_size, proof.root):
         raise IntegrityError(_("the inclusion proof does not lead to the signed checkpoint"))
+    if TLOG_PROOF in export.present:  # the same, in C2SP tlog-proof form: it must agree
+        note = export.read("ledger/checkpoint.txt").decode()
+        if export.read(TLOG_PROOF) != proof.tlog_proof(note).encode():
+            raise IntegrityError(
+                _("{file} does not say what the inclusion proof and the checkpoint say").format(
+                    file=TLOG_PROOF
+                )
+            )
 
 
 def _timestamp(export: _Export, report: ExportReport, ca_pem: bytes | None) -> None:
@@ -288,33 +313,11 @@ def _timestamp(export: _Export, report: ExportReport, ca_pem: bytes | None) -> N
     }
 
 
-def _witnesses(export: _Export, policy: Policy, report: ExportReport) -> None:
-    """The checkpoint's cosignatures that verify against the policy's witnesses, and
-    whether they meet its quorum."""
-    if policy.logs:  # the policy names the logs it vouches for: this site must be one
-        site = export.manifest.get("site", {}).get("name")
-        key = report.key
-        if key is None or not any(
-            name == site and public_raw(k) == public_raw(key) for name, k, _url in policy.logs
-        ):
-            raise IntegrityError(_("the export's site key is not one of the policy's logs"))
-    note = parse_note(export.read("ledger/checkpoint.txt").decode())
-    report.cosigned = verified_cosignatures(note.body, note.signatures, policy.keys())
-    if not policy.satisfied({c.name for c in report.cosigned}):
-        names = ", ".join(c.name for c in report.cosigned) or _("no witness of the policy")
-        raise IntegrityError(
-            _("the checkpoint is cosigned by {names}: not the policy's quorum").format(names=names)
-        )
-
-
-def _named_cosigners(export: _Export) -> list[str]:
-    """Names on the checkpoint's signature lines other than the site's (not checked)."""
-    try:
-        note = parse_note(export.read("ledger/checkpoint.txt").decode())
-    except (IntegrityError, OSError, UnicodeDecodeError):
-        return []
-    site = export.manifest.get("site", {}).get("name")
-    return sorted({name for name, _kid, _sig in note.signatures if name != site})
+def _site_name(export: _Export) -> str | None:
+    """The key name the site signs its checkpoints with, as the manifest states it."""
+    site = export.manifest.get("site")
+    name = site.get("name") if isinstance(site, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _cover_sums(export: _Export, key: Ed25519PublicKey, manifest_sha: str) -> None:
@@ -377,9 +380,19 @@ def _cover(export: _Export, key: Ed25519PublicKey) -> None:
         raise IntegrityError(_("VERIFY.txt names another signing key"))
 
 
-def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> Report:
-    """Check a destruction certificate: signed JSON, signed PDF and HTML, nothing else."""
-    report = Report(directory)
+@dataclass
+class CertificateReport(Report):
+    """A destruction certificate's report: also when it existed, if a TSA stamped it."""
+
+    timestamp: dict[str, Any] | None = None
+
+
+def verify_certificate(
+    directory: Path, key_fingerprint: str | None = None, tsa_ca: bytes | None = None
+) -> Report:
+    """Check a destruction certificate: signed JSON, signed PDF and HTML, its RFC 3161
+    token if it has one, nothing else."""
+    report = CertificateReport(directory)
     key = report.key = load_key_file(directory / "keys" / "signer.pub.pem")
 
     def read(name: str) -> bytes:
@@ -394,10 +407,13 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
         if body.get("signer", {}).get("ssh_fingerprint") != ssh_fingerprint(key):
             raise IntegrityError(_("the certificate names another signing key"))
 
+    stamp_files = {destruction.TIMESTAMP, destruction.TSA_CA}
+
     def inventory() -> None:
         present = {str(p.relative_to(directory)) for p in directory.rglob("*") if not p.is_dir()}
-        if present != destruction.FILES:
-            odd = sorted(present ^ destruction.FILES)
+        expected = destruction.FILES | (stamp_files if stamp_files & present else set())
+        if present != expected:
+            odd = sorted(present ^ expected)
             raise IntegrityError(
                 _("file(s) added or missing: {files}").format(files=", ".join(odd[:5]))
             )
@@ -405,6 +421,17 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
     def documents() -> None:
         for name in ("documents/destruction.pdf", "documents/destruction.html"):
             verify_raw(key, read(name), read(f"{name}.sig"))
+
+    def stamped() -> None:
+        if not (directory / destruction.TIMESTAMP).exists():
+            report.timestamp = {}  # none: no TSA configured, or out of reach, at the purge
+            return
+        ca = timestamps.load_ca(tsa_ca if tsa_ca is not None else read(destruction.TSA_CA))
+        stamp = timestamps.verify(read(destruction.TIMESTAMP), read("certificate.json"), ca)
+        report.timestamp = {
+            "time": utc_text(int(stamp.time.timestamp() * 1e6)),
+            "ca_given": tsa_ca is not None,
+        }
 
     checks: list[Step] = [
         (
@@ -415,22 +442,20 @@ def verify_certificate(directory: Path, key_fingerprint: str | None = None) -> R
         ("signer", _("the certificate names this key"), signer_named),
         ("documents", _("signed PDF and HTML"), documents),
         ("inventory", _("no file added or missing"), inventory),
+        ("timestamp", _("RFC 3161 timestamp on certificate.json, if it has one"), stamped),
     ]
     return run_checks(report, checks, key_fingerprint)
 
 
 @dataclass
-class ExportReport(Report):
+class ExportReport(WitnessedReport):
     """A verified export's report, with what its signed manifest says it lacks: an
-    authentic export may still be partial, and its verdict must say so."""
+    authentic export may still be partial, and its verdict must say so; and which
+    witnesses vouch for its checkpoint (WitnessedReport)."""
 
     complete: bool = False
-    # Witnesses: those whose cosignatures verified (with --policy), or the names on the
-    # checkpoint's other signature lines, not checked (without it).
-    cosigned: list[Cosigned] = field(default_factory=list)
     # The RFC 3161 timestamp: its time and TSA once verified, or why there is none.
     timestamp: dict[str, Any] | None = None
-    cosigners_named: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)  # each with its camera
     withheld: list[dict[str, Any]] = field(default_factory=list)  # segments not delivered
 
@@ -513,6 +538,14 @@ def completeness_lines(report: Report) -> list[str]:
 
 def timestamp_lines(report: Report) -> list[str]:
     """When the export existed, as its TSA states it, or why no TSA stated it."""
+    if isinstance(report, CertificateReport) and report.timestamp is not None:
+        said = report.timestamp
+        if "time" not in said:
+            return [_("no timestamp: none was asked for or obtained at the purge")]
+        line = _("timestamped: the certificate existed on {time} (RFC 3161)").format(
+            time=said["time"]
+        )
+        return [line + ("" if said["ca_given"] else _("; checked against the CA it carries"))]
     if not isinstance(report, ExportReport) or report.timestamp is None:
         return []
     said = report.timestamp
@@ -533,27 +566,6 @@ def timestamp_lines(report: Report) -> list[str]:
             )
         ]
     return [_("no timestamp: no TSA was configured when it was sealed")]
-
-
-def witness_lines(report: Report) -> list[str]:
-    """Which witnesses vouch for the export's checkpoint (checked with --policy), or
-    whose cosignature lines it carries (not checked without it)."""
-    if not isinstance(report, ExportReport):
-        return []
-    if report.cosigned:
-        return [
-            _("witnesses that vouch for its checkpoint: {names}").format(
-                names=", ".join(c.name for c in report.cosigned)
-            )
-        ]
-    if report.cosigners_named:
-        return [
-            _(
-                "its checkpoint carries cosignatures by {names}: not checked (give --policy "
-                "with the witnesses' keys)"
-            ).format(names=", ".join(report.cosigners_named))
-        ]
-    return []
 
 
 def verdict(report: Report) -> str:
@@ -586,27 +598,14 @@ def status(report: Report) -> str:
 
 def report_json(report: Report) -> dict[str, Any]:
     """`scelle verify --json`: every check, and for an export its completeness."""
-    first = report.failures[0].id if report.failures else None
     shown: dict[str, Any] = {
         "directory": str(report.directory),
         "status": status(report),
-        "first_failure": first,
-        "verified": not report.failures,
-        "key_pinned": report.key_pinned,
-        "fingerprint": report.fingerprint,
-        "checks": [
-            {"id": c.id, "name": c.title, "ok": c.failure is None, "failure": c.failure}
-            for c in report.checks
-        ],
-    }
+    } | checks_json(report)
     if isinstance(report, ExportReport) and not report.failures:
         shown |= {"complete": report.complete, "gaps": report.gaps, "withheld": report.withheld}
     if isinstance(report, ExportReport):
-        shown |= {
-            "witnesses": [{"name": c.name, "time": c.timestamp} for c in report.cosigned],
-            "cosignatures_not_checked": report.cosigners_named,
-            "timestamp": report.timestamp,
-        }
+        shown |= witnesses_json(report) | {"timestamp": report.timestamp}
     return shown
 
 
@@ -646,7 +645,7 @@ def verify_export(
         )
     if not (directory / MANIFEST).is_file():
         if (directory / "certificate.json").is_file():
-            return verify_certificate(directory, key_fingerprint)
+            return verify_certificate(directory, key_fingerprint, tsa_ca)
         raise InputError(
             _("{directory} is not a scelle export (no {manifest})").format(
                 directory=directory, manifest=MANIFEST
@@ -685,12 +684,21 @@ def verify_export(
     checks.append(
         ("timestamp", check_title("timestamp"), lambda: _timestamp(export, report, tsa_ca))
     )
+    checkpoint = "ledger/checkpoint.txt"
     if policy is not None:
         checks.append(
-            ("witnesses", check_title("witnesses"), lambda: _witnesses(export, policy, report))
+            (
+                "witnesses",
+                check_title("witnesses"),
+                lambda: check_witnesses(
+                    report, policy, export.read(checkpoint).decode(), _site_name(export)
+                ),
+            )
         )
     else:
-        report.cosigners_named = _named_cosigners(export)
+        report.cosigners_named = named_cosigners(
+            lambda: export.read(checkpoint), _site_name(export)
+        )
     run_checks(report, checks, key_fingerprint)
     try:
         _completeness(report, export.manifest)

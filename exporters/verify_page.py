@@ -22,12 +22,14 @@ from custody.bundle_verify import FORMAT as BUNDLE_FORMAT
 from custody.checks import PAGE
 from custody.errors import IntegrityError
 from custody.i18n import _, in_language
+from custody.proofs import TLOG_PROOF_HEADER
 from custody.signatures import SSH_NAMESPACE
+from custody.witness_check import POLICY_CHECKS
 from exporters import verify_text
 from exporters.french import FILE_ROLES
 from exporters.gaps import ENGLISH, FRENCH, WITHHELD
-from exporters.manifest import COVER_SUMS, FIXED, FORMAT, MAX_MANIFEST_BYTES
-from exporters.verify_export import BEFORE, EXPORT_CHECKS, POLICY_CHECKS
+from exporters.manifest import COVER_SUMS, FIXED, FORMAT, MAX_MANIFEST_BYTES, OPTIONAL, TLOG_PROOF
+from exporters.verify_export import BEFORE, EXPORT_CHECKS
 
 # The libraries inlined, in the order loaded, with the SHA-256 of each file as copied
 # from its npm tarball (templates/vendor/README.md says whence): a changed byte stops
@@ -81,6 +83,9 @@ def page_data() -> dict[str, Any]:
         "max_manifest_bytes": MAX_MANIFEST_BYTES,
         "export_fixed": sorted(FIXED),
         "export_fixed_with_agents": [COVER_SUMS, f"{COVER_SUMS}.sig"],
+        "export_optional": sorted(OPTIONAL),
+        "tlog_proof": TLOG_PROOF,
+        "tlog_proof_header": TLOG_PROOF_HEADER,
         "bundle_files": sorted(FILES),
         "page": PAGE,
         "ssh_namespace": SSH_NAMESPACE,

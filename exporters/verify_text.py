@@ -45,6 +45,7 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -390,7 +391,16 @@ manifest existed at that time (independently of the CSV's clock). Check it with 
 authority's certificate as it publishes it (keys/tsa-ca.pem is a copy):
       openssl ts -verify -data manifest.json -in manifest.json.tsr -CAfile keys/tsa-ca.pem
    → Verification: OK
+Une fois le certificat de l'autorité expiré, vérifiez à la date du jeton / Once the
+authority's certificate has expired, check as of the token's time:
+      openssl ts -verify -attime {_epoch(stamped["time"])} -data manifest.json \\
+        -in manifest.json.tsr -CAfile keys/tsa-ca.pem
 """
+
+
+def _epoch(utc: str) -> int:
+    """A UTC instant as utc_text writes it, in Unix seconds (openssl's -attime)."""
+    return int(datetime.fromisoformat(utc.replace("Z", "+00:00")).timestamp())
 
 
 def binding_lines() -> dict[str, str]:

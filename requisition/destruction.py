@@ -22,6 +22,7 @@ from custody.errors import InputError, IntegrityError
 from custody.i18n import _
 from custody.keys import Signer, ssh_fingerprint
 from custody.site import Site
+from custody.timestamps import stamp_for
 from custody.timewindow import now_us, to_us, utc_text
 from exporters import french
 from exporters.documents import Document, PdfSign, centre, person, render
@@ -108,8 +109,11 @@ def certificate(site: Site, run: int, signer: Signer, pdf: PdfSign | None = None
     )
     document = _document(site, as_of, actor, cameras, certificate_body, signer, pdf)
     final = site.settings.home / "certificates" / f"purge-{run:06d}"
+    settings = site.settings
+    stamped = stamp_for(settings.timestamp_url, settings.timestamp_ca, certificate_body)
+    token = (stamped.stamp.token, stamped.ca_pem) if stamped and stamped.stamp else None
     destruction.write(
-        final, certificate_body, signer, lambda d: document.write(d, "destruction"), run
+        final, certificate_body, signer, lambda d: document.write(d, "destruction"), run, token
     )
     with site.db.write() as cur:
         set_run(cur, run, certificate=str(final))

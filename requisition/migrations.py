@@ -130,6 +130,7 @@ APP_WRITES = {
     "segment": ["INSERT"],
     "scan_state": ["INSERT", "DELETE"],
     "ledger_cosignature": ["INSERT"],  # verified against the policy whenever read
+    "ledger_timestamp": ["INSERT"],  # verified against the TSA's CA whenever read
     "requisition": [
         "INSERT",
         "UPDATE (state, decided_by, decided_at, decision_reason, export_path, "
@@ -153,6 +154,7 @@ PLAN = Plan(
         Migration(8, "agents' surnames and first names apart", _v8_agent_names),
         Migration(9, "footage stores described by a path template", _v9_store_templates),
         Migration(10, "witnesses' cosignatures on the checkpoints", schema.cosignatures),
+        Migration(11, "RFC 3161 timestamps on the checkpoints", schema.checkpoint_timestamps),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

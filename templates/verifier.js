@@ -513,6 +513,7 @@ async function exportChecks(folder, report) {
     const listed = new Set([...manifest.files.map((f) => f.path), ...DATA.export_fixed]);
     if ("agents" in manifest) DATA.export_fixed_with_agents.forEach((n) => listed.add(n));
     const present = new Set(folder.files.keys());
+    DATA.export_optional.filter((n) => present.has(n)).forEach((n) => listed.add(n)); // the checks say if they must be
     const extra = [...present].filter((p) => !listed.has(p)).sort();
     const missing = [...listed].filter((p) => !present.has(p)).sort();
     if (extra.length) fail(`fichier(s) absents du manifeste : ${extra.slice(0, 5).join(", ")}`, `file(s) not in the manifest: ${extra.slice(0, 5).join(", ")}`);
@@ -571,6 +572,14 @@ async function exportChecks(folder, report) {
     if (cp.origin !== site.ledger_origin) fail("le point de contrôle est celui d'un autre registre", "the checkpoint is of another ledger");
     if (cp.size !== p.size || !equal(cp.root, p.root)) {
       fail("la preuve d'inclusion ne mène pas au point de contrôle signé", "the inclusion proof does not lead to the signed checkpoint");
+    }
+    // The same proof and checkpoint in C2SP tlog-proof form (exports since issue 18).
+    if (folder.has(DATA.tlog_proof)) {
+      const text = await folder.text("ledger/checkpoint.txt");
+      const wanted = [DATA.tlog_proof_header, `index ${p.index}`, ...p.hashes.map(b64)].join("\n") + "\n\n" + text;
+      if ((await folder.text(DATA.tlog_proof)) !== wanted) {
+        fail(`${DATA.tlog_proof} ne dit pas ce que disent la preuve d'inclusion et le point de contrôle`, `${DATA.tlog_proof} does not say what the inclusion proof and the checkpoint say`);
+      }
     }
     report.checkpoint = cp;
   };

@@ -27,7 +27,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custody.checks import PAGE
-from custody.cosignature import cosign, cosigner_vkey, parse_cosigner_vkey
+from custody.cosignature import cosigner_vkey, parse_cosigner_vkey
 from custody.errors import InputError
 from custody.keys import Signer
 from custody.note import verifier_key
@@ -266,6 +266,15 @@ def manifest_huge(root: Path) -> None:
         handle.truncate(80 * 1024 * 1024)
 
 
+def tlog_proof_index_changed(root: Path) -> None:
+    """The C2SP tlog-proof naming another index than inclusion.json does."""
+    path = root / "ledger" / "entry.tlog-proof"
+    head, sep, rest = path.read_text().partition("\n\n")
+    header, index, *hashes = head.split("\n")
+    number = int(index.removeprefix("index "))
+    path.write_text("\n".join([header, f"index {number + 1}", *hashes]) + sep + rest)
+
+
 MATRIX: dict[str, tuple[Callable[..., None], str]] = {
     name: (how, first) for name, (how, first, _stock) in TAMPERS.items()
 } | {
@@ -280,6 +289,7 @@ MATRIX: dict[str, tuple[Callable[..., None], str]] = {
     "checkpoint_line_with_extra_field": (checkpoint_line_with_extra_field, "checkpoint"),
     "public_key_with_text_around": (public_key_with_text_around, "keys"),
     "inclusion_index_as_float": (inclusion_index_as_float, "inclusion"),
+    "tlog_proof_index_changed": (tlog_proof_index_changed, "checkpoint"),
 }
 
 
@@ -460,14 +470,16 @@ def test_the_page_names_the_witnesses_that_vouch(
 
 
 def cosignature_flipped(root: Path) -> None:
-    """One bit of the witness's Ed25519 signature, on its line of the checkpoint."""
-    path = root / "ledger" / "checkpoint.txt"
-    lines = path.read_text().split("\n")
-    at = next(i for i, line in enumerate(lines) if line.startswith(f"\u2014 {WITNESS} "))
-    blob = bytearray(base64.b64decode(lines[at].split(" ")[2]))
-    blob[4 + 8 + 20] ^= 0x01
-    lines[at] = f"\u2014 {WITNESS} {base64.b64encode(bytes(blob)).decode()}"
-    path.write_text("\n".join(lines))
+    """One bit of the witness's Ed25519 signature, on its line of the checkpoint, and
+    alike in the tlog-proof that carries the checkpoint verbatim (else that mismatch is
+    what fails first)."""
+    for path in (root / "ledger" / "checkpoint.txt", root / "ledger" / "entry.tlog-proof"):
+        lines = path.read_text().split("\n")
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"\u2014 {WITNESS} "))
+        blob = bytearray(base64.b64decode(lines[at].split(" ")[2]))
+        blob[4 + 8 + 20] ^= 0x01
+        lines[at] = f"\u2014 {WITNESS} {base64.b64encode(bytes(blob)).decode()}"
+        path.write_text("\n".join(lines))
 
 
 def test_the_page_fails_when_the_cosignatures_miss_the_quorum(
@@ -518,27 +530,30 @@ def test_the_page_fails_when_the_cosignatures_miss_the_quorum(
 def test_the_page_checks_a_bundles_cosignatures(
     browser: Page, export: Export, tmp_path: Path
 ) -> None:
-    """A ledger bundle's checkpoint.txt with a cosignature line: checked as an export's
-    (`scelle ledger verify --bundle` takes no policy: it must still pass without one)."""
-    env = {"SCELLE_HOME": str(export.site), "LOGNAME": ADMIN}
-    bundle = tmp_path / "bundle"
-    made = run_cli(["ledger", "export", "--out", str(bundle), "--reason", "contrôle"], env=env)
-    assert made.exit_code == 0, made.stderr
-    signer = Signer(Ed25519PrivateKey.generate())
-    note = (bundle / "checkpoint.txt").read_text()
-    body = note.partition("\n\n")[0] + "\n"
-    (bundle / "checkpoint.txt").write_text(note + cosign(body, WITNESS, signer, int(time.time())))
-    sums = (bundle / "SHA256SUMS").read_text().splitlines()
-    digest = hashlib.sha256((bundle / "checkpoint.txt").read_bytes()).hexdigest()
-    (bundle / "SHA256SUMS").write_text(
-        "".join(
-            f"{digest}  checkpoint.txt\n" if line.endswith("  checkpoint.txt") else f"{line}\n"
-            for line in sums
+    """A ledger bundle whose checkpoint a real witness cosigned (its checkpoint.txt carries
+    the cosignatures the site holds): checked as an export's, with the verdict of `scelle
+    ledger verify --bundle --policy`."""
+    env = demo_env(export)
+    server = make_witness(tmp_path, run_cli(["keys", "show", "--vkey"], env=env).stdout.strip())
+    try:
+        policy = tmp_path / "policy.txt"
+        base = server.url.removesuffix("/add-checkpoint")
+        policy.write_text(f"witness w {server.vkey} {base}\nquorum w\n")
+        witnessing = env | {"SCELLE_WITNESS_POLICY": str(policy)}
+        signed = run_cli(["ledger", "checkpoint"], env=witnessing)
+        assert signed.exit_code == 0 and "the policy's quorum is met" in signed.stderr, signed
+        bundle = tmp_path / "bundle"
+        made = run_cli(
+            ["ledger", "export", "--out", str(bundle), "--reason", "contrôle"],
+            env=witnessing | {"LOGNAME": ADMIN},
         )
-    )
-    assert run_cli(["ledger", "verify", "--bundle", str(bundle)]).exit_code == 0
-    policy = tmp_path / "policy.txt"
-    policy.write_text(f"witness w {cosigner_vkey(WITNESS, signer.public_key)}\nquorum w\n")
+        assert made.exit_code == 0, made.stderr
+    finally:
+        server.process.kill()
+        server.process.wait()
+    assert f"\u2014 {WITNESS} " in (bundle / "checkpoint.txt").read_text()
+    checked = run_cli(["ledger", "verify", "--bundle", str(bundle), "--policy", str(policy)])
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
     seen = browser.verify(bundle / PAGE, bundle, policy=policy)
     assert (seen["status"], seen["first_failure"]) == ("ok", None), seen
     assert seen["checks"][-1] == ("witnesses", True)
@@ -550,6 +565,8 @@ def test_the_page_checks_a_bundles_cosignatures(
     other.write_text(f"witness w {another_witness(WITNESS)}\nquorum w\n")
     seen = browser.verify(bundle / PAGE, bundle, policy=other)
     assert (seen["status"], seen["first_failure"]) == ("failed", "witnesses"), seen
+    refused = run_cli(["ledger", "verify", "--bundle", str(bundle), "--policy", str(other)])
+    assert refused.exit_code == 4
 
 
 READ = """

@@ -376,6 +376,22 @@ def test_an_export_carries_the_cosigned_checkpoint(filmed: SiteEnv, tmp_path: Pa
     export = tmp_path / "out" / rid
     body, _sep, lines = (export / "ledger" / "checkpoint.txt").read_text().partition("\n\n")
     spec_verify(server.vkey, body + "\n", "\n".join(x for x in lines.splitlines() if NAME in x))
+    # The same proof in C2SP tlog-proof form, read and folded as that spec and RFC 9162 say
+    proof_text = (export / "ledger" / "entry.tlog-proof").read_text()
+    head, _sep, checkpoint = proof_text.partition("\n\n")
+    assert checkpoint == (export / "ledger" / "checkpoint.txt").read_text()  # verbatim
+    first, index_line, *hashes = head.split("\n")
+    assert first == "c2sp.org/tlog-proof@v1" and index_line.startswith("index ")
+    index, size = int(index_line.removeprefix("index ")), int(body.split("\n")[1])
+    root = spec_fold(index, size, (export / "ledger" / "entry.json").read_bytes(), hashes)
+    assert base64.b64encode(root).decode() == body.split("\n")[2]
+    broken = proof_text.replace(f"index {index}", f"index {index - 1}")
+    (export / "ledger" / "entry.tlog-proof").write_text(broken)
+    mismatch = run_cli(["verify", str(export), "--json"], env=filmed.env)
+    assert mismatch.exit_code == 4 and json.loads(mismatch.stdout)["first_failure"] == "checkpoint"
+    (export / "ledger" / "entry.tlog-proof").unlink()  # as exports made before it existed
+    assert run_cli(["verify", str(export)], env=filmed.env).exit_code == 0
+    (export / "ledger" / "entry.tlog-proof").write_text(proof_text)
 
     checked = run_cli(["verify", str(export), "--policy", str(policy)], env=filmed.env)
     assert checked.exit_code == 0, checked.stdout
@@ -405,6 +421,24 @@ def test_an_export_carries_the_cosigned_checkpoint(filmed: SiteEnv, tmp_path: Pa
         named.write_text(f"log {log_key}\nwitness prefecture {server.vkey}\nquorum prefecture\n")
         result = run_cli(["verify", str(export), "--policy", str(named)], env=filmed.env)
         assert result.exit_code == code, result.stdout
+
+
+def spec_fold(index: int, size: int, entry: bytes, proof: list[str]) -> bytes:
+    """RFC 9162 2.1.3.2: the root an inclusion proof leads to, written from the RFC."""
+    fn, sn = index, size - 1
+    r = hashlib.sha256(b"\x00" + entry).digest()
+    for line in proof:
+        p = base64.b64decode(line, validate=True)
+        assert sn != 0
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn, sn = fn >> 1, sn >> 1
+    assert sn == 0
+    return r
 
 
 def test_malformed_sizes_and_proofs_are_refused_not_crashed_on(witness: Server, log: Log) -> None:
