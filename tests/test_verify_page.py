@@ -665,3 +665,36 @@ def test_the_page_reads_witness_policies_as_scelle_does(
             "logs": [n for n, _key, _url in policy.logs],
             "met": [policy.satisfied(s) for s in subsets],
         }, (number, text)
+
+
+@pytest.fixture(scope="module")
+def timestamped(export: Export, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete export of the demo site stamped by a local TSA (tests/tsa.py)."""
+    from tests.tsa import local_tsa
+
+    root = tmp_path_factory.mktemp("timestamped")
+    with local_tsa(root / "tsa") as tsa:
+        stamped = demo_env(export) | {
+            "SCELLE_TIMESTAMP_URL": tsa.url,
+            "SCELLE_TIMESTAMP_CA": str(tsa.ca_pem),
+        }
+        path = extract_complete(root / "out", stamped, pv="PV 2026/009997")
+    assert (path / "manifest.json.tsr").is_file()
+    return path
+
+
+def test_the_page_takes_a_timestamped_export(
+    browser: Page, timestamped: Path, tmp_path: Path
+) -> None:
+    """A TSA's token and CA beside the manifest are the export's own files, not strays:
+    the page says ok as `scelle verify` does (it leaves the token to openssl and the CLI),
+    and a stray file beside them still fails its inventory."""
+    seen = browser.verify(timestamped / PAGE, timestamped)
+    assert (seen["status"], seen["first_failure"]) == ("ok", None), seen
+    assert cli_verdict(timestamped) == ("ok", None)
+    path = tmp_path / timestamped.name
+    shutil.copytree(timestamped, path)
+    (path / "keys" / "other.pem").write_bytes((path / "keys" / "tsa-ca.pem").read_bytes())
+    seen = browser.verify(path / PAGE, path)
+    assert (seen["status"], seen["first_failure"]) == ("failed", "inventory"), seen
+    assert cli_verdict(path) == ("failed", "inventory")
