@@ -143,13 +143,15 @@ def plan(site: Site, as_of: int, holds: HoldBook | None = None) -> list[CameraPl
             )
             result = CameraPlan(camera.id)
             root = Path(camera.store_path)
-            for seg_id, path, start, end, size, sha, batch in cur.fetchall():
-                if held.holding(camera.id, start - offset, end - offset):
-                    result.held += 1
-                    continue
-                result.doomed.append(
-                    Doomed(seg_id, camera.id, root, path, start, end, size, sha, batch, offset)
-                )
+            holding = held.active(camera.id)  # read once per camera, not once per segment
+            while rows := cur.fetchmany(10_000):  # streamed: never the rows and the plan
+                for seg_id, path, start, end, size, sha, batch in rows:
+                    if holding and any(h.covers(start - offset, end - offset) for h in holding):
+                        result.held += 1
+                        continue
+                    result.doomed.append(
+                        Doomed(seg_id, camera.id, root, path, start, end, size, sha, batch, offset)
+                    )
             plans.append(result)
     return sorted(plans, key=lambda p: p.camera_id)
 

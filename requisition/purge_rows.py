@@ -28,7 +28,7 @@ from exporters.stores import FootageStore, StoreKind, open_store
 DAY_US = 86_400_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a million of them at a centre's nightly purge
 class Doomed:
     """A segment the purge means to destroy (times in the recorder's clock)."""
 

@@ -1,0 +1,176 @@
+"""The footage index at a real centre's volume (issue 19): 770 cameras of one-minute
+segments, `--live` segments in the index and `--history` destroyed ones before them.
+
+The rows are synthesised straight into the index as a scan records them (segment rows,
+one ingest entry per camera and hour with the Merkle root the purge checks), without
+files: this measures the index, not the disk. Printed, in the library, each beside its
+yardstick in the same run:
+
+- `footage find` of a 10-minute window (median of 50, milliseconds);
+- the purge's plan of a day's expiry (a dry run) beside a bare SQL fetch of the same
+  rows, with the plan's peak Python memory;
+- `status` and the camera list;
+- the database's size per million live segments.
+
+Run it at 0 and at some history to see whether the plan's time grows with history.
+
+Usage: python bench/scale.py [--live 1000000] [--history 0] [--cameras 770]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from custody.config import load_settings
+from custody.site import Site
+from custody.timewindow import Window, now_us
+from exporters.index import NewSegment, find, record_ingest
+from exporters.models import Camera
+from exporters.stores.scelle_dir import ScelleDirStore
+from requisition.cameras import CameraSpec, add_cameras, list_cameras
+from requisition.purge import plan
+from requisition.site import init_site
+from requisition.status import status
+
+MINUTE = 60_000_000
+DAY = 1440 * MINUTE
+RETENTION_DAYS = 30
+
+
+def synthesise(args: argparse.Namespace, root: Path) -> tuple[Site, int, int]:
+    """A site whose index holds the rows; (site, first live start, as_of of the plan)."""
+    settings = load_settings({"home": str(root / "site")}, environ={})
+    site, _ = init_site(settings, b"bench")
+    per_camera = args.live // args.cameras
+    expire = min(args.expire_minutes, per_camera)
+    as_of = now_us() // MINUTE * MINUTE
+    first = as_of - RETENTION_DAYS * DAY - expire * MINUTE  # the oldest `expire` minutes go
+    store = ScelleDirStore(root / "store")
+    cameras = [
+        CameraSpec(
+            f"C-{c:04d}", "bench", "bench", "Lyon", "AP-0", "2030-01-01",
+            retention_days=str(RETENTION_DAYS), store_path=str(root / "store"),
+        ).to_camera(settings.home)
+        for c in range(args.cameras)
+    ]  # fmt: skip
+    add_cameras(site, cameras, "cron", "benchmark cameras")
+    t = time.perf_counter()
+    for camera in cameras:
+        segments = []
+        for i in range(per_camera):
+            begin = first + i * MINUTE
+            path = str(store.segment_path(camera.id, begin, MINUTE).relative_to(store.root))
+            segments.append(NewSegment(path, begin, begin + MINUTE, 1_000_000, "ab" * 32))
+        with site.db.write() as cur:
+            record_ingest(site, cur, camera, segments, "cron")
+    print(f"{per_camera * args.cameras:,} live segments indexed in {time.perf_counter() - t:.0f} s")
+    if args.history:
+        t = time.perf_counter()
+        _history(site, cameras, args.history // args.cameras, first)
+        print(f"{args.history:,} destroyed segments of history in {time.perf_counter() - t:.0f} s")
+    return site, first, as_of
+
+
+def _history(site: Site, cameras: list[Camera], per_camera: int, first: int) -> None:
+    """Destroyed rows before the live ones, as earlier purges left them (one batch and
+    one run per camera: the plan never reads their batches)."""
+    with site.db.write() as cur:
+        cur.execute(
+            "INSERT INTO purge_run (started_at, now_utc, actor, state, segments, bytes, failures) "
+            "VALUES (?, ?, 'cron', 'done', ?, ?, 0) RETURNING id",
+            ["2025-01-01T00:00:00.000000Z"] * 2 + [per_camera * len(cameras), 0],
+        )
+        run = cur.fetchone()[0]
+        for camera in cameras:
+            batch = cur.execute(
+                "INSERT INTO ingest_batch (camera_id, hour_us, segments, bytes, merkle_root, "
+                "ledger_seq) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                [camera.id, first - per_camera * MINUTE, per_camera, 0, "", 0],
+            ).fetchone()[0]
+            start = first - per_camera * MINUTE
+            ends = [(start + i * MINUTE, start + (i + 1) * MINUTE) for i in range(per_camera)]
+            cur.executemany(
+                "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id, "
+                "purge_run, destroyed_at) VALUES (?, ?, ?, ?, 1000000, '', ?, ?, "
+                "'2025-01-01T00:00:00.000000Z')",
+                [(camera.id, f"old/{i}", b, e, batch, run) for i, (b, e) in enumerate(ends)],
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--live", type=int, default=1_000_000)
+    parser.add_argument("--history", type=int, default=0)
+    parser.add_argument("--cameras", type=int, default=770)
+    parser.add_argument("--expire-minutes", type=int, default=1440, help="per camera")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="scelle-scale-", dir=os.environ.get("BENCH_TMP")) as d:
+        root = Path(d)
+        site, first, as_of = synthesise(args, root)
+        cameras = list_cameras(site)
+        live_minutes = args.live // args.cameras
+        rng = random.Random(19)
+        times = []
+        for _ in range(50):
+            camera = rng.choice(cameras)
+            start = first + rng.randrange(max(1, live_minutes - 10)) * MINUTE
+            t = time.perf_counter()
+            found = find(site, camera, Window(start, start + 10 * MINUTE), check=False)
+            times.append(time.perf_counter() - t)
+            assert len(found.segments) >= min(10, live_minutes), len(found.segments)
+        print(f"index: {args.live:,} live, {args.history:,} destroyed, {args.cameras} cameras")
+        print(f"  footage find, 10 minutes     {statistics.median(times) * 1000:8.1f} ms median "
+              "(goal < 50)")  # fmt: skip
+
+        t = time.perf_counter()
+        plans = plan(site, as_of)
+        planned = time.perf_counter() - t
+        del plans
+        tracemalloc.start()  # a second plan, for its memory: tracing slows it down
+        plans = plan(site, as_of)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        doomed = sum(len(p.doomed) for p in plans)
+        t = time.perf_counter()
+        with site.db.read() as cur:
+            bare = 0
+            for camera in cameras:
+                cur.execute(
+                    "SELECT id, path, start_us, end_us, size, sha256, batch_id FROM segment "
+                    "WHERE camera_id = ? AND end_us <= ? AND destroyed_at IS NULL "
+                    "AND purge_run IS NULL",
+                    [camera.id, as_of - RETENTION_DAYS * DAY],
+                )
+                bare += len(cur.fetchall())
+        fetched = time.perf_counter() - t
+        assert bare == doomed, (bare, doomed)
+        print(f"  purge plan, {doomed:,} expiring  {planned:8.2f} s, peak {peak / 2**20:.0f} MB "
+              "(goal < 200 MB)")  # fmt: skip
+        print(f"  bare SQL fetch of the same     {fetched:8.2f} s")
+        print(f"  ratio                          {planned / fetched:8.2f}   (goal <= 2)")
+        t = time.perf_counter()
+        status(site)
+        shown = time.perf_counter() - t
+        t = time.perf_counter()
+        list_cameras(site)
+        listed = time.perf_counter() - t
+        print(f"  status                         {shown:8.2f} s   (goal < 1)")
+        print(f"  camera list                    {listed:8.2f} s   (goal < 1)")
+        site.close()
+        size = sum(p.stat().st_size for p in (root / "site").glob("scelle.db*"))
+        print(f"  database {size / 2**20:,.0f} MB: {size / 2**20 / (args.live / 1e6):,.0f} MB "
+              "per million live segments")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
