@@ -474,7 +474,10 @@ def _passphrase_at_hand() -> bool:
 
 
 def _agent_running(site: Site) -> bool:
-    return site.settings.key_agent_socket.is_socket()
+    """A key agent of this Unix user answers (not a socket left by a dead one)."""
+    from custody.key_agent import alive
+
+    return alive(site.settings.key_agent_socket)
 
 
 def _passphrase(confirm: bool = False) -> bytes:
@@ -713,15 +716,17 @@ def ledger_checkpoint(ctx: typer.Context) -> None:
     from custody import checkpoints
     from custody.checkpoint_stamps import stamp_checkpoint
     from custody.cosigning import cosign, evidence, load_policy
+    from custody.coverage import agent_checkpoint, tell_agent
     from custody.note import parse_checkpoint, parse_note
     from custody.render import stamp_lines, witnessed_lines
 
     with _open(ctx, Permission.LEDGER_WRITE) as site:
         if not _passphrase_at_hand() and _agent_running(site):
-            note = checkpoints.sign_by_agent(site.settings.key_agent_socket)
+            _cp, note = agent_checkpoint(site)
         else:
             signer = site.signer(_passphrase())
             _cp, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
+            tell_agent(site)
         stamped = stamp_checkpoint(site.db, site.settings, note)
         policy = load_policy(site.settings)
         witnessed = cosign(site.db, policy, note) if policy is not None else None
@@ -1896,7 +1901,7 @@ def purge(
         if by_agent:
             from requisition.key_agent import certificates_by_agent
 
-            _say(certificates_by_agent(site, report), err=True)
+            certificates_by_agent(site, report)
     if as_json:
         typer.echo(json_text(summary(report)))
     else:

@@ -246,10 +246,3 @@ def disavow(ledger: Ledger, actor: str, row: int, reason: str) -> StoredCheckpoi
         ),
     )
     return stored
-
-
-def sign_by_agent(socket_path: Path) -> str:
-    """The current head, signed by the key agent (custody/key_agent.py)."""
-    from custody.key_agent import ask
-
-    return str(ask(socket_path, "checkpoint")["note"])

@@ -10,14 +10,18 @@ the command says plainly which entries are not covered and why.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
-from custody import checkpoints
+from custody import checkpoints, merkle
 from custody.checkpoint_stamps import stamp_checkpoint
+from custody.checkpoints import StoredCheckpoint, open_checkpoint, read_identity
 from custody.cosigning import Witnessed, cosign, load_policy
-from custody.errors import ScelleError
-from custody.key_agent import ask
-from custody.ledger import current_size
+from custody.errors import IntegrityError, ScelleError
+from custody.i18n import _
+from custody.key_agent import AgentUnavailable, answered, ask
+from custody.ledger import current_size, fetch_nodes
+from custody.note import Checkpoint
 from custody.policy import Policy
 from custody.site import Site
 from custody.timestamps import Stamped
@@ -48,9 +52,46 @@ def size_now(site: Site) -> int:
 
 
 def _signed(site: Site) -> tuple[int, int]:
+    """The log's size, and the largest size a checkpoint *signed by the site key* covers
+    (a row planted with a large size and no valid signature does not count: a few of the
+    largest are checked, and when in doubt the tail is signed again)."""
     with site.db.read() as cur:
-        row = cur.execute("SELECT MAX(tree_size) FROM ledger_checkpoint").fetchone()
-        return current_size(cur), int(row[0] or 0)
+        size = current_size(cur)
+        identity = read_identity(cur)
+        cur.execute("SELECT note FROM ledger_checkpoint ORDER BY tree_size DESC LIMIT 5")
+        for (note,) in cur.fetchall():
+            try:
+                return size, open_checkpoint(StoredCheckpoint("", str(note)), identity).size
+            except IntegrityError:
+                continue
+    return size, 0
+
+
+def agent_checkpoint(site: Site) -> tuple[Checkpoint, str]:
+    """Have the key agent sign this log's head, and check what it returns: the site's
+    signature, this log's origin, and this database's root at that size (an agent serving
+    another database, or anything else answering on the socket, covers nothing)."""
+    note = answered(ask(site.settings.key_agent_socket, "checkpoint"), "note", str)
+    with site.db.read() as cur:
+        identity = read_identity(cur)
+        checkpoint = open_checkpoint(
+            StoredCheckpoint(_("the key agent's checkpoint"), note), identity
+        )
+        if checkpoint.size > current_size(cur) or checkpoint.root != merkle.root_at(
+            checkpoint.size, lambda keys: fetch_nodes(cur, keys)
+        ):
+            raise AgentUnavailable(
+                _("the key agent signed another log than this database's: not counted")
+            )
+    return checkpoint, note
+
+
+def tell_agent(site: Site) -> None:
+    """After signing with the key, let a running agent see that checkpoint (it signs the
+    same head again, which changes nothing): it then refuses a restore to before it."""
+    if site.settings.key_agent_socket.exists():
+        with suppress(ScelleError):
+            agent_checkpoint(site)
 
 
 def cover(site: Site, since: int) -> Coverage | None:
@@ -69,13 +110,18 @@ def cover(site: Site, since: int) -> Coverage | None:
             checkpoint, note = checkpoints.sign(
                 site.db, site.settings.checkpoint_file, site.unlocked[0]
             )
-            by, signed = "key", checkpoint.size
+            by = "key"
+            tell_agent(site)
         else:
-            answer = ask(site.settings.key_agent_socket, "checkpoint")
-            note, by, signed = str(answer["note"]), "agent", int(answer["size"])
+            checkpoint, note = agent_checkpoint(site)
+            by = "agent"
     except ScelleError as exc:
         return Coverage(since, size, signed, why=exc.message)
-    stamped = stamp_checkpoint(site.db, site.settings, note)
+    signed = checkpoint.size
+    try:
+        stamped = stamp_checkpoint(site.db, site.settings, note)
+    except ScelleError as exc:
+        return Coverage(since, size, signed, by, unwitnessed=exc.message)
     try:
         policy = load_policy(site.settings)
         witnessed = cosign(site.db, policy, note) if policy is not None else None

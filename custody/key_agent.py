@@ -13,7 +13,9 @@ included: a database restored together with its checkpoint file, behind its back
 refused until it restarts (and then the witnesses catch it).
 
 Protocol: one JSON line each way. {"job": NAME} -> {"ok": true, ...} or
-{"ok": false, "error": MESSAGE}.
+{"ok": false, "error": MESSAGE}; "ping" answers {"ok": true} (is an agent alive?).
+The client checks that the socket's server is its own Unix user (or root), and what it
+is given back is checked before it counts (custody/coverage.py verifies the note).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import socket
 import socketserver
 import struct
+import sys
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -40,6 +43,7 @@ from custody.i18n import _, os_error_text
 
 Job = Callable[[], dict[str, Any]]
 TIMEOUT_S = 60.0  # a job signs and writes a few files: a minute is generous
+REQUEST_S = 5.0  # to send its one request line
 MAX_LINE = 4096
 SUN_PATH_MAX = 107  # bytes in sockaddr_un.sun_path, with its terminating NUL
 
@@ -57,6 +61,12 @@ def ask(path: Path, job: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
         sock.settimeout(timeout)
         try:
             sock.connect(str(path))
+            if _peer_uid(sock) not in (os.getuid(), 0):  # a socket another user planted
+                raise AgentUnavailable(
+                    _("{path} is served by another Unix user: not this site's key agent").format(
+                        path=path
+                    )
+                )
             sock.sendall(json.dumps({"job": job}).encode() + b"\n")
             raw = sock.makefile("rb").readline(1 << 20)
         except OSError as exc:  # refused (a stale socket), timed out, path too long
@@ -81,19 +91,44 @@ def ask(path: Path, job: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
     return answer
 
 
+def answered(answer: dict[str, Any], key: str, kind: type) -> Any:
+    """One field of an agent's answer, of the type the job promises, else AgentUnavailable."""
+    value = answer.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise AgentUnavailable(_("the key agent's answer is malformed"))
+    return value
+
+
+def alive(path: Path) -> bool:
+    """Whether an agent of this Unix user answers at `path` now (not a stale socket)."""
+    try:
+        ask(path, "ping", timeout=5)
+    except ScelleError:
+        return False
+    return True
+
+
 def _peer_uid(sock: socket.socket) -> int:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return int(struct.unpack("3i", creds)[1])
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    timeout = TIMEOUT_S
+    timeout = REQUEST_S  # a client that connects and sends nothing does not hold it long
     server: AgentServer
 
     def handle(self) -> None:
-        answer = self.server.answer(self.connection, self.rfile.readline(MAX_LINE))
+        try:
+            line = self.rfile.readline(MAX_LINE)
+        except OSError:
+            return
+        answer = self.server.answer(self.connection, line)
         with suppress(OSError):  # the client left: the job is done all the same
             self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+
+def _ping() -> dict[str, Any]:
+    return {}
 
 
 class StopAgent(BaseException):
@@ -115,13 +150,22 @@ class AgentServer(socketserver.UnixStreamServer):
                 ),
                 hint=_("use a shorter site directory"),
             )
+        folder = path.parent.stat()
+        if folder.st_mode & 0o022 or folder.st_uid != os.getuid():
+            raise InvalidStateError(
+                _(
+                    "{folder} may be written by other Unix users: the key agent's socket "
+                    "would not be safe there"
+                ).format(folder=path.parent),
+                hint=_("chmod go-w {folder}").format(folder=path.parent),
+            )
         _take(path)
         old = os.umask(0o177)  # the socket is born 0600: no window where others connect
         try:
             super().__init__(str(path), _Handler)
         finally:
             os.umask(old)
-        os.chmod(path, 0o600)
+        self.inode = path.lstat().st_ino  # removed at the end only if it is still this one
 
     def answer(self, conn: socket.socket, line: bytes) -> dict[str, Any]:
         if _peer_uid(conn) != os.getuid():
@@ -130,7 +174,7 @@ class AgentServer(socketserver.UnixStreamServer):
         try:
             request = json.loads(line)
             name = request["job"]
-            job = self.jobs[name]
+            job = _ping if name == "ping" else self.jobs[name]
         except (ValueError, KeyError, TypeError):
             return {"ok": False, "error": _("unknown request")}
         try:
@@ -157,10 +201,15 @@ class AgentServer(socketserver.UnixStreamServer):
         if self.stopping:
             raise StopAgent
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line, not a traceback (a client that left, a timeout)."""
+        self.log(_("a request failed: {reason}").format(reason=sys.exc_info()[1]))
+
     def server_close(self) -> None:
         super().server_close()
         with suppress(FileNotFoundError):
-            self.path.unlink()
+            if self.path.lstat().st_ino == self.inode:
+                self.path.unlink()
 
 
 def _take(path: Path) -> None:
@@ -176,3 +225,12 @@ def _take(path: Path) -> None:
             path.unlink()
             return
     raise InvalidStateError(_("a key agent is already running ({path})").format(path=path))
+
+
+def undumpable() -> None:
+    """No core dump, and no ptrace or /proc/PID/mem read by other processes of the same
+    user: the unlocked key stays in this process (Linux prctl PR_SET_DUMPABLE 0)."""
+    import ctypes
+
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)

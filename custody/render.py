@@ -560,7 +560,9 @@ def stamp_lines(stamped: Stamped | None, size: int) -> list[str]:
 def stamped_head_lines(head: StampedHead | None, configured: bool) -> list[str]:
     """`ledger verify`: by when the TSA says the log had its entries."""
     if head is None:
-        return [_("no checkpoint timestamp verifies against the TSA's CA")] if configured else []
+        if not configured:
+            return []
+        return [_("no checkpoint timestamp holds for this log (token and root)")]
     out = [
         _("timestamped: the log's first {size} entries existed by {time} ({tsa}, RFC 3161)").format(
             size=head.size, tsa=head.tsa, time=head.time.strftime("%Y-%m-%dT%H:%M:%SZ")

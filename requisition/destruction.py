@@ -57,6 +57,7 @@ def certificate(site: Site, run: int, signer: Signer, pdf: PdfSign | None = None
         outcome = _run_entries(cur, outcome_json)
         identity = read_identity(cur)
         destroyed = run_rows(cur, run, destroyed=True)
+    _own_entries(run, actor, intent, outcome)
     held_at_plan = {
         e["subject"]["camera"]: int(e["data"].get("held", 0))
         for e in intent
@@ -118,6 +119,31 @@ def certificate(site: Site, run: int, signer: Signer, pdf: PdfSign | None = None
     with site.db.write() as cur:
         set_run(cur, run, certificate=str(final))
     return final
+
+
+RUN_ACTIONS = {"footage.destroy.intent", "footage.destroy", "footage.destroy.failed"}
+
+
+def _own_entries(
+    run: int, actor: str, intent: list[dict[str, Any]], outcome: list[dict[str, Any]]
+) -> None:
+    """The run's row cites ledger entries: each must be one of this run's, recorded by the
+    agent the row names. A row written around scelle certifies nothing."""
+    if not intent:
+        raise IntegrityError(_("purge {run} cites no intent entry").format(run=run))
+    for entry in intent + outcome:
+        subject = entry.get("subject")
+        if (
+            entry.get("action") not in RUN_ACTIONS
+            or not isinstance(subject, dict)
+            or subject.get("purge") != run
+            or entry.get("actor") != actor
+        ):
+            raise IntegrityError(
+                _("purge {run}: ledger entry {seq} is not one of its own").format(
+                    run=run, seq=entry.get("seq")
+                )
+            )
 
 
 def _document(

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from custody import checkpoints
+from custody.errors import ScelleError
 from custody.i18n import _
-from custody.key_agent import AgentServer, AgentUnavailable, StopAgent, ask
+from custody.key_agent import AgentServer, StopAgent, answered, ask, undumpable
 from custody.note import Checkpoint
 from custody.site import Site
 from exporters.documents import PaperSigner
@@ -50,42 +51,45 @@ class _Agent:
 
 
 def serve_agent(site: Site, papers: PaperSigner, log: Callable[[str], None]) -> None:
-    """Answer on the site's socket until SIGTERM or Ctrl-C; the tail is covered first."""
+    """Answer on the site's socket until SIGTERM, SIGINT or SIGHUP (each after the job under
+    way); the tail left before it started is covered first."""
+    undumpable()
     agent = _Agent(site, papers, log)
-    agent.checkpoint()
     path = site.settings.key_agent_socket
     server = AgentServer(
         path, {"checkpoint": agent.checkpoint, "certificates": agent.certificates}, log
     )
-
-    previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: server.stop_soon())
-    log(
-        _("key agent of site {name} listening on {path}").format(
-            name=site.identity().key_name, path=path
-        )
-    )
+    stops = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, lambda _sig, _frame: server.stop_soon()) for s in stops}
     try:
+        agent.checkpoint()
+        log(
+            _("key agent of site {name} listening on {path}").format(
+                name=site.identity().key_name, path=path
+            )
+        )
         server.serve_forever()
     except (StopAgent, KeyboardInterrupt):
         pass
     finally:
         server.server_close()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         log(_("key agent stopped"))
 
 
-def certificates_by_agent(site: Site, report: PurgeReport) -> list[str]:
-    """After an unattended purge: have the agent make the certificates; what to say if
-    it could not (the next run with the key, or the agent later, makes them)."""
+def certificates_by_agent(site: Site, report: PurgeReport) -> None:
+    """After an unattended purge: have the agent make the certificates. If it cannot, the
+    run is partial (a destruction without its certificate), said among its failures; the
+    next purge with the key or the agent makes them."""
     try:
-        made = ask(site.settings.key_agent_socket, "certificates")["certificates"]
-    except AgentUnavailable as exc:
-        if not uncertified(site):
-            return []
-        return [
-            _("note: destruction certificate not made yet ({why}): the next purge makes it").format(
-                why=exc.message
+        made = answered(ask(site.settings.key_agent_socket, "certificates"), "certificates", list)
+    except ScelleError as exc:  # the purge's own report is printed all the same
+        if uncertified(site):
+            report.failures.append(
+                _("destruction certificate not made ({why}): the next purge makes it").format(
+                    why=exc.message
+                )
             )
-        ]
-    report.certificates += [Path(p) for p in made]
-    return []
+        return
+    report.certificates += [Path(str(p)) for p in made]

@@ -196,3 +196,75 @@ def test_only_its_own_unix_user_may_ask(site_env: SiteEnv, agent: Agent) -> None
     }
     noted = run_cli(["ledger", "note", "n", "--reason", "r"], env=without_passphrase(site_env))
     assert noted.stderr == ""
+
+
+@pytest.mark.backends("sqlite")
+def test_a_restore_to_before_a_checkpoint_signed_with_the_key_is_refused(
+    site_env: SiteEnv, agent: Agent, tmp_path: Path
+) -> None:
+    """A checkpoint signed with the key while the agent runs is told to it: a restore to
+    before it is refused as one to before the agent's own."""
+    home = site_env.settings.home
+    site_env.site.close()
+    snapshot(home / "scelle.db", tmp_path / "db.copy")
+    shutil.copy(home / "checkpoints.txt", tmp_path / "checkpoints.copy")
+    site_env.site.ledger.note(ADMIN, "uncovered", "appended around the CLI", None)
+    signed = run_cli(["ledger", "checkpoint"], env=site_env.env_as(ADMIN))  # with the key
+    assert signed.exit_code == 0, signed.stderr
+    site_env.site.close()
+    snapshot(tmp_path / "db.copy", home / "scelle.db")
+    shutil.copy(tmp_path / "checkpoints.copy", home / "checkpoints.txt")
+    forked = run_cli(["ledger", "note", "fake", "--reason", "r"], env=without_passphrase(site_env))
+    assert "the key agent refused: refusing to sign" in forked.stderr, forked.stderr
+
+
+@pytest.mark.backends("sqlite")
+def test_a_planted_checkpoint_row_does_not_silence_the_note(site_env: SiteEnv) -> None:
+    """A row with a huge size and no valid signature does not count as coverage."""
+    from tests.conftest import raw_connection
+
+    conn = raw_connection(site_env)
+    conn.execute(
+        "INSERT INTO ledger_checkpoint (tree_size, root, note, signed_at) "
+        "VALUES (999999999, x'00', 'junk', '2026-01-01T00:00:00.000000Z')"
+    )
+    conn.close()
+    noted = run_cli(["ledger", "note", "n", "--reason", "r"], env=without_passphrase(site_env))
+    assert "are not covered by a signed checkpoint" in noted.stderr
+
+
+@pytest.mark.backends("sqlite")
+def test_a_socket_that_is_not_the_agent_covers_nothing(site_env: SiteEnv) -> None:
+    """Whatever answers on the socket is checked: a malformed answer, or a note the site
+    key did not sign, leaves the entries uncovered and said, with no traceback; a stale
+    socket does not let the purge run without its key."""
+    import socket as sockets
+    import threading
+
+    path = site_env.settings.key_agent_socket
+    answers = [b'{"ok": true}\n', b'{"ok": true, "note": "csv.test/ledger\\n9\\nAAAA\\n\\n"}\n']
+    for answer in answers:
+        server = sockets.socket(sockets.AF_UNIX)
+        server.bind(str(path))
+        server.listen()
+
+        def serve(listening: sockets.socket = server, reply: bytes = answer) -> None:
+            conn, _addr = listening.accept()
+            conn.makefile("rb").readline()
+            conn.sendall(reply)
+            conn.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        noted = run_cli(["ledger", "note", "n", "--reason", "r"], env=without_passphrase(site_env))
+        thread.join(timeout=10)
+        assert not thread.is_alive()  # it was asked
+        server.close()
+        path.unlink()
+        assert noted.exit_code == 0 and "Traceback" not in noted.stderr
+        assert "are not covered by a signed checkpoint" in noted.stderr, noted.stderr
+    stale = sockets.socket(sockets.AF_UNIX)
+    stale.bind(str(path))
+    stale.close()  # what a killed agent leaves
+    purged = run_cli(["purge"], env=without_passphrase(site_env, ADMIN))
+    assert purged.exit_code == 7  # no key, no live agent: it does not start

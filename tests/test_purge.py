@@ -21,13 +21,13 @@ import pytest
 from pypdf import PdfReader
 
 from custody.entry import Record
-from custody.errors import DiskFullError
+from custody.errors import DiskFullError, IntegrityError
 from custody.timewindow import Window, local_text, now_us, utc_text
 from exporters.generate import generate_footage
 from exporters.index import camera_store, scan
 from requisition.cameras import get_camera
 from requisition.purge import purge as run_purge
-from tests.conftest import ADMIN, AUDITOR, SUPERVISOR, SiteEnv, require_tool, run_cli
+from tests.conftest import ADMIN, AUDITOR, PASSPHRASE, SUPERVISOR, SiteEnv, require_tool, run_cli
 from tests.test_attach import attach_args
 from tests.test_cameras import ADD
 
@@ -525,3 +525,21 @@ def test_a_ledger_note_cannot_release_a_hold(store: Footage) -> None:
         and report["cameras"] == [{"camera": "C-012", "to_destroy": 0, "held": 5}]
     )
     assert len(segments(store.env)) == 7
+
+
+def test_a_purge_run_row_citing_other_entries_certifies_nothing(store: Footage) -> None:
+    """A purge_run row written around scelle, citing ledger entries that are not its run's,
+    gets no certificate: the run's entries must name it and its agent."""
+    from requisition.destruction import certificate
+
+    site = store.env.site
+    with site.db.write() as cur:
+        run = cur.execute(
+            "INSERT INTO purge_run (started_at, now_utc, actor, state, segments, bytes, failures, "
+            "intent_seqs, outcome_seqs) VALUES (?, ?, 'Procureur X', 'done', 0, 0, 0, '[2]', "
+            "'[3]') RETURNING id",
+            ["2026-01-01T00:00:00.000000Z"] * 2,
+        ).fetchone()[0]
+    with pytest.raises(IntegrityError, match="is not one of its own"):
+        certificate(site, run, site.signer(PASSPHRASE))
+    assert not (store.env.settings.home / "certificates" / f"purge-{run:06d}").exists()

@@ -5,6 +5,7 @@ configured, or none reachable, and the export says so."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -189,6 +190,24 @@ def test_checkpoints_are_timestamped_and_ledger_verify_says_when(
     assert verified.exit_code == 0, verified.stderr
     assert f"the log's first {size} entries existed by 20" in verified.stdout
     assert "1 later checkpoint timestamp does not hold" in verified.stdout
+    # A genuine token, but over a fork: the same size with another root. Its token holds;
+    # its root is not the log's, so it counts for nothing either.
+    origin = signed.stdout.splitlines()[0]
+    fork_root = b"\x01" * 32
+    fork_body = f"{origin}\n{size}\n{base64.b64encode(fork_root).decode()}\n".encode()
+    with local_tsa(tmp_path / "tsa2") as other_tsa:
+        fork = request(other_tsa.url, fork_body, load_ca(other_tsa.ca_pem.read_bytes()))
+    with site_env.site.db.write() as cur:
+        cur.execute(
+            "INSERT INTO ledger_timestamp (tree_size, root, tsa, token, received_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [size, fork_root, tsa.url, fork.token, "2026-11-30T00:00:00.000000Z"],
+        )
+    forked_env = {**site_env.env_as(AUDITOR), "SCELLE_TIMESTAMP_CA": str(other_tsa.ca_pem)}
+    forked_env["SCELLE_TIMESTAMP_URL"] = tsa.url
+    forked = run_cli(["ledger", "verify"], env=forked_env)
+    assert "no checkpoint timestamp holds for this log (token and root)" in forked.stdout
+    assert "existed by" not in forked.stdout
 
     down = {"SCELLE_TIMESTAMP_URL": "http://127.0.0.1:9/", "SCELLE_TIMESTAMP_CA": str(tsa.ca_pem)}
     unstamped = run_cli(["ledger", "checkpoint"], env={**site_env.env_as(ADMIN), **down})
