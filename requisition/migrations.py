@@ -119,6 +119,26 @@ def _v9_store_templates(conn: Connection, md: MetaData) -> None:
     )
 
 
+# Partial indexes of the live rows (issue 19): a destroyed segment's row stays (the
+# certificates and the register read it), but find, the purge's plan and the summaries
+# walk only what is live, so their cost follows what is live, not the site's history.
+LIVE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS segment_live_by_time ON segment (camera_id, start_us) "
+    "WHERE destroyed_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS segment_live_by_end ON segment (camera_id, end_us) "
+    "WHERE destroyed_at IS NULL",
+    # a run's rows: resuming a crashed purge, a certificate (was a scan of the table)
+    "CREATE INDEX IF NOT EXISTS segment_by_run ON segment (purge_run) "
+    "WHERE purge_run IS NOT NULL",
+)
+
+
+def _v12_live_index(conn: Connection, md: MetaData) -> None:
+    """The footage index's live queries never walk the destroyed history."""
+    for statement in LIVE_INDEXES:
+        conn.exec_driver_sql(statement)
+
+
 # What the application role may change in the workflow's tables: only the columns scelle
 # changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
 # The purge's own rows and marks go through SECURITY DEFINER functions (purge_sql) that
@@ -155,6 +175,7 @@ PLAN = Plan(
         Migration(9, "footage stores described by a path template", _v9_store_templates),
         Migration(10, "witnesses' cosignatures on the checkpoints", schema.cosignatures),
         Migration(11, "RFC 3161 timestamps on the checkpoints", schema.checkpoint_timestamps),
+        Migration(12, "live segments indexed apart from the destroyed history", _v12_live_index),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,
