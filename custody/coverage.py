@@ -12,19 +12,17 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from custody import checkpoints, merkle
-from custody.checkpoint_stamps import stamp_checkpoint
-from custody.checkpoints import StoredCheckpoint, open_checkpoint, read_identity
-from custody.cosigning import Witnessed, cosign, load_policy
-from custody.errors import IntegrityError, ScelleError
-from custody.i18n import _
-from custody.key_agent import AgentUnavailable, answered, ask
-from custody.ledger import current_size, fetch_nodes
-from custody.note import Checkpoint
-from custody.policy import Policy
-from custody.site import Site
-from custody.timestamps import Stamped
+from custody.errors import ScelleError
+from custody.ledger import current_size
+
+if TYPE_CHECKING:  # signing, witnesses and timestamps load only once a command appended
+    from custody.cosigning import Witnessed
+    from custody.note import Checkpoint
+    from custody.policy import Policy
+    from custody.site import Site
+    from custody.timestamps import Stamped
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,9 @@ def _signed(site: Site) -> tuple[int, int]:
     """The log's size, and the largest size a checkpoint *signed by the site key* covers
     (a row planted with a large size and no valid signature does not count: a few of the
     largest are checked, and when in doubt the tail is signed again)."""
+    from custody.checkpoints import StoredCheckpoint, open_checkpoint, read_identity
+    from custody.errors import IntegrityError
+
     with site.db.read() as cur:
         size = current_size(cur)
         identity = read_identity(cur)
@@ -71,6 +72,12 @@ def agent_checkpoint(site: Site) -> tuple[Checkpoint, str]:
     """Have the key agent sign this log's head, and check what it returns: the site's
     signature, this log's origin, and this database's root at that size (an agent serving
     another database, or anything else answering on the socket, covers nothing)."""
+    from custody import merkle
+    from custody.checkpoints import StoredCheckpoint, open_checkpoint, read_identity
+    from custody.i18n import _
+    from custody.key_agent import AgentUnavailable, answered, ask
+    from custody.ledger import fetch_nodes
+
     note = answered(ask(site.settings.key_agent_socket, "checkpoint"), "note", str)
     with site.db.read() as cur:
         identity = read_identity(cur)
@@ -98,13 +105,17 @@ def cover(site: Site, since: int) -> Coverage | None:
     """Cover what was appended since the log had `since` entries; None if nothing was.
     Never raises for a ScelleError: the command's own outcome stands, the reason is told."""
     try:
+        if size_now(site) <= since:  # appended nothing: nothing to sign, nothing loaded
+            return None
         size, signed = _signed(site)
     except ScelleError:
         return None
-    if size <= since:
-        return None
     if signed >= size:  # the command signed its own checkpoint last (`ledger checkpoint`)
         return Coverage(since, size, signed)
+    from custody import checkpoints
+    from custody.checkpoint_stamps import stamp_checkpoint
+    from custody.cosigning import cosign, load_policy
+
     try:
         if site.unlocked:
             checkpoint, note = checkpoints.sign(

@@ -517,12 +517,19 @@ def coverage_lines(coverage: Coverage | None) -> list[str]:
     if coverage is None:
         return []
     if not coverage.covered:
-        return [
+        first, last = coverage.signed, coverage.size - 1
+        said = (
             _(
                 "note: ledger entries {first} to {last} are not covered by a signed "
                 "checkpoint: {why}; start 'scelle keys agent' or run 'scelle ledger checkpoint'"
-            ).format(first=coverage.signed, last=coverage.size - 1, why=coverage.why)
-        ]
+            )
+            if last > first
+            else _(
+                "note: ledger entry {first} is not covered by a signed checkpoint: {why}; "
+                "start 'scelle keys agent' or run 'scelle ledger checkpoint'"
+            )
+        )
+        return [said.format(first=first, last=last, why=coverage.why)]
     failed = coverage.stamped is not None and coverage.stamped.stamp is None
     stamp = stamp_lines(coverage.stamped, coverage.signed) if failed else []  # only a failure
     if coverage.unwitnessed is not None:

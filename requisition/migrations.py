@@ -128,8 +128,7 @@ LIVE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS segment_live_by_end ON segment (camera_id, end_us) "
     "WHERE destroyed_at IS NULL",
     # a run's rows: resuming a crashed purge, a certificate (was a scan of the table)
-    "CREATE INDEX IF NOT EXISTS segment_by_run ON segment (purge_run) "
-    "WHERE purge_run IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS segment_by_run ON segment (purge_run) WHERE purge_run IS NOT NULL",
 )
 
 

@@ -60,7 +60,7 @@ def test_an_administrator_designates_and_disables(site_env: SiteEnv) -> None:
     assert made.exit_code == 0, made.stderr
     assert made.stdout.strip() == "agent dupont (Jeanne DUPONT) designated as operator"
     # nothing but the note that no key agent covers its entries (none runs here)
-    assert made.stderr.startswith("note: ledger entries ") and made.stderr.count("\n") == 1
+    assert made.stderr.startswith("note: ledger entr") and made.stderr.count("\n") == 1
     entry = last_entry(site_env)
     assert (entry["action"], entry["actor"], entry["subject"]) == (
         "agent.add",

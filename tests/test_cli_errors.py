@@ -23,11 +23,8 @@ def snapshot(root: Path) -> dict[str, str]:
 def one_line_error(stderr: str) -> str:
     # Besides the error: its hint, and what the command says of its ledger entries
     # (custody/coverage.py: not covered by a checkpoint, as no key agent runs in tests).
-    lines = [
-        line
-        for line in stderr.splitlines()
-        if not line.startswith(("hint: ", "note: ledger entries ", "remarque : les entrées "))
-    ]
+    besides = ("hint: ", "note: ledger entr", "remarque : les entrées ", "remarque : l'entrée ")
+    lines = [line for line in stderr.splitlines() if not line.startswith(besides)]
     assert len(lines) == 1, stderr
     assert "Traceback" not in stderr
     assert lines[0].startswith("scelle: error: ")

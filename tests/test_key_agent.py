@@ -230,7 +230,7 @@ def test_a_planted_checkpoint_row_does_not_silence_the_note(site_env: SiteEnv) -
     )
     conn.close()
     noted = run_cli(["ledger", "note", "n", "--reason", "r"], env=without_passphrase(site_env))
-    assert "are not covered by a signed checkpoint" in noted.stderr
+    assert "not covered by a signed checkpoint" in noted.stderr
 
 
 @pytest.mark.backends("sqlite")
@@ -262,7 +262,7 @@ def test_a_socket_that_is_not_the_agent_covers_nothing(site_env: SiteEnv) -> Non
         server.close()
         path.unlink()
         assert noted.exit_code == 0 and "Traceback" not in noted.stderr
-        assert "are not covered by a signed checkpoint" in noted.stderr, noted.stderr
+        assert "not covered by a signed checkpoint" in noted.stderr, noted.stderr
     stale = sockets.socket(sockets.AF_UNIX)
     stale.bind(str(path))
     stale.close()  # what a killed agent leaves
