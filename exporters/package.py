@@ -446,12 +446,14 @@ def _prove(
     checkpoint, note = checkpoints.sign(site.db, site.settings.checkpoint_file, signer)
     stamp_checkpoint(site.db, site.settings, note)  # in the ledger's bundles (a TSA's word)
     policy = load_policy(site.settings)
+    witnesses: list[str] | None = None
     if policy is not None:  # the witnesses' cosignatures travel with the checkpoint
         witnessed = cosign(site.db, policy, note)
         refused = evidence(witnessed)
         if refused is not None:  # a rolled-back or rewritten ledger seals nothing
             raise refused
         note = witnessed.note
+        witnesses = sorted(c.name for c in witnessed.collected.cosigned)
     proof = site.ledger.inclusion(entry.seq, checkpoint.size)
     write_atomic(tmp / "ledger" / "entry.json", entry.body)
     write_atomic(tmp / "ledger" / "inclusion.json", json.dumps(proof.to_json(), indent=2).encode())
@@ -461,7 +463,15 @@ def _prove(
     write_atomic(
         tmp / "VERIFY.txt",
         verify_text(
-            order.id, sealed.key_name, key, sealed.sha256, entry.seq, proof, checkpoint, stamped
+            order.id,
+            sealed.key_name,
+            key,
+            sealed.sha256,
+            entry.seq,
+            proof,
+            checkpoint,
+            stamped,
+            witnesses,
         ).encode(),
     )
     write_atomic(tmp / "VERIFY.txt.sig", sign_raw(signer, (tmp / "VERIFY.txt").read_bytes()))

@@ -43,7 +43,7 @@ from __future__ import annotations
 import base64
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -139,10 +139,12 @@ def verify_text(
     proof: InclusionProof,
     checkpoint: Checkpoint,
     stamped: Mapping[str, Any] | None = None,
+    witnesses: Sequence[str] | None = None,
 ) -> str:
     """This export's VERIFY.txt; `proof` is the inclusion proof of its ledger entry `seq`
     in the tree that `checkpoint` (signed by `key_name`) states; `stamped`, what its
-    entry records of an RFC 3161 timestamp (None: no TSA configured)."""
+    entry records of an RFC 3161 timestamp (None: no TSA configured); `witnesses`, the
+    names whose cosignatures its checkpoint carries (None: no witness configured)."""
     if (proof.index, proof.tree_size, proof.root) != (seq, checkpoint.size, checkpoint.root):
         raise ValueError("the inclusion proof is not of this entry in this checkpoint's tree")
     ssh_fp, der_fp = ssh_fingerprint(key), der_sha256(key)
@@ -359,7 +361,8 @@ index (PyPI…): anyone can publish one.
    verified but PARTIAL (gaps, listed on the cover sheet);
    4  = une vérification a échoué / a check failed.
 
-{_timestamp_section(stamped)}"""
+{_timestamp_section(stamped)}
+{_witness_section(witnesses)}"""
 
 
 def _timestamp_section(stamped: Mapping[str, Any] | None) -> str:
@@ -395,6 +398,43 @@ Une fois le certificat de l'autorité expiré, vérifiez à la date du jeton / O
 authority's certificate has expired, check as of the token's time:
       openssl ts -verify -attime {_epoch(stamped["time"])} -data manifest.json \\
         -in manifest.json.tsr -CAfile keys/tsa-ca.pem
+"""
+
+
+def _witness_section(witnesses: Sequence[str] | None) -> str:
+    """F: which witnesses cosigned the checkpoint, and how to check them against the
+    policy the verifier trusts (not the CSV's word)."""
+    title = _underline("F. Témoins / Witnesses", "-")
+    if witnesses is None:
+        said = (
+            "Aucun : le CSV n'avait pas de témoins configurés. / None: the CSV had no"
+            " witnesses configured."
+        )
+        return f"{title}\n\n{textwrap.fill(said, 88)}\n"
+    if not witnesses:
+        said = (
+            "Aucun témoin n'a contresigné ce point de contrôle lors du scellement (injoignable)."
+            " / No witness cosigned this checkpoint when it was sealed (unreachable)."
+        )
+        return f"{title}\n\n{textwrap.fill(said, 88)}\n"
+    names = ", ".join(witnesses)
+    carried = (
+        "Le point de contrôle (ledger/checkpoint.txt, et ledger/entry.tlog-proof au format C2SP"
+        f" tlog-proof) porte les contresignatures de : {names}. / The checkpoint"
+        " (ledger/checkpoint.txt, and ledger/entry.tlog-proof in C2SP tlog-proof form) carries"
+        f" the cosignatures of: {names}."
+    )
+    check = (
+        "Vérifiez-les avec la politique de témoins que vous tenez de ces témoins eux-mêmes (pas"
+        " celle du CSV) / Check them with the witness policy you hold from the witnesses"
+        " themselves (not the CSV's):"
+    )
+    return f"""{title}
+
+{textwrap.fill(carried, 88)}
+{textwrap.fill(check, 88)}
+      scelle verify . --policy witnesses.txt
+   (ou / or: VERIFY.html, champ « Politique de témoins » / "Witness policy")
 """
 
 

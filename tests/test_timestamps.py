@@ -100,6 +100,9 @@ def test_no_tsa_or_an_unreachable_one_is_stated(filmed: SiteEnv, tmp_path: Path)
     assert (
         "Aucun : le CSV n'avait pas d'autorité d'horodatage" in (plain / "VERIFY.txt").read_text()
     )
+    assert "None: the CSV had no witnesses configured." in " ".join(
+        (plain / "VERIFY.txt").read_text().split()
+    )
 
     ca, _cert, _key = make_certificates(tmp_path / "ca")
     down = {"SCELLE_TIMESTAMP_URL": "http://127.0.0.1:9/", "SCELLE_TIMESTAMP_CA": str(ca)}

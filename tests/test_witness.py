@@ -396,6 +396,8 @@ def test_an_export_carries_the_cosigned_checkpoint(filmed: SiteEnv, tmp_path: Pa
     checked = run_cli(["verify", str(export), "--policy", str(policy)], env=filmed.env)
     assert checked.exit_code == 0, checked.stdout
     assert f"witnesses that vouch for its checkpoint: {NAME}" in checked.stdout
+    said = " ".join((export / "VERIFY.txt").read_text().split())  # the signed statement
+    assert f"carries the cosignatures of: {NAME}." in said
     unchecked = run_cli(["verify", str(export)], env=filmed.env)
     assert unchecked.exit_code == 0
     assert f"carries cosignatures by {NAME}: not checked" in unchecked.stdout
