@@ -22,7 +22,7 @@ from custody.note import verifier_key
 from tests.conftest import AUDITOR, SiteEnv, require_tool, run_cli
 from tests.modules_loaded import loaded_by
 from tests.test_bundle import _resum
-from tests.test_witness import NAME, make_witness, spec_verify
+from tests.test_witness import NAME, make_witness, one_witness_policy, spec_verify
 
 SITE_LINE = "\u2014 csv.test "  # the site's signature line (its key name, make_site's)
 
@@ -41,9 +41,7 @@ def cosigned(site_env: SiteEnv, tmp_path: Path) -> Cosigned:
     site_vkey = run_cli(["keys", "show", "--vkey"], env=site_env.env).stdout.strip()
     server = make_witness(tmp_path, site_vkey)
     try:
-        policy = tmp_path / "witnesses.txt"
-        base = server.url.removesuffix("/add-checkpoint")
-        policy.write_text(f"witness prefecture {server.vkey} {base}\nquorum prefecture\n")
+        policy = one_witness_policy(server, tmp_path / "witnesses.txt")
         env = {**site_env.env, "SCELLE_WITNESS_POLICY": str(policy)}
         for round_ in range(2):  # two cosigned checkpoints: the bundle's is the latest
             for i in range(3):

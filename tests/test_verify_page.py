@@ -37,7 +37,7 @@ from exporters.verify_page import VENDOR, page_bytes
 from tests.conftest import ADMIN, require_tool, run_cli
 from tests.test_export import TAMPERS, Export, export, flip
 from tests.test_witness import NAME as WITNESS
-from tests.test_witness import make_witness
+from tests.test_witness import make_witness, one_witness_policy
 
 __all__ = ["export"]  # the module-scoped demo export fixture, shared with test_export
 
@@ -410,9 +410,7 @@ def witnessed(export: Export, tmp_path_factory: pytest.TempPathFactory) -> Witne
     site_vkey = run_cli(["keys", "show", "--vkey"], env=env).stdout.strip()
     server = make_witness(root, site_vkey)
     try:
-        policy = root / "witnesses.txt"
-        base = server.url.removesuffix("/add-checkpoint")
-        policy.write_text(f"witness prefecture {server.vkey} {base}\nquorum prefecture\n")
+        policy = one_witness_policy(server, root / "witnesses.txt")
         witnessing = env | {"SCELLE_WITNESS_POLICY": str(policy)}
         path = extract_complete(root / "out", witnessing, pv="PV 2026/009998")
     finally:
@@ -536,9 +534,7 @@ def test_the_page_checks_a_bundles_cosignatures(
     env = demo_env(export)
     server = make_witness(tmp_path, run_cli(["keys", "show", "--vkey"], env=env).stdout.strip())
     try:
-        policy = tmp_path / "policy.txt"
-        base = server.url.removesuffix("/add-checkpoint")
-        policy.write_text(f"witness w {server.vkey} {base}\nquorum w\n")
+        policy = one_witness_policy(server, tmp_path / "policy.txt", "w")
         witnessing = env | {"SCELLE_WITNESS_POLICY": str(policy)}
         signed = run_cli(["ledger", "checkpoint"], env=witnessing)
         assert signed.exit_code == 0 and "the policy's quorum is met" in signed.stderr, signed

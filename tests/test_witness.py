@@ -90,6 +90,13 @@ class Server:
             return refused.code, refused.read().decode(), refused.headers["Content-Type"]
 
 
+def one_witness_policy(server: Server, path: Path, label: str = "prefecture") -> Path:
+    """A site's policy file naming `server` (with its URL) as its one witness and quorum."""
+    base = server.url.removesuffix("/add-checkpoint")
+    path.write_text(f"witness {label} {server.vkey} {base}\nquorum {label}\n")
+    return path
+
+
 def start(directory: Path, env: dict[str, str], vkey: str) -> Server:
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "witness", "serve", "--dir", str(directory),
@@ -358,9 +365,7 @@ def test_an_export_carries_the_cosigned_checkpoint(filmed: SiteEnv, tmp_path: Pa
     vkey = run_cli(["keys", "show", "--vkey"], env=filmed.env).stdout.strip()
     server = make_witness(tmp_path, vkey)
     try:
-        policy = tmp_path / "witnesses.txt"
-        base = server.url.removesuffix("/add-checkpoint")
-        policy.write_text(f"witness prefecture {server.vkey} {base}\nquorum prefecture\n")
+        policy = one_witness_policy(server, tmp_path / "witnesses.txt")
         env = {**filmed.env, "SCELLE_WITNESS_POLICY": str(policy)}
         registered = run_cli(REGISTER, env=env)
         assert registered.exit_code == 0, registered.stderr
