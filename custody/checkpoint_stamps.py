@@ -13,12 +13,11 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
-from custody import merkle
 from custody.config import Settings
 from custody.db import Database
 from custody.entry import utc_now
 from custody.errors import IntegrityError
-from custody.ledger import current_size, fetch_nodes
+from custody.ledger import holds
 from custody.note import parse_checkpoint, parse_note
 from custody.timestamps import Stamped, load_ca, stamp_for, verify
 
@@ -47,7 +46,6 @@ class StampedHead:
     size: int
     time: datetime
     tsa: str
-    token: bytes
     unverified: int  # later rows whose token or root does not hold (planted?)
 
 
@@ -59,7 +57,6 @@ def latest_stamped(db: Database, settings: Settings, origin: str) -> StampedHead
         return None
     ca = load_ca(settings.timestamp_ca.read_bytes())
     with db.read() as cur:
-        size_now = current_size(cur)
         cur.execute(
             "SELECT tree_size, root, tsa, token FROM ledger_timestamp ORDER BY tree_size DESC"
         )
@@ -73,8 +70,8 @@ def latest_stamped(db: Database, settings: Settings, origin: str) -> StampedHead
             except IntegrityError:
                 bad += 1
                 continue
-            if size > size_now or merkle.root_at(size, lambda k: fetch_nodes(cur, k)) != root:
+            if not holds(cur, size, root):
                 bad += 1
                 continue
-            return StampedHead(size, stamp.time, str(tsa), bytes(token), bad)
+            return StampedHead(size, stamp.time, str(tsa), bad)
     return None

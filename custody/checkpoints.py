@@ -29,7 +29,7 @@ from custody.errors import InputError, IntegrityError, SigningKeyError
 from custody.files import append_durable, full_disk_means
 from custody.i18n import _, os_error_text
 from custody.keys import Signer, public_raw
-from custody.ledger import Ledger, current_size, database_appends, fetch_nodes
+from custody.ledger import Ledger, current_size, database_appends, fetch_nodes, holds
 from custody.note import Checkpoint, sign_checkpoint, split_notes, verify_checkpoint
 
 
@@ -187,7 +187,7 @@ def sign(
         opened += [(s, open_checkpoint(s, identity)) for s in in_file]
         heads = [max((cp for _, cp in opened), key=lambda c: c.size)] if opened else []
         for last in heads + ([extends] if extends is not None else []):
-            if last.size > size or merkle.root_at(last.size, get) != last.root:
+            if not holds(cur, last.size, last.root):
                 raise IntegrityError(
                     _(
                         "refusing to sign: the log no longer extends the checkpoint of size "

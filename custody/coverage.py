@@ -27,12 +27,10 @@ if TYPE_CHECKING:  # signing, witnesses and timestamps load only once a command 
 
 @dataclass(frozen=True)
 class Coverage:
-    """The log after a command: entries [first, size) are its own."""
+    """The log after a command that appended: `size` entries, `signed` of them covered."""
 
-    first: int
     size: int
     signed: int  # the largest size a signed checkpoint covers
-    by: str | None = None  # "key" (this command's), "agent", or None: covered already
     why: str | None = None  # why the tail is not covered
     unwitnessed: str | None = None  # why it is signed but could not be cosigned
     witnessed: Witnessed | None = None
@@ -49,34 +47,32 @@ def size_now(site: Site) -> int:
         return current_size(cur)
 
 
-def _signed(site: Site) -> tuple[int, int]:
-    """The log's size, and the largest size a checkpoint *signed by the site key* covers
+def _signed(site: Site) -> int:
+    """The largest size a checkpoint *signed by the site key* covers
     (a row planted with a large size and no valid signature does not count: a few of the
     largest are checked, and when in doubt the tail is signed again)."""
     from custody.checkpoints import StoredCheckpoint, open_checkpoint, read_identity
     from custody.errors import IntegrityError
 
     with site.db.read() as cur:
-        size = current_size(cur)
         identity = read_identity(cur)
         cur.execute("SELECT note FROM ledger_checkpoint ORDER BY tree_size DESC LIMIT 5")
         for (note,) in cur.fetchall():
             try:
-                return size, open_checkpoint(StoredCheckpoint("", str(note)), identity).size
+                return open_checkpoint(StoredCheckpoint("", str(note)), identity).size
             except IntegrityError:
                 continue
-    return size, 0
+    return 0
 
 
 def agent_checkpoint(site: Site) -> tuple[Checkpoint, str]:
     """Have the key agent sign this log's head, and check what it returns: the site's
     signature, this log's origin, and this database's root at that size (an agent serving
     another database, or anything else answering on the socket, covers nothing)."""
-    from custody import merkle
     from custody.checkpoints import StoredCheckpoint, open_checkpoint, read_identity
     from custody.i18n import _
     from custody.key_agent import AgentUnavailable, answered, ask
-    from custody.ledger import fetch_nodes
+    from custody.ledger import holds
 
     note = answered(ask(site.settings.key_agent_socket, "checkpoint"), "note", str)
     with site.db.read() as cur:
@@ -84,9 +80,7 @@ def agent_checkpoint(site: Site) -> tuple[Checkpoint, str]:
         checkpoint = open_checkpoint(
             StoredCheckpoint(_("the key agent's checkpoint"), note), identity
         )
-        if checkpoint.size > current_size(cur) or checkpoint.root != merkle.root_at(
-            checkpoint.size, lambda keys: fetch_nodes(cur, keys)
-        ):
+        if not holds(cur, checkpoint.size, checkpoint.root):
             raise AgentUnavailable(
                 _("the key agent signed another log than this database's: not counted")
             )
@@ -105,13 +99,14 @@ def cover(site: Site, since: int) -> Coverage | None:
     """Cover what was appended since the log had `since` entries; None if nothing was.
     Never raises for a ScelleError: the command's own outcome stands, the reason is told."""
     try:
-        if size_now(site) <= since:  # appended nothing: nothing to sign, nothing loaded
+        size = size_now(site)
+        if size <= since:  # appended nothing: nothing to sign, nothing loaded
             return None
-        size, signed = _signed(site)
+        signed = _signed(site)
     except ScelleError:
         return None
     if signed >= size:  # the command signed its own checkpoint last (`ledger checkpoint`)
-        return Coverage(since, size, signed)
+        return Coverage(size, signed)
     from custody import checkpoints
     from custody.checkpoint_stamps import stamp_checkpoint
     from custody.cosigning import cosign, load_policy
@@ -121,21 +116,19 @@ def cover(site: Site, since: int) -> Coverage | None:
             checkpoint, note = checkpoints.sign(
                 site.db, site.settings.checkpoint_file, site.unlocked[0]
             )
-            by = "key"
             tell_agent(site)
         else:
             checkpoint, note = agent_checkpoint(site)
-            by = "agent"
     except ScelleError as exc:
-        return Coverage(since, size, signed, why=exc.message)
+        return Coverage(size, signed, why=exc.message)
     signed = checkpoint.size
     try:
         stamped = stamp_checkpoint(site.db, site.settings, note)
     except ScelleError as exc:
-        return Coverage(since, size, signed, by, unwitnessed=exc.message)
+        return Coverage(size, signed, unwitnessed=exc.message)
     try:
         policy = load_policy(site.settings)
         witnessed = cosign(site.db, policy, note) if policy is not None else None
     except ScelleError as exc:
-        return Coverage(since, size, signed, by, unwitnessed=exc.message, stamped=stamped)
-    return Coverage(since, size, signed, by, witnessed=witnessed, policy=policy, stamped=stamped)
+        return Coverage(size, signed, unwitnessed=exc.message, stamped=stamped)
+    return Coverage(size, signed, witnessed=witnessed, policy=policy, stamped=stamped)

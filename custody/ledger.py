@@ -36,6 +36,15 @@ def current_size(cur: Cursor) -> int:
     return 0 if row[0] is None else int(row[0]) + 1
 
 
+def holds(cur: Cursor, size: int, root: bytes) -> bool:
+    """Whether the log's first `size` entries have this root (a checkpoint, a token, an
+    agent's answer about this very log, not a restored or another one)."""
+    return (
+        size <= current_size(cur)
+        and merkle.root_at(size, lambda keys: fetch_nodes(cur, keys)) == root
+    )
+
+
 class Ledger:
     """Append to and read from the site's ledger."""
 

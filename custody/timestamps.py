@@ -40,6 +40,11 @@ class Stamp:
     token: bytes  # the DER TimeStampResp, as the TSA sent it
     time: datetime  # genTime, UTC
 
+    @property
+    def utc(self) -> str:
+        """genTime as every stored instant is written (custody.timewindow.utc_text)."""
+        return utc_text(int(self.time.timestamp() * 1_000_000))
+
 
 def load_ca(pem: bytes) -> x509.Certificate:
     try:
@@ -106,7 +111,7 @@ class Stamped:
             return {"tsa": self.tsa, "failed": self.failed or ""}
         return {
             "tsa": self.tsa,
-            "time": utc_text(int(self.stamp.time.timestamp() * 1_000_000)),
+            "time": self.stamp.utc,
             "token_sha256": hashlib.sha256(self.stamp.token).hexdigest(),
         }
 

@@ -46,7 +46,6 @@ from custody.signatures import (
     verify_raw,
     verify_sshsig,
 )
-from custody.timewindow import utc_text
 from custody.witness_check import (
     POLICY_CHECKS,
     WitnessedReport,
@@ -308,7 +307,7 @@ def _timestamp(export: _Export, report: ExportReport, ca_pem: bytes | None) -> N
     stamp = timestamps.verify(token, export.manifest_bytes, ca)
     report.timestamp = {
         "tsa": said.get("tsa"),
-        "time": utc_text(int(stamp.time.timestamp() * 1e6)),
+        "time": stamp.utc,
         "ca_given": ca_pem is not None,
     }
 
@@ -429,7 +428,7 @@ def verify_certificate(
         ca = timestamps.load_ca(tsa_ca if tsa_ca is not None else read(destruction.TSA_CA))
         stamp = timestamps.verify(read(destruction.TIMESTAMP), read("certificate.json"), ca)
         report.timestamp = {
-            "time": utc_text(int(stamp.time.timestamp() * 1e6)),
+            "time": stamp.utc,
             "ca_given": tsa_ca is not None,
         }
 
