@@ -140,13 +140,13 @@ def main() -> None:
         plans = plan(site, as_of)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        doomed = sum(len(p.doomed) for p in plans)
+        doomed = sum(p.count for p in plans)
         t = time.perf_counter()
         with site.db.read() as cur:
             bare = 0
             for camera in cameras:
                 cur.execute(
-                    "SELECT id, path, start_us, end_us, size, sha256, batch_id FROM segment "
+                    "SELECT id, start_us, end_us, size FROM segment "  # what the plan reads
                     "WHERE camera_id = ? AND end_us <= ? AND destroyed_at IS NULL "
                     "AND purge_run IS NULL",
                     [camera.id, as_of - RETENTION_DAYS * DAY],

@@ -40,10 +40,26 @@ def leaf(path: str, size: int, sha256: str, start_us: int) -> bytes:
     return f"{path}\n{size}\n{sha256}\n{start_us}".encode()
 
 
-def root(leaves: Sequence[bytes]) -> str:
+def root(leaves: Iterable[bytes]) -> str:
     """The hex Merkle root (RFC 9162) over destroyed segments' leaves, in time order."""
-    hashes = [merkle.leaf_hash(item) for item in leaves]
-    return merkle.levels_root(merkle.tree_levels(hashes), len(hashes)).hex()
+    builder = RootBuilder()
+    for item in leaves:
+        builder.add(item)
+    return builder.hex()
+
+
+class RootBuilder:
+    """The same root, leaf by leaf, in memory of the tree's right edge only: a night's
+    million leaves are streamed from the index, never held."""
+
+    def __init__(self) -> None:
+        self._edge = merkle.CompactRange()
+
+    def add(self, leaf_bytes: bytes) -> None:
+        self._edge.push(merkle.leaf_hash(leaf_bytes))
+
+    def hex(self) -> str:
+        return self._edge.root().hex()
 
 
 def intent(camera: str, run: int, data: Mapping[str, Any]) -> Record:

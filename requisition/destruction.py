@@ -8,7 +8,6 @@ next purge.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from exporters import french
 from exporters.documents import Document, PdfSign, centre, person, render
 from requisition.cameras import list_cameras
 from requisition.people import described
-from requisition.purge_rows import Doomed, merkle_root, run_rows, set_run
+from requisition.purge_rows import RunCamera, run_cameras, set_run
 
 
 def _run_entries(cur: Cursor, seqs_json: str | None) -> list[dict[str, Any]]:
@@ -56,7 +55,7 @@ def certificate(site: Site, run: int, signer: Signer, pdf: PdfSign | None = None
         intent = _run_entries(cur, intent_json)
         outcome = _run_entries(cur, outcome_json)
         identity = read_identity(cur)
-        destroyed = run_rows(cur, run, destroyed=True)
+        by_camera = {c.camera_id: c for c in run_cameras(cur, run, destroyed=True)}
     _own_entries(run, actor, intent, outcome)
     held_at_plan = {
         e["subject"]["camera"]: int(e["data"].get("held", 0))
@@ -67,15 +66,12 @@ def certificate(site: Site, run: int, signer: Signer, pdf: PdfSign | None = None
         e["subject"]["camera"]: e["data"] for e in outcome if e["action"] == "footage.destroy"
     }
     failed = [e["data"] for e in outcome if e["action"] == "footage.destroy.failed"]
-    by_camera: dict[str, list[Doomed]] = defaultdict(list)
-    for d in destroyed:
-        by_camera[d.camera_id].append(d)
     cameras: list[dict[str, Any]] = []
     for camera in sorted(set(by_camera) | set(results) | set(held_at_plan)):
-        items = by_camera.get(camera, [])
+        items = by_camera.get(camera) or RunCamera(camera, 0)
         result = results.get(camera, {})
-        root = merkle_root(items)
-        if items and result.get("merkle_root") != root:
+        root = items.root or destruction.root([])
+        if items.segments and result.get("merkle_root") != root:
             raise IntegrityError(
                 _(
                     "purge {run}, camera {camera}: the destroyed segments no longer match the "
@@ -85,11 +81,11 @@ def certificate(site: Site, run: int, signer: Signer, pdf: PdfSign | None = None
         cameras.append(
             {
                 "camera": camera,
-                "segments": len(items),
-                "bytes": sum(d.size for d in items),
+                "segments": items.segments,
+                "bytes": items.bytes,
                 "already_absent": int(result.get("already_absent", 0)),
-                "first_utc": utc_text(items[0].start_us) if items else None,
-                "last_end_utc": utc_text(items[-1].end_us) if items else None,
+                "first_utc": utc_text(items.first_us) if items.segments else None,
+                "last_end_utc": utc_text(items.last_end_us) if items.segments else None,
                 "merkle_root": root,
                 "held_segments": held_at_plan.get(camera, 0)
                 + int(result.get("held_since_intent", 0)),

@@ -138,6 +138,17 @@ def _v12_live_index(conn: Connection, md: MetaData) -> None:
         conn.exec_driver_sql(statement)
 
 
+def _v13_run_index(conn: Connection, md: MetaData) -> None:
+    """A run's rows in the order the purge records them (camera, then time): the intent,
+    the outcome, the certificate and the deleting batches stream them from the index
+    instead of sorting a night's million rows."""
+    conn.exec_driver_sql("DROP INDEX IF EXISTS segment_by_run")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS segment_by_run_time ON segment "
+        "(purge_run, camera_id, start_us) WHERE purge_run IS NOT NULL"
+    )
+
+
 # What the application role may change in the workflow's tables: only the columns scelle
 # changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
 # The purge's own rows and marks go through SECURITY DEFINER functions (purge_sql) that
@@ -175,6 +186,7 @@ PLAN = Plan(
         Migration(10, "witnesses' cosignatures on the checkpoints", schema.cosignatures),
         Migration(11, "RFC 3161 timestamps on the checkpoints", schema.checkpoint_timestamps),
         Migration(12, "live segments indexed apart from the destroyed history", _v12_live_index),
+        Migration(13, "a purge run's segments indexed in time order", _v13_run_index),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,14 +49,17 @@ from requisition.export_purge import purge_exports, purge_unexported_attachments
 from requisition.holds import HoldBook
 from requisition.purge_rows import (
     Doomed,
+    Place,
+    RunCamera,
+    Voucher,
     camera_facts,
     check_index,
+    count_marked,
     mark,
-    merkle_root,
+    marked,
     new_run,
-    run_rows,
+    run_cameras,
     set_run,
-    vouched,
 )
 
 DAY_US = 86_400_000_000
@@ -67,24 +71,29 @@ Step = Callable[[str], None]  # called between the steps of a run (tests pause o
 
 @dataclass
 class CameraPlan:
+    """What expires of a camera: its segments' ids only (8 bytes each), what the run
+    records is read back from the index when it claims them."""
+
     camera_id: str
-    doomed: list[Doomed] = field(default_factory=list)
+    ids: array[int] = field(default_factory=lambda: array("q"))
     held: int = 0  # expired segments kept by a hold when the plan was made
     refused: str | None = None  # why this camera is not purged at all
+    bytes: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
 
 
 @dataclass
 class Deletion:
     """What one run's batches did."""
 
-    destroyed: list[Doomed] = field(default_factory=list)  # deleted now
-    absent: list[Doomed] = field(default_factory=list)  # already gone: nothing to delete
+    destroyed: int = 0  # deleted now
+    bytes: int = 0  # of those
+    absent: int = 0  # already gone: nothing to delete
     spared: Counter[str] = field(default_factory=Counter)  # held since the intent
     failures: list[str] = field(default_factory=list)
-
-    @property
-    def gone(self) -> list[Doomed]:
-        return self.destroyed + self.absent
 
 
 @dataclass
@@ -105,16 +114,16 @@ class PurgeReport:
     attachments: list[str] = field(default_factory=list)  # their attachments, unexported
 
     def add(self, deletion: Deletion) -> None:
-        self.destroyed += len(deletion.destroyed)
-        self.absent += len(deletion.absent)
-        self.bytes += sum(d.size for d in deletion.destroyed)
+        self.destroyed += deletion.destroyed
+        self.absent += deletion.absent
+        self.bytes += deletion.bytes
         self.spared += sum(deletion.spared.values())
         self.failures += deletion.failures
 
     @property
     def nothing_to_do(self) -> bool:
         return (
-            not any(p.doomed for p in self.plans)
+            not any(p.ids for p in self.plans)
             and not self.resumed
             and not self.pending
             and not self.exports
@@ -129,7 +138,7 @@ class PurgeReport:
 
 @contextmanager
 def _no_collector() -> Iterator[None]:
-    """A night's plan builds a million small objects that form no cycle: the cyclic
+    """A night's plan reads a million rows whose tuples form no cycle: the cyclic
     collector would walk them again and again (a third of the plan's time at 1 M rows)."""
     was = gc.isenabled()
     gc.disable()
@@ -151,22 +160,26 @@ def plan(site: Site, as_of: int, holds: HoldBook | None = None) -> list[CameraPl
             offset = camera.clock_offset_ms * 1000
             cutoff = as_of - camera.retention_days * DAY_US  # reference time
             cur.execute(
-                "SELECT id, path, start_us, end_us, size, sha256, batch_id FROM segment "
+                "SELECT id, start_us, end_us, size FROM segment "
                 "WHERE camera_id = ? AND end_us <= ? AND destroyed_at IS NULL "
-                "AND purge_run IS NULL ORDER BY start_us, id",
+                "AND purge_run IS NULL",
                 [camera.id, cutoff + offset],
             )
             result = CameraPlan(camera.id)
-            root = Path(camera.store_path)
             holding = held.active(camera.id)  # read once per camera, not once per segment
-            while rows := cur.fetchmany(10_000):  # streamed: never the rows and the plan
-                for seg_id, path, start, end, size, sha, batch in rows:
-                    if holding and any(h.covers(start - offset, end - offset) for h in holding):
+            keep = result.ids.append
+            while rows := cur.fetchmany(10_000):  # streamed: never all the rows at once
+                if not holding:
+                    for seg_id, _start, _end, size in rows:
+                        keep(seg_id)
+                        result.bytes += size
+                    continue
+                for seg_id, start, end, size in rows:
+                    if any(h.covers(start - offset, end - offset) for h in holding):
                         result.held += 1
-                        continue
-                    result.doomed.append(
-                        Doomed(seg_id, camera.id, root, path, start, end, size, sha, batch, offset)
-                    )
+                    else:
+                        keep(seg_id)
+                        result.bytes += size
             plans.append(result)
     return sorted(plans, key=lambda p: p.camera_id)
 
@@ -177,25 +190,31 @@ def plan(site: Site, as_of: int, holds: HoldBook | None = None) -> list[CameraPl
 def _delete(
     site: Site,
     run: int,
-    items: Sequence[Doomed],
     holds: HoldBook,
     *,
     resuming: bool,
     step: Step | None,
 ) -> Deletion:
-    """Delete `items` batch by batch, each batch under the writer lock after re-reading
-    the holds there. Held ones go back to the pool (purge_run cleared); failures too, so
-    that the next purge retries them."""
+    """Delete what the run marked, batch by batch, read back from the index (never all
+    in memory): each batch is checked against the ledger and the file names, then, under
+    the writer lock after re-reading the holds there, deleted. Held ones go back to the
+    pool (purge_run cleared); refused and failed ones too, so the next purge retries them."""
     done = Deletion()
-    items = vouched(site, items, done.failures, now_us())
-    trusted = {d.segment_id for d in items}
-    if done.failures:
-        with site.db.write() as cur:
-            _tally(cur, run, [], Counter(), done.failures)
-    for start in range(0, len(items), BATCH):
-        batch = items[start : start + BATCH]
+    with site.db.read() as cur:
+        voucher = Voucher(cur, now_us())
+    after: Place | None = None
+    while True:
         if step:
             step("batch")
+        with site.db.read() as cur:
+            batch = marked(cur, run, after, BATCH)
+            if not batch:
+                break
+            last = batch[-1]
+            after = (last.camera_id, last.start_us, last.segment_id)
+            failures: list[str] = []
+            good = voucher.good(cur, batch, failures)
+        trusted = {d.segment_id for d in good}
         with site.db.write() as cur:
             holds.refresh(cur)
             if step:
@@ -203,10 +222,9 @@ def _delete(
             deleted: list[Doomed] = []
             absent: list[Doomed] = []
             spared: Counter[str] = Counter()
-            failures: list[str] = []
-            back: list[int] = []
+            back = [d.segment_id for d in batch if d.segment_id not in trusted]
             doomed: dict[tuple[Path, str], list[Doomed]] = defaultdict(list)
-            for item in batch:
+            for item in good:
                 held = holds.holding(
                     item.camera_id, item.start_us - item.offset_us, item.end_us - item.offset_us
                 )
@@ -227,14 +245,11 @@ def _delete(
             gone = [d.segment_id for d in deleted + absent]
             mark(cur, run, gone, "destroyed", stored_now())
             mark(cur, run, back, "release")
-        done.destroyed += deleted
-        done.absent += absent
+        done.destroyed += len(deleted)
+        done.bytes += sum(d.size for d in deleted)
+        done.absent += len(absent)
         done.spared += spared
         done.failures += failures
-    refused = [i for i in _all_marked(site, run) if i not in trusted]
-    if refused:
-        with site.db.write() as cur:
-            mark(cur, run, refused, "release")
     return done
 
 
@@ -269,45 +284,48 @@ def _unlink_in(
                 back.append(item.segment_id)
 
 
-def _all_marked(site: Site, run: int) -> list[int]:
-    with site.db.read() as cur:
-        cur.execute("SELECT id FROM segment WHERE purge_run = ? AND destroyed_at IS NULL", [run])
-        return [int(i) for (i,) in cur.fetchall()]
-
-
-def _marked(site: Site, run: int) -> list[Doomed]:
-    """The segments an interrupted run meant to destroy and has not recorded destroyed."""
-    with site.db.read() as cur:
-        return run_rows(cur, run, destroyed=False)
+def _all_marked(cur: Cursor, run: int) -> list[int]:
+    cur.execute("SELECT id FROM segment WHERE purge_run = ? AND destroyed_at IS NULL", [run])
+    return [int(i) for (i,) in cur.fetchall()]
 
 
 # -- recording --------------------------------------------------------------------------
 
 
 def _intent(site: Site, actor: str, started: int, as_of: int, plans: list[CameraPlan]) -> int:
-    doomed = [d for p in plans for d in p.doomed]
+    """Claim the planned segments for a new run and record, in the same transaction,
+    what it means to destroy, read back from what it claimed: the intent states exactly
+    the rows the run then deletes."""
+    doomed = [p for p in plans if p.ids]
+    held = {p.camera_id: p.held for p in doomed}
     with site.db.write() as cur:
-        size = sum(d.size for d in doomed)
-        run = new_run(cur, stored_utc(started), stored_utc(as_of), actor, len(doomed), size)
-        mark(cur, run, [d.segment_id for d in doomed], "claim")
+        run = new_run(
+            cur,
+            stored_utc(started),
+            stored_utc(as_of),
+            actor,
+            sum(p.count for p in doomed),
+            sum(p.bytes for p in doomed),
+        )
+        for p in doomed:
+            mark(cur, run, p.ids, "claim")
         appended = site.ledger.append_in(
             cur,
             actor,
             [
                 destruction.intent(
-                    p.camera_id,
+                    c.camera_id,
                     run,
                     {
-                        "segments": len(p.doomed),
-                        "bytes": sum(d.size for d in p.doomed),
-                        "first_utc": utc_text(p.doomed[0].start_us),
-                        "last_end_utc": utc_text(p.doomed[-1].end_us),
-                        "merkle_root": merkle_root(p.doomed),
-                        "held": p.held,
+                        "segments": c.segments,
+                        "bytes": c.bytes,
+                        "first_utc": utc_text(c.first_us),
+                        "last_end_utc": utc_text(c.last_end_us),
+                        "merkle_root": c.root,
+                        "held": held.get(c.camera_id, 0),
                     },
                 )
-                for p in plans
-                if p.doomed
+                for c in run_cameras(cur, run, destroyed=False)
             ],
         )
         set_run(cur, run, intent_seqs=json.dumps([a.seq for a in appended]))
@@ -315,7 +333,7 @@ def _intent(site: Site, actor: str, started: int, as_of: int, plans: list[Camera
 
 
 def _tally(
-    cur: Cursor, run: int, absent: list[Doomed], spared: Counter[str], failures: list[str]
+    cur: Cursor, run: int, absent: Sequence[Doomed], spared: Counter[str], failures: list[str]
 ) -> None:
     """Add a batch's counts to its run, in the batch's own transaction: a run killed
     midway and finished later still certifies every batch."""
@@ -330,17 +348,18 @@ def _tally(
     set_run(cur, run, tally=json.dumps(tally))
 
 
-def _span(destroyed: list[Doomed]) -> dict[str, str]:
+def _span(destroyed: RunCamera) -> dict[str, str]:
     """Which recordings were destroyed (the access log names them): from the start of
     the first to the end of the last, in the recorder's clock as the intent states its own,
     and in reference time (its offset taken off), as every other access names them."""
-    if not destroyed:
+    if not destroyed.segments:
         return {}
+    first, last, offset = destroyed.first_us, destroyed.max_end_us, destroyed.offset_us
     return {
-        "first_utc": utc_text(min(d.start_us for d in destroyed)),
-        "last_end_utc": utc_text(max(d.end_us for d in destroyed)),
-        "first_reference_utc": utc_text(min(d.start_us - d.offset_us for d in destroyed)),
-        "last_end_reference_utc": utc_text(max(d.end_us - d.offset_us for d in destroyed)),
+        "first_utc": utc_text(first),
+        "last_end_utc": utc_text(last),
+        "first_reference_utc": utc_text(first - offset),
+        "last_end_reference_utc": utc_text(last - offset),
     }
 
 
@@ -350,26 +369,26 @@ def _outcome(site: Site, actor: str, run: int) -> None:
         tally = json.loads(
             cur.execute("SELECT tally FROM purge_run WHERE id = ?", [run]).fetchone()[0] or "{}"
         )
-        by_camera: dict[str, list[Doomed]] = defaultdict(list)
-        for d in run_rows(cur, run, destroyed=True):
-            by_camera[d.camera_id].append(d)
+        by_camera = {c.camera_id: c for c in run_cameras(cur, run, destroyed=True)}
         absent, spared = tally.get("absent", {}), tally.get("spared", {})
         failures, count = tally.get("failures", []), int(tally.get("failure_count", 0))
-        records = [
-            destruction.outcome(
-                camera,
-                run,
-                {
-                    "segments": len(by_camera[camera]),
-                    "bytes": sum(d.size for d in by_camera[camera]),
-                    "already_absent": int(absent.get(camera, 0)),
-                    "held_since_intent": int(spared.get(camera, 0)),
-                    "merkle_root": merkle_root(by_camera[camera]),
-                    **_span(by_camera[camera]),
-                },
+        records = []
+        for camera in sorted(set(by_camera) | set(spared)):
+            done = by_camera.get(camera) or RunCamera(camera, 0)
+            records.append(
+                destruction.outcome(
+                    camera,
+                    run,
+                    {
+                        "segments": done.segments,
+                        "bytes": done.bytes,
+                        "already_absent": int(absent.get(camera, 0)),
+                        "held_since_intent": int(spared.get(camera, 0)),
+                        "merkle_root": done.root or destruction.root([]),
+                        **_span(done),
+                    },
+                )
             )
-            for camera in sorted(set(by_camera) | set(spared))
-        ]
         if count:
             records.append(destruction.failed(run, failures, count))
         appended = site.ledger.append_in(cur, actor, records) if records else []
@@ -412,7 +431,7 @@ def _intended(site: Site, run: int, failures: list[str]) -> bool:
         return True
     failures.append(_("purge run {run} has no intent in the ledger: not resumed").format(run=run))
     with site.db.write() as cur:
-        mark(cur, run, _all_marked(site, run), "release")
+        mark(cur, run, _all_marked(cur, run), "release")
         set_run(cur, run, state="void")
     return False
 
@@ -464,13 +483,14 @@ def purge(
             check_index(cur)
         holds = HoldBook()
         if dry_run:
-            report.pending = {run: len(_marked(site, run)) for run in _interrupted(site)}
+            with site.db.read() as cur:
+                report.pending = {run: count_marked(cur, run) for run in _interrupted(site)}
             report.plans = plan(site, moment, holds)
             return report
         for run in _interrupted(site):
             if not _intended(site, run, report.failures):
                 continue
-            deletion = _delete(site, run, _marked(site, run), holds, resuming=True, step=step)
+            deletion = _delete(site, run, holds, resuming=True, step=step)
             _outcome(site, actor, run)
             report.add(deletion)
             report.resumed.append(run)
@@ -488,14 +508,12 @@ def purge(
                 )
         if step:
             step("planned")
-        if not any(p.doomed for p in report.plans):
+        if not any(p.ids for p in report.plans):
             return report
         run = report.run = _intent(site, actor, real, moment, report.plans)
         if step:
             step("intent")
-        deletion = _delete(
-            site, run, [d for p in report.plans for d in p.doomed], holds, resuming=False, step=step
-        )
+        deletion = _delete(site, run, holds, resuming=False, step=step)
         report.add(deletion)
         if step:
             step("deleted")
@@ -522,9 +540,9 @@ def summary(report: PurgeReport) -> dict[str, Any]:
         "failures": report.failures,
         "certificates": [str(p) for p in report.certificates],
         "cameras": [
-            {"camera": p.camera_id, "to_destroy": len(p.doomed), "held": p.held}
+            {"camera": p.camera_id, "to_destroy": p.count, "held": p.held}
             for p in report.plans
-            if p.doomed or p.held
+            if p.ids or p.held
         ],
     }
 
@@ -545,9 +563,9 @@ def lines(report: PurgeReport) -> list[str]:
     ]
     out += [_("completed interrupted purge {run}").format(run=run) for run in report.resumed]
     for p in report.plans:
-        if not (p.doomed or p.held):
+        if not (p.ids or p.held):
             continue
-        n = len(p.doomed)
+        n = p.count
         planned = (
             ngettext(
                 "{camera}: would destroy {n} segment(s), kept {held} held",

@@ -20,7 +20,6 @@ from custody.db import Cursor
 from custody.entry import decode_entry
 from custody.errors import IntegrityError
 from custody.i18n import _, ngettext
-from custody.site import Site
 from exporters.index import batch_rows_vouched
 from exporters.models import ADDED_LATER
 from exporters.stores import FootageStore, StoreKind, open_store
@@ -42,14 +41,6 @@ class Doomed:
     sha256: str
     batch_id: int
     offset_us: int  # recorder clock minus reference clock
-
-    def record(self) -> bytes:
-        """Its Merkle leaf, as custody/destruction.py defines it."""
-        return destruction.leaf(self.path, self.size, self.sha256, self.start_us)
-
-
-def merkle_root(items: Sequence[Doomed]) -> str:
-    return destruction.root([d.record() for d in items])
 
 
 def entries_about(cur: Cursor, action: str, column: str, value: str) -> list[dict[str, Any]]:
@@ -144,82 +135,152 @@ def _named_as_recorded(camera: CameraFacts, store: FootageStore, item: Doomed) -
     return store.vouches(rel.as_posix(), camera.store_camera, item.start_us, item.end_us)
 
 
-def vouched(site: Site, items: Sequence[Doomed], failures: list[str], now: int) -> list[Doomed]:
-    """The items whose rows agree with the ledger and the file names, and that have
-    wholly expired as of the system clock (`now`) by their camera's recorded retention;
-    the rest are reported and left in place. Whatever marked them for a run, footage
-    inside its retention is never deleted."""
-    with site.db.read() as cur:
-        facts, refused = camera_facts(cur)
-        cameras = {c.id: c for c in facts}
-        batches: dict[int, set[int]] = {}
-        stores: dict[str, FootageStore] = {}
-        good = []
-        for item in items:
-            camera = cameras.get(item.camera_id)
-            if camera is None:
-                why = refused.get(item.camera_id) or _("unknown camera")
-                failures.append(
-                    _("{camera}/{path}: camera not purged: {why}").format(
-                        camera=item.camera_id, path=item.path, why=why
-                    )
+class Voucher:
+    """Checks segment rows before their files are deleted: they agree with the ledger
+    and the file names, and have wholly expired as of the system clock (`now`) by their
+    camera's recorded retention; the rest are reported and left in place. Whatever marked
+    them for a run, footage inside its retention is never deleted.
+
+    Built once per run (each camera's facts are read from its ledger entries), then asked
+    batch by batch."""
+
+    def __init__(self, cur: Cursor, now: int) -> None:
+        facts, self.refused = camera_facts(cur)
+        self.cameras = {c.id: c for c in facts}
+        self.now = now
+        self.stores: dict[str, FootageStore] = {}
+        self.batches: dict[int, set[int]] = {}
+
+    def good(self, cur: Cursor, items: Sequence[Doomed], failures: list[str]) -> list[Doomed]:
+        """The items that may go; a line in `failures` for each of the others."""
+        if len(self.batches) > 4096:  # rows come in ingest order: old batches are done
+            self.batches.clear()
+        return [item for item in items if self._check(cur, item, failures)]
+
+    def _check(self, cur: Cursor, item: Doomed, failures: list[str]) -> bool:
+        camera = self.cameras.get(item.camera_id)
+        if camera is None:
+            why = self.refused.get(item.camera_id) or _("unknown camera")
+            failures.append(
+                _("{camera}/{path}: camera not purged: {why}").format(
+                    camera=item.camera_id, path=item.path, why=why
                 )
-                continue
-            cutoff = now - camera.retention_days * DAY_US
-            if item.end_us - camera.clock_offset_ms * 1000 > cutoff:
-                failures.append(
-                    ngettext(  # English: "inside its 1-day retention" and "30-day" alike
-                        "{camera}/{path}: inside its {days}-day retention: left in place",
-                        "{camera}/{path}: inside its {days}-day retention: left in place",
-                        camera.retention_days,
-                    ).format(camera=item.camera_id, path=item.path, days=camera.retention_days)
-                )
-                continue
-            if camera.id not in stores:
-                stores[camera.id] = open_store(
-                    StoreKind(camera.store_kind),
-                    Path(camera.store_path),
-                    camera.store_template,
-                    camera.store_time,
-                    camera.timezone,
-                )
-            if not _named_as_recorded(camera, stores[camera.id], item):
-                failures.append(
-                    _(
-                        "{camera}/{path}: its index row does not match the file name: left in place"
-                    ).format(camera=item.camera_id, path=item.path)
-                )
-                continue
-            if item.batch_id not in batches:
-                batches[item.batch_id] = batch_rows_vouched(cur, item.batch_id, camera.id)
-            if item.segment_id not in batches[item.batch_id]:
-                failures.append(
-                    _(
-                        "{camera}/{path}: its index rows no longer match the ingest entry of "
-                        "the ledger (batch {batch}): left in place"
-                    ).format(camera=item.camera_id, path=item.path, batch=item.batch_id)
-                )
-                continue
-            good.append(item)
-    return good
+            )
+            return False
+        cutoff = self.now - camera.retention_days * DAY_US
+        if item.end_us - camera.clock_offset_ms * 1000 > cutoff:
+            failures.append(
+                ngettext(  # English: "inside its 1-day retention" and "30-day" alike
+                    "{camera}/{path}: inside its {days}-day retention: left in place",
+                    "{camera}/{path}: inside its {days}-day retention: left in place",
+                    camera.retention_days,
+                ).format(camera=item.camera_id, path=item.path, days=camera.retention_days)
+            )
+            return False
+        if camera.id not in self.stores:
+            self.stores[camera.id] = open_store(
+                StoreKind(camera.store_kind),
+                Path(camera.store_path),
+                camera.store_template,
+                camera.store_time,
+                camera.timezone,
+            )
+        if not _named_as_recorded(camera, self.stores[camera.id], item):
+            failures.append(
+                _(
+                    "{camera}/{path}: its index row does not match the file name: left in place"
+                ).format(camera=item.camera_id, path=item.path)
+            )
+            return False
+        if item.batch_id not in self.batches:
+            self.batches[item.batch_id] = batch_rows_vouched(cur, item.batch_id, camera.id)
+        if item.segment_id not in self.batches[item.batch_id]:
+            failures.append(
+                _(
+                    "{camera}/{path}: its index rows no longer match the ingest entry of "
+                    "the ledger (batch {batch}): left in place"
+                ).format(camera=item.camera_id, path=item.path, batch=item.batch_id)
+            )
+            return False
+        return True
 
 
-def run_rows(cur: Cursor, run: int, *, destroyed: bool) -> list[Doomed]:
-    """The segments a run recorded destroyed, or those it marked and has not (yet),
-    camera by camera, in time order."""
-    done = "IS NOT NULL" if destroyed else "IS NULL"
-    cur.execute(
-        "SELECT s.id, s.camera_id, c.store_path, s.path, s.start_us, s.end_us, s.size, "
-        "s.sha256, s.batch_id, c.clock_offset_ms FROM segment s "
-        "JOIN camera c ON c.id = s.camera_id WHERE s.purge_run = ? "
-        f"AND s.destroyed_at {done} ORDER BY s.camera_id, s.start_us, s.id",
-        [run],
-    )
+_RUN_ROWS = (
+    "SELECT s.id, s.camera_id, c.store_path, s.path, s.start_us, s.end_us, s.size, s.sha256, "
+    "s.batch_id, c.clock_offset_ms FROM segment s JOIN camera c ON c.id = s.camera_id "
+    "WHERE s.purge_run = ? AND s.destroyed_at {done} "
+)
+Place = tuple[str, int, int]  # camera, start, id: where a run's rows are in time order
+
+
+def marked(cur: Cursor, run: int, after: Place | None, limit: int) -> list[Doomed]:
+    """The next `limit` segments a run marked and has not recorded destroyed, after
+    `after`, camera by camera in time order (through the index of a run's rows)."""
+    query = _RUN_ROWS.format(done="IS NULL")
+    params: list[Any] = [run]
+    if after is not None:
+        query += "AND (s.camera_id, s.start_us, s.id) > (?, ?, ?) "
+        params += after
+    cur.execute(query + "ORDER BY s.camera_id, s.start_us, s.id LIMIT ?", [*params, limit])
     roots: dict[str, Path] = {}
     return [
         Doomed(i, cam, roots.setdefault(root, Path(root)), path, s, e, size, sha, batch, off * 1000)
         for i, cam, root, path, s, e, size, sha, batch, off in cur.fetchall()
     ]
+
+
+def count_marked(cur: Cursor, run: int) -> int:
+    row = cur.execute(
+        "SELECT COUNT(*) FROM segment WHERE purge_run = ? AND destroyed_at IS NULL", [run]
+    ).fetchone()
+    return int(row[0])
+
+
+@dataclass
+class RunCamera:
+    """What a run marked (or recorded destroyed) of one camera, summed as the ledger and
+    the certificate state it: times in the recorder's clock, `offset_us` to take off for
+    reference time."""
+
+    camera_id: str
+    offset_us: int
+    segments: int = 0
+    bytes: int = 0
+    first_us: int = 0  # start of the first in time order
+    last_end_us: int = 0  # end of the last in time order
+    max_end_us: int = 0
+    root: str = ""
+
+
+def run_cameras(cur: Cursor, run: int, *, destroyed: bool) -> list[RunCamera]:
+    """A run's rows summed camera by camera, each with the Merkle root of its records in
+    time order; streamed, so a night's million rows are never all in memory."""
+    cur.execute(
+        "SELECT s.camera_id, c.clock_offset_ms, s.path, s.start_us, s.end_us, s.size, s.sha256 "
+        "FROM segment s JOIN camera c ON c.id = s.camera_id WHERE s.purge_run = ? "
+        f"AND s.destroyed_at {'IS NOT NULL' if destroyed else 'IS NULL'} "
+        "ORDER BY s.camera_id, s.start_us, s.id",
+        [run],
+    )
+    out: list[RunCamera] = []
+    builder = destruction.RootBuilder()
+    current: RunCamera | None = None
+    while rows := cur.fetchmany(10_000):
+        for camera, offset, path, start, end, size, sha in rows:
+            if current is None or camera != current.camera_id:
+                if current is not None:
+                    current.root = builder.hex()
+                    builder = destruction.RootBuilder()
+                current = RunCamera(camera, offset * 1000, first_us=start)
+                out.append(current)
+            current.segments += 1
+            current.bytes += size
+            current.last_end_us = end
+            current.max_end_us = max(current.max_end_us, end)
+            builder.add(destruction.leaf(path, size, sha, start))
+    if current is not None:
+        current.root = builder.hex()
+    return out
 
 
 # -- the purge's own bookkeeping ----------------------------------------------------------
