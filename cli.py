@@ -994,6 +994,14 @@ def db_upgrade(
     )
     if done.first_admin:
         typer.echo(_("first administrator: {login}").format(login=done.first_admin))
+    if done.compacted:
+        typer.echo(
+            ngettext(
+                "{n} destroyed segment record moved out of the footage index into periods",
+                "{n} destroyed segment records moved out of the footage index into periods",
+                done.compacted,
+            ).format(n=done.compacted)
+        )
 
 
 @db_app.command("copy")

@@ -268,7 +268,12 @@ def _pg_privileges(conn: Connection, plan: Plan) -> None:
     if "ledger_policy" in present:
         from custody import pg_ledger
 
-        statements += pg_ledger.grant_statements(APP_ROLE, plan.functions)
+        present_functions = [  # a step not yet applied has not made its functions
+            f
+            for f in plan.functions
+            if conn.exec_driver_sql(f"SELECT to_regprocedure('{f}')").scalar() is not None
+        ]
+        statements += pg_ledger.grant_statements(APP_ROLE, present_functions)
         statements.append("DELETE FROM ledger_policy")
         statements += [
             f"INSERT INTO ledger_policy (action, roles) VALUES ('{a}', '{','.join(r)}')"

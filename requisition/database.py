@@ -15,6 +15,7 @@ from custody.ledger import Ledger
 from custody.site import Site
 from requisition import agents
 from requisition.migrations import PLAN, metadata, upgrade
+from requisition.purge_history import compact
 from requisition.roles import Permission
 from requisition.site import open_site
 
@@ -24,6 +25,7 @@ class Upgraded:
     applied: list[int]
     latest: int
     first_admin: str | None  # designated now: the register was empty
+    compacted: int = 0  # destroyed segment rows moved into periods (v14)
 
 
 def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
@@ -43,7 +45,10 @@ def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
         if not agents.list_all(site):
             agents.bootstrap(site, site.login, admin_name or site.login, _("database upgrade"))
             first = site.login
-    return Upgraded(applied, PLAN.latest, first)
+        # v14 keeps destroyed footage by periods: the history certified before it moves now
+        with site.db.exclusive("purge", _("another purge is running")):
+            compacted = compact(site)
+    return Upgraded(applied, PLAN.latest, first, compacted)
 
 
 def copy_site(site: Site, to: str) -> tuple[Copied, str]:

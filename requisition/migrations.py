@@ -149,6 +149,15 @@ def _v13_run_index(conn: Connection, md: MetaData) -> None:
     )
 
 
+def _v14_periods(conn: Connection, md: MetaData) -> None:
+    """Certified destructions leave the footage index for per-period records (the rows
+    themselves are moved by requisition/purge_history.py, which knows the site's zone:
+    at the next purge, or by `scelle db upgrade` right after this step)."""
+    create(conn, md, "destroyed_period")
+    if conn.dialect.name == "postgresql":
+        run_plpgsql(conn, purge_sql.PG_COMPACT)
+
+
 # What the application role may change in the workflow's tables: only the columns scelle
 # changes, never a row's identity, times or paths; no DELETE but of the scan's bookkeeping.
 # The purge's own rows and marks go through SECURITY DEFINER functions (purge_sql) that
@@ -187,6 +196,7 @@ PLAN = Plan(
         Migration(11, "RFC 3161 timestamps on the checkpoints", schema.checkpoint_timestamps),
         Migration(12, "live segments indexed apart from the destroyed history", _v12_live_index),
         Migration(13, "a purge run's segments indexed in time order", _v13_run_index),
+        Migration(14, "destroyed footage kept by periods, out of the index", _v14_periods),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

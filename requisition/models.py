@@ -3,7 +3,7 @@ runs (the camera register is the footage index's: exporters/models.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer
+from sqlalchemy import BigInteger, Index, Integer
 from sqlmodel import Field, SQLModel
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -111,3 +111,26 @@ class PurgeRun(SQLModel, table=True):
     intent_seqs: str | None = None  # JSON list of the intent's ledger entries
     outcome_seqs: str | None = None  # JSON list of the outcome's ledger entries
     tally: str | None = None  # JSON: absent and spared per camera, failures, batch by batch
+
+
+class DestroyedPeriod(SQLModel, table=True):
+    """What a purge run destroyed of a camera, once certified and compacted out of the
+    footage index (v14): a stretch of segments without a gap, starting within one day of
+    the site's zone, with what the register and a requisition's status read of them.
+    Times are the recorder's clock, as the segment rows were."""
+
+    __tablename__ = "destroyed_period"
+    __table_args__ = (Index("destroyed_period_by_time", "camera_id", "start_us"),)
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    purge_run: int = Field(sa_type=BigInteger)
+    camera_id: str
+    start_us: int = Field(sa_type=BigInteger)  # the first segment's start
+    end_us: int = Field(sa_type=BigInteger)  # the latest end among its segments
+    segments: int
+    bytes: int = Field(sa_type=BigInteger)
+    destroyed_at: str  # UTC, the earliest of its segments'
+    cut_us: int = Field(sa_type=BigInteger)  # next midnight of the site's zone (recorder clock)
+    tail_segments: int  # of its segments, those that end after `cut_us`
+    tail_start_us: int | None = Field(default=None, sa_type=BigInteger)
+    tail_destroyed_at: str | None = None

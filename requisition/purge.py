@@ -47,6 +47,7 @@ from exporters.documents import PdfSign
 from requisition.destruction import certificate
 from requisition.export_purge import purge_exports, purge_unexported_attachments
 from requisition.holds import HoldBook
+from requisition.purge_history import compact
 from requisition.purge_rows import (
     Doomed,
     Place,
@@ -112,6 +113,7 @@ class PurgeReport:
     certificates: list[Path] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)  # requisitions whose export went
     attachments: list[str] = field(default_factory=list)  # their attachments, unexported
+    compacted: int = 0  # destroyed segment rows moved into periods (purge_history)
 
     def add(self, deletion: Deletion) -> None:
         self.destroyed += deletion.destroyed
@@ -487,40 +489,55 @@ def purge(
                 report.pending = {run: count_marked(cur, run) for run in _interrupted(site)}
             report.plans = plan(site, moment, holds)
             return report
-        for run in _interrupted(site):
-            if not _intended(site, run, report.failures):
-                continue
-            deletion = _delete(site, run, holds, resuming=True, step=step)
-            _outcome(site, actor, run)
-            report.add(deletion)
-            report.resumed.append(run)
-        if signer is not None:
-            report.certificates += [
-                certificate(site, run, signer, pdf) for run in uncertified(site)
-            ]
-        report.exports = purge_exports(site, actor, real, holds, report.failures)
-        report.attachments = purge_unexported_attachments(site, actor, real, holds, report.failures)
-        report.plans = plan(site, moment, holds)
-        for p in report.plans:
-            if p.refused:
-                report.failures.append(
-                    _("camera {camera} not purged: {why}").format(camera=p.camera_id, why=p.refused)
-                )
-        if step:
-            step("planned")
-        if not any(p.ids for p in report.plans):
-            return report
-        run = report.run = _intent(site, actor, real, moment, report.plans)
-        if step:
-            step("intent")
-        deletion = _delete(site, run, holds, resuming=False, step=step)
-        report.add(deletion)
-        if step:
-            step("deleted")
-        _outcome(site, actor, run)
-        if signer is not None:
-            report.certificates.append(certificate(site, run, signer, pdf))
+        _run(site, actor, real, moment, holds, report, signer, step, pdf)
+        report.compacted = compact(site)  # whatever the run did, certified history leaves the index
     return report
+
+
+def _run(
+    site: Site,
+    actor: str,
+    real: int,
+    moment: int,
+    holds: HoldBook,
+    report: PurgeReport,
+    signer: Signer | None,
+    step: Step | None,
+    pdf: PdfSign | None,
+) -> None:
+    """Finish interrupted runs, certify, purge exports, then plan, record and run this
+    one, into `report`."""
+    for run in _interrupted(site):
+        if not _intended(site, run, report.failures):
+            continue
+        deletion = _delete(site, run, holds, resuming=True, step=step)
+        _outcome(site, actor, run)
+        report.add(deletion)
+        report.resumed.append(run)
+    if signer is not None:
+        report.certificates += [certificate(site, run, signer, pdf) for run in uncertified(site)]
+    report.exports = purge_exports(site, actor, real, holds, report.failures)
+    report.attachments = purge_unexported_attachments(site, actor, real, holds, report.failures)
+    report.plans = plan(site, moment, holds)
+    for p in report.plans:
+        if p.refused:
+            report.failures.append(
+                _("camera {camera} not purged: {why}").format(camera=p.camera_id, why=p.refused)
+            )
+    if step:
+        step("planned")
+    if not any(p.ids for p in report.plans):
+        return
+    run = report.run = _intent(site, actor, real, moment, report.plans)
+    if step:
+        step("intent")
+    deletion = _delete(site, run, holds, resuming=False, step=step)
+    report.add(deletion)
+    if step:
+        step("deleted")
+    _outcome(site, actor, run)
+    if signer is not None:
+        report.certificates.append(certificate(site, run, signer, pdf))
 
 
 def summary(report: PurgeReport) -> dict[str, Any]:

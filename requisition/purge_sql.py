@@ -63,9 +63,55 @@ PG_PURGE = [
     END $$""",
 ]
 
+# v14: a certified run's segment rows leave the footage index for `destroyed_period`
+# rows. Only whole ingest batches whose every row is destroyed by certified runs, and only
+# with periods that sum, run by run and camera by camera, to the rows they replace.
+PG_COMPACT = [
+    """CREATE FUNCTION scelle_purge_compact(batches bigint[], periods jsonb) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    BEGIN
+      PERFORM scelle_may_purge();
+      IF EXISTS (SELECT 1 FROM segment s LEFT JOIN purge_run r ON r.id = s.purge_run
+                 WHERE s.batch_id = ANY (batches)
+                   AND (s.destroyed_at IS NULL OR r.certificate IS NULL)) THEN
+        RAISE EXCEPTION 'a batch with live or uncertified rows is not compacted';
+      END IF;
+      IF EXISTS (
+          (SELECT purge_run, camera_id, count(*)::numeric, sum(size)::numeric,
+                  min(start_us), max(end_us)
+             FROM segment WHERE batch_id = ANY (batches) GROUP BY 1, 2
+           EXCEPT
+           SELECT (e->>'purge_run')::bigint, e->>'camera_id', sum((e->>'segments')::numeric),
+                  sum((e->>'bytes')::numeric), min((e->>'start_us')::bigint),
+                  max((e->>'end_us')::bigint)
+             FROM jsonb_array_elements(periods) e GROUP BY 1, 2)
+          UNION ALL
+          (SELECT (e->>'purge_run')::bigint, e->>'camera_id', sum((e->>'segments')::numeric),
+                  sum((e->>'bytes')::numeric), min((e->>'start_us')::bigint),
+                  max((e->>'end_us')::bigint)
+             FROM jsonb_array_elements(periods) e GROUP BY 1, 2
+           EXCEPT
+           SELECT purge_run, camera_id, count(*)::numeric, sum(size)::numeric,
+                  min(start_us), max(end_us)
+             FROM segment WHERE batch_id = ANY (batches) GROUP BY 1, 2)) THEN
+        RAISE EXCEPTION 'the periods do not sum to the segment rows they replace';
+      END IF;
+      INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, segments, bytes,
+                                    destroyed_at, cut_us, tail_segments, tail_start_us,
+                                    tail_destroyed_at)
+        SELECT (e->>'purge_run')::bigint, e->>'camera_id', (e->>'start_us')::bigint,
+               (e->>'end_us')::bigint, (e->>'segments')::int, (e->>'bytes')::bigint,
+               e->>'destroyed_at', (e->>'cut_us')::bigint, (e->>'tail_segments')::int,
+               (e->>'tail_start_us')::bigint, e->>'tail_destroyed_at'
+          FROM jsonb_array_elements(periods) e;
+      DELETE FROM segment WHERE batch_id = ANY (batches);
+    END $$""",
+]
+
 FUNCTIONS = (
     "scelle_may_purge()",
     "scelle_purge_run_new(text, text, text, bigint, bigint)",
     "scelle_purge_run_set(bigint, text, integer, text, text, text, text)",
     "scelle_purge_mark(bigint, bigint[], text, text)",
+    "scelle_purge_compact(bigint[], jsonb)",
 )

@@ -20,15 +20,7 @@ from exporters.documents import Document, PdfSign, centre, render
 from exporters.legal import LEGAL_BASES
 from requisition.cameras import list_cameras
 from requisition.handover import handed_record
-
-# Holes in the recording of a camera in the period: a segment starting after every
-# earlier one has ended (segments may overlap, so the running maximum of their ends).
-_HOLES = (
-    "SELECT before_end, start_us FROM (SELECT start_us, MAX(end_us) OVER (ORDER BY start_us "
-    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_end FROM segment "
-    "WHERE camera_id = ? AND start_us < ? AND end_us > ?) AS s "
-    "WHERE before_end IS NOT NULL AND start_us > before_end ORDER BY start_us"
-)
+from requisition.purge_history import HOLES, Destroyed, destroyed_periods
 
 
 def _transmissions(site: Site, camera: str, start_us: int, end_us: int) -> list[str]:
@@ -65,29 +57,36 @@ def _camera(site: Site, camera: Any, start_us: int, end_us: int) -> dict[str, An
     def ref(recorder_us: int) -> str:
         return french.time(utc_text(recorder_us - offset), zone)
 
-    span = [end_us + offset, start_us + offset]
+    lo, hi = start_us + offset, end_us + offset
     with site.db.read() as cur:
         count, first, last = cur.execute(
             "SELECT COUNT(*), MIN(start_us), MAX(end_us) FROM segment WHERE camera_id = ? "
             "AND start_us < ? AND end_us > ?",
-            [camera.id, *span],
+            [camera.id, hi, lo],
         ).fetchone()
-        holes = cur.execute(_HOLES, [camera.id, *span]).fetchall()
+        holes = cur.execute(HOLES, [camera.id, hi, lo, lo, lo, camera.id, hi, lo]).fetchall()
         cur.execute(
-            "SELECT purge_run, MIN(destroyed_at), COUNT(*), MIN(start_us), MAX(end_us) "
-            "FROM segment WHERE camera_id = ? AND destroyed_at IS NOT NULL "
-            "AND start_us < ? AND end_us > ? GROUP BY purge_run ORDER BY 2",
-            [camera.id, *span],
+            "SELECT purge_run, destroyed_at, segments, start_us, end_us FROM ("
+            "SELECT purge_run, MIN(destroyed_at) AS destroyed_at, COUNT(*) AS segments, "
+            "MIN(start_us) AS start_us, MAX(end_us) AS end_us FROM segment WHERE camera_id = ? "
+            "AND destroyed_at IS NOT NULL AND start_us < ? AND end_us > ? GROUP BY purge_run) AS r",
+            [camera.id, hi, lo],
         )
-        destroyed = cur.fetchall()
+        rows = [Destroyed(*row) for row in cur.fetchall()]
+        compacted = destroyed_periods(cur, camera.id, lo, hi)
+    count += sum(d.segments for d in compacted)
+    starts = [d.start_us for d in compacted] + ([first] if first is not None else [])
+    ends = [d.end_us for d in compacted] + ([last] if last is not None else [])
+    first, last = min(starts, default=None), max(ends, default=None)
+    destroyed = _by_run(rows + compacted)
     return {
         "id": camera.id,
         "name": camera.name,
         "commune": camera.commune,
         "retention": camera.retention_days,
         "recorded": bool(count),
-        "first": ref(first) if count else None,
-        "last": ref(last) if count else None,
+        "first": ref(first) if count and first is not None else None,
+        "last": ref(last) if count and last is not None else None,
         "files": french.number(count),
         "interruptions": [
             f"du {ref(lo)} au {ref(hi)} ({french.duration((hi - lo) / 1e6)})" for lo, hi in holes
@@ -99,6 +98,25 @@ def _camera(site: Site, camera: Any, start_us: int, end_us: int) -> dict[str, An
         ],
         "transmissions": _transmissions(site, camera.id, start_us, end_us),
     }
+
+
+def _by_run(items: list[Destroyed]) -> list[tuple[int, str, int, int, int]]:
+    """(run, first destruction, segments, first start, last end) per purge run, by the
+    time of destruction: rows not yet compacted and periods alike."""
+    runs: dict[int, list[Destroyed]] = {}
+    for item in items:
+        runs.setdefault(int(item.purge_run), []).append(item)
+    out = [
+        (
+            run,
+            min(d.destroyed_at for d in its),
+            sum(int(d.segments) for d in its),
+            min(int(d.start_us) for d in its),
+            max(int(d.end_us) for d in its),
+        )
+        for run, its in runs.items()
+    ]
+    return sorted(out, key=lambda r: (r[1], r[0]))
 
 
 def recordings_register(

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import re
 import tomllib
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from enum import StrEnum
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from custody import text
+from custody.db import Cursor
 from custody.entry import Record, decode_entry
 from custody.errors import InputError, InvalidStateError
 from custody.i18n import _, os_error_text
@@ -57,6 +58,7 @@ from requisition.holds import (
     release_entries,
 )
 from requisition.models import Requisition, RequisitionWindow
+from requisition.purge_history import destroyed_periods
 from requisition.roles import GRANTS, Permission, Role
 from requisition.words import label, legal_basis, stored
 
@@ -454,6 +456,16 @@ def _registered_before(
     return next((key for key, got in found.items() if sorted(got) == wanted), None)
 
 
+def _certificates(cur: Cursor, runs: Iterable[int]) -> dict[int, str | None]:
+    ids = list(runs)
+    if not ids:
+        return {}
+    cur.execute(
+        f"SELECT id, certificate FROM purge_run WHERE id IN ({', '.join('?' * len(ids))})", ids
+    )
+    return {int(run): cert for run, cert in cur.fetchall()}
+
+
 def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatus:
     expires = window.start + camera.retention_days * DAY_US
     with site.db.read() as cur:
@@ -463,13 +475,22 @@ def _status(site: Site, camera: Camera, window: Window, now: int) -> WindowStatu
             "AND destroyed_at IS NULL",
             [camera.id, window.end + offset, window.start + offset],
         ).fetchone()[0]
+        lo, hi = window.start + offset, window.end + offset
         cur.execute(
-            "SELECT MIN(s.destroyed_at), p.certificate FROM segment s "
-            "JOIN purge_run p ON p.id = s.purge_run WHERE s.camera_id = ? AND s.start_us < ? "
-            "AND s.end_us > ? AND s.destroyed_at IS NOT NULL GROUP BY p.id ORDER BY 1",
-            [camera.id, window.end + offset, window.start + offset],
+            "SELECT purge_run, MIN(destroyed_at) FROM segment WHERE camera_id = ? "
+            "AND start_us < ? AND end_us > ? AND destroyed_at IS NOT NULL GROUP BY purge_run",
+            [camera.id, hi, lo],
         )
-        destroyed = tuple((at, cert or _("no certificate")) for at, cert in cur.fetchall())
+        rows = cur.fetchall()
+        periods = destroyed_periods(cur, camera.id, lo, hi)
+        runs: dict[int, str] = {}
+        for run, at in [*rows, *((d.purge_run, d.destroyed_at) for d in periods)]:
+            runs[int(run)] = min(at, runs.get(int(run), at))
+        certificates = _certificates(cur, runs)
+        destroyed = tuple(
+            (at, certificates.get(run) or _("no certificate"))
+            for run, at in sorted(runs.items(), key=lambda r: (r[1], r[0]))
+        )
     gone = window.end + camera.retention_days * DAY_US <= now and not kept
     urgent = not gone and expires - now < URGENT_US
     return WindowStatus(camera, window, expires, urgent, gone, destroyed if gone else ())
