@@ -116,6 +116,11 @@ def audit_index_row_deleted(env: SiteEnv) -> None:
     connect(env).execute("DELETE FROM ledger_audit WHERE seq = 12")
 
 
+def audit_index_camera_added(env: SiteEnv) -> None:
+    """A query about CAM-X would show entry 9, which names no camera."""
+    connect(env).execute("INSERT INTO ledger_audit_camera (camera, seq) VALUES ('CAM-X', 9)")
+
+
 def entry_deleted_leaving_gap(env: SiteEnv) -> None:
     connect(env).execute("DELETE FROM ledger_entry WHERE seq = 5")
 
@@ -309,6 +314,10 @@ CASES: dict[str, tuple[Callable[[SiteEnv], None], str]] = {
     "audit_index_row_deleted": (
         audit_index_row_deleted,
         "the audit index disagrees with ledger entry 12",
+    ),
+    "audit_index_camera_added": (
+        audit_index_camera_added,
+        "the audit index disagrees with ledger entry 9",
     ),
     "forged_checkpoint_in_database": (
         forged_checkpoint_in_database,
