@@ -114,6 +114,8 @@ def main() -> None:
         print(f"  plain INSERT, {p} proc  {sum(plain):>8,} rows     {theirs:>7,.0f}/s  {plain}")
         print(f"  plain INSERT, 1 proc  {serial[0]:>8,} rows     {one:>7,.0f}/s")
         print(f"  ratio to {p} plain: {ours / theirs:.2f}; to 1 plain (serial): {ours / one:.2f}")
+        verdict = "PASS" if ours >= 0.5 * one else "FAIL"
+        print(f"  goal: >= 0.5x the one-process plain loop: {verdict} ({ours / one:.2f})")
         print(f"  seq gapless 0..{n - 1}: {seqs == list(range(n))}")
         print(
             f"  verify: {report.entries:,} entries, one tree, {report.checkpoints} checkpoints "
