@@ -64,7 +64,7 @@ def check_chunk_on(cur: Cursor, lo: int, hi: int, wanted: Iterable[merkle.NodeKe
     """Check entries [lo, hi) (lo aligned on the chunk size) against the stored tree."""
     sha256 = hashlib.sha256
     cur.execute("SELECT body FROM ledger_entry WHERE seq >= ? AND seq < ? ORDER BY seq", [lo, hi])
-    bodies = [bytes(body) for (body,) in cur.fetchall()]
+    bodies = [body for (body,) in cur.fetchall()]  # bytes from sqlite3 and psycopg alike
     leaves = [sha256(b"\x00" + body).digest() for body in bodies]
     if len(leaves) != hi - lo:
         return ChunkResult(lo, hi, Defect("gap", 0, lo))
