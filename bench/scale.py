@@ -107,8 +107,9 @@ def _history(site: Site, cameras: list[Camera], days: int, first: int) -> None:
             )
             cur.executemany(
                 "INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, segments, "
-                "bytes, destroyed_at, cut_us, tail_segments) "
-                "VALUES (?, ?, ?, ?, 1440, 1440000000, '2025-01-01T00:00:00.000000Z', ?, 0)",
+                "bytes, destroyed_at, last_destroyed_at, cut_us, tail_segments) "
+                "VALUES (?, ?, ?, ?, 1440, 1440000000, '2025-01-01T00:00:00.000000Z', "
+                "'2025-01-01T00:00:00.000000Z', ?, 0)",
                 [
                     (
                         runs[d],

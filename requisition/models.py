@@ -130,6 +130,7 @@ class DestroyedPeriod(SQLModel, table=True):
     segments: int
     bytes: int = Field(sa_type=BigInteger)
     destroyed_at: str  # UTC, the earliest of its segments'
+    last_destroyed_at: str  # UTC, the latest
     cut_us: int = Field(sa_type=BigInteger)  # next midnight of the site's zone (recorder clock)
     tail_segments: int  # of its segments, those that end after `cut_us`
     tail_start_us: int | None = Field(default=None, sa_type=BigInteger)

@@ -556,6 +556,7 @@ def summary(report: PurgeReport) -> dict[str, Any]:
         "held_since_plan": report.spared,
         "failures": report.failures,
         "certificates": [str(p) for p in report.certificates],
+        "history_compacted": report.compacted,
         "cameras": [
             {"camera": p.camera_id, "to_destroy": p.count, "held": p.held}
             for p in report.plans

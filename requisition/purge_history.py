@@ -53,6 +53,7 @@ class Period:
     segments: int
     bytes: int
     destroyed_at: str
+    last_destroyed_at: str
     cut_us: int
     tail_segments: int = 0
     tail_start_us: int | None = None
@@ -90,12 +91,13 @@ def periods(
             or start > p.end_us
             or start >= p.cut_us
         ):
-            p = Period(run, camera, start, end, 0, 0, at, midnights.after(start, offset))
+            p = Period(run, camera, start, end, 0, 0, at, at, midnights.after(start, offset))
             out.append(p)
         p.segments += 1
         p.bytes += size
         p.end_us = max(p.end_us, end)
         p.destroyed_at = min(p.destroyed_at, at)
+        p.last_destroyed_at = max(p.last_destroyed_at, at)
         if end > p.cut_us:
             p.tail_segments += 1
             p.tail_start_us = start if p.tail_start_us is None else min(p.tail_start_us, start)
@@ -141,8 +143,8 @@ def _compact_batches(site: Site, batches: Sequence[int], midnights: Midnights) -
             return len(rows)
         cur.executemany(
             "INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, segments, "
-            "bytes, destroyed_at, cut_us, tail_segments, tail_start_us, tail_destroyed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "bytes, destroyed_at, last_destroyed_at, cut_us, tail_segments, tail_start_us, "
+            "tail_destroyed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [tuple(asdict(p).values()) for p in made],
         )
         cur.execute(f"DELETE FROM segment WHERE batch_id IN ({marks})", list(batches))

@@ -97,11 +97,12 @@ PG_COMPACT = [
         RAISE EXCEPTION 'the periods do not sum to the segment rows they replace';
       END IF;
       INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, segments, bytes,
-                                    destroyed_at, cut_us, tail_segments, tail_start_us,
-                                    tail_destroyed_at)
+                                    destroyed_at, last_destroyed_at, cut_us, tail_segments,
+                                    tail_start_us, tail_destroyed_at)
         SELECT (e->>'purge_run')::bigint, e->>'camera_id', (e->>'start_us')::bigint,
                (e->>'end_us')::bigint, (e->>'segments')::int, (e->>'bytes')::bigint,
-               e->>'destroyed_at', (e->>'cut_us')::bigint, (e->>'tail_segments')::int,
+               e->>'destroyed_at', e->>'last_destroyed_at', (e->>'cut_us')::bigint,
+               (e->>'tail_segments')::int,
                (e->>'tail_start_us')::bigint, e->>'tail_destroyed_at'
           FROM jsonb_array_elements(periods) e;
       DELETE FROM segment WHERE batch_id = ANY (batches);

@@ -218,6 +218,7 @@ def test_only_the_purge_compacts_and_only_with_periods_that_sum(history: History
         "segments": n,
         "bytes": int(size),
         "destroyed_at": "2026-11-01T00:00:00.000000Z",
+        "last_destroyed_at": "2026-11-01T00:00:00.000000Z",
         "cut_us": hi,
         "tail_segments": 0,
         "tail_start_us": None,
@@ -228,7 +229,8 @@ def test_only_the_purge_compacts_and_only_with_periods_that_sum(history: History
         for attack in (
             "DELETE FROM segment WHERE batch_id = %s",
             "INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, segments, "
-            "bytes, destroyed_at, cut_us, tail_segments) VALUES (1, 'C-012', 0, 1, 1, 1, '', 1, 0)"
+            "bytes, destroyed_at, last_destroyed_at, cut_us, tail_segments) "
+            "VALUES (1, 'C-012', 0, 1, 1, 1, '', '', 1, 0)"
             " -- %s",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -308,3 +310,20 @@ def test_an_upgrade_moves_the_history_a_v13_site_kept(
         conn.close()
     assert register() == before
     assert run_cli(["verify", str(cert)]).exit_code == 0
+
+
+def test_a_certified_purge_compacts_what_it_destroyed(
+    store: Footage,  # noqa: F811 - the fixture from tests/test_purge.py
+) -> None:
+    code, report, _ = purge(store.env)
+    assert code == 0 and report["destroyed"] == 5
+    assert report["history_compacted"] == 5
+    conn = raw_connection(store.env)
+    try:
+        assert (
+            _sql(conn, "SELECT COUNT(*) FROM segment WHERE destroyed_at IS NOT NULL").fetchone()[0]
+            == 0
+        )
+        assert _sql(conn, "SELECT SUM(segments) FROM destroyed_period").fetchone()[0] == 5
+    finally:
+        conn.close()

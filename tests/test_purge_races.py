@@ -231,16 +231,14 @@ def test_a_hold_placed_while_a_batch_holds_the_lock_waits_for_it(
     (tmp_path / "go").write_text("")
     assert proc.wait(timeout=120) == 0
     assert placer.wait(timeout=60) == 0
-    with footage.env.site.db.read() as cur:
-        destroyed = [
-            at
-            for (at,) in cur.execute(
-                "SELECT destroyed_at FROM segment WHERE destroyed_at IS NOT NULL"
-            ).fetchall()
-        ]
+    with footage.env.site.db.read() as cur:  # rows, or the periods they were compacted into
+        destroyed = cur.execute(
+            "SELECT COUNT(*), MAX(destroyed_at) FROM segment WHERE destroyed_at IS NOT NULL "
+            "UNION ALL SELECT SUM(segments), MAX(last_destroyed_at) FROM destroyed_period"
+        ).fetchall()
     (hold,) = holds.list_holds(footage.env.site)
-    assert len(destroyed) == 20
-    assert max(to_us(parse_time(at, "UTC")) for at in destroyed) <= to_us(
+    assert sum(int(n or 0) for n, _at in destroyed) == 20
+    assert max(to_us(parse_time(at, "UTC")) for _n, at in destroyed if at) <= to_us(
         parse_time(hold.placed_at, "UTC")
     )
     verified(footage)
@@ -305,9 +303,10 @@ class PurgeAgainstHolds(RuleBasedStateMachine):
     def teardown(self) -> None:
         signer = self.site.signer(self.env.passphrase_file.read_bytes().rstrip(b"\n"))
         purge(self.site, ADMIN, signer=signer)  # finishes any run; certifies every run
-        with self.site.db.read() as cur:
+        with self.site.db.read() as cur:  # rows, and the periods certified ones became
             (gone,) = cur.execute(
-                "SELECT COUNT(*) FROM segment WHERE destroyed_at IS NOT NULL"
+                "SELECT (SELECT COUNT(*) FROM segment WHERE destroyed_at IS NOT NULL) + "
+                "(SELECT COALESCE(SUM(segments), 0) FROM destroyed_period)"
             ).fetchone()
         certified = 0
         for path in (self.env.settings.home / "certificates").glob("purge-*"):
