@@ -117,7 +117,7 @@ def main() -> None:
         subprocess.run(["find", str(root / "copy"), "-type", "f", "-delete"], check=True)
         baseline = time.perf_counter() - t
         print(f"purge of {expected:,} expired segments on {args.cameras} cameras:")
-        print(f"  scelle purge (plan, intent, unlink, outcome, certificate)  {ours:7.1f} s")
+        print(f"  scelle purge (plan … certificate, compaction)  {ours:7.1f} s")
         print(f"  find -type f -delete on the same tree                     {baseline:7.1f} s")
         print(f"  ratio {ours / baseline:.2f}   (goal <= 1.5)")
         print(f"  the purge's peak memory growth {grown / 2**20:.0f} MB   (goal < 200 MB)")
