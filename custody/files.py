@@ -164,17 +164,25 @@ def open_beneath(root: Path, relative: str) -> int:
     O_NONBLOCK: opening a FIFO planted in place of a segment must not hang."""
     parent, name = _parent_beneath(root, relative)
     try:
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise NotRegularFileError(errno.ELOOP, "a symbolic link", relative) from exc
-            raise
+        return open_in(parent, name, relative)
     finally:
         os.close(parent)
+
+
+def open_in(directory: int, name: str, shown: str) -> int:
+    """Open the file `name` in the directory open as `directory` (from `directory_beneath`)
+    for reading, only if it is a regular file and not a link; NotRegularFileError (naming
+    `shown`) otherwise. A scan lists and opens a directory's files through one descriptor
+    instead of walking from the store root for each file."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFileError(errno.ELOOP, "a symbolic link", shown) from exc
+        raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise NotRegularFileError(errno.EINVAL, "not a regular file", relative)
+        raise NotRegularFileError(errno.EINVAL, "not a regular file", shown)
     os.set_blocking(fd, True)
     return fd
 
@@ -185,14 +193,18 @@ def directory_beneath(root: Path, relative: str) -> Iterator[int]:
     without following any symbolic link below root (NotRegularFileError if a link is in the way,
     FileNotFoundError if it is gone): the purge deletes a directory's files through one
     descriptor, then fsyncs it."""
-    if relative:
-        fd = _parent_beneath(root, f"{relative}/x")[0]  # every component, no link followed
-    else:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    fd = open_directory_beneath(root, relative)
     try:
         yield fd
     finally:
         os.close(fd)
+
+
+def open_directory_beneath(root: Path, relative: str) -> int:
+    """`directory_beneath`'s descriptor, which the caller closes."""
+    if relative:
+        return _parent_beneath(root, f"{relative}/x")[0]  # every component, no link followed
+    return os.open(root, os.O_RDONLY | os.O_DIRECTORY)
 
 
 def unlink_at(directory: int, name: str, shown: str) -> bool:

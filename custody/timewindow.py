@@ -9,6 +9,7 @@ change; we refuse to guess instead.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -38,6 +39,7 @@ _CLOCK = re.compile(  # the end of a window on the start's day: 14:10, 14h10, 14
 EXAMPLE = "29/11/2026 14:00"
 FORMS = "29/11/2026 14:00, 29/11/2026 14h00, 29/11/2026 14h, 2026-11-29T14:00"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR_US = 3_600_000_000
 
 
 def to_us(moment: datetime) -> int:
@@ -56,12 +58,19 @@ def from_us(us: int) -> datetime:
 
 def utc_text(us: int) -> str:
     """`2026-10-25T00:30:00Z` (microseconds shown only when not zero): for people and
-    JSON output; what is stored and compared is `stored_utc`."""
-    moment = from_us(us)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
+    JSON output; what is stored and compared is `stored_utc`. Every segment record of a
+    scan or a purge writes two, so the hour's text is formatted once and reused."""
+    hour, rest = divmod(us, _HOUR_US)
+    second, micro = divmod(rest, 1_000_000)
+    text = f"{_hour_text(hour)}{second // 60:02d}:{second % 60:02d}"
+    if micro:
+        text += f".{micro:06d}"
     return text + "Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _hour_text(hour: int) -> str:
+    return from_us(hour * _HOUR_US).strftime("%Y-%m-%dT%H:")
 
 
 def stored_utc(us: int) -> str:

@@ -29,7 +29,7 @@ from custody.canonical import MAX_INT
 from custody.db import Cursor
 from custody.entry import Record
 from custody.errors import CorruptSegmentError, FootageUnavailableError, InputError
-from custody.files import NotRegularFileError, open_beneath
+from custody.files import NotRegularFileError, open_beneath, open_directory_beneath, open_in
 from custody.i18n import _
 from custody.site import Site
 from custody.timewindow import Window, from_us, local_text, utc_text
@@ -134,6 +134,27 @@ def _known_paths(cur: Cursor, camera_id: str, prefix: str) -> set[str]:
     return {row[0] for row in cur.fetchall()}
 
 
+def _listing(root: Path, folder: str, directory: Path) -> tuple[list[os.DirEntry[str]], int]:
+    """A directory's entries other than subdirectories, sorted by name, and a descriptor
+    of it reached with no link below the store root, which the caller closes: its files
+    are stat'ed and opened through it. -1 if a link is in the way: its files are then
+    listed by path and each refused when opened. FileNotFoundError if it is gone."""
+    try:
+        fd = open_directory_beneath(root, folder)
+    except NotRegularFileError:
+        fd = -1
+    try:
+        with os.scandir(fd if fd >= 0 else directory) as entries:
+            # Links, FIFOs and devices are listed too, to be reported, never followed.
+            files = [e for e in entries if not e.is_dir(follow_symlinks=False)]
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    files.sort(key=lambda e: e.name)
+    return files, fd
+
+
 def _new_segments(
     store: FootageStore,
     directory: Path,
@@ -141,57 +162,64 @@ def _new_segments(
     report: ScanReport,
     settle_seconds: float,
 ) -> tuple[list[NewSegment], bool]:
-    """New segments in one directory; False if some file was too fresh to take yet."""
+    """New segments in one directory; False if some file was too fresh to take yet.
+
+    Per file: one stat, one open, one read for the hash (the directory is reached once
+    and its path below the root is worked out once)."""
     settled = True
     found: list[NewSegment] = []
     now = time.time()
+    folder = str(directory.relative_to(store.root))
+    prefix = "" if folder == "." else f"{folder}/"
+    ambiguous: list[tuple[Ambiguous, NewSegment]] = []
     try:
-        with os.scandir(directory) as entries:
-            # Links, FIFOs and devices are listed too, to be reported, never followed.
-            files = sorted(
-                (e for e in entries if not e.is_dir(follow_symlinks=False)), key=lambda e: e.name
-            )
+        files, fd = _listing(store.root, prefix[:-1], directory)
     except FileNotFoundError:  # the directory went away with its last segment
         return found, False
-    ambiguous: list[tuple[Ambiguous, NewSegment]] = []
-    for entry in files:
-        rel = str(Path(entry.path).relative_to(store.root))
-        name = store.parse(directory, entry.name)
-        if name is None or rel in known:
-            continue
-        if name.unplaced:  # a local time the spring change skips: no instant is named so
-            report.unplaced.append(rel)
-            continue
-        try:
-            stat = entry.stat(follow_symlinks=False)
-            if now - stat.st_mtime < settle_seconds:
-                settled = False
+    try:
+        for entry in files:
+            rel = prefix + entry.name
+            name = store.parse(directory, entry.name)
+            if name is None or rel in known:
                 continue
-            # What is probed and hashed is the file this descriptor holds, reached with
-            # no link: a link swapped in after the listing is refused, not followed.
-            with open_store_file(store.root, rel) as handle:
-                duration, created = name.duration_us, None
-                if duration is None:
-                    try:
-                        facts = probe(handle)
-                        duration, created = facts.duration_us, facts.created_us
-                    except CorruptSegmentError:
-                        # Indexed and hashed all the same; its nominal length is reported
-                        # as a gap ("corrupt segment") whenever a window covers it.
-                        report.unreadable.append(rel)
-                        duration = store.default_segment_seconds * 1_000_000
-                digest, size = sha256_stream(handle)
-        except FileNotFoundError:  # the recorder's own clean-up removed it meanwhile
-            continue
-        except NotRegularFileError:
-            report.not_regular.append(rel)
-            continue
-        segment = NewSegment(rel, name.start_us, name.start_us + duration, size, digest)
-        if name.others:
-            timing = Ambiguous(rel, name, duration, created, stat.st_mtime_ns // 1000)
-            ambiguous.append((timing, segment))
-        else:
-            found.append(segment)
+            if name.unplaced:  # a local time the spring change skips: no instant is named so
+                report.unplaced.append(rel)
+                continue
+            try:
+                stat = entry.stat(follow_symlinks=False)
+                if now - stat.st_mtime < settle_seconds:
+                    settled = False
+                    continue
+                # What is probed and hashed is the file this descriptor holds, reached with
+                # no link: a link swapped in after the listing is refused, not followed.
+                opened = open_in(fd, entry.name, rel) if fd >= 0 else open_beneath(store.root, rel)
+                with os.fdopen(opened, "rb") as handle:
+                    duration, created = name.duration_us, None
+                    if duration is None:
+                        try:
+                            facts = probe(handle)
+                            duration, created = facts.duration_us, facts.created_us
+                        except CorruptSegmentError:
+                            # Indexed and hashed all the same; its nominal length is
+                            # reported as a gap ("corrupt segment") whenever a window
+                            # covers it.
+                            report.unreadable.append(rel)
+                            duration = store.default_segment_seconds * 1_000_000
+                    digest, size = sha256_stream(handle)
+            except FileNotFoundError:  # the recorder's own clean-up removed it meanwhile
+                continue
+            except NotRegularFileError:
+                report.not_regular.append(rel)
+                continue
+            segment = NewSegment(rel, name.start_us, name.start_us + duration, size, digest)
+            if name.others:
+                timing = Ambiguous(rel, name, duration, created, stat.st_mtime_ns // 1000)
+                ambiguous.append((timing, segment))
+            else:
+                found.append(segment)
+    finally:
+        if fd >= 0:
+            os.close(fd)
     placed = place([timing for timing, _segment in ambiguous])
     for timing, segment in ambiguous:
         if timing.rel not in placed:

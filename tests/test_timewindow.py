@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from custody.errors import InputError
 from custody.timewindow import (
+    from_us,
     local_text,
     parse_span,
     parse_time,
@@ -81,6 +82,15 @@ def test_stored_instants_sort_as_time_does(start: int, later: int) -> None:
 
     assert stored_utc(start) < stored_utc(start + later)
     assert len(stored_utc(start)) == len(stored_utc(start + later)) == 27
+
+
+@given(st.integers(-62_135_596_800_000_000, 253_402_300_799_999_999))
+def test_utc_text_is_the_instants_iso_form(us: int) -> None:
+    """utc_text reuses each hour's text (a scan writes two per segment record, and the
+    Merkle roots in the ledger hang on them): the same text datetime gives, to the µs."""
+    moment = from_us(us)
+    micro = f".{moment.microsecond:06d}" if moment.microsecond else ""
+    assert utc_text(us) == moment.strftime("%Y-%m-%dT%H:%M:%S") + micro + "Z"
 
 
 def test_the_short_form_does_not_sort_as_time_does() -> None:

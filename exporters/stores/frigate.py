@@ -38,6 +38,7 @@ class FrigateStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._timed: dict[Path, dict[str, tuple[int, int]]] = {}
+        self._hours: dict[Path, int | None] = {}
 
     def segment_path(self, camera: str, start_us: int, duration_us: int) -> Path:
         moment = from_us(start_us)
@@ -70,12 +71,23 @@ class FrigateStore:
         match = _NAME.fullmatch(name)
         if not match:
             return None
-        day, hour = directory.parent.parent.name, directory.parent.name
-        try:
-            moment = datetime.strptime(f"{day} {hour}:{match[1]}:{match[2]}", "%Y-%m-%d %H:%M:%S")
-        except ValueError:
+        hour, minute, second = self._hour_us(directory), int(match[1]), int(match[2])
+        if hour is None or minute > 59 or second > 59:
             return None
-        return SegmentName(to_us(moment.replace(tzinfo=UTC)), None)
+        return SegmentName(hour + (minute * 60 + second) * _SECOND, None)
+
+    def _hour_us(self, directory: Path) -> int | None:
+        """The start of the hour a camera directory's names count from (read once per
+        directory, not once per file); None if its day or hour is not a date."""
+        if directory not in self._hours:
+            day, hour = directory.parent.parent.name, directory.parent.name
+            try:
+                moment = datetime.strptime(f"{day} {hour}", "%Y-%m-%d %H")
+            except ValueError:
+                self._hours[directory] = None
+            else:
+                self._hours[directory] = to_us(moment.replace(tzinfo=UTC))
+        return self._hours[directory]
 
     def vouches(self, rel: str, camera: str, start_us: int, end_us: int) -> bool:
         """Named to the second; the row's start may be the database's, within it."""
@@ -119,6 +131,17 @@ def _hour_from_database(
     times = {}
     for path, start, end in rows:  # Frigate stores its own absolute paths: match the tail
         numbers = all(isinstance(t, int | float) for t in (start, end))
-        if numbers and isinstance(path, str) and PurePosixPath(path).parts[-5:-1] == where:
-            times[PurePosixPath(path).name] = (round(start * _SECOND), round(end * _SECOND))
+        if numbers and isinstance(path, str):
+            tail = _tail(path)
+            if tuple(tail[:-1]) == where:
+                times[tail[-1]] = (round(start * _SECOND), round(end * _SECOND))
     return times
+
+
+def _tail(path: str) -> list[str]:
+    """The last five parts of a path as PurePosixPath names them, without building one
+    for each of an hour's rows unless the path has `//` or `/./` in its tail."""
+    tail = path.split("/")[-5:]
+    if "" in tail or "." in tail:
+        return list(PurePosixPath(path).parts[-5:])
+    return tail

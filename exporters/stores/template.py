@@ -136,6 +136,7 @@ class TemplateStore:
         self.container = _CONTAINERS.get(self.template.extension, "mp4")
         seen: set[str] = set()
         self._path = re.compile("/".join(_pattern(p, None, seen) for p in self.template.levels))
+        self._folders: dict[Path, str | None] = {}  # directory -> its path below root + "/x"
 
     def segment_path(self, camera: str, start_us: int, duration_us: int) -> Path:
         moment = from_us(start_us)
@@ -166,11 +167,15 @@ class TemplateStore:
         yield from level
 
     def parse(self, directory: Path, name: str) -> SegmentName | None:
-        try:
-            rel = (directory / name).relative_to(self.root).as_posix()
-        except ValueError:
+        if directory not in self._folders:  # once per directory, not once per file
+            try:
+                self._folders[directory] = (directory / "x").relative_to(self.root).as_posix()
+            except ValueError:
+                self._folders[directory] = None
+        folder = self._folders[directory]
+        if folder is None:
             return None
-        match = self._path.fullmatch(rel)
+        match = self._path.fullmatch(f"{folder[:-1]}{name}")
         if match is None:
             return None
         return self._name(match.groupdict())
