@@ -4,7 +4,8 @@
 scan, hashes each new segment in one streaming read, and records ingest in the ledger
 in batches: one entry per camera and hour, carrying the Merkle root of that hour's
 segment records. At 770 cameras and one-minute segments (1.1 M segments a day) that
-is ~18,000 entries a day, not a million, and one transaction per camera, not per file.
+is ~18,000 entries a day, not a million; and one write transaction for many cameras'
+new segments (up to WRITE_BATCH), not one per file or per camera.
 
 `find` answers, for a camera and a window of reference time, which segments cover it,
 which parts are missing and which segments cannot be read.
@@ -245,9 +246,7 @@ def _not_yet_indexed(cur: Cursor, camera_id: str, new: list[NewSegment]) -> list
     return [s for s in new if s.path not in taken]
 
 
-def _batch_records(
-    camera: Camera, segments: Sequence[NewSegment]
-) -> list[tuple[int, list[NewSegment], Record]]:
+def _batch_records(camera: Camera, segments: Sequence[NewSegment]) -> list[Batch]:
     by_hour: dict[int, list[NewSegment]] = defaultdict(list)
     for seg in segments:
         by_hour[seg.start_us - seg.start_us % HOUR_US].append(seg)
@@ -272,13 +271,21 @@ def _batch_records(
     return batches
 
 
+Batch = tuple[int, list[NewSegment], Record]  # hour, its segments, its ingest entry
+
+
 def record_ingest(
     site: Site, cur: Cursor, camera: Camera, new: Sequence[NewSegment], actor: str
 ) -> int:
     """Index hashed segments inside the caller's write transaction: one ledger entry per
     camera and hour, carrying the Merkle root of its segment records (which the purge
     checks the rows against before deleting a file). Returns the number of batches."""
-    batches = _batch_records(camera, new)
+    return _record_batches(site, cur, camera, _batch_records(camera, new), actor)
+
+
+def _record_batches(
+    site: Site, cur: Cursor, camera: Camera, batches: Sequence[Batch], actor: str
+) -> int:
     appended = site.ledger.append_in(cur, actor, [record for _hour, _segs, record in batches])
     for (hour, segs, record), entry in zip(batches, appended, strict=True):
         batch_id = cur.execute(
@@ -301,50 +308,112 @@ def record_ingest(
     return len(batches)
 
 
-def scan_camera(
-    site: Site,
-    camera: Camera,
-    actor: str,
-    report: ScanReport,
-    settle_seconds: float = SETTLE_SECONDS,
-) -> None:
-    """Index one camera's new segments: one transaction, one ledger entry per hour."""
+WRITE_BATCH = 5_000  # new segments hashed before they are recorded, in one transaction
+
+
+@dataclass
+class Hashed:
+    """One camera's new segments, hashed, not yet recorded; and the directories read
+    to the end (no file too fresh), whose modification times the record keeps."""
+
+    camera: Camera
+    segments: list[NewSegment]
+    states: list[tuple[str, int]]
+    batches: list[Batch] = field(default_factory=list)  # their records and Merkle roots
+
+
+def hash_new(
+    site: Site, camera: Camera, report: ScanReport, settle_seconds: float = SETTLE_SECONDS
+) -> Hashed:
+    """List and hash one camera's new segments (the store is read; nothing is written).
+    Only the directories whose modification time changed since the last scan are listed;
+    what the index knows of them is read in one transaction for the camera."""
     store = camera_store(camera)
-    with site.db.read() as cur:
-        cur.execute("SELECT directory, mtime_ns FROM scan_state WHERE camera_id = ?", [camera.id])
-        seen = dict(cur.fetchall())
-    new: list[NewSegment] = []
-    states: list[tuple[str, int]] = []
+    listed: list[tuple[Path, str, int]] = []
     for directory in store.directories(camera.store_camera):
-        rel = str(directory.relative_to(store.root))
         try:
             mtime = directory.stat().st_mtime_ns
         except FileNotFoundError:
             continue
-        if seen.get(rel) == mtime:
-            continue
+        listed.append((directory, str(directory.relative_to(store.root)), mtime))
+    with site.db.read() as cur:
+        cur.execute("SELECT directory, mtime_ns FROM scan_state WHERE camera_id = ?", [camera.id])
+        seen = dict(cur.fetchall())
+        changed = [
+            (directory, rel, mtime, _known_paths(cur, camera.id, rel))
+            for directory, rel, mtime in listed
+            if seen.get(rel) != mtime
+        ]
+    hashed = Hashed(camera, [], [])
+    for directory, rel, mtime, known in changed:
         report.directories += 1
-        with site.db.read() as cur:
-            known = _known_paths(cur, camera.id, rel)
         found, settled = _new_segments(store, directory, known, report, settle_seconds)
-        new += found
+        hashed.segments += found
         if settled:
-            states.append((rel, mtime))
+            hashed.states.append((rel, mtime))
+    # Records and roots made here, outside the writer lock (and a name that cannot be
+    # recorded stops the scan here, before this camera joins other cameras' transaction).
+    hashed.batches = _batch_records(camera, hashed.segments)
+    return hashed
+
+
+def record_hashed(site: Site, hashed: Sequence[Hashed], actor: str, report: ScanReport) -> None:
+    """Record several cameras' hashed segments in one write transaction (one commit, not
+    one per camera: at 770 cameras a scan every few minutes finds a few segments each),
+    still one ledger entry per camera and hour."""
+    if not hashed:
+        return
     with site.db.write() as cur:
-        new = _not_yet_indexed(cur, camera.id, new)
-        batches = record_ingest(site, cur, camera, new, actor)
-        for rel, mtime in states:
-            cur.execute(
-                "DELETE FROM scan_state WHERE camera_id = ? AND directory = ?", [camera.id, rel]
+        done = []
+        for one in hashed:
+            new = _not_yet_indexed(cur, one.camera.id, one.segments)
+            made = one.batches if len(new) == len(one.segments) else None  # else re-made
+            batches = _record_batches(
+                site, cur, one.camera, made or _batch_records(one.camera, new), actor
             )
-            cur.execute(
-                "INSERT INTO scan_state (camera_id, directory, mtime_ns) VALUES (?, ?, ?)",
-                [camera.id, rel, mtime],
-            )
-    report.cameras += 1
-    report.segments += len(new)
-    report.bytes += sum(s.size for s in new)
-    report.batches += batches
+            for rel, mtime in one.states:
+                cur.execute(
+                    "DELETE FROM scan_state WHERE camera_id = ? AND directory = ?",
+                    [one.camera.id, rel],
+                )
+                cur.execute(
+                    "INSERT INTO scan_state (camera_id, directory, mtime_ns) VALUES (?, ?, ?)",
+                    [one.camera.id, rel, mtime],
+                )
+            done.append((new, batches))
+    for new, batches in done:  # counted once committed
+        report.cameras += 1
+        report.segments += len(new)
+        report.bytes += sum(s.size for s in new)
+        report.batches += batches
+
+
+class Recorder:
+    """Collects cameras' hashed segments and records them in one transaction per
+    WRITE_BATCH segments. Leaving the `with` block records what is left, even on an
+    error: the cameras hashed before it are recorded, as when each had its own
+    transaction."""
+
+    def __init__(self, site: Site, actor: str, report: ScanReport) -> None:
+        self.site, self.actor, self.report = site, actor, report
+        self.pending: list[Hashed] = []
+        self.count = 0
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.flush()
+
+    def add(self, hashed: Hashed) -> None:
+        self.pending.append(hashed)
+        self.count += len(hashed.segments)
+        if self.count >= WRITE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending, self.count = self.pending, [], 0  # never recorded twice
+        record_hashed(self.site, pending, self.actor, self.report)
 
 
 def scan(
@@ -356,10 +425,11 @@ def scan(
 ) -> ScanReport:
     """Index new segments of every camera; files younger than `settle_seconds` wait."""
     report = ScanReport()
-    for camera in cameras:
-        scan_camera(site, camera, actor, report, settle_seconds)
-        if progress:
-            progress(camera)
+    with Recorder(site, actor, report) as recorder:
+        for camera in cameras:
+            recorder.add(hash_new(site, camera, report, settle_seconds))
+            if progress:
+                progress(camera)
     return report
 
 

@@ -30,7 +30,7 @@ from custody.errors import EnvironmentProblemError, InputError, IntegrityError, 
 from custody.i18n import _, current, os_error_text
 from custody.site import Site
 from custody.timewindow import parse_time, stored_utc, to_us, utc_text
-from exporters.index import ScanReport, scan_camera
+from exporters.index import Recorder, ScanReport, hash_new
 from exporters.models import ADDED_LATER, Camera
 from exporters.store_check import StoreCheck, check_store
 from exporters.stores import NameClock, StoreKind
@@ -598,20 +598,23 @@ def scan_all(
     store must not stop the night's scan of all the other cameras."""
     report = ScanReport()
     skipped: list[tuple[str, str]] = []
-    for camera in cameras:
-        problem = store_problem(Path(camera.store_path))
-        if problem is None:
-            try:
-                scan_camera(site, camera, actor, report)
-            except OSError as exc:  # nothing of this camera was written (its transaction)
-                where = f" ({exc.filename})" if exc.filename else ""
-                problem = _("store {store} cannot be read: {reason}").format(
-                    store=camera.store_path, reason=f"{os_error_text(exc)}{where}"
-                )
-        if problem is not None:
-            skipped.append((camera.id, problem))
-        if progress:
-            progress(camera)
+    with Recorder(site, actor, report) as recorder:
+        for camera in cameras:
+            problem = store_problem(Path(camera.store_path))
+            if problem is None:
+                try:
+                    hashed = hash_new(site, camera, report)
+                except OSError as exc:  # reading its store: nothing of it is recorded
+                    where = f" ({exc.filename})" if exc.filename else ""
+                    problem = _("store {store} cannot be read: {reason}").format(
+                        store=camera.store_path, reason=f"{os_error_text(exc)}{where}"
+                    )
+                else:
+                    recorder.add(hashed)
+            if problem is not None:
+                skipped.append((camera.id, problem))
+            if progress:
+                progress(camera)
     return report, skipped
 
 

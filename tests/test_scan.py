@@ -8,15 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from custody import merkle
 from custody.entry import decode_entry
+from custody.errors import InputError
 from custody.site import Site
+from custody.timewindow import parse_time, to_us
 from exporters.generate import generate_footage
-from exporters.index import NewSegment, scan
-from tests.footage_helpers import camera, new_site, window
+from exporters.index import NewSegment, camera_store, scan
+from exporters.models import Camera
+from tests.footage_helpers import ZONE, camera, new_site, window
 
 
 def ingest_entries(site: Site) -> list[dict[str, Any]]:
@@ -109,3 +113,73 @@ def test_an_ingest_record_is_its_canonical_json(
             "sha256": "ab" * 32,
         }
     )
+
+
+def write_segments(site: Site, cam: Camera, start: str, count: int, name: str = "") -> list[str]:
+    """`count` small ten-second files where the camera's recorder writes them (their
+    bytes are never played here), an hour old; `name` is the last one's `{*}`."""
+    store = camera_store(cam)
+    begin = to_us(parse_time(start, ZONE))
+    past = time.time() - 3600
+    paths = []
+    for i in range(count):
+        path = store.segment_path(cam.store_camera, begin + i * 10_000_000, 10_000_000)
+        if name and i == count - 1:
+            path = path.with_name(f"{path.name.rsplit('-', 1)[0]}-{name}.mp4")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"{cam.id} {i}\n".encode())
+        os.utime(path, (past, past))
+        paths.append(str(path.relative_to(store.root)))
+    return paths
+
+
+def test_cameras_share_write_transactions_and_keep_one_entry_per_camera_and_hour(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cameras' segments are recorded together, WRITE_BATCH segments at a time (here 5),
+    each camera still under its own entries, and each row with its hash."""
+    monkeypatch.setattr("exporters.index.WRITE_BATCH", 5)
+    site = new_site(tmp_path / "site", database_url)
+    cams = [camera(site, f"CAM-{c}", store_kind="frigate", store_path="frigate") for c in "ABC"]
+    written = {c.id: write_segments(site, c, "2026-11-20T10:58", 18) for c in cams}
+    report = scan(site, cams, "op", settle_seconds=0)
+    assert (report.cameras, report.segments, report.batches) == (3, 54, 6)
+    entries = ingest_entries(site)
+    assert [(e["subject"]["camera"], e["data"]["segments"]) for e in entries] == [
+        (c.id, n) for c in cams for n in (12, 6)
+    ]
+    with site.db.read() as cur:
+        for c in cams:
+            rows = cur.execute(
+                "SELECT path, sha256 FROM segment WHERE camera_id = ? ORDER BY start_us", [c.id]
+            ).fetchall()
+            assert [r[0] for r in rows] == written[c.id]
+            for path, digest in rows:
+                data = (Path(c.store_path) / path).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == digest
+    assert scan(site, cams, "op", settle_seconds=0).segments == 0
+    site.close()
+
+
+def test_a_name_that_cannot_be_recorded_stops_the_scan_after_the_cameras_before_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A file name that is not UTF-8 cannot go in the ledger: the scan stops there, and
+    the cameras hashed before it, waiting to share its transaction, are recorded."""
+    site = new_site(tmp_path / "site", database_url)
+    good = camera(site, "CAM-G", store_kind="frigate", store_path="frigate")
+    nas = camera(
+        site,
+        "CAM-N",
+        store_kind="template",
+        store_path="nas",
+        store_template="{camera}/{YYYY}{MM}{DD}-{hh}{mm}{ss}-{*}.mp4",
+    )
+    write_segments(site, good, "2026-11-20T10:00", 3)
+    write_segments(site, nas, "2026-11-20T10:00", 3, name=os.fsdecode(b"caf\xe9"))
+    with pytest.raises(InputError, match="not valid UTF-8"):
+        scan(site, [good, nas], "op", settle_seconds=0)
+    with site.db.read() as cur:
+        indexed = cur.execute("SELECT camera_id, COUNT(*) FROM segment GROUP BY 1").fetchall()
+    assert indexed == [("CAM-G", 3)]
+    site.close()
