@@ -164,27 +164,29 @@ def open_beneath(root: Path, relative: str) -> int:
     O_NONBLOCK: opening a FIFO planted in place of a segment must not hang."""
     parent, name = _parent_beneath(root, relative)
     try:
-        return open_in(parent, name, relative)
+        return open_in(parent, name, relative)[0]
     finally:
         os.close(parent)
 
 
-def open_in(directory: int, name: str, shown: str) -> int:
-    """Open the file `name` in the directory open as `directory` (from `directory_beneath`)
-    for reading, only if it is a regular file and not a link; NotRegularFileError (naming
-    `shown`) otherwise. A scan lists and opens a directory's files through one descriptor
-    instead of walking from the store root for each file."""
+def open_in(directory: int, name: str, shown: str) -> tuple[int, os.stat_result]:
+    """Open the file `name` in the directory open as `directory` (from
+    `open_directory_beneath`) for reading, only if it is a regular file and not a link
+    (NotRegularFileError naming `shown` otherwise); and its status. A scan lists and
+    opens a directory's files through one descriptor instead of walking from the store
+    root for each file, and reads their times from the file it opened."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise NotRegularFileError(errno.ELOOP, "a symbolic link", shown) from exc
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode):
         os.close(fd)
         raise NotRegularFileError(errno.EINVAL, "not a regular file", shown)
     os.set_blocking(fd, True)
-    return fd
+    return fd, status
 
 
 @contextmanager

@@ -163,10 +163,11 @@ def _new_segments(
     report: ScanReport,
     settle_seconds: float,
 ) -> tuple[list[NewSegment], bool]:
-    """New segments in one directory; False if some file was too fresh to take yet.
+    """New segments in one directory; False if some file was too fresh to take yet
+    (a link or another file that is not regular is reported at once, fresh or not).
 
-    Per file: one stat, one open, one read for the hash (the directory is reached once
-    and its path below the root is worked out once)."""
+    Per file: one open, its status, one read for the hash (the directory is reached
+    once and its path below the root is worked out once)."""
     settled = True
     found: list[NewSegment] = []
     now = time.time()
@@ -187,14 +188,18 @@ def _new_segments(
                 report.unplaced.append(rel)
                 continue
             try:
-                stat = entry.stat(follow_symlinks=False)
-                if now - stat.st_mtime < settle_seconds:
-                    settled = False
-                    continue
-                # What is probed and hashed is the file this descriptor holds, reached with
-                # no link: a link swapped in after the listing is refused, not followed.
-                opened = open_in(fd, entry.name, rel) if fd >= 0 else open_beneath(store.root, rel)
+                # What is timed, probed and hashed is the file this descriptor holds,
+                # reached with no link: a link swapped in after the listing is refused,
+                # not followed.
+                if fd >= 0:
+                    opened, status = open_in(fd, entry.name, rel)
+                else:
+                    opened, status = open_beneath(store.root, rel), None
                 with os.fdopen(opened, "rb") as handle:
+                    status = status or os.fstat(opened)
+                    if now - status.st_mtime < settle_seconds:
+                        settled = False
+                        continue
                     duration, created = name.duration_us, None
                     if duration is None:
                         try:
@@ -214,7 +219,7 @@ def _new_segments(
                 continue
             segment = NewSegment(rel, name.start_us, name.start_us + duration, size, digest)
             if name.others:
-                timing = Ambiguous(rel, name, duration, created, stat.st_mtime_ns // 1000)
+                timing = Ambiguous(rel, name, duration, created, status.st_mtime_ns // 1000)
                 ambiguous.append((timing, segment))
             else:
                 found.append(segment)

@@ -183,3 +183,24 @@ def test_a_name_that_cannot_be_recorded_stops_the_scan_after_the_cameras_before_
         indexed = cur.execute("SELECT camera_id, COUNT(*) FROM segment GROUP BY 1").fetchall()
     assert indexed == [("CAM-G", 3)]
     site.close()
+
+
+def test_a_directory_swapped_for_a_link_after_it_was_listed_is_not_followed(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The store's directories are listed without links; one replaced by a link before
+    its files are read (a race) has each of its files reported, none hashed."""
+    from exporters.index import ScanReport, _new_segments
+
+    site = new_site(tmp_path / "site", database_url)
+    cam = camera(site, "CAM-R", store_kind="frigate", store_path="frigate")
+    paths = write_segments(site, cam, "2026-11-20T10:00", 3)
+    store = camera_store(cam)
+    (directory,) = store.directories(cam.store_camera)
+    outside = tmp_path / "elsewhere"
+    directory.rename(outside)
+    directory.symlink_to(outside, target_is_directory=True)
+    report = ScanReport()
+    found, _settled = _new_segments(store, directory, set(), report, 0)
+    assert (found, report.not_regular) == ([], paths)
+    site.close()
