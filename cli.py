@@ -1002,6 +1002,14 @@ def db_upgrade(
                 done.compacted,
             ).format(n=done.compacted)
         )
+    for batch in done.refused:
+        typer.echo(
+            _(
+                "ingest batch {batch}: its rows no longer match its ledger entry: kept in the "
+                "index, not compacted"
+            ).format(batch=batch),
+            err=True,
+        )
 
 
 @db_app.command("copy")

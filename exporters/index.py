@@ -13,6 +13,7 @@ which parts are missing and which segments cannot be read.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import json
@@ -125,6 +126,7 @@ class ScanReport:
     # Local-time names the clock changes leave without one instant (clock_change.py):
     placed: list[tuple[str, Basis]] = field(default_factory=list)  # placed by their timing
     unplaced: list[str] = field(default_factory=list)  # not indexed: nothing says when
+    destroyed: list[str] = field(default_factory=list)  # at a time a purge destroyed
 
 
 def _known_paths(cur: Cursor, camera_id: str, prefix: str) -> set[str]:
@@ -251,6 +253,46 @@ def _not_yet_indexed(cur: Cursor, camera_id: str, new: list[NewSegment]) -> list
     return [s for s in new if s.path not in taken]
 
 
+def _has_periods(cur: Cursor) -> bool:
+    """Whether the schema has destroyed periods (v14; before it, destroyed rows stayed in
+    the index and kept their paths from being indexed again)."""
+    if cur.is_sqlite:
+        query = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'destroyed_period'"
+    else:
+        query = "SELECT COUNT(*) FROM pg_class WHERE relname = 'destroyed_period'"
+    return bool(cur.execute(query).fetchone()[0])
+
+
+def _already_destroyed(
+    cur: Cursor, camera_id: str, new: list[NewSegment]
+) -> tuple[list[NewSegment], list[str]]:
+    """Split off files whose time a certified purge destroyed (its periods): a file
+    copied back, restored or planted at a destroyed path is not indexed as live footage
+    again (the rows that said so have left the index); their paths, to report."""
+    if not new or not _has_periods(cur):
+        return new, []
+    cur.execute(
+        "SELECT start_us, end_us FROM destroyed_period WHERE camera_id = ? AND start_us < ? "
+        "AND end_us > ? ORDER BY start_us",
+        [camera_id, max(s.end_us for s in new), min(s.start_us for s in new)],
+    )
+    spans: list[list[int]] = []
+    for start, end in cur.fetchall():  # merged: sorted, disjoint
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], int(end))
+        else:
+            spans.append([int(start), int(end)])
+    if not spans:
+        return new, []
+    starts = [lo for lo, _hi in spans]
+    keep: list[NewSegment] = []
+    gone: list[NewSegment] = []
+    for seg in new:
+        at = bisect.bisect_right(starts, seg.start_us) - 1
+        (gone if at >= 0 and seg.start_us < spans[at][1] else keep).append(seg)
+    return keep, [s.path for s in gone]
+
+
 def _batch_records(camera: Camera, segments: Sequence[NewSegment]) -> list[Batch]:
     by_hour: dict[int, list[NewSegment]] = defaultdict(list)
     for seg in segments:
@@ -371,7 +413,10 @@ def record_hashed(site: Site, hashed: Sequence[Hashed], actor: str, report: Scan
     with site.db.write() as cur:
         done = []
         for one in hashed:
-            new = _not_yet_indexed(cur, one.camera.id, one.segments)
+            new, destroyed = _already_destroyed(
+                cur, one.camera.id, _not_yet_indexed(cur, one.camera.id, one.segments)
+            )
+            report.destroyed += destroyed
             made = one.batches if len(new) == len(one.segments) else None  # else re-made
             batches = _record_batches(
                 site, cur, one.camera, made or _batch_records(one.camera, new), actor

@@ -237,6 +237,13 @@ def scan_lines(report: ScanReport) -> list[str]:
             ).format(path=path)
             for path in report.unplaced
         ),
+        *(
+            _(
+                "not indexed: {path}: recorded at a time a certified purge destroyed (a "
+                "file copied back or planted)"
+            ).format(path=path)
+            for path in report.destroyed
+        ),
     ]
 
 

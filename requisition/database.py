@@ -3,7 +3,7 @@ entries and the first administrator), so that the CLI only prints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from custody import schema
 from custody.config import Settings, check_database_url
@@ -26,6 +26,7 @@ class Upgraded:
     latest: int
     first_admin: str | None  # designated now: the register was empty
     compacted: int = 0  # destroyed segment rows moved into periods (v14)
+    refused: list[int] = field(default_factory=list)  # batches whose rows fail their entry
 
 
 def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
@@ -48,7 +49,7 @@ def upgrade_site(settings: Settings, admin_name: str | None = None) -> Upgraded:
         # v14 keeps destroyed footage by periods: the history certified before it moves now
         with site.db.exclusive("purge", _("another purge is running")):
             compacted = compact(site)
-    return Upgraded(applied, PLAN.latest, first, compacted)
+    return Upgraded(applied, PLAN.latest, first, compacted.moved, compacted.refused)
 
 
 def copy_site(site: Site, to: str) -> tuple[Copied, str]:

@@ -166,7 +166,9 @@ def _v14_periods(conn: Connection, md: MetaData) -> None:
 APP_WRITES = {
     "camera": ["INSERT"],
     "ingest_batch": ["INSERT"],
-    "segment": ["INSERT"],
+    # a scan's columns only: a row born claimed by a purge run or destroyed would be counted
+    # in that run's outcome and certificate, then compacted away (purge_history)
+    "segment": ["INSERT (camera_id, path, start_us, end_us, size, sha256, batch_id)"],
     "scan_state": ["INSERT", "DELETE"],
     "ledger_cosignature": ["INSERT"],  # verified against the policy whenever read
     "ledger_timestamp": ["INSERT"],  # verified against the TSA's CA whenever read

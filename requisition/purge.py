@@ -252,6 +252,8 @@ def _delete(
         done.absent += len(absent)
         done.spared += spared
         done.failures += failures
+    with site.db.write() as cur:  # anything still marked (a row the batches never read)
+        mark(cur, run, _all_marked(cur, run), "release")  # goes back to the pool
     return done
 
 
@@ -490,7 +492,15 @@ def purge(
             report.plans = plan(site, moment, holds)
             return report
         _run(site, actor, real, moment, holds, report, signer, step, pdf)
-        report.compacted = compact(site)  # whatever the run did, certified history leaves the index
+        compacted = compact(site)  # whatever the run did, certified history leaves the index
+        report.compacted = compacted.moved
+        report.failures += [
+            _(
+                "ingest batch {batch}: its rows no longer match its ledger entry: kept in the "
+                "index, not compacted"
+            ).format(batch=batch)
+            for batch in compacted.refused
+        ]
     return report
 
 

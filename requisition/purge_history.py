@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,18 +30,9 @@ from zoneinfo import ZoneInfo
 from custody.db import Cursor
 from custody.site import Site
 from custody.timewindow import to_us
+from exporters.index import batch_rows_vouched
 
 CHUNK = 200  # ingest batches (camera-hours) per transaction
-
-# Batches whose every row is destroyed by a certified run (the partial index of a run's
-# rows finds the candidates; the batch index checks each).
-_READY = (
-    "SELECT DISTINCT s.batch_id FROM segment s JOIN purge_run r ON r.id = s.purge_run "
-    "WHERE s.purge_run IS NOT NULL AND s.destroyed_at IS NOT NULL "
-    "AND r.certificate IS NOT NULL AND NOT EXISTS (SELECT 1 FROM segment l "
-    "LEFT JOIN purge_run q ON q.id = l.purge_run WHERE l.batch_id = s.batch_id "
-    "AND (l.destroyed_at IS NULL OR q.certificate IS NULL)) ORDER BY s.batch_id"
-)
 
 
 @dataclass
@@ -105,50 +96,94 @@ def periods(
     return out
 
 
-def compact(site: Site) -> int:
+@dataclass
+class Compaction:
+    moved: int = 0  # segment rows now kept as periods
+    refused: list[int] = field(default_factory=list)  # batches whose rows fail their entry
+
+
+def compact(site: Site) -> Compaction:
     """Move the segment rows of every batch that certified runs wholly destroyed into
-    periods; the number of rows moved. Call under the purge's lock."""
+    periods, run by run (candidates found through the index of a run's rows, so the
+    cost follows what awaits compaction, not the live index). A batch whose rows are
+    not exactly those its ingest entry vouches for (a row planted or edited) stays, and
+    is reported. Call under the purge's lock."""
     midnights = Midnights(site.settings.timezone)
+    done = Compaction()
     with site.db.read() as cur:
-        ready = [int(b) for (b,) in cur.execute(_READY).fetchall()]
-    moved = 0
-    for at in range(0, len(ready), CHUNK):
-        moved += _compact_batches(site, ready[at : at + CHUNK], midnights)
-    return moved
+        waiting = {int(r) for (r,) in cur.execute(
+            "SELECT DISTINCT purge_run FROM segment WHERE purge_run IS NOT NULL"
+        ).fetchall()}  # fmt: skip
+        cur.execute(
+            "SELECT id FROM purge_run WHERE certificate IS NOT NULL "
+            "AND state IN ('done', 'partial') ORDER BY id"
+        )
+        runs = [int(r) for (r,) in cur.fetchall() if int(r) in waiting]
+    seen: set[int] = set()
+    for run in runs:
+        with site.db.read() as cur:
+            cur.execute(
+                "SELECT DISTINCT batch_id FROM segment WHERE purge_run = ? "
+                "AND destroyed_at IS NOT NULL",
+                [run],
+            )
+            batches = sorted({int(b) for (b,) in cur.fetchall()} - seen)
+        seen.update(batches)
+        for at in range(0, len(batches), CHUNK):
+            _compact_batches(site, batches[at : at + CHUNK], midnights, done)
+    return done
 
 
-def _compact_batches(site: Site, batches: Sequence[int], midnights: Midnights) -> int:
-    marks = ", ".join("?" * len(batches))
+def _ready(cur: Cursor, batch: int, refused: list[int]) -> bool:
+    """Whether every row of the batch is destroyed by a certified run, and the rows are
+    those its ingest entry vouches for (checked under the writer lock)."""
+    cur.execute(
+        "SELECT s.id, s.camera_id, s.destroyed_at, r.certificate, r.state FROM segment s "
+        "LEFT JOIN purge_run r ON r.id = s.purge_run WHERE s.batch_id = ?",
+        [batch],
+    )
+    rows = cur.fetchall()
+    if not rows or any(
+        at is None or cert is None or state not in ("done", "partial")
+        for _id, _cam, at, cert, state in rows
+    ):
+        return False
+    if batch_rows_vouched(cur, batch, rows[0][1]) != {int(r[0]) for r in rows}:
+        refused.append(batch)
+        return False
+    return True
+
+
+def _compact_batches(
+    site: Site, candidates: Sequence[int], midnights: Midnights, done: Compaction
+) -> None:
     with site.db.write() as cur:
-        (unready,) = cur.execute(  # checked again under the writer lock (PostgreSQL: too)
-            "SELECT COUNT(*) FROM segment l LEFT JOIN purge_run q ON q.id = l.purge_run "
-            f"WHERE l.batch_id IN ({marks}) AND (l.destroyed_at IS NULL OR q.certificate IS NULL)",
-            list(batches),
-        ).fetchone()
-        if unready:
-            return 0
+        batches = [b for b in candidates if _ready(cur, b, done.refused)]
+        if not batches:
+            return
+        marks = ", ".join("?" * len(batches))
         cur.execute(
             "SELECT s.camera_id, s.purge_run, s.start_us, s.end_us, s.size, s.destroyed_at, "
             f"c.clock_offset_ms * 1000 FROM segment s JOIN camera c ON c.id = s.camera_id "
             f"WHERE s.batch_id IN ({marks}) ORDER BY s.camera_id, s.purge_run, s.start_us, s.id",
-            list(batches),
+            batches,
         )
         rows = cur.fetchall()
         made = periods(rows, midnights)
-        if not cur.is_sqlite:
+        if cur.is_sqlite:
+            cur.executemany(
+                "INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, "
+                "segments, bytes, destroyed_at, last_destroyed_at, cut_us, tail_segments, "
+                "tail_start_us, tail_destroyed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [tuple(asdict(p).values()) for p in made],
+            )
+            cur.execute(f"DELETE FROM segment WHERE batch_id IN ({marks})", batches)
+        else:
             cur.execute(
                 "SELECT scelle_purge_compact(?, ?::jsonb)",
-                [list(batches), json.dumps([asdict(p) for p in made])],
+                [batches, json.dumps([asdict(p) for p in made])],
             )
-            return len(rows)
-        cur.executemany(
-            "INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, segments, "
-            "bytes, destroyed_at, last_destroyed_at, cut_us, tail_segments, tail_start_us, "
-            "tail_destroyed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [tuple(asdict(p).values()) for p in made],
-        )
-        cur.execute(f"DELETE FROM segment WHERE batch_id IN ({marks})", list(batches))
-    return len(rows)
+        done.moved += len(rows)
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,27 @@ class Voucher:
                 )
             )
             return False
+        # The batch's rows came with the camera row as it is now: its offset decides the
+        # hold check and its store where files are unlinked, so both must still be what
+        # the ledger recorded (a row edited during the run is refused, not obeyed).
+        edited = [
+            name
+            for name, same in (
+                ("clock_offset_ms", item.offset_us == camera.clock_offset_ms * 1000),
+                ("store_path", item.root == Path(camera.store_path)),
+            )
+            if not same
+        ]
+        if edited:
+            why = _("its register row differs from its ledger entry ({columns})").format(
+                columns=", ".join(edited)
+            )
+            failures.append(
+                _("{camera}/{path}: camera not purged: {why}").format(
+                    camera=item.camera_id, path=item.path, why=why
+                )
+            )
+            return False
         cutoff = self.now - camera.retention_days * DAY_US
         if item.end_us - camera.clock_offset_ms * 1000 > cutoff:
             failures.append(

@@ -73,8 +73,22 @@ PG_COMPACT = [
       PERFORM scelle_may_purge();
       IF EXISTS (SELECT 1 FROM segment s LEFT JOIN purge_run r ON r.id = s.purge_run
                  WHERE s.batch_id = ANY (batches)
-                   AND (s.destroyed_at IS NULL OR r.certificate IS NULL)) THEN
+                   AND (s.destroyed_at IS NULL OR r.certificate IS NULL
+                        OR r.state NOT IN ('done', 'partial'))) THEN
         RAISE EXCEPTION 'a batch with live or uncertified rows is not compacted';
+      END IF;
+      IF EXISTS (SELECT 1 FROM jsonb_array_elements(periods) e
+                 WHERE (e->>'segments')::bigint < 1 OR (e->>'tail_segments')::bigint < 0
+                    OR (e->>'tail_segments')::bigint > (e->>'segments')::bigint
+                    OR (e->>'start_us')::bigint > (e->>'end_us')::bigint
+                    OR e->>'destroyed_at' > e->>'last_destroyed_at'
+                    OR e->>'destroyed_at' < (SELECT min(destroyed_at) FROM segment
+                         WHERE batch_id = ANY (batches)
+                           AND purge_run = (e->>'purge_run')::bigint)
+                    OR e->>'last_destroyed_at' > (SELECT max(destroyed_at) FROM segment
+                         WHERE batch_id = ANY (batches)
+                           AND purge_run = (e->>'purge_run')::bigint)) THEN
+        RAISE EXCEPTION 'a period is not one the segment rows could make';
       END IF;
       IF EXISTS (
           (SELECT purge_run, camera_id, count(*)::numeric, sum(size)::numeric,

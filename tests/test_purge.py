@@ -27,7 +27,16 @@ from exporters.generate import generate_footage
 from exporters.index import camera_store, scan
 from requisition.cameras import get_camera
 from requisition.purge import purge as run_purge
-from tests.conftest import ADMIN, AUDITOR, PASSPHRASE, SUPERVISOR, SiteEnv, require_tool, run_cli
+from tests.conftest import (
+    ADMIN,
+    AUDITOR,
+    PASSPHRASE,
+    SUPERVISOR,
+    SiteEnv,
+    raw_connection,
+    require_tool,
+    run_cli,
+)
 from tests.test_attach import attach_args
 from tests.test_cameras import ADD
 
@@ -543,3 +552,52 @@ def test_a_purge_run_row_citing_other_entries_certifies_nothing(store: Footage) 
     with pytest.raises(IntegrityError, match="is not one of its own"):
         certificate(site, run, site.signer(PASSPHRASE))
     assert not (store.env.settings.home / "certificates" / f"purge-{run:06d}").exists()
+
+
+@pytest.mark.backends("sqlite")
+def test_a_camera_row_edited_during_the_run_stops_its_deletions(store: Footage) -> None:
+    """The batches read each row with its camera's offset and store as the register
+    says now: edited after the plan (an offset of ten days that puts a hold placed
+    during the run out of reach), the rows are refused and the held files stay."""
+    env = store.env
+    held = {store.segment(3), store.segment(4)}
+    edits: list[str] = []
+
+    def step(name: str) -> None:
+        if name == "intent" and not edits:
+            placed = run_cli(
+                [
+                    "hold",
+                    "place",
+                    "--camera",
+                    "C-012",
+                    "--from",
+                    local(store.old.start + 3 * MIN + 30_000_000),
+                    "--to",
+                    local(store.old.start + 4 * MIN + 10_000_000),
+                    "--reason",
+                    "procédure en cours",
+                ],
+                env=env.env,
+            )
+            assert placed.exit_code == 0, placed.stderr
+            edits.append("hold")
+        elif name == "batch" and edits == ["hold"]:
+            conn = raw_connection(env)
+            conn.execute("UPDATE camera SET clock_offset_ms = ? WHERE id = 'C-012'", [-864_000_000])
+            conn.close()
+            edits.append("offset")
+
+    report = run_purge(env.site, ADMIN, step=step)
+    assert edits == ["hold", "offset"]
+    assert held <= set(segments(env))
+    assert report.destroyed == 0
+    assert any("its register row differs from its ledger entry (clock_offset_ms)" in f
+               for f in report.failures)  # fmt: skip
+    conn = raw_connection(env)  # nothing is left claimed by the finished run
+    try:
+        assert conn.execute(
+            "SELECT COUNT(*) FROM segment WHERE purge_run IS NOT NULL AND destroyed_at IS NULL"
+        ).fetchone() == (0,)
+    finally:
+        conn.close()

@@ -9,20 +9,27 @@ night the clocks go back. Every day's register is read before and after compacti
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from custody.timewindow import Window, stored_utc, to_us
+from exporters.index import NewSegment, record_ingest, scan
+from exporters.render import scan_lines
 from requisition import purge as purge_module
 from requisition.cameras import get_camera
-from requisition.purge_history import compact
+from requisition.purge_history import Compaction, compact
 from requisition.recordings_register import _camera
 from requisition.requisitions import _status
 from tests.conftest import ADMIN, SiteEnv, raw_connection, run_cli
@@ -41,14 +48,17 @@ def midnight(day: date) -> int:
 
 
 def _sql(conn: Any, sql: str, params: list[Any] | None = None) -> Any:
-    if not isinstance(conn, __import__("sqlite3").Connection):
+    if not isinstance(conn, sqlite3.Connection):
         sql = sql.replace("?", "%s")
     return conn.execute(sql, params or [])
 
 
-def _index(conn: Any, camera: str, offset_us: int, rng: random.Random) -> dict[str, int]:
-    """Write a camera's index: one-minute-ish segments over the days, each live or
-    destroyed by run 1, 2 or 3 (by time, with strays), in hourly ingest batches."""
+def _index(
+    env: SiteEnv, camera_id: str, offset_us: int, rng: random.Random
+) -> list[tuple[int, str, str, str]]:
+    """Index a camera as a scan does (hourly ingest batches, their ledger entries): one-
+    minute-ish segments over the days; and which of them runs 1, 2 or 3 destroyed (by
+    time; holds keep stretches live inside destroyed batches)."""
     start, end = midnight(FIRST) - 2 * HOUR, midnight(FIRST + timedelta(days=DAYS)) + 2 * HOUR
     segments = []
     t = start
@@ -58,36 +68,26 @@ def _index(conn: Any, camera: str, offset_us: int, rng: random.Random) -> dict[s
             t += rng.randrange(5, 600) * 1_000_000  # a gap
         elif rng.random() < 0.03:
             t -= rng.randrange(1, 20) * 1_000_000  # an overlap
-        segments.append((t + offset_us, t + offset_us + length))
+        path = f"{camera_id}/{len(segments)}.mp4"
+        sha = hashlib.sha256(path.encode()).hexdigest()
+        segments.append(NewSegment(path, t + offset_us, t + offset_us + length, 1000, sha))
         t += length
+    site = env.site
+    camera = get_camera(site, camera_id)
+    with site.db.write() as cur:
+        record_ingest(site, cur, camera, segments, ADMIN)
     span = end - start
     holds = [start + offset_us + rng.randrange(span) for _ in range(3)]
-    counts = {"live": 0, "destroyed": 0}
-    batches: dict[int, int] = {}
-    for i, (s, e) in enumerate(segments):
-        where = (s - offset_us - start) / span
+    marks = []
+    for i, seg in enumerate(segments):
+        where = (seg.start_us - offset_us - start) / span
         run = 1 if where < 0.35 else 2 if where < 0.7 else LATE if where < 0.85 else None
-        if any(h <= s < h + HOUR // 2 for h in holds) or rng.random() < 0.002:
+        if any(h <= seg.start_us < h + HOUR // 2 for h in holds) or rng.random() < 0.002:
             run = None  # kept by a hold: live inside destroyed batches
-        hour = s // HOUR * HOUR
-        if hour not in batches:
-            batches[hour] = int(
-                _sql(
-                    conn,
-                    "INSERT INTO ingest_batch (camera_id, hour_us, segments, bytes, "
-                    "merkle_root, ledger_seq) VALUES (?, ?, 0, 0, '', 0) RETURNING id",
-                    [camera, hour],
-                ).fetchone()[0]
-            )
-        at = None if run is None else stored_utc(midnight(date(2026, 11, 1)) + i * 7_000_000)
-        _sql(
-            conn,
-            "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id, "
-            "purge_run, destroyed_at) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?)",
-            [camera, f"{camera}/{i}.mp4", s, e, 1000 + i, batches[hour], run, at],
-        )
-        counts["live" if run is None else "destroyed"] += 1
-    return counts
+        if run is not None:
+            at = stored_utc(midnight(date(2026, 11, 1)) + i * 7_000_000)
+            marks.append((run, at, camera_id, seg.path))
+    return marks
 
 
 def _runs(conn: Any) -> None:
@@ -138,11 +138,15 @@ def history(site_env: SiteEnv) -> Iterator[History]:
     for camera, offset in (("C-012", -1_200_000), ("C-013", 0)):
         args = [*ADD[:2], camera, *ADD[3:], "--clock-offset-ms", str(offset // 1000)]
         assert run_cli(args, env=site_env.env_as(ADMIN)).exit_code == 0
+    rng = random.Random(19)
+    marks = _index(site_env, "C-012", -1_200_000, rng) + _index(site_env, "C-013", 0, rng)
     made = History(site_env, raw_connection(site_env))
     _runs(made.conn)
-    rng = random.Random(19)
-    _index(made.conn, "C-012", -1_200_000, rng)
-    _index(made.conn, "C-013", 0, rng)
+    sql = "UPDATE segment SET purge_run = ?, destroyed_at = ? WHERE camera_id = ? AND path = ?"
+    if isinstance(made.conn, sqlite3.Connection):
+        made.conn.executemany(sql, marks)
+    else:
+        made.conn.cursor().executemany(sql.replace("?", "%s"), marks)
     yield made
     made.conn.close()
 
@@ -151,7 +155,9 @@ def test_the_register_and_status_read_the_same_after_compaction(history: History
     conn = history.conn
     before = _reads(history.env, ["C-012", "C-013"])
     rows = _sql(conn, "SELECT COUNT(*) FROM segment").fetchone()[0]
-    moved = compact(history.env.site)
+    compaction = compact(history.env.site)
+    assert compaction.refused == []
+    moved = compaction.moved
     assert moved > 0.5 * rows  # most of the history left the index
     left = _sql(
         conn,
@@ -175,7 +181,7 @@ def test_the_register_and_status_read_the_same_after_compaction(history: History
     assert after.keys() == before.keys()
     for key in before:
         assert after[key] == before[key], key
-    assert compact(history.env.site) == 0  # nothing more to move
+    assert compact(history.env.site).moved == 0  # nothing more to move
 
 
 def test_a_straddling_period_counts_only_its_tail(history: History) -> None:
@@ -203,12 +209,13 @@ def test_only_the_purge_compacts_and_only_with_periods_that_sum(history: History
     from tests.conftest import OPERATOR
 
     owner = history.conn
-    batch, run, camera, n, size, lo, hi = _sql(
+    batch, run, camera, n, size, lo, hi, first_at, last_at = _sql(
         owner,
         "SELECT s.batch_id, MIN(s.purge_run), MIN(s.camera_id), COUNT(*), SUM(s.size), "
-        "MIN(s.start_us), MAX(s.end_us) FROM segment s WHERE s.purge_run = 1 GROUP BY "
+        "MIN(s.start_us), MAX(s.end_us), MIN(s.destroyed_at), MAX(s.destroyed_at) "
+        "FROM segment s WHERE s.purge_run = 1 GROUP BY "
         "s.batch_id HAVING COUNT(*) = (SELECT COUNT(*) FROM segment l WHERE l.batch_id = "
-        "s.batch_id AND l.purge_run = 1 AND l.destroyed_at IS NOT NULL) LIMIT 1",
+        "s.batch_id AND l.purge_run = 1 AND l.destroyed_at IS NOT NULL) AND COUNT(*) > 1 LIMIT 1",
     ).fetchone()
     period = {
         "purge_run": run,
@@ -217,8 +224,8 @@ def test_only_the_purge_compacts_and_only_with_periods_that_sum(history: History
         "end_us": hi,
         "segments": n,
         "bytes": int(size),
-        "destroyed_at": "2026-11-01T00:00:00.000000Z",
-        "last_destroyed_at": "2026-11-01T00:00:00.000000Z",
+        "destroyed_at": first_at,
+        "last_destroyed_at": last_at,
         "cut_us": hi,
         "tail_segments": 0,
         "tail_start_us": None,
@@ -228,6 +235,11 @@ def test_only_the_purge_compacts_and_only_with_periods_that_sum(history: History
     try:
         for attack in (
             "DELETE FROM segment WHERE batch_id = %s",
+            # a row born destroyed by run 1: counted in its certificate, then compacted
+            "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id, "
+            "purge_run, destroyed_at) SELECT camera_id, path || '.x', start_us, end_us, size, "
+            "sha256, batch_id, 1, '2020-01-01T00:00:00.000000Z' FROM segment "
+            "WHERE batch_id = %s LIMIT 1",
             "INSERT INTO destroyed_period (purge_run, camera_id, start_us, end_us, segments, "
             "bytes, destroyed_at, last_destroyed_at, cut_us, tail_segments) "
             "VALUES (1, 'C-012', 0, 1, 1, 1, '', '', 1, 0)"
@@ -241,6 +253,12 @@ def test_only_the_purge_compacts_and_only_with_periods_that_sum(history: History
             )
     finally:
         operator.close()
+    for bad in ({"tail_segments": n + 1}, {"destroyed_at": "2000-01-01T00:00:00.000000Z"}):
+        with pytest.raises(psycopg.errors.RaiseException, match="could make"):
+            owner.execute(
+                "SELECT scelle_purge_compact(%s, %s::jsonb)",
+                [[batch], json.dumps([{**period, **bad}])],
+            )
     fewer = {**period, "segments": n - 1}
     with pytest.raises(psycopg.errors.RaiseException, match="do not sum"):
         owner.execute("SELECT scelle_purge_compact(%s, %s::jsonb)", [[batch], json.dumps([fewer])])
@@ -275,7 +293,7 @@ def test_an_upgrade_moves_the_history_a_v13_site_kept(
 ) -> None:
     """A site purged by scelle before v14 kept its destroyed rows in the index; `scelle
     db upgrade` moves them into periods, and its register and certificates read the same."""
-    monkeypatch.setattr(purge_module, "compact", lambda _site: 0)  # as scelle before v14
+    monkeypatch.setattr(purge_module, "compact", lambda _site: Compaction())  # as scelle before v14
     code, report, _ = purge(store.env)
     assert code == 0
     certificates = report["certificates"]
@@ -294,7 +312,7 @@ def test_an_upgrade_moves_the_history_a_v13_site_kept(
     conn = raw_connection(store.env)
     try:  # the database as v13 left it
         _sql(conn, "DROP TABLE destroyed_period")
-        if not isinstance(conn, __import__("sqlite3").Connection):
+        if not isinstance(conn, sqlite3.Connection):
             _sql(conn, "DROP FUNCTION scelle_purge_compact(bigint[], jsonb)")
         _sql(conn, "DELETE FROM schema_version WHERE version = 14")
         monkeypatch.undo()
@@ -325,5 +343,57 @@ def test_a_certified_purge_compacts_what_it_destroyed(
             == 0
         )
         assert _sql(conn, "SELECT SUM(segments) FROM destroyed_period").fetchone()[0] == 5
+    finally:
+        conn.close()
+
+
+def test_a_planted_row_keeps_its_batch_out_of_the_periods(history: History) -> None:
+    """A row added to a destroyed batch around scelle (here as the database's owner) is
+    not laundered into a period: the batch's rows no longer rebuild its ingest entry's
+    Merkle root, so the batch stays in the index and is reported."""
+    conn = history.conn
+    (batch,) = _sql(
+        conn,
+        "SELECT batch_id FROM segment GROUP BY batch_id HAVING MIN(purge_run) = 1 "
+        "AND MAX(purge_run) = 1 AND COUNT(destroyed_at) = COUNT(*) ORDER BY batch_id LIMIT 1",
+    ).fetchone()
+    _sql(
+        conn,
+        "INSERT INTO segment (camera_id, path, start_us, end_us, size, sha256, batch_id, "
+        "purge_run, destroyed_at) SELECT camera_id, path || '.planted', start_us, end_us, size, "
+        "sha256, batch_id, purge_run, destroyed_at FROM segment WHERE batch_id = ? LIMIT 1",
+        [batch],
+    )
+    compaction = compact(history.env.site)
+    assert compaction.refused == [batch]
+    assert compaction.moved > 0
+    left = _sql(conn, "SELECT COUNT(*) FROM segment WHERE batch_id = ?", [batch]).fetchone()[0]
+    assert left > 1
+
+
+def test_a_destroyed_file_copied_back_is_not_indexed_again(
+    store: Footage,  # noqa: F811 - the fixture from tests/test_purge.py
+    tmp_path: Path,
+) -> None:
+    """Once compacted, no row says a path was destroyed: a file put back there (a backup
+    restored, a recorder re-syncing, a plant) is refused by its time, and reported."""
+    env = store.env
+    victim = env.settings.home / "footage" / store.segment(2)
+    backup = tmp_path / "copy.mp4"
+    shutil.copy(victim, backup)
+    code, report, _ = purge(env)
+    assert code == 0 and report["history_compacted"] == 5 and not victim.exists()
+    shutil.copy(backup, victim)
+    an_hour_ago = datetime.now().timestamp() - 3600
+    os.utime(victim, (an_hour_ago, an_hour_ago))  # settled
+    os.utime(victim.parent, (an_hour_ago + 1, an_hour_ago + 1))  # its directory changed
+    site = env.site
+    scanned = scan(site, [get_camera(site, "C-012")], ADMIN)
+    assert scanned.destroyed == [store.segment(2)] and scanned.segments == 0
+    assert "recorded at a time a certified purge destroyed" in "\n".join(scan_lines(scanned))
+    conn = raw_connection(env)
+    try:
+        rows = _sql(conn, "SELECT COUNT(*) FROM segment WHERE path = ?", [store.segment(2)])
+        assert rows.fetchone()[0] == 0
     finally:
         conn.close()
