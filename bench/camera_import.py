@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custody.config import load_settings
-from exporters.models import Camera
+from exporters.models import CAMERA_COLUMNS
 from requisition.cameras import REQUIRED, add_rows, read_csv
 from requisition.site import init_site
 
@@ -59,7 +59,7 @@ def main() -> None:
         assert site.ledger.size() == size + args.rows
         # The yardstick: the same rows, already checked, written by a plain executemany
         # into a copy of the table in one transaction (no ledger, no checks).
-        columns = list(Camera.model_fields)
+        columns = CAMERA_COLUMNS
         values = [[r[name] for name in columns] for r in rows]
         with site.db.write() as cur:
             cur.execute("CREATE TABLE plain_camera AS SELECT * FROM camera WHERE 1 = 0")

@@ -108,8 +108,6 @@ def cover(site: Site, since: int) -> Coverage | None:
     if signed >= size:  # the command signed its own checkpoint last (`ledger checkpoint`)
         return Coverage(size, signed)
     from custody import checkpoints
-    from custody.checkpoint_stamps import stamp_checkpoint
-    from custody.cosigning import cosign, load_policy
 
     try:
         if site.unlocked:
@@ -122,6 +120,9 @@ def cover(site: Site, since: int) -> Coverage | None:
     except ScelleError as exc:
         return Coverage(size, signed, why=exc.message)
     signed = checkpoint.size
+    from custody.checkpoint_stamps import stamp_checkpoint
+    from custody.cosigning import cosign, load_policy
+
     try:
         stamped = stamp_checkpoint(site.db, site.settings, note)
     except ScelleError as exc:

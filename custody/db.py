@@ -4,9 +4,10 @@ The ledger's hot paths (one durable append per transaction, streaming a million 
 for verification, auditors' queries) go straight to the DB-API driver through
 `Database.write()` / `Database.read()`, which also hold the one rule that keeps the log
 linear: writers are serialised (`BEGIN IMMEDIATE` on SQLite, a transaction-scoped
-advisory lock on PostgreSQL). SQLModel/SQLAlchemy own the schema and the workflow's
-ordinary queries through `Database.engine`, made on first use: a command that only
-reads the ledger never imports SQLAlchemy (half a second of start-up here).
+advisory lock on PostgreSQL). So do the workflow's queries, the camera register's and
+the requisitions' included. SQLModel/SQLAlchemy only make the schema (migrations) and
+copy a database (`db copy`), through `Database.engine`, made on first use: no everyday
+command imports them (half a second of start-up here).
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ class Database:
 
     @cached_property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine, for the schema and the workflow's ORM queries."""
+        """The SQLAlchemy engine, for the schema and `db copy`."""
         from sqlalchemy import create_engine, event
         from sqlalchemy.engine import make_url
 

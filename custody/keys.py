@@ -3,7 +3,8 @@
 At rest the private key is a PKCS#12 file (PBES2, PBKDF2-SHA256 with 600,000 rounds,
 AES-256-CBC), mode 0600, written atomically. PKCS#8 `BestAvailableEncryption` would use
 only 2,048 rounds, which a stolen key file does not survive. Callers get a `Signer`,
-never raw private key bytes.
+never raw private key bytes. PKCS#12 and X.509 load when a key file is opened or made
+(a third of an everyday command's start-up otherwise, for commands that sign nothing).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from custody.errors import (
     InvalidStateError,
@@ -26,6 +26,9 @@ from custody.errors import (
 )
 from custody.files import write_atomic
 from custody.i18n import _, os_error_text
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 KDF_ROUNDS = 600_000
 
@@ -77,6 +80,8 @@ def der_sha256(key: Ed25519PublicKey) -> str:
 def key_encryption(passphrase: bytes) -> serialization.KeySerializationEncryption:
     """How every key file of a site is encrypted: PKCS#12 with PBES2 (PBKDF2-SHA256,
     KDF_ROUNDS, AES-256-CBC) and a SHA-256 MAC."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     return (
         serialization.PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(KDF_ROUNDS)
@@ -94,6 +99,8 @@ def create_key(path: Path, passphrase: bytes, name: str) -> Signer:
         )
     if path.exists():
         raise InvalidStateError(_("a key already exists at {path}").format(path=path))
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     private = Ed25519PrivateKey.generate()
     blob = pkcs12.serialize_key_and_certificates(
         name.encode(), private, None, None, key_encryption(passphrase)
@@ -118,6 +125,8 @@ def open_pkcs12(path: Path, passphrase: bytes) -> tuple[object, x509.Certificate
                 path=path, reason=os_error_text(exc)
             )
         ) from exc
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     try:
         private, cert, _cas = pkcs12.load_key_and_certificates(blob, passphrase)
     except ValueError as exc:

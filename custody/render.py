@@ -27,8 +27,6 @@ from custody.access import (
     surname_text,
 )
 from custody.i18n import N_, _, current, ngettext
-from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
-from custody.note import verifier_key
 from custody.timewindow import local_text, people_text, to_us
 
 if TYPE_CHECKING:
@@ -70,6 +68,9 @@ def site_created_lines(
     settings: Settings, database: str, public: Ed25519PublicKey, checkpoint_size: int, admin: str
 ) -> list[str]:
     """`scelle init`: where everything is, the key's fingerprints, the first administrator."""
+    from custody.keys import der_sha256, ssh_fingerprint
+    from custody.note import verifier_key
+
     return [
         _("site initialised in {home}").format(home=settings.home),
         *_aligned(
@@ -134,6 +135,9 @@ def config_json(rows: Iterable[tuple[str, str, str]]) -> str:
 
 def key_lines(identity: Identity, public_key_file: Path, form: KeyForm | None) -> list[str]:
     """`scelle keys show`: the site key in one form people compare, or all of them."""
+    from custody.keys import der_sha256, public_openssh, public_pem, ssh_fingerprint
+    from custody.note import verifier_key
+
     key, name = identity.public_key, identity.key_name
     if form == "pem":
         return public_pem(key).splitlines()

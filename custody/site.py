@@ -1,7 +1,8 @@
 """A site: its directory, database, signing key, ledger and checkpoint file.
 
 `init_site` creates all of them or, if anything fails (Ctrl-C included), removes what it
-created: a site is complete or absent.
+created: a site is complete or absent. Keys, signatures and checkpoints load when a
+command uses them: a command that only reads the database never imports them.
 """
 
 from __future__ import annotations
@@ -12,26 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from custody import checkpoints, schema
 from custody.config import Settings
 from custody.db import Database
-from custody.document_key import create_document_key, document_key_record
 from custody.entry import Record
 from custody.errors import InvalidStateError, ScelleError, SiteError
 from custody.files import write_atomic
 from custody.i18n import _, os_error_text
-from custody.keys import (
-    Signer,
-    create_key,
-    der_sha256,
-    load_signer,
-    public_pem,
-    public_raw,
-    ssh_fingerprint,
-)
 from custody.ledger import Ledger
-from custody.note import Checkpoint, check_key_name, verifier_key
+
+if TYPE_CHECKING:
+    from custody import checkpoints
+    from custody.keys import Signer
+    from custody.note import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -52,8 +47,10 @@ class Site:
 
     def identity(self) -> checkpoints.Identity:
         """Who signs this site's log, as its ledger entry 0 records it (not as configured)."""
+        from custody.checkpoints import read_identity
+
         with self.db.read() as cur:
-            return checkpoints.read_identity(cur)
+            return read_identity(cur)
 
     @cached_property
     def unlocked(self) -> list[Signer]:
@@ -62,6 +59,8 @@ class Site:
         return []
 
     def signer(self, passphrase: bytes) -> Signer:
+        from custody.keys import load_signer
+
         signer = load_signer(self.settings.key_file, passphrase)
         self.unlocked[:] = [signer]
         return signer
@@ -91,6 +90,8 @@ def open_site(settings: Settings, require: Callable[[Database], None]) -> Site:
 def recorded_site_name(settings: Settings) -> str | None:
     """The site's name as its ledger entry 0 records it, or None if there is no site (or
     its database cannot be read now): what `config show` reports once a site exists."""
+    from custody.checkpoints import read_identity
+
     url = settings.database_url
     if not url.startswith("sqlite"):  # a server that does not answer must not hang us
         url += ("&" if "?" in url else "?") + "connect_timeout=5"
@@ -100,7 +101,7 @@ def recorded_site_name(settings: Settings) -> str | None:
         return None
     try:
         with db.read() as cur:
-            return checkpoints.read_identity(cur).key_name
+            return read_identity(cur).key_name
     except ScelleError:
         return None
     finally:
@@ -118,6 +119,17 @@ def init_site(
     there), so that a failure anywhere leaves no half site. The PDF-signing certificate
     is made here too (O = `csv_name`, the centre named on every document) and recorded
     right after the genesis entry, in the same transaction."""
+    from custody import checkpoints, schema
+    from custody.document_key import create_document_key, document_key_record
+    from custody.keys import (
+        create_key,
+        der_sha256,
+        public_pem,
+        public_raw,
+        ssh_fingerprint,
+    )
+    from custody.note import check_key_name, verifier_key
+
     check_key_name(settings.site_name)
     check_key_name(settings.origin)
     home = settings.home

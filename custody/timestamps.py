@@ -9,24 +9,25 @@ nonce, signed by a certificate the CA issued for timestamping) and stored as it 
 `openssl ts -verify -data <file> -in <file>.tsr -CAfile tsa-ca.pem`.
 
 `rfc3161-client` (Trail of Bits) builds requests and verifies answers; it makes no
-network call itself: the POST is here, only to the URL the site configured.
+network call itself: the POST is here, only to the URL the site configured. It, X.509
+and HTTP load only when a token is asked for or checked: every command that records an
+entry comes through here, and most sites have no TSA.
 """
 
 from __future__ import annotations
 
 import hashlib
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
-from http.client import HTTPException
 from pathlib import Path
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from custody.errors import IntegrityError
 from custody.i18n import _
 from custody.timewindow import utc_text
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 TIMEOUT_SECONDS = 10
 MAX_ANSWER = 1 << 20
@@ -47,6 +48,8 @@ class Stamp:
 
 
 def load_ca(pem: bytes) -> x509.Certificate:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
@@ -56,6 +59,10 @@ def load_ca(pem: bytes) -> x509.Certificate:
 def request(url: str, data: bytes, ca: x509.Certificate) -> Stamp:
     """Ask the TSA to stamp `data`; the verified token. OSError if it cannot be reached,
     IntegrityError if its answer is not a valid token for this data."""
+    import urllib.error
+    import urllib.request
+    from http.client import HTTPException
+
     from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
 
     if not url.startswith(("http://", "https://")):

@@ -9,18 +9,15 @@ vouched for: the database was restored from an older copy, or the ledger was rew
 A 422 (the proof does not lead from its size to ours) or a 409 at the same size says
 the same. Those are evidence, never retried away. An unreachable witness is only that:
 the checkpoint is cosigned later. Network access happens only to the URLs the site's
-policy file names.
+policy file names (HTTP loads then: not for a site without witnesses).
 """
 
 from __future__ import annotations
 
 import base64
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.client import HTTPException
 
 from custody.cosignature import Cosigned, verified_cosignatures
 from custody.errors import IntegrityError
@@ -44,6 +41,9 @@ class Collected:
 
 
 def _post(url: str, body: bytes) -> tuple[int, str, str]:
+    import urllib.error
+    import urllib.request
+
     if not url.startswith(("http://", "https://")):  # the policy checks it too
         raise ValueError(f"not an http(s) URL: {url}")
     target = url.rstrip("/") + "/add-checkpoint"
@@ -87,6 +87,8 @@ def submit(
     witness holding a size beyond the checkpoint's but within that has cosigned a newer
     checkpoint of this log (signed meanwhile); beyond every recorded one, the site lost a
     checkpoint it signed and sent: its database was restored from an older copy."""
+    from http.client import HTTPException
+
     assert witness.url is not None
     old = old if old <= checkpoint.size else 0  # a size from a planted row: ask the witness
     tried: set[int] = set()

@@ -2,7 +2,9 @@
 
 The binary is the one on PATH, else the static build inside the `imageio-ffmpeg` wheel,
 so that `pip install` alone gives a working scelle. That build has no ffprobe: files
-are probed with PyAV (`av`), which opens a container in ~2 ms from its own wheel.
+are probed with PyAV (`av`), which opens a container in ~2 ms from its own wheel (it is
+imported when a file is first read: a command that reads no video never pays the tens
+of milliseconds its import takes).
 Commands are built with ffmpeg-python and run here, so that progress is reported and
 errors come back as one line.
 """
@@ -19,12 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
-
-import av
+from typing import TYPE_CHECKING, BinaryIO
 
 from custody.errors import CorruptSegmentError, FfmpegError
 from custody.i18n import N_, _
+
+if TYPE_CHECKING:
+    import av.container
 
 Progress = Callable[[float], None]  # fraction done, 0..1
 
@@ -134,6 +137,8 @@ Source = Path | BinaryIO  # a path, or a file already opened safely (custody.fil
 def _open(source: Source) -> av.container.InputContainer:
     """A container on `source`; an open file is read from its start, by descriptor, so
     that what is probed is the file that was opened, whatever its path now names."""
+    import av
+
     if isinstance(source, Path):
         return av.open(str(source), mode="r")
     source.seek(0)
@@ -142,6 +147,8 @@ def _open(source: Source) -> av.container.InputContainer:
 
 def probe(source: Source) -> Probe:
     """Open a video file and read its video stream's facts; CorruptSegmentError if unreadable."""
+    import av
+
     try:
         with _open(source) as container:
             stream = container.streams.video[0]
@@ -170,6 +177,8 @@ def probe(source: Source) -> Probe:
 
 def check_readable(source: Source) -> Probe:
     """Probe, then read every packet (no decoding): catches truncated and garbled files."""
+    import av
+
     facts = probe(source)
     try:
         with _open(source) as container:

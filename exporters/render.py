@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def camera_record(camera: Camera) -> dict[str, Any]:
     """Every field of a camera's register row, by name."""
-    return {name: getattr(camera, name) for name in type(camera).model_fields}
+    return camera.row()
 
 
 def cameras_json(cameras: Sequence[Camera]) -> str:

@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session, select
-
 from custody import text
 from custody.db import Cursor
 from custody.entry import Record, utc_now
@@ -31,7 +29,7 @@ from custody.i18n import _, current, os_error_text
 from custody.site import Site
 from custody.timewindow import parse_time, stored_utc, to_us, utc_text
 from exporters.index import Recorder, ScanReport, hash_new
-from exporters.models import ADDED_LATER, Camera
+from exporters.models import ADDED_LATER, CAMERA_COLUMNS, Camera, camera_of
 from exporters.store_check import StoreCheck, check_store
 from exporters.stores import NameClock, StoreKind
 from exporters.stores.template import EXAMPLES, check_template
@@ -274,13 +272,13 @@ def _day(written: str) -> date | None:
 
 
 def camera_record(camera: Camera | CameraRow, action: str, reason: str) -> Record:
-    row = camera.model_dump() if isinstance(camera, Camera) else camera
+    row = camera.row() if isinstance(camera, Camera) else camera
     data = {k: v for k, v in row.items() if k != "created_at"}
     return Record(action, {"camera": row["id"]}, reason, data=data)
 
 
 def _insert(cur: Cursor, rows: Sequence[CameraRow]) -> None:
-    columns = list(Camera.model_fields)
+    columns = CAMERA_COLUMNS
     cur.insert(f"camera ({', '.join(columns)})", [[r[name] for name in columns] for r in rows])
 
 
@@ -295,7 +293,7 @@ def _existing(cur: Cursor, ids: Sequence[str]) -> set[str]:
 
 def add_cameras(site: Site, cameras: Sequence[Camera], actor: str, reason: str) -> None:
     """Register cameras and their ledger entries in one transaction."""
-    add_rows(site, [c.model_dump() for c in cameras], actor, reason)
+    add_rows(site, [c.row() for c in cameras], actor, reason)
 
 
 def add_rows(site: Site, rows: Sequence[CameraRow], actor: str, reason: str) -> None:
@@ -690,7 +688,7 @@ def _vouched(camera: Camera, recorded: dict[str, dict[str, Any]]) -> Camera:
             ).format(camera=camera.id),
             hint=_("the database owner removes it; run 'scelle ledger verify'"),
         )
-    row = {k: v for k, v in camera.model_dump().items() if k != "created_at"}
+    row = {k: v for k, v in camera.row().items() if k != "created_at"}
     differs = sorted(k for k in row if row[k] != data.get(k, ADDED_LATER.get(k)))
     if differs:
         raise IntegrityError(
@@ -706,9 +704,9 @@ def _vouched(camera: Camera, recorded: dict[str, dict[str, Any]]) -> Camera:
 def list_cameras(site: Site, problems: list[str] | None = None) -> list[Camera]:
     """The register: cameras whose row is what their camera.add entry recorded. A row
     planted or edited around scelle is left out, and said in `problems`."""
-    with Session(site.db.engine) as session:
-        cameras = list(session.exec(select(Camera).order_by(Camera.id)))
     with site.db.read() as cur:
+        cur.execute(f"SELECT {', '.join(CAMERA_COLUMNS)} FROM camera ORDER BY id")
+        cameras = [camera_of(row) for row in cur.fetchall()]
         recorded = _recorded(cur)
     vouched = []
     for camera in cameras:
@@ -722,19 +720,19 @@ def list_cameras(site: Site, problems: list[str] | None = None) -> list[Camera]:
 
 def get_camera(site: Site, camera_id: str) -> Camera:
     check_token(camera_id, _("camera id"))
-    with Session(site.db.engine) as session:
-        camera = session.get(Camera, camera_id)
-        known = [] if camera else list(session.exec(select(Camera.id)))
-    if camera is None:
-        close = difflib.get_close_matches(camera_id.upper(), [k.upper() for k in known], n=3)
-        near = [k for k in known if k.upper() in close]
-        raise InputError(
-            _("unknown camera {camera!r}").format(camera=camera_id),
-            hint=_("did you mean {names}? 'scelle camera list' shows every camera").format(
-                names=", ".join(near)
-            )
-            if near
-            else _("see 'scelle camera list'"),
-        )
     with site.db.read() as cur:
-        return _vouched(camera, _recorded(cur, camera_id))
+        cur.execute(f"SELECT {', '.join(CAMERA_COLUMNS)} FROM camera WHERE id = ?", [camera_id])
+        row = cur.fetchone()
+        if row is not None:
+            return _vouched(camera_of(row), _recorded(cur, camera_id))
+        known = [k for (k,) in cur.execute("SELECT id FROM camera").fetchall()]
+    close = difflib.get_close_matches(camera_id.upper(), [k.upper() for k in known], n=3)
+    near = [k for k in known if k.upper() in close]
+    raise InputError(
+        _("unknown camera {camera!r}").format(camera=camera_id),
+        hint=_("did you mean {names}? 'scelle camera list' shows every camera").format(
+            names=", ".join(near)
+        )
+        if near
+        else _("see 'scelle camera list'"),
+    )

@@ -291,7 +291,7 @@ def _extract(
     built = build(
         site,
         Order(
-            requisition.model_dump(),
+            requisition.row(),
             described(site, [requisition.registered_by, requisition.decided_by, actor, *takers]),
         ),
         approved_in_ledger(site, requisition_id),

@@ -24,9 +24,9 @@ def metadata() -> MetaData:
     keeps it out of the start-up of ordinary commands)."""
     from sqlmodel import SQLModel
 
-    import custody.models  # noqa: F401 - registers the tables
-    import exporters.models  # noqa: F401
-    import requisition.models  # noqa: F401
+    import custody.tables  # noqa: F401 - registers the tables
+    import exporters.tables  # noqa: F401
+    import requisition.tables  # noqa: F401
 
     return SQLModel.metadata
 

@@ -172,7 +172,7 @@ def copied_lines(copied: Copied) -> list[str]:
 
 
 def requisitions_json(found: Sequence[Requisition]) -> str:
-    return json_text([r.model_dump() for r in found])
+    return json_text([r.row() for r in found])
 
 
 def requisition_lines(found: Sequence[Requisition]) -> list[str]:

@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
-
 from custody import text
 from custody.db import Cursor
 from custody.entry import Record, decode_entry
@@ -57,7 +55,7 @@ from requisition.holds import (
     place_entry,
     release_entries,
 )
-from requisition.models import Requisition, RequisitionWindow
+from requisition.models import REQUISITION_COLUMNS, Requisition, requisition_of
 from requisition.purge_history import destroyed_periods
 from requisition.roles import GRANTS, Permission, Role
 from requisition.words import label, legal_basis, stored
@@ -574,7 +572,7 @@ def register(
             registered_by=actor,
             registered_at=stored_utc(now),
         )
-        _insert(cur, "requisition", requisition.model_dump())
+        _insert(cur, "requisition", requisition.row())
         records = [
             Record(
                 "requisition.register",
@@ -582,7 +580,7 @@ def register(
                 requisition.reason,
                 requisition.pv_number,
                 data={
-                    **{k: v for k, v in requisition.model_dump().items() if v is not None},
+                    **{k: v for k, v in requisition.row().items() if v is not None},
                     "windows": [_window_json(s) for s in statuses],
                 },
             )
@@ -653,23 +651,26 @@ def _insert(cur: Any, table: str, row: dict[str, Any]) -> None:
     )
 
 
+_SELECT = f"SELECT {', '.join(REQUISITION_COLUMNS)} FROM requisition"
+
+
 def get(site: Site, requisition_id: str) -> Requisition:
     check_id(requisition_id)
-    with Session(site.db.engine) as session:
-        found = session.get(Requisition, requisition_id)
+    with site.db.read() as cur:
+        found = cur.execute(f"{_SELECT} WHERE id = ?", [requisition_id]).fetchone()
     if found is None:
         raise InputError(_("unknown requisition {requisition}").format(requisition=requisition_id))
-    return found
+    return requisition_of(found)
 
 
 def windows(site: Site, requisition_id: str) -> list[tuple[Camera, Window]]:
-    with Session(site.db.engine) as session:
-        rows = session.exec(
-            select(RequisitionWindow)
-            .where(RequisitionWindow.requisition_id == requisition_id)
-            .order_by(RequisitionWindow.position)  # type: ignore[arg-type]
-        ).all()
-    return [(get_camera(site, r.camera_id), Window(r.start_us, r.end_us)) for r in rows]
+    with site.db.read() as cur:
+        rows = cur.execute(
+            "SELECT camera_id, start_us, end_us FROM requisition_window "
+            "WHERE requisition_id = ? ORDER BY position",
+            [requisition_id],
+        ).fetchall()
+    return [(get_camera(site, camera), Window(start, end)) for camera, start, end in rows]
 
 
 def holds(site: Site, requisition_id: str) -> list[Hold]:
@@ -678,8 +679,8 @@ def holds(site: Site, requisition_id: str) -> list[Hold]:
 
 
 def list_all(site: Site) -> list[Requisition]:
-    with Session(site.db.engine) as session:
-        return list(session.exec(select(Requisition).order_by(Requisition.id)).all())
+    with site.db.read() as cur:
+        return [requisition_of(row) for row in cur.execute(f"{_SELECT} ORDER BY id").fetchall()]
 
 
 _DECISIONS = {
@@ -816,7 +817,7 @@ def last_entry_data(site: Site, requisition_id: str, action: str) -> dict[str, A
 def as_json(site: Site, requisition: Requisition) -> dict[str, Any]:
     """`requisition show --json`: the state, the windows, the holds, the export's path."""
     return {
-        **requisition.model_dump(),
+        **requisition.row(),
         "legal_basis_text": LEGAL_BASES[requisition.legal_basis],
         "windows": [
             {

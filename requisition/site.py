@@ -4,12 +4,15 @@ migrations.py): what every command, the demo and the tests use."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from custody import site as custody_site
 from custody.config import Settings
-from custody.note import Checkpoint
 from custody.site import Site
 from requisition import migrations
+
+if TYPE_CHECKING:
+    from custody.note import Checkpoint
 
 
 def open_site(settings: Settings) -> Site:

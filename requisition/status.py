@@ -7,6 +7,7 @@ from typing import Any
 
 from custody.site import Site
 from custody.timewindow import local_text, now_us, utc_text
+from exporters.models import Camera
 from requisition.cameras import get_camera
 from requisition.holds import HoldBook
 from requisition.requisitions import URGENT_US, State
@@ -31,8 +32,11 @@ def status(site: Site) -> dict[str, Any]:
             "ORDER BY id DESC LIMIT 1"
         ).fetchone()
     expiring = []
+    cameras: dict[str, Camera] = {}  # each camera read once, however many windows it has
     for rid, state, pv, camera_id, start, end in pending:
-        camera = get_camera(site, camera_id)
+        if camera_id not in cameras:
+            cameras[camera_id] = get_camera(site, camera_id)
+        camera = cameras[camera_id]
         expires = start + camera.retention_days * DAY_US
         if expires - now < URGENT_US:
             expiring.append(

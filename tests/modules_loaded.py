@@ -22,11 +22,24 @@ DATABASE = (
     "custody.dbcopy",
     "custody.ledger",
     "custody.pg_ledger",
-    "custody.models",
+    "custody.tables",
+    "exporters.tables",
+    "requisition.tables",
     "custody.schema",
     "custody.site",
     "requisition.site",
     "requisition.migrations",
+)
+
+# What the everyday commands (issue 19) must not load: the ORM and the tables made with it
+# (they read through the driver), and pydantic (typer's checks of their options: cli.py).
+ORM = (
+    "sqlalchemy",
+    "sqlmodel",
+    "pydantic",
+    "custody.tables",
+    "exporters.tables",
+    "requisition.tables",
 )
 
 _PROBE = """
@@ -43,10 +56,13 @@ main()
 
 
 def loaded_by(
-    args: list[str], out: Path, env: dict[str, str] | None = None
+    args: list[str],
+    out: Path,
+    env: dict[str, str] | None = None,
+    watched: tuple[str, ...] = DATABASE,
 ) -> tuple[int, list[str]]:
-    """Run `scelle ARGS` in a new interpreter: its exit code and the database modules it
-    loaded."""
+    """Run `scelle ARGS` in a new interpreter: its exit code and the `watched` modules
+    (and their submodules) it loaded."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, str(out), *args],
         cwd=ROOT,
@@ -55,4 +71,4 @@ def loaded_by(
         check=False,
     )
     modules: list[str] = json.loads(out.read_text())
-    return done.returncode, [m for m in modules if m in DATABASE or m.split(".")[0] in DATABASE]
+    return done.returncode, [m for m in modules if m in watched or m.split(".")[0] in watched]

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import exporters.models  # noqa: F401 - every table the migrations create
-import requisition.models  # noqa: F401
+import custody.tables  # noqa: F401 - every table the migrations create
+import exporters.tables  # noqa: F401
+import requisition.tables  # noqa: F401
 from custody.db import Database
 from custody.errors import DatabaseError
 from custody.schema import Migration
@@ -37,6 +38,18 @@ def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     assert shape(migrated) == shape(fresh)
     migrated.dispose()
     fresh.dispose()
+
+
+def test_the_plain_models_have_their_tables_columns() -> None:
+    """A camera and a requisition travel as plain dataclasses, read and written through
+    the driver (everyday commands never import SQLModel): the same columns as their
+    tables, in the same order."""
+    from exporters.models import CAMERA_COLUMNS
+    from requisition.models import REQUISITION_COLUMNS
+
+    tables = SQLModel.metadata.tables
+    assert tuple(c.name for c in tables["camera"].columns) == CAMERA_COLUMNS
+    assert tuple(c.name for c in tables["requisition"].columns) == REQUISITION_COLUMNS
 
 
 def test_older_and_newer_schemas_are_refused(site_env: SiteEnv) -> None:

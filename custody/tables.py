@@ -2,6 +2,8 @@
 
 The ledger's entry bytes are the record; `ledger_node` holds the hash of every perfect
 subtree (see custody/merkle.py) so that roots and proofs never read the whole log.
+Only the schema is made from them (requisition/migrations.py): the ledger reads and
+writes its tables through the driver (custody/db.py).
 """
 
 from __future__ import annotations
