@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -90,9 +91,10 @@ def local(us: int) -> str:
     return local_text(us, ZONE)
 
 
-def test_expired_unheld_segments_go_held_ones_stay_intact(store: Footage) -> None:
-    env = store.env
-    hold = run_cli(
+def hold_minutes_3_and_4(store: Footage) -> Any:
+    """A hold on the old footage's minutes 3 and 4 (from inside the 4th segment to
+    inside the 5th), placed through the CLI."""
+    return run_cli(
         [
             "hold",
             "place",
@@ -105,8 +107,13 @@ def test_expired_unheld_segments_go_held_ones_stay_intact(store: Footage) -> Non
             "--reason",
             "procédure en cours",
         ],
-        env=env.env,
+        env=store.env.env,
     )
+
+
+def test_expired_unheld_segments_go_held_ones_stay_intact(store: Footage) -> None:
+    env = store.env
+    hold = hold_minutes_3_and_4(store)
     assert hold.exit_code == 0, hold.stderr
     before = segments(env)
     assert len(before) == 7
@@ -565,21 +572,7 @@ def test_a_camera_row_edited_during_the_run_stops_its_deletions(store: Footage) 
 
     def step(name: str) -> None:
         if name == "intent" and not edits:
-            placed = run_cli(
-                [
-                    "hold",
-                    "place",
-                    "--camera",
-                    "C-012",
-                    "--from",
-                    local(store.old.start + 3 * MIN + 30_000_000),
-                    "--to",
-                    local(store.old.start + 4 * MIN + 10_000_000),
-                    "--reason",
-                    "procédure en cours",
-                ],
-                env=env.env,
-            )
+            placed = hold_minutes_3_and_4(store)
             assert placed.exit_code == 0, placed.stderr
             edits.append("hold")
         elif name == "batch" and edits == ["hold"]:
