@@ -109,7 +109,7 @@ def build(root: Path, live: int, cameras: int, requisitions: int) -> dict[str, A
     """The site in `root` (bench/scale.py's index, then the rest: see the docstring); the
     facts the commands need, also written to `root/bench.json` for a later run."""
     live = -(-live // cameras) * cameras  # at least `live`, as many for each camera
-    scale = argparse.Namespace(live=live, cameras=cameras, expire_minutes=1440, history=0)
+    scale = argparse.Namespace(live=live, cameras=cameras, expire_minutes=1440, history_days=0)
     site, _first, _as_of = synthesise(scale, root)
     home = site.settings.home
     admin = site.login
