@@ -264,12 +264,12 @@ def _has_periods(cur: Cursor) -> bool:
 
 
 def _already_destroyed(
-    cur: Cursor, camera_id: str, new: list[NewSegment]
+    cur: Cursor, camera_id: str, new: list[NewSegment], periods: bool
 ) -> tuple[list[NewSegment], list[str]]:
     """Split off files whose time a certified purge destroyed (its periods): a file
     copied back, restored or planted at a destroyed path is not indexed as live footage
     again (the rows that said so have left the index); their paths, to report."""
-    if not new or not _has_periods(cur):
+    if not new or not periods:
         return new, []
     cur.execute(
         "SELECT start_us, end_us FROM destroyed_period WHERE camera_id = ? AND start_us < ? "
@@ -412,9 +412,10 @@ def record_hashed(site: Site, hashed: Sequence[Hashed], actor: str, report: Scan
         return
     with site.db.write() as cur:
         done = []
+        periods = _has_periods(cur)
         for one in hashed:
             new, destroyed = _already_destroyed(
-                cur, one.camera.id, _not_yet_indexed(cur, one.camera.id, one.segments)
+                cur, one.camera.id, _not_yet_indexed(cur, one.camera.id, one.segments), periods
             )
             report.destroyed += destroyed
             made = one.batches if len(new) == len(one.segments) else None  # else re-made

@@ -55,7 +55,6 @@ from requisition.purge_rows import (
     Voucher,
     camera_facts,
     check_index,
-    count_marked,
     mark,
     marked,
     new_run,
@@ -388,7 +387,7 @@ def _outcome(site: Site, actor: str, run: int) -> None:
                         "bytes": done.bytes,
                         "already_absent": int(absent.get(camera, 0)),
                         "held_since_intent": int(spared.get(camera, 0)),
-                        "merkle_root": done.root or destruction.root([]),
+                        "merkle_root": done.root,
                         **_span(done),
                     },
                 )
@@ -488,7 +487,7 @@ def purge(
         holds = HoldBook()
         if dry_run:
             with site.db.read() as cur:
-                report.pending = {run: count_marked(cur, run) for run in _interrupted(site)}
+                report.pending = {run: len(_all_marked(cur, run)) for run in _interrupted(site)}
             report.plans = plan(site, moment, holds)
             return report
         _run(site, actor, real, moment, holds, report, signer, step, pdf)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -250,13 +250,6 @@ def marked(cur: Cursor, run: int, after: Place | None, limit: int) -> list[Doome
     ]
 
 
-def count_marked(cur: Cursor, run: int) -> int:
-    row = cur.execute(
-        "SELECT COUNT(*) FROM segment WHERE purge_run = ? AND destroyed_at IS NULL", [run]
-    ).fetchone()
-    return int(row[0])
-
-
 @dataclass
 class RunCamera:
     """What a run marked (or recorded destroyed) of one camera, summed as the ledger and
@@ -270,7 +263,7 @@ class RunCamera:
     first_us: int = 0  # start of the first in time order
     last_end_us: int = 0  # end of the last in time order
     max_end_us: int = 0
-    root: str = ""
+    root: str = field(default_factory=lambda: destruction.root([]))  # no rows: empty tree
 
 
 def run_cameras(cur: Cursor, run: int, *, destroyed: bool) -> list[RunCamera]:
