@@ -81,6 +81,14 @@ def open_store_file(root: Path, relative: str) -> io.BufferedReader:
 _string = json.JSONEncoder(ensure_ascii=False).encode
 
 
+def _record(path: str, start_us: int, end_us: int, size: int, sha256: str) -> bytes:
+    """`NewSegment.record`'s bytes, from the row's columns (no object per row)."""
+    return (
+        f'{{"end":{_string(utc_text(end_us))},"path":{_string(path)},'
+        f'"sha256":{_string(sha256)},"size":{size},"start":{_string(utc_text(start_us))}}}'
+    ).encode()
+
+
 @dataclass(frozen=True)
 class NewSegment:
     path: str  # relative to the store root
@@ -98,13 +106,8 @@ class NewSegment:
             raise InputError(
                 _("segment {path}: size {size} out of range").format(path=self.path, size=self.size)
             )
-        text = (
-            f'{{"end":{_string(utc_text(self.end_us))},"path":{_string(self.path)},'
-            f'"sha256":{_string(self.sha256)},"size":{self.size},'
-            f'"start":{_string(utc_text(self.start_us))}}}'
-        )
         try:
-            return text.encode()
+            return _record(self.path, self.start_us, self.end_us, self.size, self.sha256)
         except UnicodeEncodeError as exc:  # a file name that is not UTF-8
             raise InputError(
                 _(
@@ -582,20 +585,28 @@ def batch_rows_vouched(cur: Cursor, batch_id: int, camera_id: str) -> set[int]:
         "ORDER BY id",
         [batch_id],
     )
-    rows = [(int(r[0]), NewSegment(*r[1:])) for r in cur.fetchall()]
+    rows = cur.fetchall()
     count = data.get("segments")
     if not isinstance(count, int) or not 0 < count <= len(rows):
         return set()
 
-    def root(chosen: Sequence[tuple[int, NewSegment]]) -> str:
-        ordered = sorted(chosen, key=lambda r: (r[1].start_us, r[0]))
-        levels = merkle.tree_levels([merkle.leaf_hash(s.record()) for _row, s in ordered])
-        return merkle.levels_root(levels, len(ordered)).hex()
+    def root(chosen: Sequence[tuple[int, str, int, int, int, str]]) -> str:
+        ordered = sorted(chosen, key=lambda r: (r[2], r[0]))  # start, then id
+        if any(not 0 <= r[4] <= MAX_INT for r in ordered):
+            return ""  # a size no scan recorded: it rebuilds no root
+        try:
+            leaves = [
+                merkle.leaf_hash(_record(path, start, end, size, sha))
+                for _id, path, start, end, size, sha in ordered
+            ]
+        except UnicodeEncodeError:  # nor does a name that is not UTF-8
+            return ""
+        return merkle.levels_root(merkle.tree_levels(leaves), len(ordered)).hex()
 
     for first in range(len(rows) - count + 1):
         run = rows[first : first + count]
         if root(run) == data.get("merkle_root"):
-            return {i for i, _seg in run}
+            return {int(r[0]) for r in run}
     return set()
 
 

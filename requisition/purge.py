@@ -30,6 +30,7 @@ import os
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ from requisition.purge_rows import (
 
 DAY_US = 86_400_000_000
 BATCH = 1000  # segments deleted per writer transaction: a hold waits at most one batch
+UNLINKERS = 4  # directories unlinked at once within a batch
 CLOCK_SLACK_US = 5_000_000  # a purge "as of" later than this past the clock is refused
 
 Step = Callable[[str], None]  # called between the steps of a run (tests pause or kill there)
@@ -203,6 +205,25 @@ def _delete(
     done = Deletion()
     with site.db.read() as cur:
         voucher = Voucher(cur, now_us())
+    with ThreadPoolExecutor(UNLINKERS, thread_name_prefix="unlink") as unlinkers:
+        _batches(site, run, holds, voucher, unlinkers, done, resuming=resuming, step=step)
+    with site.db.write() as cur:  # anything still marked (a row the batches never read)
+        mark(cur, run, _all_marked(cur, run), "release")  # goes back to the pool
+    return done
+
+
+def _batches(
+    site: Site,
+    run: int,
+    holds: HoldBook,
+    voucher: Voucher,
+    unlinkers: ThreadPoolExecutor,
+    done: Deletion,
+    *,
+    resuming: bool,
+    step: Step | None,
+) -> None:
+    """`_delete`'s batches, one writer transaction each."""
     after: Place | None = None
     while True:
         if step:
@@ -238,8 +259,13 @@ def _delete(
                 else:
                     spared[item.camera_id] += 1
                     back.append(item.segment_id)
-            for (root, directory), group in doomed.items():
-                _unlink_in(root, directory, group, deleted, absent, failures, back)
+            # Directories at once: the unlinks are the kernel's work, one directory's
+            # never waits for another's (find -delete, a single thread, is the baseline).
+            for unlinked in unlinkers.map(_unlink_in, doomed.items()):
+                deleted += unlinked.deleted
+                absent += unlinked.absent
+                failures += unlinked.failures
+                back += unlinked.back
             if step:
                 step("unlinked")
             _tally(cur, run, absent, spared, failures)
@@ -251,22 +277,25 @@ def _delete(
         done.absent += len(absent)
         done.spared += spared
         done.failures += failures
-    with site.db.write() as cur:  # anything still marked (a row the batches never read)
-        mark(cur, run, _all_marked(cur, run), "release")  # goes back to the pool
-    return done
 
 
-def _unlink_in(
-    root: Path,
-    directory: str,
-    items: list[Doomed],
-    deleted: list[Doomed],
-    absent: list[Doomed],
-    failures: list[str],
-    back: list[int],
-) -> None:
+@dataclass
+class Unlinked:
+    """What became of one directory's doomed files."""
+
+    deleted: list[Doomed] = field(default_factory=list)
+    absent: list[Doomed] = field(default_factory=list)  # already gone
+    failures: list[str] = field(default_factory=list)
+    back: list[int] = field(default_factory=list)  # left in place: back to the pool
+
+
+def _unlink_in(where: tuple[tuple[Path, str], list[Doomed]]) -> Unlinked:
     """Delete a directory's doomed files through one descriptor reached without any
-    symbolic link, then fsync it (the deletions survive a power cut)."""
+    symbolic link, then fsync it (the deletions survive a power cut). Runs in a worker
+    thread: it touches nothing but its own directory and its own result."""
+    (root, directory), items = where
+    out = Unlinked()
+    deleted, absent, failures, back = out.deleted, out.absent, out.failures, out.back
     try:
         with directory_beneath(root, directory) as fd:
             for item in items:
@@ -285,6 +314,7 @@ def _unlink_in(
             if item not in deleted and item not in absent:
                 failures.append(f"{item.camera_id}/{item.path}: {reason}")
                 back.append(item.segment_id)
+    return out
 
 
 def _all_marked(cur: Cursor, run: int) -> list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from custody import destruction
@@ -128,11 +128,12 @@ def check_index(cur: Cursor) -> None:
 
 
 def _named_as_recorded(camera: CameraFacts, store: FootageStore, item: Doomed) -> bool:
-    """The row's camera and start are what the recorder's file name says."""
-    rel = PurePosixPath(item.path)
-    if ".." in rel.parts or rel.is_absolute():
+    """The row's camera and start are what the recorder's file name says, and its path
+    is relative and plain (no `..`, `.` or empty part: the path unlinked is the one
+    vouched for, as the scan wrote it)."""
+    if any(part in ("", ".", "..") for part in item.path.split("/")):
         return False
-    return store.vouches(rel.as_posix(), camera.store_camera, item.start_us, item.end_us)
+    return store.vouches(item.path, camera.store_camera, item.start_us, item.end_us)
 
 
 class Voucher:
@@ -331,33 +332,34 @@ def set_run(cur: Cursor, run: int, **values: str | int | None) -> None:
         )
 
 
+# SQLite's statements for `mark` ({ids}: the chunk's placeholders). Each must find its
+# rows by id: `+purge_run` keeps the run's index out of it, or SQLite walks all the run's
+# rows for every chunk (a night's purge was quadratic; tests/test_purge.py checks plans).
+MARKS = {
+    "claim": "UPDATE segment SET purge_run = ? WHERE id IN ({ids}) "
+    "AND purge_run IS NULL AND destroyed_at IS NULL",
+    "destroyed": "UPDATE segment SET destroyed_at = ? WHERE id IN ({ids}) AND +purge_run = ?",
+    "release": "UPDATE segment SET purge_run = NULL WHERE id IN ({ids}) AND +purge_run = ? "
+    "AND destroyed_at IS NULL",
+}
+
+
 def mark(cur: Cursor, run: int, ids: Sequence[int], what: str, at: str | None = None) -> None:
     """claim (for the run), destroyed (at), release (back to the pool) segment rows."""
+    if what not in MARKS:
+        raise ValueError(f"unknown purge mark {what!r}")
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         if not cur.is_sqlite:
             cur.execute("SELECT scelle_purge_mark(?, ?, ?, ?)", [run, chunk, what, at])
             continue
-        marks = ", ".join("?" * len(chunk))
+        sql = MARKS[what].format(ids=", ".join("?" * len(chunk)))
         if what == "claim":
-            cur.execute(
-                f"UPDATE segment SET purge_run = ? WHERE id IN ({marks}) "
-                "AND purge_run IS NULL AND destroyed_at IS NULL",
-                [run, *chunk],
-            )
+            cur.execute(sql, [run, *chunk])
         elif what == "destroyed":
-            cur.execute(
-                f"UPDATE segment SET destroyed_at = ? WHERE id IN ({marks}) AND purge_run = ?",
-                [at, *chunk, run],
-            )
-        elif what == "release":
-            cur.execute(
-                f"UPDATE segment SET purge_run = NULL WHERE id IN ({marks}) AND purge_run = ? "
-                "AND destroyed_at IS NULL",
-                [*chunk, run],
-            )
+            cur.execute(sql, [at, *chunk, run])
         else:
-            raise ValueError(f"unknown purge mark {what!r}")
+            cur.execute(sql, [*chunk, run])
 
 
 def backfill_runs(cur: Cursor) -> None:
