@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from custody import audit, merkle
+from custody import index_check, merkle
 from custody.db import Cursor, Database
 from custody.merkle import HASH_SIZE
 
@@ -123,7 +123,7 @@ def _check_chunk_on(cur: Cursor, lo: int, hi: int, wanted: Iterable[merkle.NodeK
             return ChunkResult(lo, hi, Defect(kind, level, first + j))
     keys = set(wanted) | set(merkle.perfect_nodes(lo, hi))
     nodes = {(lv, i): levels[lv][i - (lo >> lv)] for lv, i in keys}
-    return ChunkResult(lo, hi, None, nodes, audit.chunk_disagreement(cur, lo, hi, bodies))
+    return ChunkResult(lo, hi, None, nodes, index_check.chunk_disagreement(cur, lo, hi, bodies))
 
 
 _worker_db: Database | None = None  # a worker process's own, for all its chunks

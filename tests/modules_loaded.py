@@ -32,7 +32,8 @@ DATABASE = (
 )
 
 # What the everyday commands (issue 19) must not load: the ORM and the tables made with it
-# (they read through the driver), and pydantic (typer's checks of their options: cli.py).
+# (they read through the driver), pydantic (typer's checks of their options: cli.py), and
+# msgspec (only `ledger verify` reads entries with it: custody/index_check.py).
 ORM = (
     "sqlalchemy",
     "sqlmodel",
@@ -40,6 +41,7 @@ ORM = (
     "custody.tables",
     "exporters.tables",
     "requisition.tables",
+    "msgspec",
 )
 
 _PROBE = """

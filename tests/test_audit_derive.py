@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from custody import audit
+from custody import index_check
 from custody.canonical import canonical_bytes
 
 REQUISITIONS = ["R-1", "R-2", ""]
@@ -131,12 +131,12 @@ def _same_rows(bodies: list[bytes], lo: int = 40) -> bool:
     """Whether msgspec read the bodies (True) or left them to json (False); either way,
     the rows, pairs and failing seq are those of json.loads and derive."""
     cur: Any = Registrations()
-    heads = audit._heads(bodies)
+    heads = index_check._heads(bodies)
     if heads is None:
         return False
     for body in bodies:
         json.loads(body)  # whatever msgspec accepts, json accepts
-    assert audit._derived_heads(cur, lo, heads) == audit._derived(cur, lo, bodies)
+    assert index_check._derived_heads(cur, lo, heads) == index_check._derived(cur, lo, bodies)
     return True
 
 
@@ -179,7 +179,9 @@ def test_registrations_in_the_chunk_and_before_it() -> None:
     ]
     bodies = [canonical_bytes(e) for e in entries]
     assert _same_rows(bodies)
-    rows, pairs, failed = audit._derived_heads(Registrations(), 40, audit._heads(bodies) or [])
+    rows, pairs, failed = index_check._derived_heads(
+        Registrations(), 40, index_check._heads(bodies) or []
+    )
     assert failed is None
     assert [r[4:] for r in rows] == [
         ("R-1", "PV 7", "BSU"),
@@ -218,20 +220,20 @@ def test_msgspec_accepts_no_bytes_json_refuses(body: bytes) -> None:
     try:
         json.loads(body)
     except (ValueError, RecursionError):
-        assert audit._heads([body]) is None
+        assert index_check._heads([body]) is None
         return
     _same_rows([body])
 
 
 def test_a_body_msgspec_leaves_sends_its_whole_chunk_to_json() -> None:
     bodies = [canonical_bytes(_entry(40)), b'{"seq":41,"time":NaN,"actor":"a","action":"x"}']
-    assert audit._heads(bodies) is None
+    assert index_check._heads(bodies) is None
     cur: Any = Registrations()
-    rows, _pairs, failed = audit._derived(cur, 40, bodies)
+    rows, _pairs, failed = index_check._derived(cur, 40, bodies)
     assert failed is None and rows[1] == (41, "nan", "a", "x", None, None, None)
 
 
 def test_a_deep_body_goes_to_json() -> None:
     head = b'{"seq":1,"time":"t","actor":"a","action":"x","data":{"windows":'
-    assert audit._heads([head + b"[" * 250 + b"]" * 250 + b"}}"]) is None
-    assert audit._heads([head + b"[" * 100 + b"]" * 100 + b"}}"]) is not None
+    assert index_check._heads([head + b"[" * 250 + b"]" * 250 + b"}}"]) is None
+    assert index_check._heads([head + b"[" * 100 + b"]" * 100 + b"}}"]) is not None
