@@ -155,8 +155,9 @@ def _heads(bodies: Sequence[bytes]) -> list[_Head] | None:
     (tests/test_audit_derive.py compares the two on arbitrary JSON). What it refuses
     (NaN, a lone surrogate, a subject that is a list...) goes to json.loads. It does not
     check the UTF-8 of the fields it skips, and may nest a few levels deeper than json
-    before Python's recursion limit: bodies json would refuse for either reason are
-    sent to json here, which refuses them as before."""
+    before Python's recursion limit: so the UTF-8 is checked here, and a body that could
+    nest that deep is parsed by json first; one that json refuses goes to json (which
+    refuses it as before)."""
     if not all(map(bytes.isascii, bodies)):  # ASCII is UTF-8
         try:
             for body in bodies:
@@ -167,7 +168,10 @@ def _heads(bodies: Sequence[bytes]) -> list[_Head] | None:
     if max(map(len, bodies), default=0) > _SHALLOW:
         for body in bodies:
             if len(body) > _SHALLOW and body.count(b"[") + body.count(b"{") > _SHALLOW // 2:
-                return None
+                try:  # may nest deep (a purge's hundreds of windows do not): json says
+                    json.loads(body)
+                except (ValueError, RecursionError):
+                    return None
     try:
         return list(map(_decode_head, bodies))
     except (msgspec.MsgspecError, RecursionError):

@@ -235,5 +235,7 @@ def test_a_body_msgspec_leaves_sends_its_whole_chunk_to_json() -> None:
 
 def test_a_deep_body_goes_to_json() -> None:
     head = b'{"seq":1,"time":"t","actor":"a","action":"x","data":{"windows":'
-    assert index_check._heads([head + b"[" * 250 + b"]" * 250 + b"}}"]) is None
-    assert index_check._heads([head + b"[" * 100 + b"]" * 100 + b"}}"]) is not None
+    assert index_check._heads([head + b"[" * 1200 + b"]" * 1200 + b"}}"]) is None
+    assert index_check._heads([head + b"[" * 300 + b"]" * 300 + b"}}"]) is not None
+    many = b",".join([b'{"camera":"C-1"}'] * 800)
+    assert index_check._heads([head + b"[" + many + b"]}}"]) is not None
