@@ -65,6 +65,8 @@ def store(site_env: SiteEnv) -> Iterator[Footage]:
     site = site_env.site
     camera = get_camera(site, "C-012")
     base = now_us() // MIN * MIN
+    if local_text(base - 3 * DAY + 5 * MIN, ZONE)[:10] != local_text(base - 3 * DAY, ZONE)[:10]:
+        base -= 10 * MIN  # the old footage within one local day (run at 23:56 it was not)
     old = Window(base - 3 * DAY, base - 3 * DAY + 5 * MIN)
     recent = Window(base - DAY, base - DAY + 2 * MIN)
     for window in (old, recent):
