@@ -279,8 +279,30 @@ def _pg_privileges(conn: Connection, plan: Plan) -> None:
             f"INSERT INTO ledger_policy (action, roles) VALUES ('{a}', '{','.join(r)}')"
             for a, r in sorted(plan.policy().items())
         ]
+    # The owner's SECURITY DEFINER functions resolve names through `public`: a login
+    # able to create objects there (PostgreSQL <= 14's default for PUBLIC) could place a
+    # better-matching function and have it run with the owner's rights.
+    statements.append(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {APP_ROLE}")
     for statement in statements:
         conn.exec_driver_sql(statement)
+    creators = (
+        conn.exec_driver_sql(
+            "SELECT rolname FROM pg_roles WHERE has_schema_privilege(oid, 'public', 'CREATE') "
+            "AND NOT rolsuper AND rolname <> current_user AND (rolname = %(app)s "
+            "OR pg_has_role(oid, %(app)s, 'MEMBER')) ORDER BY rolname",
+            {"app": APP_ROLE},
+        )
+        .scalars()
+        .all()
+    )
+    if creators:  # granted by someone else (the schema's owner): REVOKE could not take it
+        raise DatabaseError(
+            _(
+                "agents may create objects in the schema public ({roles}): the site's "
+                "functions would run theirs as the owner; nothing was changed"
+            ).format(roles=", ".join(creators)),
+            hint=_("as the schema's owner: REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
+        )
 
 
 def upgrade(db: Database, plan: Plan) -> list[int]:

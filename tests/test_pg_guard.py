@@ -55,6 +55,7 @@ from tests.conftest import (
     run_cli,
 )
 from tests.footage_helpers import camera, fake_segments
+from tests.pgserver import SUPERUSER, PgServer
 
 pytestmark = pytest.mark.backends("postgresql")
 
@@ -1378,3 +1379,33 @@ def test_the_long_locks_are_an_agents_and_a_held_ledger_lock_is_one_line(
     finally:
         holder.close()
     usable(env)
+
+
+def test_agents_may_not_create_objects_where_the_owners_functions_look(
+    site_env: SiteEnv, pg_server: PgServer
+) -> None:
+    """PostgreSQL <= 14 let PUBLIC create objects in `public`, where the owner's SECURITY
+    DEFINER functions resolve names: an agent's better-matching function would run as
+    the owner. Every upgrade takes that right back, or refuses when it cannot."""
+    database = make_url(site_env.settings.database_url).database
+    assert database
+    pg_server.execute("GRANT CREATE ON SCHEMA public TO PUBLIC", database=database)
+    upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
+    assert upgraded.exit_code == 0, upgraded.stderr
+    with raw_connection(site_env, login=OPERATOR) as conn, pytest.raises(Exception) as refused:
+        conn.execute(
+            "CREATE FUNCTION public.convert_from(bytea, text) RETURNS text "
+            "LANGUAGE sql AS 'SELECT 1::text'"
+        )
+    assert type(refused.value).__name__ == "InsufficientPrivilege"
+    # Granted by the schema's owner (here the superuser), the site's owner cannot take
+    # it back: the upgrade refuses, naming who could create, and changes nothing.
+    pg_server.execute(
+        f"ALTER SCHEMA public OWNER TO {SUPERUSER}",
+        "GRANT CREATE ON SCHEMA public TO PUBLIC",
+        database=database,
+    )
+    refused_upgrade = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
+    assert refused_upgrade.exit_code != 0
+    assert "public" in refused_upgrade.stderr and OPERATOR in refused_upgrade.stderr
+    assert "Traceback" not in refused_upgrade.stderr
