@@ -19,9 +19,12 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from itertools import combinations
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -151,21 +154,28 @@ def test_the_page_verifies_the_demo_export(browser: Page, export: Export) -> Non
     der = (export.path / "VERIFY.txt").read_text().split("openssl DER sha256  : ")[1][:64]
     assert der in seen["facts"]
     # Each camera's window, complete or not, then the gap, as the cover sheet states them.
-    day = "29/11/2026 "
-    assert (
-        f"C-012 : {day}14:00:30 (UTC+01:00) → {day}14:02:30 (UTC+01:00) — complète"
-        in (seen["gaps"])
-    )
-    assert (
-        f"C-044 : {day}14:01:00 (UTC+01:00) → {day}14:03:00 (UTC+01:00) — 1 interruption"
-        in (seen["gaps"])
-    )
-    assert "C-044 : 29/11/2026 14:02:10 (UTC+01:00)" in seen["gaps"]  # the gap, as on the PV
+    day, tz = demo_day() + " ", demo_offset()
+    assert f"C-012 : {day}14:00:30 ({tz}) → {day}14:02:30 ({tz}) — complète" in (seen["gaps"])
+    assert f"C-044 : {day}14:01:00 ({tz}) → {day}14:03:00 ({tz}) — 1 interruption" in (seen["gaps"])
+    assert f"C-044 : {day}14:02:10 ({tz})" in seen["gaps"]  # the gap, as on the PV
     assert "no footage recorded" in seen["gaps"] and "aucun enregistrement" in seen["gaps"]
     assert "PARTIEL" in seen["text"] and "PARTIAL" in seen["text"]
     assert {url.split(":", 1)[0] for url in seen["requests"]} == {"file"}, seen["requests"]
     pinned = browser.verify(export.path / PAGE, export.path, expected_key=export.fingerprint)
     assert pinned["checks"][0] == ("expected-key", True) and pinned["status"] == "partial"
+
+
+def demo_day() -> str:
+    """The day of the demo's footage, as French papers write it: the day before the one
+    it was built (requisition/demo.py); never a fixed date, which expires."""
+    return (date.today() - timedelta(days=1)).strftime("%d/%m/%Y")
+
+
+def demo_offset() -> str:
+    """Paris's offset at the demo's footage (UTC+01:00 in winter, UTC+02:00 in summer)."""
+    moment = datetime.combine(date.today() - timedelta(days=1), dtime(14), ZoneInfo("Europe/Paris"))
+    hours = int(moment.utcoffset().total_seconds()) // 3600  # type: ignore[union-attr]
+    return f"UTC+{hours:02d}:00"
 
 
 def demo_env(export: Export) -> dict[str, str]:
@@ -183,7 +193,7 @@ def extract_complete(out: Path, env: dict[str, str], pv: str = "PV 2026/009999")
         [
             "requisition", "register", "--legal-basis", "60-1", "--pv", pv,
             "--officer", "Brigadier Test", "--unit", "BSU Villeurbanne", "--reason", "test",
-            "--window", "C-012=29/11/2026 14h00/14h02",
+            "--window", f"C-012={demo_day()} 14h00/14h02",
         ],
         env=env,
     )  # fmt: skip
