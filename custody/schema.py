@@ -220,6 +220,27 @@ def checked_appends(conn: Connection, metadata: MetaData) -> None:
         run_plpgsql(conn, [*pg_ledger.PG_LOCKS, *pg_ledger.PG_V6])
 
 
+def pinned_literals(conn: Connection, metadata: MetaData) -> None:
+    """v15 (and after every upgrade): the owner's functions whose text holds a backslash
+    read it as the standard says, whatever the calling session set. A function's body is
+    compiled in the caller's session: with `standard_conforming_strings = off`, an
+    agent's session read the regular expression '^\\s*$' as '^s*$' and the byte '\\x00'
+    as a zero character. CREATE OR REPLACE forgets the setting, hence every upgrade."""
+    if conn.dialect.name != "postgresql":
+        return
+    functions = conn.exec_driver_sql(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "JOIN pg_language l ON l.oid = p.prolang "
+        "WHERE n.nspname = 'public' AND p.proowner = (SELECT oid FROM pg_roles "
+        "WHERE rolname = current_user) AND l.lanname IN ('plpgsql', 'sql') "
+        "AND strpos(p.prosrc, chr(92)) > 0 AND NOT COALESCE("
+        "'standard_conforming_strings=on' = ANY (p.proconfig), false) ORDER BY 1"
+    ).scalars()
+    for function in list(functions):
+        conn.exec_driver_sql(f"ALTER FUNCTION {function} SET standard_conforming_strings = on")
+
+
 def run_plpgsql(conn: Connection, statements: Sequence[str]) -> None:
     """Statements with no parameters: '%' in them is plpgsql's, not the driver's."""
     cursor = raw_cursor(conn)
@@ -285,6 +306,7 @@ def _pg_privileges(conn: Connection, plan: Plan) -> None:
     statements.append(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {APP_ROLE}")
     for statement in statements:
         conn.exec_driver_sql(statement)
+    pinned_literals(conn, plan.metadata())
     creators = (
         conn.exec_driver_sql(
             "SELECT rolname FROM pg_roles WHERE has_schema_privilege(oid, 'public', 'CREATE') "

@@ -199,6 +199,7 @@ PLAN = Plan(
         Migration(12, "live segments indexed apart from the destroyed history", _v12_live_index),
         Migration(13, "a purge run's segments indexed in time order", _v13_run_index),
         Migration(14, "destroyed footage kept by periods, out of the index", _v14_periods),
+        Migration(15, "the database's checks read their text one way", schema.pinned_literals),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

@@ -1409,3 +1409,40 @@ def test_agents_may_not_create_objects_where_the_owners_functions_look(
     assert refused_upgrade.exit_code != 0
     assert "public" in refused_upgrade.stderr and OPERATOR in refused_upgrade.stderr
     assert "Traceback" not in refused_upgrade.stderr
+
+
+# -- 9. session settings: the owner's functions read their own text one way ------------
+
+
+@pytest.mark.parametrize("login", ATTACKERS)
+def test_a_session_without_standard_strings_changes_no_check(shared: Shared, login: str) -> None:
+    """`SET standard_conforming_strings = off` makes a backslash in a string literal an
+    escape: the owner's functions, compiled in the agent's session, would read '^\\s*$'
+    as '^s*$' and '\\x00' as a zero byte. They carry the setting themselves: with it off,
+    a correct entry is appended (its leaf hashed as everywhere) and a blank procedure or
+    a time of another form is still refused."""
+    env = shared.env
+
+    def append(conn: Any, body: bytes) -> None:  # binary: psycopg escapes text for literals
+        conn.execute("SELECT scelle_append(%b)", [[body]])
+
+    for entry, message in (
+        (lambda c: fields(c, login, procedure="   "), r"empty procedure"),
+        (
+            lambda c: fields(c, login, time=head(c)[1].replace(".", "x")),
+            r"is not the server's time",
+        ),
+        (lambda c: fields(c, login), None),
+    ):
+        conn = connect(env, login)
+        conn.execute("SET standard_conforming_strings = off")
+        size = ledger_size(env)
+        if message is None:
+            append(conn, canon(entry(conn)))
+            assert ledger_size(env) == size + 1
+        else:
+            with pytest.raises(psycopg.errors.RaiseException, match=message):
+                append(conn, canon(entry(conn)))
+            assert ledger_size(env) == size
+        conn.close()
+    usable(env)
