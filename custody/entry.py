@@ -77,6 +77,10 @@ def decode_entry(body: bytes) -> dict[str, Any]:
         entry = parse_canonical(body)
     except ValueError as exc:
         raise IntegrityError(_("entry bytes are not canonical JSON")) from exc
-    if entry.get("v") != ENTRY_VERSION or not isinstance(entry.get("seq"), int):
+    if (
+        not isinstance(entry, dict)
+        or entry.get("v") != ENTRY_VERSION
+        or not isinstance(entry.get("seq"), int)
+    ):
         raise IntegrityError(_("entry is not a scelle ledger entry"))
     return entry

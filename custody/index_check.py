@@ -27,7 +27,8 @@ def _loads(bodies: Sequence[bytes]) -> list[Any]:
     """json.loads of each body. A body that is one JSON value and nothing else (as every
     canonical entry is) is parsed by one call of the scanner json.loads itself uses; the
     three Python layers around it were half the time of parsing a million entries. Any
-    other body goes through json.loads, which accepts or refuses it as always."""
+    other body goes through json.loads, which accepts or refuses it as always (None for
+    a body it refuses: rewritten bytes, their hash recomputed, are still not an entry)."""
     entries: list[Any] = []
     scan = _scan
     for body in bodies:
@@ -39,7 +40,10 @@ def _loads(bodies: Sequence[bytes]) -> list[Any]:
                 continue
         except (ValueError, StopIteration):
             pass
-        entries.append(json.loads(body))
+        try:
+            entries.append(json.loads(body))
+        except (ValueError, RecursionError):  # not JSON (nor UTF-8): no entry at all
+            entries.append(None)
     return entries
 
 
@@ -95,6 +99,9 @@ def _derived(cur: Cursor, lo: int, bodies: Sequence[bytes]) -> Derived:
     """The index rows (columns), camera pairs and first underivable seq of entries from
     `lo` on: json.loads and derive, entry by entry."""
     entries = _loads(bodies)
+    # an entry is a JSON object: what follows the first body that is not goes unread
+    whole = next((i for i, e in enumerate(entries) if type(e) is not dict), len(entries))
+    entries = entries[:whole]
     known = registrations(cur, named_requisitions(entries), before=lo)
     rows: list[tuple[Any, ...]] = []
     pairs: list[tuple[int, str]] = []
@@ -106,7 +113,7 @@ def _derived(cur: Cursor, lo: int, bodies: Sequence[bytes]) -> Derived:
         rows.append(row[:7])
         for camera in row.cameras:
             pairs.append((row.seq, camera))
-    return rows, pairs, None
+    return rows, pairs, None if whole == len(bodies) else lo + whole
 
 
 class _Subject(msgspec.Struct, gc=False):

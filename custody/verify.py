@@ -243,11 +243,24 @@ def verify_ledger(
                 )
     strays = [r.index_stray for r in results if r.index_stray is not None]
     if strays:  # last: a rewritten log shows first as the checkpoints it breaks
+        with db.read() as cur:
+            body = cur.execute(
+                "SELECT body FROM ledger_entry WHERE seq = ?", [min(strays)]
+            ).fetchone()
+        try:
+            decode_entry(bytes(body[0]) if body else b"")
+        except IntegrityError:  # not even an entry: bytes put there, the tree recomputed
+            raise IntegrityError(
+                _(
+                    "ledger entry {seq} is not a scelle ledger entry: bytes written around "
+                    "scelle, with the tree recomputed over them"
+                ).format(seq=min(strays))
+            ) from None
         raise IntegrityError(
             _(
                 "the audit index disagrees with ledger entry {seq}: an auditor's query "
                 "could miss it or show it wrongly (index edited)"
-            ).format(seq=strays[0])
+            ).format(seq=min(strays))
         )
     return LedgerReport(
         entries=n,

@@ -274,7 +274,40 @@ def leaf_and_entry_edited(env: SiteEnv) -> None:
     )
 
 
+def rehash_all(conn: Attacker, new_bodies: list[bytes]) -> None:
+    """`new_bodies` in place of the log's, byte for byte, every node recomputed."""
+    conn.execute("DELETE FROM ledger_entry")
+    conn.execute("DELETE FROM ledger_node")
+    tree = merkle.CompactRange()
+    for seq, body in enumerate(new_bodies):
+        conn.execute("INSERT INTO ledger_entry VALUES (?, ?)", (seq, body))
+        conn.executemany(
+            "INSERT INTO ledger_node VALUES (?, ?, ?)", tree.push(merkle.leaf_hash(body))
+        )
+
+
+def entry_not_json_appended(env: SiteEnv) -> None:
+    """Bytes that are no JSON at all appended after the last checkpoint, as entry 20,
+    the tree extended over them (no checkpoint covers it yet)."""
+    conn = connect(env)
+    rehash_all(conn, [*bodies(conn), b"\xff not an entry {"])
+
+
+def entry_other_json_appended(env: SiteEnv) -> None:
+    """JSON that is not an entry (a list) appended as entry 20, the tree extended."""
+    conn = connect(env)
+    rehash_all(conn, [*bodies(conn), b"[1,2,3]"])
+
+
 CASES: dict[str, tuple[Callable[[SiteEnv], None], str]] = {
+    "entry_not_json_appended": (
+        entry_not_json_appended,
+        "ledger entry 20 is not a scelle ledger entry: bytes written around scelle",
+    ),
+    "entry_other_json_appended": (
+        entry_other_json_appended,
+        "ledger entry 20 is not a scelle ledger entry: bytes written around scelle",
+    ),
     "entry_edited": (entry_edited, "ledger entry 7 was altered"),
     "entry_deleted_leaving_gap": (entry_deleted_leaving_gap, "ledger entry 5 is missing"),
     "entry_deleted_and_rehashed": (
