@@ -244,27 +244,62 @@ class Database:
             finally:
                 cur.close()
         except self._driver_errors as exc:
-            detail = str(exc).splitlines()[0]
-            if isinstance(exc, self._integrity_errors):  # a guard rail refused the write
-                raise IntegrityError(
-                    _("the database refused the write: {detail}").format(detail=detail)
-                ) from exc
-            if type(exc).__name__ == "LockNotAvailable":
-                raise DatabaseError(
-                    _(
-                        "another session held the site's write lock past the wait allowed "
-                        "(lock_timeout, {seconds} s unless set): nothing was written"
-                    ).format(seconds=LOCK_WAIT_SECONDS),
-                    hint=_("see pg_stat_activity for a session idle in a transaction"),
-                ) from exc
-            if type(exc).__name__ == "InsufficientPrivilege":  # PostgreSQL's own refusal
-                raise PermissionDeniedError(
-                    _("the database refused: {detail}").format(detail=detail),
-                    hint=_("the agents register is changed by the database owner"),
-                ) from exc
-            raise self._db_error(exc) from exc
+            raise self._refused(exc) from exc
         finally:
             if healthy:
+                self._local.idle.append(raw)
+            else:
+                raw.close()
+
+    def _refused(self, exc: Exception) -> Exception:
+        """A driver's error as scelle reports it: one line, the exit code of its kind."""
+        detail = str(exc).splitlines()[0]
+        if isinstance(exc, self._integrity_errors):  # a guard rail refused the write
+            return self.refusal("P0001", detail)
+        return self.refusal(getattr(exc, "sqlstate", None) or "", detail, exc)
+
+    def refusal(self, sqlstate: str, detail: str, exc: Exception | None = None) -> Exception:
+        """What the server refused, by its SQLSTATE: from a driver error, or from a row
+        the server refused for us (a queued ledger append, custody/ledger.py)."""
+        if sqlstate == "P0001" or sqlstate.startswith("23"):
+            return IntegrityError(
+                _("the database refused the write: {detail}").format(detail=detail)
+            )
+        if sqlstate == "55P03":  # lock_not_available
+            return DatabaseError(
+                _(
+                    "another session held the site's write lock past the wait allowed "
+                    "(lock_timeout, {seconds} s unless set): nothing was written"
+                ).format(seconds=LOCK_WAIT_SECONDS),
+                hint=_("see pg_stat_activity for a session idle in a transaction"),
+            )
+        if sqlstate == "42501":  # insufficient_privilege: PostgreSQL's own refusal
+            return PermissionDeniedError(
+                _("the database refused: {detail}").format(detail=detail),
+                hint=_("the agents register is changed by the database owner"),
+            )
+        return self._db_error(exc or Exception(detail))
+
+    def call(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One statement in a transaction of its own (PostgreSQL autocommit: one round
+        trip, commit included), without the writer lock; its first row. For functions
+        that take the lock themselves (the ledger's queue, custody/pg_queue.py)."""
+        assert not self.is_sqlite, "PostgreSQL only"
+        raw = self._connect()
+        healthy = True
+        try:
+            raw.autocommit = True
+            with raw.cursor() as cur:
+                return Cursor(cur, self.is_sqlite).execute(sql, params).fetchone()
+        except self._driver_errors as exc:
+            healthy = self._rollback(raw)
+            raise self._refused(exc) from exc
+        except BaseException:
+            healthy = False  # interrupted mid-statement: the session's state is unknown
+            raise
+        finally:
+            if healthy:
+                raw.autocommit = False
                 self._local.idle.append(raw)
             else:
                 raw.close()

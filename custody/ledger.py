@@ -2,17 +2,19 @@
 
 Each append runs in one serialised transaction: read the current size and the
 frontier (at most log2 n stored nodes), insert the entry's exact bytes and the new
-perfect nodes. Nothing here ever reads the whole log; that is verify.py's job.
+perfect nodes. On PostgreSQL (v16) an append of its own is queued instead, and appended
+with every other queued one in one transaction and one commit (custody/pg_queue.py).
+Nothing here ever reads the whole log; that is verify.py's job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from custody import audit, merkle, text
+from custody import audit, merkle, pg_queue, text
 from custody.canonical import canonical_bytes
-from custody.db import Cursor, Database
-from custody.entry import Appended, Record, entry_fields, utc_now
+from custody.db import LOCK_WAIT_SECONDS, Cursor, Database
+from custody.entry import Appended, Record, entry_body, entry_fields, utc_now
 from custody.errors import InputError, IntegrityError
 from custody.i18n import _
 from custody.proofs import ConsistencyProof, InclusionProof
@@ -54,6 +56,7 @@ class Ledger:
         # since (same size), which saves a node look-up per append.
         self._frontier: merkle.CompactRange | None = None
         self._database_appends: bool | None = None  # known at the first append
+        self._queued: bool | None = None  # PostgreSQL v16: appends are queued and grouped
 
     def append(self, actor: str, record: Record) -> Appended:
         """Append one entry in its own durable transaction."""
@@ -65,6 +68,8 @@ class Ledger:
             raise InputError(_("the acting agent is unknown"))
         for record in records:
             record.check()
+        if records and self._queues():
+            return queued_append(self.db, actor, records)
         with self.db.write() as cur:
             appended, frontier = append_locked(
                 cur, actor, records, self._frontier, in_database=self._in_database(cur)
@@ -89,6 +94,19 @@ class Ledger:
         if procedure is not None:
             text.line(procedure, _("the procedure number"))
         return self.append(actor, Record("ledger.note", subject, reason, procedure))
+
+    def _queues(self) -> bool:
+        if self._queued is None:
+            if self.db.is_sqlite:
+                self._queued = False
+            else:
+                with self.db.read() as cur:
+                    self._queued = bool(
+                        cur.execute(
+                            "SELECT to_regprocedure('scelle_submit(bytea[],bytea[])') IS NOT NULL"
+                        ).fetchone()[0]
+                    )
+        return self._queued
 
     def _in_database(self, cur: Cursor) -> bool:
         if self._database_appends is None:
@@ -189,6 +207,60 @@ def database_appends(cur: Cursor) -> bool:
         return False
     row = cur.execute("SELECT to_regprocedure('scelle_append(bytea[])') IS NOT NULL").fetchone()
     return bool(row[0])
+
+
+def pieces(actor: str, record: Record) -> tuple[bytes, bytes]:
+    """An entry's canonical bytes before its seq, and between its seq and its time
+    (custody/pg_queue.py): whoever appends it puts them in. The subject is the one field
+    between the two; top-level keys are sorted, so the pieces of canonical parts make the
+    canonical whole, which is checked here."""
+    whole = entry_body(0, pg_queue.PLACEHOLDER_TIME, actor, record)
+    subject = canonical_bytes({"subject": record.subject})[1:-1]  # '"subject":…'
+    mid = b"," + subject + b',"time":"'
+    end = mid + pg_queue.PLACEHOLDER_TIME.encode() + pg_queue.TAIL
+    head = whole[: len(whole) - len(end) - 1]
+    if not head.endswith(b'"seq":') or whole != head + b"0" + end:
+        raise IntegrityError(_("cannot cut a ledger entry around its seq and time"))
+    return head, mid
+
+
+def queued_append(db: Database, actor: str, records: Sequence[Record]) -> list[Appended]:
+    """Queue the entries (all or nothing) and return once they are in the ledger, by a
+    durable commit: appended by this session at once if the ledger's lock is free, else
+    by whoever holds it, with every other queued entry (custody/pg_queue.py)."""
+    cut = [pieces(actor, record) for record in records]
+    heads, mids = [h for h, _m in cut], [m for _h, m in cut]
+    queued, seq, at, refusal, code = db.call(
+        "SELECT id, seq, at, refusal, refusal_code FROM scelle_submit(?, ?)", [heads, mids]
+    )
+    if seq is None and refusal is None:
+        seq, at, refusal, code = _awaited(db, int(queued))
+    if refusal is not None:
+        raise db.refusal(str(code), str(refusal))
+    appended = []
+    for offset, (head, mid) in enumerate(cut):
+        body = head + str(int(seq) + offset).encode() + mid + str(at).encode() + pg_queue.TAIL
+        appended.append(Appended(int(seq) + offset, body, merkle.leaf_hash(body)))
+    return appended
+
+
+def _awaited(db: Database, queued: int) -> tuple[int | None, str | None, str | None, str | None]:
+    """(seq, time, refusal, its SQLSTATE) of a queued row, once appended or refused. A
+    caller interrupted while waiting takes its row back if no group took it yet (as an
+    interrupted transaction would have written nothing); if one did, its outcome stands
+    and is read."""
+    wait = f"{LOCK_WAIT_SECONDS}s"
+    try:
+        row = db.call(
+            "SELECT seq, at, refusal, refusal_code FROM scelle_await(?, ?)", [queued, wait]
+        )
+    except BaseException:
+        if db.call("SELECT scelle_withdraw(?)", [queued])[0]:
+            raise
+        row = db.call(
+            "SELECT seq, at, refusal, refusal_code FROM scelle_await(?, ?)", [queued, wait]
+        )
+    return row[0], row[1], row[2], row[3]
 
 
 def append_locked(

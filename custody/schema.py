@@ -241,6 +241,15 @@ def pinned_literals(conn: Connection, metadata: MetaData) -> None:
         conn.exec_driver_sql(f"ALTER FUNCTION {function} SET standard_conforming_strings = on")
 
 
+def grouped_appends(conn: Connection, metadata: MetaData) -> None:
+    """v16 (custody's part): on PostgreSQL, appends are queued and grouped, many to a
+    commit (custody/pg_queue.py); SQLite's one writer has nothing to group."""
+    from custody import pg_queue
+
+    if conn.dialect.name == "postgresql":
+        run_plpgsql(conn, pg_queue.PG_V16)
+
+
 def run_plpgsql(conn: Connection, statements: Sequence[str]) -> None:
     """Statements with no parameters: '%' in them is plpgsql's, not the driver's."""
     cursor = raw_cursor(conn)
@@ -287,11 +296,11 @@ def _pg_privileges(conn: Connection, plan: Plan) -> None:
         if table in present:
             statements += [f"GRANT {right} ON {table} TO {APP_ROLE}" for right in rights]
     if "ledger_policy" in present:
-        from custody import pg_ledger
+        from custody import pg_ledger, pg_queue
 
         present_functions = [  # a step not yet applied has not made its functions
             f
-            for f in plan.functions
+            for f in [*pg_queue.FUNCTIONS, *plan.functions]
             if conn.exec_driver_sql(f"SELECT to_regprocedure('{f}')").scalar() is not None
         ]
         statements += pg_ledger.grant_statements(APP_ROLE, present_functions)

@@ -200,6 +200,9 @@ PLAN = Plan(
         Migration(13, "a purge run's segments indexed in time order", _v13_run_index),
         Migration(14, "destroyed footage kept by periods, out of the index", _v14_periods),
         Migration(15, "the database's checks read their text one way", schema.pinned_literals),
+        Migration(
+            16, "PostgreSQL appends queued and grouped, many to a commit", schema.grouped_appends
+        ),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

@@ -1,0 +1,340 @@
+"""PostgreSQL's grouped appends (custody/pg_queue.py): entries queued by several real
+processes, each under its own login, appended many to a commit by whoever holds the
+ledger's lock, each checked against the login that queued it.
+
+To make a group for sure, the test holds the ledger's lock itself (as the site's owner,
+as any writer may) while the callers queue, then lets go: one of them appends them all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from custody import audit, pg_queue
+from custody.canonical import canonical_bytes
+from custody.entry import Record, decode_entry, entry_fields
+from custody.ledger import Ledger, pieces
+from custody.verify import verify_ledger
+from tests.conftest import AUDITOR, OPERATOR, SUPERVISOR, SiteEnv, raw_connection
+
+pytestmark = pytest.mark.backends("postgresql")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# One caller: appends `count` entries (action, subject) as `actor`, prints each seq, or
+# prints the refusal and exits with its code, as the CLI would.
+APPENDER = textwrap.dedent(
+    """
+    import sys
+    from custody.db import Database
+    from custody.entry import Record
+    from custody.errors import ScelleError
+    from custody.ledger import Ledger
+
+    url, actor, action, subject, count = sys.argv[1:6]
+    ledger = Ledger(Database(url))
+    try:
+        for i in range(int(count)):
+            print(ledger.append(actor, Record(action, f"{subject} {i}", "grouped")).seq)
+    except ScelleError as exc:
+        print(exc.message)
+        sys.exit(int(exc.exit_code))
+    """
+)
+
+
+def url_as(env: SiteEnv, login: str) -> str:
+    url = make_url(env.settings.database_url).set(username=login)
+    return url.render_as_string(hide_password=False)
+
+
+def caller(env: SiteEnv, login: str, action: str, subject: str, count: int = 1) -> Any:
+    return subprocess.Popen(
+        [sys.executable, "-c", APPENDER, url_as(env, login), login, action, subject, str(count)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def queued(env: SiteEnv) -> int:
+    conn = raw_connection(env)
+    try:
+        return int(
+            conn.execute(
+                "SELECT COUNT(*) FROM ledger_pending WHERE seq IS NULL AND refusal IS NULL"
+            ).fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
+def wait_until_queued(env: SiteEnv, rows: int) -> None:
+    deadline = time.monotonic() + 60
+    while queued(env) < rows:
+        assert time.monotonic() < deadline, f"{queued(env)} rows queued, not {rows}"
+        time.sleep(0.05)
+
+
+@contextmanager
+def lock_held(env: SiteEnv) -> Iterator[None]:
+    """The ledger's lock held by another session (an idle writer): callers queue."""
+    conn = psycopg.connect(
+        host=make_url(env.settings.database_url).host,
+        port=make_url(env.settings.database_url).port,
+        dbname=make_url(env.settings.database_url).database,
+        user=make_url(env.settings.database_url).username,
+    )
+    conn.execute("SELECT scelle_lock('ledger', true)")
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def sessions_of(env: SiteEnv, login: str) -> int:
+    conn = raw_connection(env)
+    try:
+        query = "SELECT COUNT(*) FROM pg_stat_activity WHERE usename = %s"
+        return int(conn.execute(query, [login]).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def entries_by(env: SiteEnv) -> dict[int, dict[str, Any]]:
+    return {seq: decode_entry(body) for seq, body in Ledger(env.site.db).entries()}
+
+
+def pending_rows(env: SiteEnv) -> list[tuple[Any, ...]]:
+    conn = raw_connection(env)
+    try:
+        return list(conn.execute("SELECT login, seq, refusal FROM ledger_pending ORDER BY id"))
+    finally:
+        conn.close()
+
+
+def test_agents_processes_append_gapless_one_tree(site_env: SiteEnv) -> None:
+    """Six processes under three agents' logins, 60 entries each, at once."""
+    before = site_env.site.ledger.size()
+    procs = [
+        caller(site_env, login, "ledger.note", f"{login} {k}", 60)
+        for login in (OPERATOR, SUPERVISOR, AUDITOR)
+        for k in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _out, err in outputs]
+    seqs = sorted(int(s) for out, _err in outputs for s in out.split())
+    assert seqs == list(range(before, before + 360))
+    found = entries_by(site_env)
+    assert sorted(found) == list(range(before + 360))
+    for login in (OPERATOR, SUPERVISOR, AUDITOR):
+        assert sum(e["actor"] == login for e in found.values()) == 120
+    assert verify_ledger(site_env.site.db, site_env.settings).entries == before + 360
+    audit.recompute(site_env.site.db)  # every index row is its entry's
+    assert pending_rows(site_env) == []  # every caller read and dropped its row
+
+
+def test_a_refused_entry_is_refused_to_its_caller_only(site_env: SiteEnv) -> None:
+    """One group: a note, an approval the operator's role may not record, a note; the
+    refused caller gets the server's reason and exit 4, the two notes are appended."""
+    before = site_env.site.ledger.size()
+    with lock_held(site_env):
+        first = caller(site_env, OPERATOR, "ledger.note", "first")
+        wait_until_queued(site_env, 1)
+        refused = caller(site_env, OPERATOR, "requisition.approve", "2026-00001")
+        wait_until_queued(site_env, 2)
+        last = caller(site_env, SUPERVISOR, "ledger.note", "last")
+        wait_until_queued(site_env, 3)
+    out_first, _ = first.communicate(timeout=60)
+    out_refused, _ = refused.communicate(timeout=60)
+    out_last, _ = last.communicate(timeout=60)
+    assert (first.returncode, last.returncode) == (0, 0)
+    assert refused.returncode == 4
+    assert out_refused.strip() == (
+        "the database refused the write: test-operator (operator) may not record "
+        "requisition.approve"
+    )
+    assert (int(out_first), int(out_last)) == (before, before + 1)  # one group, in order
+    found = entries_by(site_env)
+    assert sorted(found) == list(range(before + 2))
+    assert [found[before]["subject"], found[before + 1]["subject"]] == ["first 0", "last 0"]
+    assert [found[s]["actor"] for s in (before, before + 1)] == [OPERATOR, SUPERVISOR]
+    verify_ledger(site_env.site.db, site_env.settings)
+    assert pending_rows(site_env) == []
+
+
+def test_a_caller_killed_after_queuing_blocks_nobody(site_env: SiteEnv, pg_server: Any) -> None:
+    """Killed while waiting (and its session gone with it): its queued entry is appended
+    by the next group (it was queued by an authenticated login, and checked), and its
+    unread result is dropped once that session is gone."""
+    before = site_env.site.ledger.size()
+    database = make_url(site_env.settings.database_url).database
+    with lock_held(site_env):
+        doomed = caller(site_env, OPERATOR, "ledger.note", "killed")
+        wait_until_queued(site_env, 1)
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=30)
+        # The server ends a session whose client is gone when it next talks to it; a
+        # session waiting for a lock would first append the queue itself (the same for
+        # everyone else), so this one is ended now.
+        pg_server.execute(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{OPERATOR}'",
+            database=database,
+        )
+        deadline = time.monotonic() + 30
+        while sessions_of(site_env, OPERATOR):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    later = site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "later", "goes on"))
+    assert later.seq == before + 1
+    found = entries_by(site_env)
+    assert (found[before]["actor"], found[before]["subject"]) == (OPERATOR, "killed 0")
+    verify_ledger(site_env.site.db, site_env.settings)
+    assert pending_rows(site_env) == [(OPERATOR, before, None)]  # appended, unread
+    conn = raw_connection(site_env)  # as if a minute had passed
+    conn.execute(
+        "UPDATE ledger_pending SET queued_at = queued_at - interval '2 minutes', "
+        "done_at = done_at - interval '2 minutes'"
+    )
+    conn.close()
+    site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "again", "goes on"))
+    assert pending_rows(site_env) == []
+
+
+def test_a_wait_past_lock_timeout_writes_nothing(site_env: SiteEnv) -> None:
+    """The message says nothing was written: the row is withdrawn, not appended later."""
+    before = site_env.site.ledger.size()
+    conn = raw_connection(site_env, OPERATOR)
+    conn.execute("SET lock_timeout = '200ms'")
+    head, mid = pieces(OPERATOR, Record("ledger.note", "too late", "waited"))
+    with lock_held(site_env):
+        (queued_id,) = conn.execute(
+            "SELECT id FROM scelle_submit(%s, %s)", [[head], [mid]]
+        ).fetchone()
+        assert queued_id is not None
+        seq, _at, refusal, code = conn.execute(
+            "SELECT * FROM scelle_await(%s, '60s')", [queued_id]
+        ).fetchone()
+    conn.close()
+    assert (seq, code) == (None, "55P03") and "lock timeout" in refusal
+    assert pending_rows(site_env) == []
+    site_env.site.ledger.append(OPERATOR, Record("ledger.note", "after", "still appends"))
+    assert [e["subject"] for s, e in entries_by(site_env).items() if s >= before] == ["after"]
+
+
+def _queue(conn: Any, heads: list[bytes], mids: list[bytes]) -> tuple[Any, ...]:
+    return tuple(conn.execute("SELECT * FROM scelle_submit(%s, %s)", [heads, mids]).fetchone())
+
+
+def test_an_agent_queues_only_in_its_own_name_and_touches_only_its_own_rows(
+    site_env: SiteEnv,
+) -> None:
+    operator = raw_connection(site_env, OPERATOR)
+    for sql in (
+        "SELECT * FROM ledger_pending",
+        "INSERT INTO ledger_pending (login, pid, heads, mids, queued_at) "
+        "VALUES ('test-supervisor', 1, '{}', '{}', now())",
+        "UPDATE ledger_pending SET login = 'test-operator'",
+        "DELETE FROM ledger_pending",
+        "TRUNCATE ledger_pending",
+        "SELECT scelle_drain(NULL, NULL, NULL)",
+        "SELECT scelle_entries_add('test-supervisor', true, '{}', 0, NULL, '{}')",
+        "SELECT scelle_bodies('{}', '{}', 0, 'x')",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            operator.execute(sql)
+    # in the supervisor's name: refused when queued
+    head, mid = pieces(SUPERVISOR, Record("ledger.note", "forged", "not mine"))
+    with pytest.raises(psycopg.errors.RaiseException, match="must name the session's own role"):
+        _queue(operator, [head], [mid])
+    # the supervisor's queued row: the operator can neither read, take back nor drop it
+    supervisor = raw_connection(site_env, SUPERVISOR)
+    head, mid = pieces(SUPERVISOR, Record("ledger.note", "mine", "queued"))
+    with lock_held(site_env):
+        theirs = _queue(supervisor, [head], [mid])[0]
+        assert theirs is not None
+        with pytest.raises(psycopg.errors.RaiseException, match="no entries queued by test-op"):
+            operator.execute("SELECT * FROM scelle_await(%s, '1s')", [theirs])
+        assert operator.execute("SELECT scelle_withdraw(%s)", [theirs]).fetchone()[0] is False
+        assert pending_rows(site_env) == [(SUPERVISOR, None, None)]
+    seq, _at, refusal, _code = supervisor.execute(
+        "SELECT * FROM scelle_await(%s, '60s')", [theirs]
+    ).fetchone()
+    assert refusal is None
+    assert decode_entry(site_env.site.ledger.entry(seq))["subject"] == "mine"
+    operator.close()
+    supervisor.close()
+
+
+def _lying_pieces() -> tuple[bytes, bytes]:
+    """Pieces that cut a note around a `seq` inside its data: checked whole, seq 0 and
+    the placeholder time make a canonical entry; put the real seq there and the entry's
+    own seq stays 0."""
+    entry = entry_fields(0, pg_queue.PLACEHOLDER_TIME, OPERATOR, Record("ledger.note", "s", "r"))
+    entry["data"] = {"seq": 0, "subject": "x"}
+    whole = canonical_bytes(entry)
+    cut = whole.index(b'"seq":0,"subject":"x"') + len(b'"seq":')
+    end = whole.index(pg_queue.PLACEHOLDER_TIME.encode())
+    assert whole[end:] == pg_queue.PLACEHOLDER_TIME.encode() + pg_queue.TAIL
+    return whole[:cut], whole[cut + 1 : end]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: (b'{"action":"ledger.note",', b',"subject":"s","time":"'), "not pieces"),
+        (lambda: (b'"seq":', b',"time":"'), "not pieces"),
+        (
+            lambda: (
+                pieces(OPERATOR, Record("ledger.note", "s", "r"))[0].replace(b"note", b"Note"),
+                pieces(OPERATOR, Record("ledger.note", "s", "r"))[1],
+            ),
+            "bad action",
+        ),
+        (
+            lambda: (
+                pieces(OPERATOR, Record("ledger.note", "s", "r"))[0].replace(b",", b", ", 1),
+                pieces(OPERATOR, Record("ledger.note", "s", "r"))[1],
+            ),
+            "not canonical",
+        ),
+    ],
+)
+def test_pieces_that_are_not_an_entry_are_refused_when_queued(
+    site_env: SiteEnv, make: Any, message: str
+) -> None:
+    before = site_env.site.ledger.size()
+    conn = raw_connection(site_env, OPERATOR)
+    head, mid = make()
+    with pytest.raises(psycopg.errors.RaiseException, match=message):
+        _queue(conn, [head], [mid])
+    conn.close()
+    assert site_env.site.ledger.size() == before
+    assert pending_rows(site_env) == []
+
+
+def test_a_seq_put_elsewhere_than_the_entrys_own_is_refused(site_env: SiteEnv) -> None:
+    before = site_env.site.ledger.size()
+    conn = raw_connection(site_env, OPERATOR)
+    head, mid = _lying_pieces()
+    _id, seq, _at, refusal, code = _queue(conn, [head], [mid])  # the lock is free: at once
+    conn.close()
+    assert seq is None and code == "P0001"
+    assert "not a scelle ledger entry with the next seq" in refusal
+    assert site_env.site.ledger.size() == before
+    verify_ledger(site_env.site.db, site_env.settings)
