@@ -485,13 +485,15 @@ PG_V16 = [
       FOR attempt IN 1 .. 2 LOOP
         EXIT WHEN NOT waiting;
         BEGIN
-          IF attempt = 1 THEN
-            PERFORM 1 FROM ledger_pending p WHERE p.id = queued FOR KEY SHARE;
+          IF attempt = 1 THEN  -- the row once the group that holds it (if one does) ends
+            SELECT p.seq IS NULL AND p.refusal IS NULL INTO waiting FROM ledger_pending p
+              WHERE p.id = queued FOR KEY SHARE;
             RAISE EXCEPTION USING ERRCODE = 'SC001';  -- only waited for it: let go
           END IF;
           PERFORM 1 FROM scelle_lock l WHERE l.name = 'ledger' FOR UPDATE;
-          IF NOT EXISTS (SELECT 1 FROM ledger_pending p WHERE p.id = queued
-                         AND p.seq IS NULL AND p.refusal IS NULL) THEN
+          SELECT p.seq IS NULL AND p.refusal IS NULL INTO waiting FROM ledger_pending p
+            WHERE p.id = queued;
+          IF NOT waiting THEN
             RAISE EXCEPTION USING ERRCODE = 'SC001';  -- appended meanwhile: let go
           END IF;
           PERFORM scelle_drain(NULL, NULL, NULL);
@@ -506,8 +508,6 @@ PG_V16 = [
               RETURN;
             END IF;
         END;
-        waiting := EXISTS (SELECT 1 FROM ledger_pending p WHERE p.id = queued
-                           AND p.seq IS NULL AND p.refusal IS NULL);
       END LOOP;
       DELETE FROM ledger_pending p WHERE p.id = queued
         RETURNING p.seq, p.at, p.refusal, p.refusal_code INTO seq, at, refusal, refusal_code;
