@@ -199,6 +199,7 @@ class Database:
         for raw in getattr(self._local, "idle", []):
             raw.close()
         self._local.idle = []
+        self._drop_autocommit()
         if "engine" in self.__dict__:
             self.engine.dispose()
 
@@ -283,26 +284,29 @@ class Database:
     def call(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One statement in a transaction of its own (PostgreSQL autocommit: one round
         trip, commit included), without the writer lock; its first row. For functions
-        that take the lock themselves (the ledger's queue, custody/pg_queue.py)."""
+        that take the lock themselves (the ledger's queue, custody/pg_queue.py). Each
+        thread keeps one connection in autocommit for them. Placeholders: `?`, or
+        psycopg's own `%b` for a value sent in binary."""
         assert not self.is_sqlite, "PostgreSQL only"
-        raw = self._connect()
-        healthy = True
-        try:
+        raw = self._local.__dict__.get("autocommit")
+        if raw is None:
+            raw = self._connect()
             raw.autocommit = True
-            with raw.cursor() as cur:
-                return Cursor(cur, self.is_sqlite).execute(sql, params).fetchone()
+            self._local.autocommit = raw
+        try:
+            return raw.execute(sql.replace("?", "%s"), params).fetchone()
         except self._driver_errors as exc:
-            healthy = self._rollback(raw)
+            if raw.broken:
+                self._drop_autocommit()
             raise self._refused(exc) from exc
         except BaseException:
-            healthy = False  # interrupted mid-statement: the session's state is unknown
+            self._drop_autocommit()  # interrupted mid-statement: its state is unknown
             raise
-        finally:
-            if healthy:
-                raw.autocommit = False
-                self._local.idle.append(raw)
-            else:
-                raw.close()
+
+    def _drop_autocommit(self) -> None:
+        raw = self._local.__dict__.pop("autocommit", None)
+        if raw is not None:
+            raw.close()
 
     def _rollback(self, raw: Any) -> bool:
         """Roll back; False if the connection is unusable (it is then closed)."""

@@ -98,6 +98,8 @@ PG_V16 = [
       END IF;
       RETURN j::text;  -- a string, true, false, null
     END $$""",
+    # A row is inserted, updated once (appended or refused) and deleted by its caller:
+    # room left on its page keeps that update HOT (no new index entry).
     """CREATE TABLE ledger_pending (
       id BIGSERIAL PRIMARY KEY,
       login TEXT NOT NULL,
@@ -110,9 +112,7 @@ PG_V16 = [
       refusal TEXT,
       refusal_code TEXT,
       done_at TIMESTAMPTZ
-    )""",
-    "CREATE INDEX ledger_pending_queued ON ledger_pending (id) "
-    "WHERE seq IS NULL AND refusal IS NULL",
+    ) WITH (fillfactor = 50)""",
     "REVOKE ALL ON ledger_pending FROM PUBLIC",
     # What an entry's bytes alone must be (no state read): canonical RFC 8785 JSON, the
     # entry's fields and types, seq `seq`, a time of the stored form, the login's own
