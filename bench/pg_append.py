@@ -7,8 +7,10 @@ checkpoint consistent: `verify_ledger`), and the audit index re-derived entry by
 Beside it, in the same run on the same server, two baselines of a plain
 `INSERT ... ; COMMIT` loop of the same bytes into a table with no lock, no tree and no
 index: eight processes at once (the most this server takes: their commits share fsyncs),
-and one process (commits one after another, as a linear log's must be: each append needs
-the previous one's tree, so appends are serialised and cannot share a commit).
+and one process (commits one after another). A linear log's appends are serialised (each
+needs the previous one's tree); since v15 (custody/pg_queue.py) those queued meanwhile
+share one tree update and one commit. The appends are CPU-bound on a small machine: the
+ratio falls when other work takes a core (say how loaded the machine was).
 
 Usage: python bench/pg_append.py [--seconds 30] [--processes 8]
 """
