@@ -113,7 +113,12 @@ PG_V16 = [
       refusal_code TEXT,
       done_at TIMESTAMPTZ
     ) WITH (fillfactor = 50)""",
+    # What a group reads: the rows still queued, however many finished ones wait to be
+    # read or dropped.
+    "CREATE INDEX ledger_pending_queued ON ledger_pending (id) WHERE seq IS NULL "
+    "AND refusal IS NULL",
     "REVOKE ALL ON ledger_pending FROM PUBLIC",
+    "REVOKE ALL ON SEQUENCE ledger_pending_id_seq FROM PUBLIC",
     # What an entry's bytes alone must be (no state read): canonical RFC 8785 JSON, the
     # entry's fields and types, seq `seq`, a time of the stored form, the login's own
     # name (the owner's may name anyone), and the fields the purge and workflow read.
@@ -224,6 +229,9 @@ PG_V16 = [
         dat := e -> 'data';
         IF e -> 'seq' <> to_jsonb(n) THEN
           RAISE EXCEPTION 'ledger entry %: not a scelle ledger entry with the next seq', n;
+        END IF;
+        IF NOT is_owner AND e ->> 'actor' IS DISTINCT FROM login THEN  -- as the shape said
+          RAISE EXCEPTION 'a ledger entry must name the session''s own role (%)', login;
         END IF;
         IF t COLLATE "C" < COALESCE(last_time, '') COLLATE "C"
            OR t COLLATE "C" > now_text COLLATE "C" OR t COLLATE "C" < earliest COLLATE "C" THEN
@@ -405,10 +413,13 @@ PG_V16 = [
       END IF;
       IF (SELECT p.queued_at < clock_timestamp() - interval '1 minute' FROM ledger_pending p
           ORDER BY p.id LIMIT 1) THEN
-        DELETE FROM ledger_pending p
-          WHERE p.done_at < clock_timestamp() - interval '1 minute'
-            AND NOT EXISTS (SELECT 1 FROM pg_stat_activity s
-                            WHERE s.pid = p.pid AND s.usename = p.login);
+        DELETE FROM ledger_pending p WHERE p.id IN (
+          SELECT q.id FROM ledger_pending q
+          WHERE q.done_at < clock_timestamp() - interval '1 minute'
+            AND (q.done_at < clock_timestamp() - interval '1 hour'
+                 OR NOT EXISTS (SELECT 1 FROM pg_stat_activity s
+                                WHERE s.pid = q.pid AND s.usename = q.login))
+          FOR UPDATE SKIP LOCKED);
       END IF;
     END $$""",
     # A queued group's entries: seq n, n+1, ... and time t put in their pieces.
@@ -468,7 +479,8 @@ PG_V16 = [
     # session appends every queued row itself. The row is then read and deleted, in the
     # caller's transaction, whose durable commit makes the appending one durable too.
     # A wait past lock_timeout (`lock_wait` unless the session set one) withdraws the row
-    # instead (refusal_code 55P03).
+    # instead (refusal_code 55P03), unless a group holds it (SC002: its outcome unknown
+    # yet, never "nothing was written").
     """CREATE FUNCTION scelle_await(queued bigint, lock_wait text, OUT seq bigint, OUT at text,
       OUT refusal text, OUT refusal_code text)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -500,11 +512,21 @@ PG_V16 = [
         EXCEPTION
           WHEN SQLSTATE 'SC001' THEN NULL;
           WHEN lock_not_available THEN
-            DELETE FROM ledger_pending p WHERE p.id = queued
-              AND p.seq IS NULL AND p.refusal IS NULL;
+            DELETE FROM ledger_pending p WHERE p.id = (
+              SELECT q.id FROM ledger_pending q WHERE q.id = queued AND q.seq IS NULL
+                AND q.refusal IS NULL FOR UPDATE SKIP LOCKED);
             IF FOUND THEN
               refusal := SQLERRM;
               refusal_code := SQLSTATE;
+              RETURN;
+            END IF;
+            SELECT p.seq IS NULL AND p.refusal IS NULL INTO waiting FROM ledger_pending p
+              WHERE p.id = queued;
+            IF waiting THEN  -- a group holds it still: not withdrawn, not known either
+              refusal := format('the entries queued as %s are still being appended by another '
+                                'session after %s: the ledger will say whether they were',
+                                queued, current_setting('lock_timeout'));
+              refusal_code := 'SC002';
               RETURN;
             END IF;
         END;
@@ -514,12 +536,14 @@ PG_V16 = [
       PERFORM set_config('synchronous_commit', 'on', true);
     END $$""",
     # A caller interrupted while waiting takes its row back if no group has taken it yet
-    # (true; false: it was appended or refused, and scelle_await tells which).
+    # (true; false: a group holds it, or it was appended or refused: scelle_await tells
+    # which). It never waits: a group holding the row is left to end.
     """CREATE FUNCTION scelle_withdraw(queued bigint) RETURNS boolean LANGUAGE plpgsql
     SECURITY DEFINER SET search_path = public, pg_temp AS $$
     BEGIN
-      DELETE FROM ledger_pending p WHERE p.id = queued AND p.login = session_user
-        AND p.seq IS NULL AND p.refusal IS NULL;
+      DELETE FROM ledger_pending p WHERE p.id = (
+        SELECT q.id FROM ledger_pending q WHERE q.id = queued AND q.login = session_user
+          AND q.seq IS NULL AND q.refusal IS NULL FOR UPDATE SKIP LOCKED);
       RETURN FOUND;
     END $$""",
 ]

@@ -338,3 +338,94 @@ def test_a_seq_put_elsewhere_than_the_entrys_own_is_refused(site_env: SiteEnv) -
     assert "not a scelle ledger entry with the next seq" in refusal
     assert site_env.site.ledger.size() == before
     verify_ledger(site_env.site.db, site_env.settings)
+
+
+def _submit_binary(conn: Any, login: str, subject: str) -> int:
+    """Queue one note as `login` (binary: psycopg's text form of bytea depends on the
+    session's standard_conforming_strings)."""
+    head, mid = pieces(login, Record("ledger.note", subject, "queued"))
+    (queued_id,) = conn.execute("SELECT id FROM scelle_submit(%b, %b)", [[head], [mid]]).fetchone()
+    assert queued_id is not None
+    return int(queued_id)
+
+
+def _await(conn: Any, queued_id: int) -> tuple[Any, ...]:
+    return tuple(conn.execute("SELECT * FROM scelle_await(%s, '60s')", [queued_id]).fetchone())
+
+
+def test_a_session_without_standard_strings_appends_the_group_unchanged(
+    site_env: SiteEnv,
+) -> None:
+    """The session that appends a group compiles the owner's functions for everyone's
+    rows: with `standard_conforming_strings = off` it must still take them all."""
+    before = site_env.site.ledger.size()
+    odd = raw_connection(site_env, OPERATOR)
+    odd.execute("SET standard_conforming_strings = off")
+    plain = raw_connection(site_env, SUPERVISOR)
+    with lock_held(site_env):
+        mine = _submit_binary(odd, OPERATOR, "odd session")
+        theirs = _submit_binary(plain, SUPERVISOR, "plain session")
+    assert _await(odd, mine)[2:] == (None, None)  # appends both, as the group
+    assert _await(plain, theirs)[2:] == (None, None)
+    odd.close()
+    plain.close()
+    found = entries_by(site_env)
+    assert [found[s]["subject"] for s in (before, before + 1)] == ["odd session", "plain session"]
+    verify_ledger(site_env.site.db, site_env.settings)
+
+
+def test_a_row_held_by_a_group_is_never_waited_for_forever(site_env: SiteEnv) -> None:
+    """While a group holds a queued row (here: a session holding its lock), taking it
+    back answers at once (no), and a wait past lock_timeout says the outcome is not
+    known yet, never that nothing was written; once the group ends, the row is
+    appended and its caller reads it."""
+    before = site_env.site.ledger.size()
+    conn = raw_connection(site_env, OPERATOR)
+    with lock_held(site_env):
+        queued_id = _submit_binary(conn, OPERATOR, "held")
+    group = raw_connection(site_env)
+    group.autocommit = False
+    group.execute("SELECT id FROM ledger_pending WHERE id = %s FOR UPDATE", [queued_id])
+    t = time.monotonic()
+    assert conn.execute("SELECT scelle_withdraw(%s)", [queued_id]).fetchone()[0] is False
+    assert time.monotonic() - t < 5
+    conn.execute("SET lock_timeout = '300ms'")
+    seq, _at, refusal, code = _await(conn, queued_id)
+    assert (seq, code) == (None, "SC002")
+    assert "still being appended by another session" in refusal
+    assert pending_rows(site_env) == [(OPERATOR, None, None)]  # not withdrawn
+    group.rollback()
+    group.close()
+    conn.execute("RESET lock_timeout")
+    seq, _at, refusal, _code = _await(conn, queued_id)
+    conn.close()
+    assert (seq, refusal) == (before, None)
+    assert entries_by(site_env)[before]["subject"] == "held"
+    assert pending_rows(site_env) == []
+
+
+def test_results_unread_for_an_hour_are_dropped_even_for_a_live_session(
+    site_env: SiteEnv,
+) -> None:
+    """A live session that never reads its result (interrupted twice) leaves a row; the
+    next group drops it after an hour, so the queue does not grow for good."""
+    conn = raw_connection(site_env, OPERATOR)
+    with lock_held(site_env):
+        _submit_binary(conn, OPERATOR, "never read")
+    site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "drains", "the queue"))
+    assert [row[0] for row in pending_rows(site_env)] == [OPERATOR]  # appended, unread
+    owner = raw_connection(site_env)
+    owner.execute(
+        "UPDATE ledger_pending SET queued_at = queued_at - interval '30 minutes', "
+        "done_at = done_at - interval '30 minutes'"
+    )
+    site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "half an hour", "later"))
+    assert [row[0] for row in pending_rows(site_env)] == [OPERATOR]  # its session lives
+    owner.execute(
+        "UPDATE ledger_pending SET queued_at = queued_at - interval '2 hours', "
+        "done_at = done_at - interval '2 hours'"
+    )
+    site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "two hours", "later"))
+    assert pending_rows(site_env) == []
+    owner.close()
+    conn.close()
