@@ -186,19 +186,16 @@ PG_V16 = [
     # The tree's right edge at size n: the hashes of its perfect subtrees, largest first.
     """CREATE FUNCTION scelle_frontier(n bigint) RETURNS bytea[] LANGUAGE plpgsql STABLE
     SET search_path = public, pg_temp AS $$
-    DECLARE l int := 0; found bytea[] := '{}';
+    DECLARE found bytea[]; k int;
     BEGIN
-      WHILE (n >> l) > 0 LOOP
-        IF (n >> l) & 1 = 1 THEN
-          found := (SELECT x.hash FROM ledger_node x
-                    WHERE x.level = l AND x.idx = (n >> (l + 1)) << 1) || found;
-        END IF;
-        l := l + 1;
-      END LOOP;
-      IF array_position(found, NULL) IS NOT NULL THEN
+      SELECT array_agg(x.hash ORDER BY x.level DESC), count(*) INTO found, k
+        FROM generate_series(0, 62) l JOIN ledger_node x
+          ON x.level = l.l AND x.idx = (n >> (l.l + 1)) << 1
+        WHERE (n >> l.l) & 1 = 1;
+      IF k <> length(replace(n::bit(64)::text, '0', '')) THEN
         RAISE EXCEPTION 'the ledger tree is damaged: a frontier node is missing';
       END IF;
-      RETURN found;
+      RETURN COALESCE(found, '{}');
     END $$""",
     # Entries n, n+1, ... (their bytes' own shape already checked) checked against the
     # log's state and stored, with what is derived from their bytes; the caller holds the
@@ -423,12 +420,16 @@ PG_V16 = [
       END IF;
     END $$""",
     # A queued group's entries: seq n, n+1, ... and time t put in their pieces.
+    # (plpgsql: a SQL function here would be planned again at every call)
     """CREATE FUNCTION scelle_bodies(heads bytea[], mids bytea[], n bigint, t text)
-    RETURNS bytea[] LANGUAGE sql IMMUTABLE AS $$
-      SELECT array_agg(h || convert_to((n + i - 1)::text, 'UTF8') || m
-                       || convert_to(t || '","v":1}', 'UTF8') ORDER BY i)
-      FROM unnest(heads, mids) WITH ORDINALITY AS p(h, m, i)
-    $$""",
+    RETURNS bytea[] LANGUAGE plpgsql IMMUTABLE AS $$
+    DECLARE made bytea[] := '{}'; tail bytea := convert_to(t || '","v":1}', 'UTF8');
+    BEGIN
+      FOR i IN 1 .. COALESCE(array_length(heads, 1), 0) LOOP
+        made := made || (heads[i] || convert_to((n + i - 1)::text, 'UTF8') || mids[i] || tail);
+      END LOOP;
+      RETURN made;
+    END $$""",
     # Check entries (pieces, see the module's doc) as the session's own; if nobody holds
     # the ledger's lock, append everything queued and then them, now (the caller's commit
     # makes it durable; seq or refusal is returned). Otherwise queue them and return the
