@@ -15,7 +15,7 @@ from custody import audit, merkle, pg_queue, text
 from custody.canonical import canonical_bytes
 from custody.db import LOCK_WAIT_SECONDS, Cursor, Database
 from custody.entry import Appended, Record, entry_body, entry_fields, utc_now
-from custody.errors import InputError, IntegrityError
+from custody.errors import DatabaseError, InputError, IntegrityError
 from custody.i18n import _
 from custody.proofs import ConsistencyProof, InclusionProof
 
@@ -237,6 +237,13 @@ def queued_append(db: Database, actor: str, records: Sequence[Record]) -> list[A
         seq, at, refusal, code = _awaited(db, int(queued))
     if refusal is not None:
         raise db.refusal(str(code), str(refusal))
+    if seq is None:  # its result dropped before it was read (a group held past a minute)
+        raise DatabaseError(
+            _(
+                "the ledger entries queued as {queued} were appended or refused, and their "
+                "result is lost: 'scelle ledger show' says which"
+            ).format(queued=queued)
+        )
     appended = []
     for offset, (head, mid) in enumerate(cut):
         body = head + str(int(seq) + offset).encode() + mid + str(at).encode() + pg_queue.TAIL

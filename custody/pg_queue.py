@@ -34,6 +34,8 @@ functions insert an entry for the login that queued it.
 
 from __future__ import annotations
 
+from custody.db import LOCK_WAIT_SECONDS
+
 # The bytes after an entry's time, and the placeholders its pieces are checked with.
 TAIL = b'","v":1}'
 PLACEHOLDER_TIME = "2000-01-01T00:00:00.000000Z"
@@ -107,6 +109,7 @@ PG_V16 = [
       heads BYTEA[] NOT NULL,
       mids BYTEA[] NOT NULL,
       queued_at TIMESTAMPTZ NOT NULL,
+      expires_at TIMESTAMPTZ NOT NULL,
       seq BIGINT,
       at TEXT,
       refusal TEXT,
@@ -366,8 +369,18 @@ PG_V16 = [
       n := (SELECT COALESCE(MAX(x.seq) + 1, 0) FROM ledger_entry x);
       last_time := (SELECT a.time FROM ledger_audit a WHERE a.seq = n - 1);
       frontier := scelle_frontier(n);
-      FOR r IN SELECT p.id, p.login, p.heads, p.mids FROM ledger_pending p
-               WHERE p.seq IS NULL AND p.refusal IS NULL ORDER BY p.id FOR UPDATE LOOP
+      -- A row another session holds is being withdrawn or read: left for a later group.
+      FOR r IN SELECT p.id, p.login, p.heads, p.mids, p.expires_at FROM ledger_pending p
+               WHERE p.seq IS NULL AND p.refusal IS NULL ORDER BY p.id
+               FOR UPDATE SKIP LOCKED LOOP
+        IF r.expires_at < clock_timestamp() THEN  -- its caller was told "not known": final
+          no_ids := no_ids || r.id;
+          -- (::text: an untyped literal beside an array would be read as one)
+          no_reasons := no_reasons
+                        || 'queued entries not appended within the wait allowed'::text;
+          no_codes := no_codes || '55P03'::text;
+          CONTINUE;
+        END IF;
         t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
                       COALESCE(last_time, '') COLLATE "C");
         BEGIN
@@ -443,7 +456,15 @@ PG_V16 = [
       is_owner boolean := session_user = """
     + _OWNER
     + """;
+      designated boolean;
     BEGIN
+      IF current_setting('lock_timeout') = '0' THEN
+        PERFORM set_config('lock_timeout', '"""
+    + f"{LOCK_WAIT_SECONDS}s"
+    + """', true);
+      END IF;
+      designated := is_owner OR EXISTS (SELECT 1 FROM agent g WHERE g.login = session_user
+                                                               AND g.active);
       IF k = 0 OR k <> COALESCE(array_length(mids, 1), 0) OR array_ndims(heads) <> 1
          OR array_ndims(mids) <> 1 THEN
         RAISE EXCEPTION 'queued entries come as pieces before their seq and their time';
@@ -460,7 +481,10 @@ PG_V16 = [
              || convert_to('"""
     + PLACEHOLDER_TIME
     + """","v":1}', 'UTF8');
-        PERFORM scelle_entry_shape(b, 0, session_user, is_owner, 'queued ' || i);
+        IF (scelle_entry_shape(b, 0, session_user, is_owner, 'queued ' || i) ->> 'action')
+           <> 'access.refused' AND NOT designated THEN  -- nothing else to queue for others
+          RAISE EXCEPTION '% is not an active designated agent', session_user;
+        END IF;
       END LOOP;
       IF (SELECT EXISTS (SELECT 1 FROM scelle_lock l WHERE l.name = 'ledger'
                          FOR UPDATE SKIP LOCKED)) THEN
@@ -468,8 +492,10 @@ PG_V16 = [
           FROM scelle_drain(session_user, heads, mids) d;
         PERFORM set_config('synchronous_commit', 'on', true);
       ELSE
-        INSERT INTO ledger_pending (login, pid, heads, mids, queued_at)
-          VALUES (session_user, pg_backend_pid(), heads, mids, clock_timestamp())
+        -- past the caller's wait its outcome was "not known yet": then never appended
+        INSERT INTO ledger_pending (login, pid, heads, mids, queued_at, expires_at)
+          VALUES (session_user, pg_backend_pid(), heads, mids, clock_timestamp(),
+                  clock_timestamp() + current_setting('lock_timeout')::interval)
           RETURNING ledger_pending.id INTO id;
         PERFORM set_config('synchronous_commit', 'off', true);
       END IF;

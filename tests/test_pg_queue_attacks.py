@@ -60,12 +60,6 @@ def _subjects_from(env: SiteEnv, start: int) -> list[str]:
     return [decode_entry(body)["subject"] for _seq, body in Ledger(env.site.db).entries(start)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: scelle_drain locks every queued row FOR UPDATE (no SKIP LOCKED) and "
-    "scelle_submit sets no lock_timeout: a row withdrawn in a transaction left open "
-    "makes the next appender wait forever, holding the ledger's lock",
-)
 def test_a_withdrawal_left_open_does_not_hang_the_next_appender(site_env: SiteEnv) -> None:
     """The operator queues a row, then takes it back in a transaction it never ends (or
     scelle_await's lock_timeout path, the same DELETE). The next appender finds the
@@ -255,12 +249,6 @@ def test_another_agents_queue_id_is_neither_read_nor_taken(site_env: SiteEnv) ->
     victim.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (low): scelle_submit queues rows of a login that is no active agent; "
-    "every drainer then checks and refuses them for it (and the withdrawal above "
-    "needs no designation)",
-)
 def test_an_undesignated_login_cannot_fill_the_queue(site_env: SiteEnv) -> None:
     """'intruder' is a member of the application role but no designated agent: what it
     may append at all is its own access.refused entry. A note of its own is refused
@@ -276,11 +264,6 @@ def test_an_undesignated_login_cannot_fill_the_queue(site_env: SiteEnv) -> None:
         intruder.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (low, by design): after SC002 the row stays queued; a group holder that "
-    "rolls back decides when (hours later) the abandoned entry is appended",
-)
 def test_an_entry_given_up_as_unknown_is_not_appended_whenever_the_holder_likes(
     site_env: SiteEnv,
 ) -> None:
@@ -290,13 +273,13 @@ def test_an_entry_given_up_as_unknown_is_not_appended_whenever_the_holder_likes(
     before = site_env.site.ledger.size()
     attacker = raw_connection(site_env, OPERATOR)
     victim = raw_connection(site_env, SUPERVISOR)
+    victim.execute("SET lock_timeout = '300ms'")  # its wait, from its queuing on
     with lock_held(site_env):
         theirs = _submit(victim, SUPERVISOR, "given up")
         wait_until_queued(site_env, 1)
         mine = _submit(attacker, OPERATOR, "drainer's note")
     attacker.autocommit = False
     _await(attacker, mine)
-    victim.execute("SET lock_timeout = '300ms'")
     assert _await(victim, theirs)[3] == "SC002"
     victim.close()  # the caller exits: 'the ledger will say whether they were'
     attacker.rollback()
