@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Any
 
 import psycopg
 import pytest
@@ -19,7 +18,8 @@ from custody.entry import Record, decode_entry
 from custody.ledger import Ledger, pieces
 from custody.verify import verify_ledger
 from tests.conftest import OPERATOR, SUPERVISOR, SiteEnv, raw_connection
-from tests.test_pg_queue import ROOT, lock_held, pending_rows, url_as, wait_until_queued
+from tests.test_pg_queue import ROOT, _await, lock_held, pending_rows, url_as, wait_until_queued
+from tests.test_pg_queue import _submit_binary as _submit
 
 pytestmark = pytest.mark.backends("postgresql")
 
@@ -43,17 +43,6 @@ QUICK_APPENDER = textwrap.dedent(
         sys.exit(int(exc.exit_code))
     """
 )
-
-
-def _submit(conn: Any, login: str, subject: str) -> int:
-    head, mid = pieces(login, Record("ledger.note", subject, "queued"))
-    (queued_id,) = conn.execute("SELECT id FROM scelle_submit(%b, %b)", [[head], [mid]]).fetchone()
-    assert queued_id is not None
-    return int(queued_id)
-
-
-def _await(conn: Any, queued_id: int) -> tuple[Any, ...]:
-    return tuple(conn.execute("SELECT * FROM scelle_await(%s, '60s')", [queued_id]).fetchone())
 
 
 def _subjects_from(env: SiteEnv, start: int) -> list[str]:
