@@ -232,8 +232,8 @@ def pinned_literals(conn: Connection, metadata: MetaData) -> None:
         "SELECT p.oid::regprocedure::text FROM pg_proc p "
         "JOIN pg_namespace n ON n.oid = p.pronamespace "
         "JOIN pg_language l ON l.oid = p.prolang "
-        "WHERE n.nspname = 'public' AND p.proowner = (SELECT oid FROM pg_roles "
-        "WHERE rolname = current_user) AND l.lanname IN ('plpgsql', 'sql') "
+        "WHERE n.nspname = 'public' AND p.proowner = (SELECT relowner FROM pg_class "
+        "WHERE oid = 'ledger_entry'::regclass) AND l.lanname IN ('plpgsql', 'sql') "
         "AND strpos(p.prosrc, chr(92)) > 0 AND NOT COALESCE("
         "'standard_conforming_strings=on' = ANY (p.proconfig), false) ORDER BY 1"
     ).scalars()
