@@ -44,29 +44,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-# Files whose tests take longest (minutes of real processes, browsers, DST footage),
-# handed out first: with `--dist loadfile` a long file dealt last keeps one worker
-# busy alone at the end (measured: the last tenth of a run took a quarter of its time).
-HEAVIEST_FIRST = (
-    "test_requisitions.py",
-    "test_purge_races.py",
-    "test_store_templates.py",
-    "test_access_log.py",
-    "test_verify_page.py",
-    "test_tamper.py",
-    "test_pg_guard.py",
-    "test_purge.py",
-    "test_export.py",
-    "test_footage.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Heaviest files first, each file's tests in their own order (a stable sort)."""
-    rank = {name: i for i, name in enumerate(HEAVIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("backends")
