@@ -145,18 +145,22 @@ def entries_swapped(env: SiteEnv) -> None:
     conn.execute("UPDATE ledger_entry SET body = ? WHERE seq = 6", (old[5],))
 
 
-def entries_swapped_and_rehashed(env: SiteEnv) -> None:
-    conn = connect(env)
-    old = bodies(conn)
+def rehash_all(conn: Attacker, new_bodies: list[bytes]) -> None:
+    """`new_bodies` in place of the log's, byte for byte, every node recomputed."""
     conn.execute("DELETE FROM ledger_entry")
     conn.execute("DELETE FROM ledger_node")
-    order = [*old[:5], old[6], old[5], *old[7:]]
     tree = merkle.CompactRange()
-    for seq, body in enumerate(order):
+    for seq, body in enumerate(new_bodies):
         conn.execute("INSERT INTO ledger_entry VALUES (?, ?)", (seq, body))
         conn.executemany(
             "INSERT INTO ledger_node VALUES (?, ?, ?)", tree.push(merkle.leaf_hash(body))
         )
+
+
+def entries_swapped_and_rehashed(env: SiteEnv) -> None:
+    conn = connect(env)
+    old = bodies(conn)
+    rehash_all(conn, [*old[:5], old[6], old[5], *old[7:]])
 
 
 def tail_truncated(env: SiteEnv) -> None:
@@ -272,18 +276,6 @@ def leaf_and_entry_edited(env: SiteEnv) -> None:
     conn.execute(
         "UPDATE ledger_node SET hash = ? WHERE level = 0 AND idx = 7", (merkle.leaf_hash(body),)
     )
-
-
-def rehash_all(conn: Attacker, new_bodies: list[bytes]) -> None:
-    """`new_bodies` in place of the log's, byte for byte, every node recomputed."""
-    conn.execute("DELETE FROM ledger_entry")
-    conn.execute("DELETE FROM ledger_node")
-    tree = merkle.CompactRange()
-    for seq, body in enumerate(new_bodies):
-        conn.execute("INSERT INTO ledger_entry VALUES (?, ?)", (seq, body))
-        conn.executemany(
-            "INSERT INTO ledger_node VALUES (?, ?, ?)", tree.push(merkle.leaf_hash(body))
-        )
 
 
 def entry_not_json_appended(env: SiteEnv) -> None:
