@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from cli import app
-from custody import i18n
+from custody import i18n, keys
 from custody.config import Settings, load_settings
 from custody.site import Site
 from requisition import agents
@@ -41,6 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "slow: real processes racing (minutes); skip locally with -m 'not slow', never in CI",
+    )
+    config.addinivalue_line(
+        "markers",
+        "production_kdf: keys this test writes in-process use the production PBKDF2 rounds",
     )
 
 
@@ -107,6 +111,23 @@ def as_login(url: str, login: str) -> dict[str, str]:
         return {"LOGNAME": login, "SCELLE_DATABASE_URL": url}
     parsed = make_url(url).set(username=login)
     return {"LOGNAME": login, "SCELLE_DATABASE_URL": parsed.render_as_string(hide_password=False)}
+
+
+# Key files the tests write in-process (every fixture site's site and document keys) use
+# this many PBKDF2 rounds instead of the production 600,000: the count is stored in the
+# file, so every later opening, in a `scelle` subprocess too, is cheap as well. At
+# 600,000 each writing or opening costs 0.1-0.35 s, and the suite opens keys thousands
+# of times. The production count is still what `scelle init` and `scelle demo` run as
+# subprocesses write, and what the tests marked production_kdf check with openssl.
+PRODUCTION_KDF_ROUNDS = keys.KDF_ROUNDS
+TEST_KDF_ROUNDS = 2_000
+keys.KDF_ROUNDS = TEST_KDF_ROUNDS  # before any fixture, module-scoped ones included
+
+
+@pytest.fixture(autouse=True)
+def production_kdf(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("production_kdf") is not None:
+        monkeypatch.setattr(keys, "KDF_ROUNDS", PRODUCTION_KDF_ROUNDS)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from custody.keys import create_key, der_sha256, load_signer, ssh_fingerprint
 from tests.conftest import PASSPHRASE, SiteEnv, require_tool, run_cli
 
 
+@pytest.mark.production_kdf
 def test_key_file_is_0600_with_600000_rounds(site_env: SiteEnv, tmp_path: Path) -> None:
     key = site_env.settings.key_file
     assert stat.S_IMODE(key.stat().st_mode) == 0o600

@@ -279,6 +279,7 @@ def test_the_key_file_is_0600_and_opens_only_with_its_passphrase(tmp_path: Path)
     assert "_private" not in repr(made) and "BEGIN" not in repr(made)
 
 
+@pytest.mark.production_kdf
 def test_the_key_file_is_encrypted_as_the_site_key_is(tmp_path: Path) -> None:
     settings = settings_in(tmp_path)
     create_document_key(settings, PASSPHRASE, "Centre")
