@@ -196,12 +196,17 @@ class Database:
         return engine
 
     def dispose(self) -> None:
+        self.close_thread()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    def close_thread(self) -> None:
+        """Close the calling thread's connections: a worker thread's, before it ends
+        (its thread-local ones would otherwise wait for the garbage collector)."""
         for raw in getattr(self._local, "idle", []):
             raw.close()
         self._local.idle = []
         self._drop_autocommit()
-        if "engine" in self.__dict__:
-            self.engine.dispose()
 
     def _connect(self) -> Any:
         """An idle driver connection of this thread, or a new one (a transaction opened

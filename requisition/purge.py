@@ -205,11 +205,38 @@ def _delete(
     done = Deletion()
     with site.db.read() as cur:
         voucher = Voucher(cur, now_us())
-    with ThreadPoolExecutor(UNLINKERS, thread_name_prefix="unlink") as unlinkers:
-        _batches(site, run, holds, voucher, unlinkers, done, resuming=resuming, step=step)
+    with (
+        ThreadPoolExecutor(UNLINKERS, thread_name_prefix="unlink") as unlinkers,
+        ThreadPoolExecutor(1, thread_name_prefix="vouch") as reader,
+    ):
+        try:
+            _batches(
+                site, run, holds, voucher, unlinkers, reader, done, resuming=resuming, step=step
+            )
+        finally:
+            reader.submit(site.db.close_thread)
     with site.db.write() as cur:  # anything still marked (a row the batches never read)
         mark(cur, run, _all_marked(cur, run), "release")  # goes back to the pool
     return done
+
+
+@dataclass
+class Read:
+    """One batch as read and checked outside the writer lock."""
+
+    batch: list[Doomed]
+    good: list[Doomed]
+    failures: list[str]
+
+
+def _read(site: Site, run: int, voucher: Voucher, after: Place | None, step: Step | None) -> Read:
+    """The batch after `after`, vouched for (in the reader thread, its own connection)."""
+    if step:
+        step("batch")
+    with site.db.read() as cur:
+        batch = marked(cur, run, after, BATCH)
+        failures: list[str] = []
+        return Read(batch, voucher.good(cur, batch, failures), failures)
 
 
 def _batches(
@@ -218,24 +245,27 @@ def _batches(
     holds: HoldBook,
     voucher: Voucher,
     unlinkers: ThreadPoolExecutor,
+    reader: ThreadPoolExecutor,
     done: Deletion,
     *,
     resuming: bool,
     step: Step | None,
 ) -> None:
-    """`_delete`'s batches, one writer transaction each."""
-    after: Place | None = None
+    """`_delete`'s batches, one writer transaction each. The next batch is read and
+    vouched for while this one is deleted: the unlinks wait on the kernel and release
+    the interpreter, so reading ahead costs the night almost nothing. Reading ahead
+    changes no decision: the holds are re-read under the writer lock, and a row is
+    recorded destroyed only if still claimed by this run."""
+    ahead = reader.submit(_read, site, run, voucher, None, step)
     while True:
-        if step:
-            step("batch")
-        with site.db.read() as cur:
-            batch = marked(cur, run, after, BATCH)
-            if not batch:
-                break
-            last = batch[-1]
-            after = (last.camera_id, last.start_us, last.segment_id)
-            failures: list[str] = []
-            good = voucher.good(cur, batch, failures)
+        read = ahead.result()
+        batch, good, failures = read.batch, read.good, read.failures
+        if not batch:
+            break
+        last = batch[-1]
+        ahead = reader.submit(
+            _read, site, run, voucher, (last.camera_id, last.start_us, last.segment_id), step
+        )
         trusted = {d.segment_id for d in good}
         with site.db.write() as cur:
             holds.refresh(cur)
