@@ -176,7 +176,9 @@ def make_working_copies(
             if progress:
                 progress((base + fraction * length) / total)
 
-        with tempfile.TemporaryDirectory(prefix="scelle-work-") as work:
+        # Scratch inside the export being built: a killed extraction leaves it there,
+        # and the next attempt removes the whole unfinished export, not /tmp.
+        with tempfile.TemporaryDirectory(prefix=".scratch-", dir=dest_dir) as work:
             try:
                 _render(
                     coverage,

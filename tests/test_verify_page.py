@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -108,7 +109,9 @@ class Page:
 
 
 @pytest.fixture(scope="module", params=["webcrypto", "tweetnacl"])
-def browser(request: pytest.FixtureRequest) -> Iterator[Page]:
+def browser(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Page]:
     chromium = require_tool("chromium")
     chromedriver = require_tool("chromedriver")
     from selenium import webdriver
@@ -119,7 +122,12 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Page]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    # Its profile and scratch files in pytest's own directory: left in /tmp, every run
+    # added two org.chromium.Chromium.* directories that nothing removed.
+    scratch = tmp_path_factory.mktemp("chromium")
+    options.add_argument(f"--user-data-dir={scratch / 'profile'}")
+    service = Service(chromedriver, env={**os.environ, "TMPDIR": str(scratch)})
+    driver = webdriver.Chrome(service=service, options=options)
     try:
         if request.param == "tweetnacl":
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": NO_ED25519})
