@@ -256,7 +256,9 @@ def test_kill_during_extraction_leaves_all_or_nothing(filmed: SiteEnv, tmp_path:
     run_cli(["requisition", "approve", rid], env=filmed.env_as(SUPERVISOR))
     out = tmp_path / "exports"
     root = Path(__file__).parent.parent
-    env = {**os.environ, **filmed.env}
+    scratch = tmp_path / "tmpdir"  # the killed processes' TMPDIR: nothing may be left there
+    scratch.mkdir()
+    env = {**os.environ, **filmed.env, "TMPDIR": str(scratch)}
     outcomes = []
     for delay in (0.3, 0.8, 1.3, 1.8, 2.5, 3.5):
         proc = subprocess.Popen(
@@ -282,6 +284,7 @@ def test_kill_during_extraction_leaves_all_or_nothing(filmed: SiteEnv, tmp_path:
         assert done.exit_code == 0, done.stderr
     assert run_cli(["verify", str(out / rid)]).exit_code == 0
     assert list(out.glob(".*partial*")) == []  # the interrupted attempts' leftovers are gone
+    assert list(scratch.iterdir()) == []  # their scratch was inside them, not in /tmp
     assert run_cli(["ledger", "verify"], env=filmed.env).exit_code == 0
 
 
