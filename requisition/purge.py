@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from custody import destruction
 from custody.db import Cursor
@@ -220,8 +220,7 @@ def _delete(
     return done
 
 
-@dataclass
-class Read:
+class Read(NamedTuple):
     """One batch as read and checked outside the writer lock."""
 
     batch: list[Doomed]
@@ -258,8 +257,7 @@ def _batches(
     recorded destroyed only if still claimed by this run."""
     ahead = reader.submit(_read, site, run, voucher, None, step)
     while True:
-        read = ahead.result()
-        batch, good, failures = read.batch, read.good, read.failures
+        batch, good, failures = ahead.result()
         if not batch:
             break
         last = batch[-1]
