@@ -74,7 +74,9 @@ PG_LOCKS = [
 ]
 
 PG_V6 = [
-    """CREATE FUNCTION scelle_utc(ts timestamptz) RETURNS text LANGUAGE sql IMMUTABLE AS
+    # STABLE as to_char is (v17): a SQL function declared IMMUTABLE around it is never
+    # inlined where it is called, and was planned again at each call (three an append).
+    """CREATE FUNCTION scelle_utc(ts timestamptz) RETURNS text LANGUAGE sql STABLE AS
     $$ SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$""",
     # RFC 8785 orders object keys by UTF-16 code units.
     """CREATE FUNCTION scelle_utf16(s text) RETURNS bytea LANGUAGE plpgsql IMMUTABLE STRICT AS $$

@@ -7,8 +7,9 @@ batch instead; so does this: `scelle_submit` queues an agent's entries in
 for everything that does not depend on the log's state) and, if nobody holds the ledger's
 lock, appends at once everything queued. Otherwise the caller waits in `scelle_await`:
 whoever holds the lock appends ALL queued rows in arrival order in one transaction, each
-row in its own savepoint, checked against the login that queued it (a row refused is
-marked with its reason, the others go on). A caller returns only once its row is appended
+checked against the login that queued it (a row refused is marked with its reason, the
+others go on: since v17 the group goes in under one savepoint, and again one savepoint a
+row only when one is refused). A caller returns only once its row is appended
 by a committed transaction and its own acknowledging commit is durable: that commit's WAL
 record follows the appending one, so flushing it flushes that one too, whatever the
 appending session's synchronous_commit.
@@ -34,6 +35,7 @@ functions insert an entry for the login that queued it.
 
 from __future__ import annotations
 
+from custody import pg_ledger
 from custody.db import LOCK_WAIT_SECONDS
 
 # The bytes after an entry's time, and the placeholders its pieces are checked with.
@@ -58,30 +60,32 @@ PG_V16 = [
       RETURN NEW;
     END $$""",
     # scelle_canonical (v6) as it was, but writing an integer member or element itself
-    # rather than by a call of its own (a third of its calls on an entry: v and seq).
+    # rather than by a call of its own (a third of its calls on an entry: v and seq), and
+    # (v17) reading an object's members once: a key that sorts otherwise in UTF-16 (a
+    # character from U+E000 up) is rare, and only then are they read again in that order.
     r"""CREATE OR REPLACE FUNCTION scelle_canonical(j jsonb) RETURNS text LANGUAGE plpgsql
     IMMUTABLE STRICT AS $$
-    DECLARE t text := jsonb_typeof(j); n text;
+    DECLARE t text := jsonb_typeof(j); n text; s text; odd boolean;
     BEGIN
       IF t = 'object' THEN
-        IF EXISTS (SELECT 1 FROM jsonb_object_keys(j) k WHERE k ~ '[-􏿿]') THEN
-          RETURN '{' || COALESCE((
-            SELECT string_agg(to_json(key)::text || ':' || scelle_canonical(value), ','
-                              ORDER BY scelle_utf16(key))
-            FROM jsonb_each(j)), '') || '}';
+        SELECT string_agg(to_json(key)::text || ':' || CASE
+                            WHEN jsonb_typeof(value) IN ('object', 'array') THEN
+                              scelle_canonical(value)
+                            WHEN jsonb_typeof(value) <> 'number' THEN value::text
+                            WHEN value::text ~ '^-?(0|[1-9][0-9]{0,15})$'
+                                 AND value::text <> '-0'
+                                 AND abs(value::text::numeric) <= 9007199254740991 THEN
+                              value::text
+                            ELSE scelle_canonical(value) END, ','
+                          ORDER BY convert_to(key, 'UTF8')),
+               bool_or(key ~ '[-􏿿]')
+          INTO s, odd FROM jsonb_each(j);
+        IF odd THEN
+          s := (SELECT string_agg(to_json(key)::text || ':' || scelle_canonical(value), ','
+                                  ORDER BY scelle_utf16(key))
+                FROM jsonb_each(j));
         END IF;
-        RETURN '{' || COALESCE((
-          SELECT string_agg(to_json(key)::text || ':' || CASE
-                              WHEN jsonb_typeof(value) IN ('object', 'array') THEN
-                                scelle_canonical(value)
-                              WHEN jsonb_typeof(value) <> 'number' THEN value::text
-                              WHEN value::text ~ '^-?(0|[1-9][0-9]{0,15})$'
-                                   AND value::text <> '-0'
-                                   AND abs(value::text::numeric) <= 9007199254740991 THEN
-                                value::text
-                              ELSE scelle_canonical(value) END, ','
-                            ORDER BY convert_to(key, 'UTF8'))
-          FROM jsonb_each(j)), '') || '}';
+        RETURN '{' || COALESCE(s, '') || '}';
       ELSIF t = 'array' THEN
         RETURN '[' || COALESCE((
           SELECT string_agg(CASE
@@ -345,11 +349,13 @@ PG_V16 = [
       PERFORM scelle_entries_add(session_user, is_owner, bodies, n, last_time,
                                  scelle_frontier(n));
     END $$""",
-    # Append every queued row, in arrival order, each all or nothing (its savepoint: a
-    # row refused is marked with the reason, the others go on), then `own` group if given
+    # Append every queued row, in arrival order, each all or nothing (a row refused is
+    # marked with the reason, the others go on), then `own` group if given
     # (scelle_submit's, not queued), whose outcome is returned. The caller holds the
-    # ledger's lock. The rows are locked as they are read, so that their callers wait
-    # for this transaction. Results left unread by a caller whose session is gone are
+    # ledger's lock. The rows are locked first, so that their callers wait for this
+    # transaction. (v17) The rows go in together, in one savepoint; only if one is refused
+    # are they appended again one savepoint each (a savepoint costs its own subtransaction,
+    # and refusals are rare). Results left unread by a caller whose session is gone are
     # dropped.
     """CREATE FUNCTION scelle_drain(own_login text, own_heads bytea[], own_mids bytea[],
       OUT seq bigint, OUT at text, OUT refusal text, OUT refusal_code text)
@@ -359,6 +365,7 @@ PG_V16 = [
     + _OWNER
     + """;
       r record; n bigint; last_time text; t text; frontier bytea[];
+      first_n bigint; first_time text; first_frontier bytea[]; queued bigint[];
       done_ids bigint[] := '{}'; done_seqs bigint[] := '{}'; done_ats text[] := '{}';
       no_ids bigint[] := '{}'; no_reasons text[] := '{}'; no_codes text[] := '{}';
     BEGIN
@@ -369,35 +376,68 @@ PG_V16 = [
       n := (SELECT COALESCE(MAX(x.seq) + 1, 0) FROM ledger_entry x);
       last_time := (SELECT a.time FROM ledger_audit a WHERE a.seq = n - 1);
       frontier := scelle_frontier(n);
+      -- Locked here, outside any savepoint (one rolled back would let go of its locks).
       -- A row another session holds is being withdrawn or read: left for a later group.
-      FOR r IN SELECT p.id, p.login, p.heads, p.mids, p.expires_at FROM ledger_pending p
+      -- A row past its caller's wait: its caller was told "not known", so it is final.
+      FOR r IN SELECT p.id, p.expires_at < clock_timestamp() AS expired FROM ledger_pending p
                WHERE p.seq IS NULL AND p.refusal IS NULL ORDER BY p.id
                FOR UPDATE SKIP LOCKED LOOP
-        IF r.expires_at < clock_timestamp() THEN  -- its caller was told "not known": final
+        IF r.expired THEN
           no_ids := no_ids || r.id;
           -- (::text: an untyped literal beside an array would be read as one)
           no_reasons := no_reasons
                         || 'queued entries not appended within the wait allowed'::text;
           no_codes := no_codes || '55P03'::text;
-          CONTINUE;
+        ELSE
+          queued := queued || r.id;
         END IF;
-        t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
-                      COALESCE(last_time, '') COLLATE "C");
-        BEGIN
-          frontier := scelle_entries_add(r.login, r.login = owner_login,
-                                         scelle_bodies(r.heads, r.mids, n, t), n, last_time,
-                                         frontier);
-          done_ids := done_ids || r.id;
-          done_seqs := done_seqs || n;
-          done_ats := done_ats || t;
-          n := n + array_length(r.heads, 1);
-          last_time := t;
-        EXCEPTION WHEN OTHERS THEN
-          no_ids := no_ids || r.id;
-          no_reasons := no_reasons || SQLERRM;
-          no_codes := no_codes || SQLSTATE;
-        END;
       END LOOP;
+      first_n := n;
+      first_time := last_time;
+      first_frontier := frontier;
+      IF queued IS NOT NULL THEN
+        BEGIN
+          FOR r IN SELECT p.id, p.login, p.heads, p.mids FROM ledger_pending p
+                   WHERE p.id = ANY (queued) ORDER BY p.id LOOP
+            t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
+                          COALESCE(last_time, '') COLLATE "C");
+            frontier := scelle_entries_add(r.login, r.login = owner_login,
+                                           scelle_bodies(r.heads, r.mids, n, t), n,
+                                           last_time, frontier);
+            done_ids := done_ids || r.id;
+            done_seqs := done_seqs || n;
+            done_ats := done_ats || t;
+            n := n + array_length(r.heads, 1);
+            last_time := t;
+          END LOOP;
+        EXCEPTION WHEN OTHERS THEN  -- one was refused: all again, each in its savepoint
+          n := first_n;
+          last_time := first_time;
+          frontier := first_frontier;
+          done_ids := '{}';
+          done_seqs := '{}';
+          done_ats := '{}';
+          FOR r IN SELECT p.id, p.login, p.heads, p.mids FROM ledger_pending p
+                   WHERE p.id = ANY (queued) ORDER BY p.id LOOP
+            t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
+                          COALESCE(last_time, '') COLLATE "C");
+            BEGIN
+              frontier := scelle_entries_add(r.login, r.login = owner_login,
+                                             scelle_bodies(r.heads, r.mids, n, t), n,
+                                             last_time, frontier);
+              done_ids := done_ids || r.id;
+              done_seqs := done_seqs || n;
+              done_ats := done_ats || t;
+              n := n + array_length(r.heads, 1);
+              last_time := t;
+            EXCEPTION WHEN OTHERS THEN
+              no_ids := no_ids || r.id;
+              no_reasons := no_reasons || SQLERRM;
+              no_codes := no_codes || SQLSTATE;
+            END;
+          END LOOP;
+        END;
+      END IF;
       IF own_heads IS NOT NULL THEN
         t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
                       COALESCE(last_time, '') COLLATE "C");
@@ -413,13 +453,15 @@ PG_V16 = [
         END;
       END IF;
       IF done_ids <> '{}' THEN
-        UPDATE ledger_pending p SET seq = d.seq, at = d.at, done_at = clock_timestamp()
-          FROM unnest(done_ids, done_seqs, done_ats) d(id, seq, at) WHERE p.id = d.id;
+        -- (by id: a join with unnest() was planned as a scan of the whole queue)
+        UPDATE ledger_pending p SET seq = done_seqs[array_position(done_ids, p.id)],
+          at = done_ats[array_position(done_ids, p.id)], done_at = clock_timestamp()
+          WHERE p.id = ANY (done_ids);
       END IF;
       IF no_ids <> '{}' THEN
-        UPDATE ledger_pending p SET refusal = d.reason, refusal_code = d.code,
-          done_at = clock_timestamp()
-          FROM unnest(no_ids, no_reasons, no_codes) d(id, reason, code) WHERE p.id = d.id;
+        UPDATE ledger_pending p SET refusal = no_reasons[array_position(no_ids, p.id)],
+          refusal_code = no_codes[array_position(no_ids, p.id)], done_at = clock_timestamp()
+          WHERE p.id = ANY (no_ids);
       END IF;
       IF (SELECT p.queued_at < clock_timestamp() - interval '1 minute' FROM ledger_pending p
           ORDER BY p.id LIMIT 1) THEN
@@ -590,3 +632,23 @@ INTERNAL = [
     "scelle_bodies(bytea[], bytea[], bigint, text)",
 ]
 PG_V16 += [f"REVOKE ALL ON FUNCTION {f} FROM PUBLIC" for f in INTERNAL]
+
+
+def _definition(statements: list[str], name: str) -> str:
+    """The statement that defines function `name`, as CREATE OR REPLACE (which keeps
+    its owner and grants)."""
+    (found,) = [
+        s for s in statements if s.startswith("CREATE") and f"FUNCTION {name}(" in s.split("$$")[0]
+    ]
+    return found.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+# v17: the same checks, with less work an append (the texts above are the current ones;
+# a site made before v17 gets them here): scelle_utc inlined, scelle_canonical reading
+# an object's members once, scelle_drain appending a group in one savepoint and marking
+# its rows by id.
+PG_V17 = [
+    _definition(pg_ledger.PG_V6, "scelle_utc"),
+    _definition(PG_V16, "scelle_canonical"),
+    _definition(PG_V16, "scelle_drain"),
+]

@@ -250,6 +250,15 @@ def grouped_appends(conn: Connection, metadata: MetaData) -> None:
         run_plpgsql(conn, pg_queue.PG_V16)
 
 
+def leaner_appends(conn: Connection, metadata: MetaData) -> None:
+    """v17 (custody's part): on PostgreSQL, the same checks of each append with less
+    work (custody/pg_queue.py PG_V17)."""
+    from custody import pg_queue
+
+    if conn.dialect.name == "postgresql":
+        run_plpgsql(conn, pg_queue.PG_V17)
+
+
 def run_plpgsql(conn: Connection, statements: Sequence[str]) -> None:
     """Statements with no parameters: '%' in them is plpgsql's, not the driver's."""
     cursor = raw_cursor(conn)

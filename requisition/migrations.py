@@ -203,6 +203,7 @@ PLAN = Plan(
         Migration(
             16, "PostgreSQL appends queued and grouped, many to a commit", schema.grouped_appends
         ),
+        Migration(17, "PostgreSQL appends checked with less work", schema.leaner_appends),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

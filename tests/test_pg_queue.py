@@ -429,3 +429,73 @@ def test_results_unread_for_an_hour_are_dropped_even_for_a_live_session(
     assert pending_rows(site_env) == []
     owner.close()
     conn.close()
+
+
+def test_refused_first_or_last_the_rest_of_the_group_goes_in_in_order(
+    site_env: SiteEnv,
+) -> None:
+    """A group is appended in one savepoint, and again one savepoint a row when one is
+    refused: wherever the refused row is, the others go in, in queue order, gapless."""
+    before = site_env.site.ledger.size()
+    with lock_held(site_env):
+        callers = []
+        for n, (login, action, subject) in enumerate(
+            [
+                (OPERATOR, "requisition.approve", "2026-00001"),  # refused: first
+                (OPERATOR, "ledger.note", "a"),
+                (SUPERVISOR, "ledger.note", "b"),
+                (OPERATOR, "requisition.approve", "2026-00002"),  # refused: last
+            ],
+            start=1,
+        ):
+            callers.append(caller(site_env, login, action, subject))
+            wait_until_queued(site_env, n)
+    outs = [c.communicate(timeout=60)[0] for c in callers]
+    assert [c.returncode for c in callers] == [4, 0, 0, 4]
+    assert [int(outs[1]), int(outs[2])] == [before, before + 1]
+    found = entries_by(site_env)
+    assert sorted(found) == list(range(before + 2))
+    assert [found[before]["subject"], found[before + 1]["subject"]] == ["a 0", "b 0"]
+    verify_ledger(site_env.site.db, site_env.settings)
+    audit.recompute(site_env.site.db)
+    assert pending_rows(site_env) == []
+
+
+def test_v17_gives_a_site_made_before_it_the_current_functions(site_env: SiteEnv) -> None:
+    """Before v17, scelle_utc was declared IMMUTABLE (so never inlined) and the drain and
+    the canonical check had other texts: `db upgrade` puts in the current definitions,
+    the same as a new site's, and grouped appends go on."""
+    from tests.conftest import ADMIN, run_cli
+
+    names = ("scelle_utc", "scelle_canonical", "scelle_drain")
+    owner = raw_connection(site_env)
+
+    def definitions() -> dict[str, str]:
+        query = "SELECT pg_get_functiondef(%s::regproc)"
+        return {name: owner.execute(query, [name]).fetchone()[0] for name in names}
+
+    def volatility() -> str:
+        query = "SELECT provolatile FROM pg_proc WHERE proname = 'scelle_utc'"
+        return str(owner.execute(query).fetchone()[0])
+
+    current = definitions()
+    assert volatility() == "s"
+    owner.execute("ALTER FUNCTION scelle_utc(timestamptz) IMMUTABLE")  # as v6 made it
+    owner.execute("ALTER FUNCTION scelle_drain(text, bytea[], bytea[]) SET work_mem = '1MB'")
+    owner.execute("ALTER FUNCTION scelle_canonical(jsonb) SET work_mem = '1MB'")
+    owner.execute("DELETE FROM schema_version WHERE version = 17")
+    assert definitions() != current and volatility() == "i"
+    site_env.site.close()
+    upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == "applied migrations v17"
+    assert definitions() == current and volatility() == "s"
+    before = Ledger(site_env.site.db).size()
+    with lock_held(site_env):
+        first = caller(site_env, OPERATOR, "ledger.note", "after v17")
+        wait_until_queued(site_env, 1)
+        second = caller(site_env, SUPERVISOR, "ledger.note", "after v17")
+        wait_until_queued(site_env, 2)
+    assert [int(p.communicate(timeout=60)[0]) for p in (first, second)] == [before, before + 1]
+    verify_ledger(site_env.site.db, site_env.settings)
+    owner.close()
