@@ -366,6 +366,7 @@ PG_V16 = [
     + """;
       r record; n bigint; last_time text; t text; frontier bytea[];
       first_n bigint; first_time text; first_frontier bytea[]; queued bigint[];
+      one_by_one boolean := false;
       done_ids bigint[] := '{}'; done_seqs bigint[] := '{}'; done_ats text[] := '{}';
       no_ids bigint[] := '{}'; no_reasons text[] := '{}'; no_codes text[] := '{}';
     BEGIN
@@ -378,66 +379,71 @@ PG_V16 = [
       frontier := scelle_frontier(n);
       -- Locked here, outside any savepoint (one rolled back would let go of its locks).
       -- A row another session holds is being withdrawn or read: left for a later group.
-      -- A row past its caller's wait: its caller was told "not known", so it is final.
-      FOR r IN SELECT p.id, p.expires_at < clock_timestamp() AS expired FROM ledger_pending p
+      FOR r IN SELECT p.id FROM ledger_pending p
                WHERE p.seq IS NULL AND p.refusal IS NULL ORDER BY p.id
                FOR UPDATE SKIP LOCKED LOOP
-        IF r.expired THEN
-          no_ids := no_ids || r.id;
-          -- (::text: an untyped literal beside an array would be read as one)
-          no_reasons := no_reasons
-                        || 'queued entries not appended within the wait allowed'::text;
-          no_codes := no_codes || '55P03'::text;
-        ELSE
-          queued := queued || r.id;
-        END IF;
+        queued := queued || r.id;
       END LOOP;
       first_n := n;
       first_time := last_time;
       first_frontier := frontier;
-      IF queued IS NOT NULL THEN
+      -- The group under one savepoint; if a row is refused, all of it again with one
+      -- savepoint a row (then whatever else fails is raised: no third pass).
+      WHILE queued IS NOT NULL LOOP
         BEGIN
-          FOR r IN SELECT p.id, p.login, p.heads, p.mids FROM ledger_pending p
-                   WHERE p.id = ANY (queued) ORDER BY p.id LOOP
-            t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
-                          COALESCE(last_time, '') COLLATE "C");
-            frontier := scelle_entries_add(r.login, r.login = owner_login,
-                                           scelle_bodies(r.heads, r.mids, n, t), n,
-                                           last_time, frontier);
-            done_ids := done_ids || r.id;
-            done_seqs := done_seqs || n;
-            done_ats := done_ats || t;
-            n := n + array_length(r.heads, 1);
-            last_time := t;
-          END LOOP;
-        EXCEPTION WHEN OTHERS THEN  -- one was refused: all again, each in its savepoint
           n := first_n;
           last_time := first_time;
           frontier := first_frontier;
           done_ids := '{}';
           done_seqs := '{}';
           done_ats := '{}';
-          FOR r IN SELECT p.id, p.login, p.heads, p.mids FROM ledger_pending p
+          no_ids := '{}';
+          no_reasons := '{}';
+          no_codes := '{}';
+          FOR r IN SELECT p.id, p.login, p.heads, p.mids, p.expires_at FROM ledger_pending p
                    WHERE p.id = ANY (queued) ORDER BY p.id LOOP
+            -- A row past its caller's wait when its turn comes (however long the rows
+            -- before it took): its caller was told "not known", so it is final.
+            IF r.expires_at < clock_timestamp() THEN
+              no_ids := no_ids || r.id;
+              -- (::text: an untyped literal beside an array would be read as one)
+              no_reasons := no_reasons
+                            || 'queued entries not appended within the wait allowed'::text;
+              no_codes := no_codes || '55P03'::text;
+              CONTINUE;
+            END IF;
             t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
                           COALESCE(last_time, '') COLLATE "C");
-            BEGIN
+            IF one_by_one THEN
+              BEGIN
+                frontier := scelle_entries_add(r.login, r.login = owner_login,
+                                               scelle_bodies(r.heads, r.mids, n, t), n,
+                                               last_time, frontier);
+              EXCEPTION WHEN OTHERS THEN
+                no_ids := no_ids || r.id;
+                no_reasons := no_reasons || SQLERRM;
+                no_codes := no_codes || SQLSTATE;
+                CONTINUE;
+              END;
+            ELSE
               frontier := scelle_entries_add(r.login, r.login = owner_login,
                                              scelle_bodies(r.heads, r.mids, n, t), n,
                                              last_time, frontier);
-              done_ids := done_ids || r.id;
-              done_seqs := done_seqs || n;
-              done_ats := done_ats || t;
-              n := n + array_length(r.heads, 1);
-              last_time := t;
-            EXCEPTION WHEN OTHERS THEN
-              no_ids := no_ids || r.id;
-              no_reasons := no_reasons || SQLERRM;
-              no_codes := no_codes || SQLSTATE;
-            END;
+            END IF;
+            done_ids := done_ids || r.id;
+            done_seqs := done_seqs || n;
+            done_ats := done_ats || t;
+            n := n + array_length(r.heads, 1);
+            last_time := t;
           END LOOP;
+          EXIT;
+        EXCEPTION WHEN OTHERS THEN
+          IF one_by_one THEN
+            RAISE;
+          END IF;
+          one_by_one := true;
         END;
-      END IF;
+      END LOOP;
       IF own_heads IS NOT NULL THEN
         t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
                       COALESCE(last_time, '') COLLATE "C");
@@ -452,17 +458,16 @@ PG_V16 = [
           refusal_code := SQLSTATE;
         END;
       END IF;
-      IF done_ids <> '{}' THEN
-        -- (by id: a join with unnest() was planned as a scan of the whole queue)
-        UPDATE ledger_pending p SET seq = done_seqs[array_position(done_ids, p.id)],
-          at = done_ats[array_position(done_ids, p.id)], done_at = clock_timestamp()
-          WHERE p.id = ANY (done_ids);
-      END IF;
-      IF no_ids <> '{}' THEN
-        UPDATE ledger_pending p SET refusal = no_reasons[array_position(no_ids, p.id)],
-          refusal_code = no_codes[array_position(no_ids, p.id)], done_at = clock_timestamp()
-          WHERE p.id = ANY (no_ids);
-      END IF;
+      -- Row by row, through the primary key: a join with unnest() was planned as a scan
+      -- of the whole queue, array_position() grows with the square of a group.
+      FOR i IN 1 .. COALESCE(array_length(done_ids, 1), 0) LOOP
+        UPDATE ledger_pending p SET seq = done_seqs[i], at = done_ats[i],
+          done_at = clock_timestamp() WHERE p.id = done_ids[i];
+      END LOOP;
+      FOR i IN 1 .. COALESCE(array_length(no_ids, 1), 0) LOOP
+        UPDATE ledger_pending p SET refusal = no_reasons[i], refusal_code = no_codes[i],
+          done_at = clock_timestamp() WHERE p.id = no_ids[i];
+      END LOOP;
       IF (SELECT p.queued_at < clock_timestamp() - interval '1 minute' FROM ledger_pending p
           ORDER BY p.id LIMIT 1) THEN
         DELETE FROM ledger_pending p WHERE p.id IN (

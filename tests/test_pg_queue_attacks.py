@@ -9,7 +9,9 @@ import contextlib
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -276,3 +278,46 @@ def test_an_entry_given_up_as_unknown_is_not_appended_whenever_the_holder_likes(
     site_env.site.ledger.append(OPERATOR, Record("ledger.note", "later", "any time"))
     attacker.close()
     assert "given up" not in _subjects_from(site_env, before)
+
+
+def test_a_slow_group_cannot_time_an_entry_after_its_callers_wait(site_env: SiteEnv) -> None:
+    """The operator (as any member may) holds the ledger's lock while it queues a long
+    row that the drain refuses at its last entry and the supervisor queues a note with
+    a 1 s wait; then it drains. The group outlasts that wait (the supervisor is told the
+    outcome is unknown and leaves). Its entry must not turn up timed after its wait
+    ended, at a time the group's length picks: a row past its caller's wait when its
+    turn comes is refused, whether or not the group went in under one savepoint."""
+    before = site_env.site.ledger.size()
+    attacker = raw_connection(site_env, OPERATOR)
+    holder = raw_connection(site_env, OPERATOR)
+    victim = raw_connection(site_env, SUPERVISOR)
+    owner = raw_connection(site_env)
+    holder.autocommit = False
+    assert holder.execute("SELECT scelle_lock('ledger', true)").fetchone()[0] is True
+    cut = [pieces(OPERATOR, Record("ledger.note", f"slow {i}", "r")) for i in range(20000)]
+    cut.append(pieces(OPERATOR, Record("requisition.approve", {"requisition": "none"}, "r")))
+    heads, mids = [h for h, _m in cut], [m for _h, m in cut]
+    (slow,) = attacker.execute("SELECT id FROM scelle_submit(%b, %b)", [heads, mids]).fetchone()
+    victim.execute("SET lock_timeout = '1s'")  # its wait, from its queuing on
+    theirs = _submit(victim, SUPERVISOR, "given up")
+    query = "SELECT expires_at FROM ledger_pending WHERE id = %s"
+    (expires,) = owner.execute(query, [theirs]).fetchone()
+    holder.rollback()
+    drained: dict[str, tuple[object, ...]] = {}
+    drainer = threading.Thread(target=lambda: drained.update(out=_await(attacker, slow)))
+    drainer.start()
+    time.sleep(0.3)  # the group holds both rows
+    told = _await(victim, theirs)
+    drainer.join(timeout=120)
+    assert drained["out"][3] == "P0001"  # the long row: refused, nothing of it appended
+    found = {
+        decode_entry(body)["subject"]: decode_entry(body)["time"]
+        for _seq, body in Ledger(site_env.site.db).entries(before)
+    }
+    assert not any(subject.startswith("slow") for subject in found)
+    if "given up" in found:
+        at = datetime.fromisoformat(found["given up"].replace("Z", "+00:00"))
+        assert at <= expires + timedelta(milliseconds=200), (told, found["given up"], expires)
+    verify_ledger(site_env.site.db, site_env.settings)
+    for conn in (attacker, holder, victim, owner):
+        conn.close()
