@@ -8,7 +8,8 @@ one ingest entry per camera and hour with the Merkle root the purge checks), wit
 files: this measures the index, not the disk. Printed, in the library, each beside its
 yardstick in the same run:
 
-- `footage find` of a 10-minute window (median of 50, milliseconds);
+- `footage find` of a 10-minute window (median of 50, milliseconds), first touched and
+  again;
 - the purge's plan of a day's expiry (a dry run) beside a bare SQL fetch of the same
   rows, with the plan's peak Python memory;
 - `status` and the camera list;
@@ -136,18 +137,26 @@ def main() -> None:
         cameras = list_cameras(site)
         live_minutes = args.live // args.cameras
         rng = random.Random(19)
-        times = []
+        windows = []
         for _ in range(50):
             camera = rng.choice(cameras)
             start = first + rng.randrange(max(1, live_minutes - 10)) * MINUTE
-            t = time.perf_counter()
-            found = find(site, camera, Window(start, start + 10 * MINUTE), check=False)
-            times.append(time.perf_counter() - t)
-            assert len(found.segments) >= min(10, live_minutes), len(found.segments)
+            windows.append((camera, Window(start, start + 10 * MINUTE)))
+        # Each window twice: first touched (its pages perhaps not in memory: at 33 M the
+        # index outgrows what a small machine caches), then again, which is what the
+        # index's own work costs (O(log n + answer)) once the disk is out of it.
+        passes: list[list[float]] = [[], []]
+        for times in passes:
+            for camera, window in windows:
+                t = time.perf_counter()
+                found = find(site, camera, window, check=False)
+                times.append(time.perf_counter() - t)
+                assert len(found.segments) >= min(10, live_minutes), len(found.segments)
         print(f"index: {args.live:,} live, {args.history_days} days of destroyed history, "
               f"{args.cameras} cameras")  # fmt: skip
-        print(f"  footage find, 10 minutes     {statistics.median(times) * 1000:8.1f} ms median "
-              "(goal < 50)")  # fmt: skip
+        first_touch, again = (statistics.median(times) * 1000 for times in passes)
+        print(f"  footage find, 10 minutes     {first_touch:8.1f} ms median, first touch; "
+              f"{again:.1f} ms again (goal < 50)")  # fmt: skip
 
         planned, fetched = [], []
         for _ in range(3):  # alternated, so that neither runs on a warmer cache
