@@ -366,7 +366,7 @@ PG_V16 = [
     + """;
       r record; n bigint; last_time text; t text; frontier bytea[];
       first_n bigint; first_time text; first_frontier bytea[]; queued bigint[];
-      one_by_one boolean := false;
+      one_by_one boolean := false; turns text[] := '{}'; i int;
       done_ids bigint[] := '{}'; done_seqs bigint[] := '{}'; done_ats text[] := '{}';
       no_ids bigint[] := '{}'; no_reasons text[] := '{}'; no_codes text[] := '{}';
     BEGIN
@@ -400,11 +400,29 @@ PG_V16 = [
           no_ids := '{}';
           no_reasons := '{}';
           no_codes := '{}';
+          i := 0;
           FOR r IN SELECT p.id, p.login, p.heads, p.mids, p.expires_at FROM ledger_pending p
                    WHERE p.id = ANY (queued) ORDER BY p.id LOOP
+            i := i + 1;
+            -- A row the first pass reached had its turn then: the per-row pass decides
+            -- it as of that turn, at its time (as v16 did), not once the rows after it
+            -- (an agent's long one refused at its end, say) have run, unless that time
+            -- is too old for the log (scelle_entries_add: 2 minutes).
+            IF one_by_one AND i <= COALESCE(array_length(turns, 1), 0)
+               AND (turns[i] IS NULL OR turns[i] COLLATE "C"
+                    >= scelle_utc(clock_timestamp() - interval '1 minute') COLLATE "C") THEN
+              t := turns[i];
+            ELSIF r.expires_at < clock_timestamp() THEN
+              t := NULL;
+            ELSE
+              t := scelle_utc(clock_timestamp());
+            END IF;
+            IF NOT one_by_one THEN
+              turns := turns || t;
+            END IF;
             -- A row past its caller's wait when its turn comes (however long the rows
             -- before it took): its caller was told "not known", so it is final.
-            IF r.expires_at < clock_timestamp() THEN
+            IF t IS NULL THEN
               no_ids := no_ids || r.id;
               -- (::text: an untyped literal beside an array would be read as one)
               no_reasons := no_reasons
@@ -412,8 +430,7 @@ PG_V16 = [
               no_codes := no_codes || '55P03'::text;
               CONTINUE;
             END IF;
-            t := GREATEST(scelle_utc(clock_timestamp()) COLLATE "C",
-                          COALESCE(last_time, '') COLLATE "C");
+            t := GREATEST(t COLLATE "C", COALESCE(last_time, '') COLLATE "C");
             IF one_by_one THEN
               BEGIN
                 frontier := scelle_entries_add(r.login, r.login = owner_login,

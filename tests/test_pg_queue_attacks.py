@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -321,3 +322,67 @@ def test_a_slow_group_cannot_time_an_entry_after_its_callers_wait(site_env: Site
     verify_ledger(site_env.site.db, site_env.settings)
     for conn in (attacker, holder, victim, owner):
         conn.close()
+
+
+def _slow_group(
+    env: SiteEnv, victim_first: bool, refused_last: bool
+) -> tuple[tuple[Any, Any, Any, Any], datetime]:
+    """A group of the supervisor's note and the operator's long row (40,000 notes, and
+    an approval it may not record last if `refused_last`), the note first or last. The
+    note's caller's wait is made to end 0.5 s after the group starts (the site's owner
+    sets its expires_at: the time the operator's long submit takes does not count). The
+    operator drains; returns the note's outcome (seq, at, refusal, code) and its wait's
+    end."""
+    attacker = raw_connection(env, OPERATOR)
+    victim = raw_connection(env, SUPERVISOR)
+    owner = raw_connection(env)
+    cut = [pieces(OPERATOR, Record("ledger.note", f"slow {i}", "r")) for i in range(40000)]
+    if refused_last:
+        cut.append(pieces(OPERATOR, Record("requisition.approve", {"requisition": "none"}, "r")))
+    heads, mids = [h for h, _m in cut], [m for _h, m in cut]
+    holder = raw_connection(env, OPERATOR)
+    holder.autocommit = False
+    assert holder.execute("SELECT scelle_lock('ledger', true)").fetchone()[0] is True
+    if victim_first:
+        theirs = _submit(victim, SUPERVISOR, "in time")
+    (slow,) = attacker.execute("SELECT id FROM scelle_submit(%b, %b)", [heads, mids]).fetchone()
+    if not victim_first:
+        theirs = _submit(victim, SUPERVISOR, "in time")
+    (expires,) = owner.execute(
+        "UPDATE ledger_pending SET expires_at = clock_timestamp() + interval '0.5 s' "
+        "WHERE id = %s RETURNING expires_at",
+        [theirs],
+    ).fetchone()
+    holder.rollback()
+    drained = _await(attacker, slow)
+    assert drained[3] == ("P0001" if refused_last else None)
+    (outcome,) = owner.execute(
+        "SELECT (seq, at, refusal, refusal_code) FROM ledger_pending WHERE id = %s", [theirs]
+    ).fetchone()
+    _await(victim, theirs)
+    verify_ledger(env.site.db, env.settings)
+    for conn in (attacker, victim, owner, holder):
+        conn.close()
+    seq, at, refusal, code = outcome
+    return (seq, at, refusal, code), expires
+
+
+@pytest.mark.parametrize("refused_last", [False, True])
+def test_an_entry_after_a_slow_row_is_never_timed_after_its_callers_wait(
+    site_env: SiteEnv, refused_last: bool
+) -> None:
+    """The note comes after the long row: when its turn comes its caller's wait is over,
+    in the one-savepoint pass (nothing refused) as in the per-row one: refused (55P03),
+    never appended timed after that wait."""
+    (seq, at, refusal, code), expires = _slow_group(site_env, False, refused_last)
+    assert seq is None and code == "55P03", (at, expires)
+    assert refusal == "queued entries not appended within the wait allowed"
+
+
+def test_an_entry_before_a_slow_refused_row_is_appended_at_its_turn(site_env: SiteEnv) -> None:
+    """The note comes first, so its turn comes at once, within its caller's wait: v16
+    appended it then, whatever the rows after it did. A refusal at the end of the long
+    row after it must not make the group decide it again, once that wait is over."""
+    (seq, at, refusal, code), expires = _slow_group(site_env, True, True)
+    assert refusal is None and seq is not None, (refusal, code)
+    assert datetime.fromisoformat(at.replace("Z", "+00:00")) <= expires
