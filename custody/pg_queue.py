@@ -671,8 +671,9 @@ def _definition(statements: list[str], name: str) -> str:
 
 # v17: the same checks, with less work an append (the texts above are the current ones;
 # a site made before v17 gets them here): scelle_utc inlined, scelle_canonical reading
-# an object's members once, scelle_drain appending a group in one savepoint and marking
-# its rows by id.
+# an object's members once, scelle_drain appending a group in one savepoint (one a row
+# only when one is refused), reading the queue from its oldest row and marking its rows
+# through the primary key.
 PG_V17 = [
     _definition(pg_ledger.PG_V6, "scelle_utc"),
     _definition(PG_V16, "scelle_canonical"),
