@@ -259,6 +259,15 @@ def leaner_appends(conn: Connection, metadata: MetaData) -> None:
         run_plpgsql(conn, pg_queue.PG_V17)
 
 
+def queue_plans(conn: Connection, metadata: MetaData) -> None:
+    """v18 (custody's part): on PostgreSQL, the ledger queue's functions never plan a scan
+    of its heap, whatever its statistics say (custody/pg_queue.py QUEUE_PLANS)."""
+    from custody import pg_queue
+
+    if conn.dialect.name == "postgresql":
+        run_plpgsql(conn, pg_queue.PG_V18)
+
+
 def run_plpgsql(conn: Connection, statements: Sequence[str]) -> None:
     """Statements with no parameters: '%' in them is plpgsql's, not the driver's."""
     cursor = raw_cursor(conn)

@@ -204,6 +204,7 @@ PLAN = Plan(
             16, "PostgreSQL appends queued and grouped, many to a commit", schema.grouped_appends
         ),
         Migration(17, "PostgreSQL appends checked with less work", schema.leaner_appends),
+        Migration(18, "PostgreSQL's ledger queue read through its indexes", schema.queue_plans),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,
