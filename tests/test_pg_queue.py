@@ -521,10 +521,12 @@ def test_v18_gives_a_site_made_before_it_the_queue_functions_that_never_scan_its
 
     current = definitions()
     assert all("SET enable_seqscan TO 'off'" in d for d in current.values())
+    assert all("SET jit TO 'off'" in d for d in current.values())
     for name, arguments in names.items():
-        owner.execute(f"ALTER FUNCTION {name}({arguments}) RESET enable_seqscan")  # as v17
+        for setting in ("enable_seqscan", "jit"):  # as v17
+            owner.execute(f"ALTER FUNCTION {name}({arguments}) RESET {setting}")
     owner.execute("DELETE FROM schema_version WHERE version = 18")
-    assert all("enable_seqscan" not in d for d in definitions().values())
+    assert all("enable_seqscan" not in d and "jit" not in d for d in definitions().values())
     site_env.site.close()
     upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
     assert upgraded.exit_code == 0, upgraded.stderr
@@ -640,3 +642,51 @@ def test_a_group_reads_the_queue_through_its_indexes_whatever_its_statistics_say
     owner.execute("ALTER TABLE ledger_pending RESET (autovacuum_enabled)")
     owner.close()
     site_env.site.ledger.append(OPERATOR, Record("ledger.note", "after", "the swollen queue"))
+
+
+def test_a_group_compiles_none_of_its_plans(site_env: SiteEnv) -> None:
+    """`enable_seqscan = off` prices at 10^10 the seq scans nothing else can do: the drop
+    of results left unread (no index), and, nested, the agent's row looked up by a login
+    of collation "C" (session_user's), which the primary key cannot serve. Past
+    jit_above_cost, LLVM compiled each of them at every run: 20-160 ms an append, the
+    ledger's lock held, and one result left unread a minute by any member of scelle_app
+    (who may take the ledger's lock and queue with a wait of 1 ms) made every group pay
+    it for an hour. The queue's functions compile none of their plans."""
+    owner = raw_connection(site_env)
+    # A result left unread for two minutes by a session still there: every group runs
+    # its cleanup, which keeps the row.
+    owner.execute(
+        "INSERT INTO ledger_pending (login, pid, heads, mids, queued_at, expires_at, refusal, "
+        "refusal_code, done_at) VALUES (session_user, pg_backend_pid(), '{}', '{}', "
+        "now() - interval '2 minutes', now() - interval '2 minutes', 'late', '55P03', "
+        "now() - interval '2 minutes')"
+    )
+    watcher = raw_connection(site_env, login="postgres")  # auto_explain is a superuser's
+    plans: list[str] = []
+    watcher.add_notice_handler(lambda notice: plans.append(str(notice.message_primary)))
+    for setting in [
+        "LOAD 'auto_explain'",
+        "SET auto_explain.log_min_duration = 0",
+        "SET auto_explain.log_nested_statements = on",
+        "SET auto_explain.log_level = notice",
+        "SET jit = on",  # the default (whether or not LLVM is installed: the plan says)
+        "SET jit_above_cost = 100000",
+    ]:
+        watcher.execute(setting)
+    before = site_env.site.ledger.size()
+    # Not designated: its own refusal is all it may record (and it is looked up first).
+    head, mid = pieces("postgres", Record("access.refused", {"agent": "postgres"}, "refused"))
+    for _ in range(2):
+        row = watcher.execute(
+            "SELECT seq, refusal FROM scelle_submit(%b, %b)", [[head], [mid]]
+        ).fetchone()
+        assert row[1] is None, row
+    watcher.close()
+    # Both statements ran (and were seen), each with a seq scan nothing else could do.
+    assert any("Seq Scan on ledger_pending q" in p for p in plans), plans
+    assert any("Seq Scan on agent g" in p and 'COLLATE "C"' in p for p in plans), plans
+    assert [p for p in plans if "JIT:" in p] == []
+    assert owner.execute("DELETE FROM ledger_pending RETURNING refusal").fetchall() == [("late",)]
+    owner.close()
+    assert site_env.site.ledger.size() == before + 2
+    verify_ledger(site_env.site.db, site_env.settings)
