@@ -1,7 +1,9 @@
 """Concurrent appends to one PostgreSQL ledger: eight processes, in alternated rounds.
 
 A real PostgreSQL server (fsync on) is started on 127.0.0.1. Eight processes append
-scelle ledger entries, one durable transaction each, for the given time; then the log
+scelle ledger entries, one durable transaction each, for the given time, each as a
+designated operator with a PostgreSQL login of its own (so the server checks the login's
+role for every entry, as at a centre); then the log
 is checked: seq gapless from 0, one tree (every stored node recomputed and every
 checkpoint consistent: `verify_ledger`), and the audit index re-derived entry by entry.
 Beside it, in the same run on the same server, two baselines of a plain
@@ -35,11 +37,14 @@ from custody import audit, checkpoints
 from custody.config import load_settings
 from custody.entry import entry_body, utc_now
 from custody.ledger import Ledger
+from custody.schema import APP_ROLE
 from custody.verify import verify_ledger
+from requisition import agents
 from requisition.site import init_site, open_site
-from tests.pgserver import PgServer, find_bindir
+from tests.pgserver import SUPERUSER, PgServer, find_bindir
 
 PASSPHRASE = b"bench passphrase"
+OWNER = SUPERUSER  # the server's superuser owns the site's tables
 
 
 def scelle_writer(url: str, home: str, who: str, seconds: float, start: float) -> int:
@@ -95,14 +100,24 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="scelle-bench-") as d:
             home = str(Path(d) / "site")
             settings = load_settings({"home": home, "database_url": url}, environ={})
-            site, _ = init_site(settings, PASSPHRASE)
-            site.close()
+            site, _ = init_site(
+                settings, PASSPHRASE, then=lambda s: agents.bootstrap(s, OWNER, "Owner", "AR-1")
+            )
             p, seconds = args.processes, args.seconds
+            # Each process a designated operator with a login of its own, as a centre's
+            # agents are: the checks of the login's role run for every append.
             who = [f"operator-{i}" for i in range(p)]
+            for login in who:
+                server.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE {APP_ROLE}')
+                agents.add(site, OWNER, agents.NewAgent(login, login, "operator", "AR-2"))
+            site.close()
             rounds = []
             for _ in range(args.rounds):
                 start = time.time() + 5  # every process connected before the clock starts
-                counts = run(scelle_writer, [(url, home, w, seconds, start) for w in who])
+                counts = run(
+                    scelle_writer,
+                    [(server.url("bench", user=w), home, w, seconds, start) for w in who],
+                )
                 start = time.time() + 5
                 plain = run(plain_writer, [(dsn, w, seconds, start) for w in who])
                 start = time.time() + 5
