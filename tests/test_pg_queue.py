@@ -461,12 +461,33 @@ def test_refused_first_or_last_the_rest_of_the_group_goes_in_in_order(
     assert pending_rows(site_env) == []
 
 
+def upgrade_to(site_env: SiteEnv, version: int) -> None:
+    """`scelle db upgrade` by the administrator applies that one migration."""
+    from tests.conftest import ADMIN, run_cli
+
+    site_env.site.close()
+    upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == f"applied migrations v{version}"
+
+
+def two_queued_appends_go_in(site_env: SiteEnv, note: str) -> None:
+    """Two agents' notes queued behind a held lock are appended in order, and the log
+    verifies."""
+    before = Ledger(site_env.site.db).size()
+    with lock_held(site_env):
+        first = caller(site_env, OPERATOR, "ledger.note", note)
+        wait_until_queued(site_env, 1)
+        second = caller(site_env, SUPERVISOR, "ledger.note", note)
+        wait_until_queued(site_env, 2)
+    assert [int(p.communicate(timeout=60)[0]) for p in (first, second)] == [before, before + 1]
+    verify_ledger(site_env.site.db, site_env.settings)
+
+
 def test_v17_gives_a_site_made_before_it_the_current_functions(site_env: SiteEnv) -> None:
     """Before v17, scelle_utc was declared IMMUTABLE (so never inlined) and the drain and
     the canonical check had other texts: `db upgrade` puts in the current definitions,
     the same as a new site's, and grouped appends go on."""
-    from tests.conftest import ADMIN, run_cli
-
     names = ("scelle_utc", "scelle_canonical", "scelle_drain")
     owner = raw_connection(site_env)
 
@@ -485,19 +506,9 @@ def test_v17_gives_a_site_made_before_it_the_current_functions(site_env: SiteEnv
     owner.execute("ALTER FUNCTION scelle_canonical(jsonb) SET work_mem = '1MB'")
     owner.execute("DELETE FROM schema_version WHERE version = 17")
     assert definitions() != current and volatility() == "i"
-    site_env.site.close()
-    upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
-    assert upgraded.exit_code == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == "applied migrations v17"
+    upgrade_to(site_env, 17)
     assert definitions() == current and volatility() == "s"
-    before = Ledger(site_env.site.db).size()
-    with lock_held(site_env):
-        first = caller(site_env, OPERATOR, "ledger.note", "after v17")
-        wait_until_queued(site_env, 1)
-        second = caller(site_env, SUPERVISOR, "ledger.note", "after v17")
-        wait_until_queued(site_env, 2)
-    assert [int(p.communicate(timeout=60)[0]) for p in (first, second)] == [before, before + 1]
-    verify_ledger(site_env.site.db, site_env.settings)
+    two_queued_appends_go_in(site_env, "after v17")
     owner.close()
 
 
@@ -506,8 +517,6 @@ def test_v18_gives_a_site_made_before_it_the_queue_functions_that_never_scan_its
 ) -> None:
     """Before v18 the queue's functions planned with whatever statistics the queue had:
     `db upgrade` puts in the current definitions, the same as a new site's."""
-    from tests.conftest import ADMIN, run_cli
-
     names = {
         "scelle_drain": "text, bytea[], bytea[]",
         "scelle_await": "bigint, text",
@@ -527,20 +536,24 @@ def test_v18_gives_a_site_made_before_it_the_queue_functions_that_never_scan_its
             owner.execute(f"ALTER FUNCTION {name}({arguments}) RESET {setting}")
     owner.execute("DELETE FROM schema_version WHERE version = 18")
     assert all("enable_seqscan" not in d and "jit" not in d for d in definitions().values())
-    site_env.site.close()
-    upgraded = run_cli(["db", "upgrade"], env=site_env.env_as(ADMIN))
-    assert upgraded.exit_code == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == "applied migrations v18"
+    upgrade_to(site_env, 18)
     assert definitions() == current
-    before = Ledger(site_env.site.db).size()
-    with lock_held(site_env):
-        first = caller(site_env, OPERATOR, "ledger.note", "after v18")
-        wait_until_queued(site_env, 1)
-        second = caller(site_env, SUPERVISOR, "ledger.note", "after v18")
-        wait_until_queued(site_env, 2)
-    assert [int(p.communicate(timeout=60)[0]) for p in (first, second)] == [before, before + 1]
-    verify_ledger(site_env.site.db, site_env.settings)
+    two_queued_appends_go_in(site_env, "after v18")
     owner.close()
+
+
+def read_by_one_group(owner: Any, query: str) -> int:
+    """How much the counter `query` reads (its first column) grows while the owner's
+    session drains the queue as one group: this session's own statistics, flushed at
+    once."""
+    owner.execute("SELECT pg_stat_force_next_flush()")
+    before = owner.execute(query).fetchone()[0]
+    owner.execute("BEGIN")
+    assert owner.execute("SELECT scelle_lock('ledger', true)").fetchone()[0] is True
+    owner.execute("SELECT * FROM scelle_drain(NULL, NULL, NULL)")
+    owner.execute("COMMIT")
+    owner.execute("SELECT pg_stat_force_next_flush()")
+    return int(owner.execute(query).fetchone()[0]) - int(before)
 
 
 def test_a_group_reads_the_queue_from_its_oldest_row_not_from_what_vacuum_has_not_cleared(
@@ -566,15 +579,8 @@ def test_a_group_reads_the_queue_from_its_oldest_row_not_from_what_vacuum_has_no
     )
 
     def drained() -> int:
-        """Index blocks one group reads (this session's own, flushed at once)."""
-        owner.execute("SELECT pg_stat_force_next_flush()")
-        before = owner.execute(query).fetchone()[0]
-        owner.execute("BEGIN")
-        assert owner.execute("SELECT scelle_lock('ledger', true)").fetchone()[0] is True
-        owner.execute("SELECT * FROM scelle_drain(NULL, NULL, NULL)")
-        owner.execute("COMMIT")
-        owner.execute("SELECT pg_stat_force_next_flush()")
-        return int(owner.execute(query).fetchone()[0]) - int(before)
+        """Index blocks one group reads."""
+        return read_by_one_group(owner, query)
 
     drained()  # the first walk marks the dead entries as such
     pages = int(owner.execute(query).fetchone()[1])
@@ -612,14 +618,7 @@ def test_a_group_reads_the_queue_through_its_indexes_whatever_its_statistics_say
             "VALUES ('gone', 0, '{}', '{}', now() - interval '20 seconds', "
             "now() - interval '10 seconds')"
         )
-        owner.execute("SELECT pg_stat_force_next_flush()")
-        before = owner.execute(query).fetchone()[0]
-        owner.execute("BEGIN")
-        assert owner.execute("SELECT scelle_lock('ledger', true)").fetchone()[0] is True
-        owner.execute("SELECT * FROM scelle_drain(NULL, NULL, NULL)")
-        owner.execute("COMMIT")
-        owner.execute("SELECT pg_stat_force_next_flush()")
-        read = int(owner.execute(query).fetchone()[0]) - int(before)
+        read = read_by_one_group(owner, query)
         refused = owner.execute(
             "DELETE FROM ledger_pending WHERE seq IS NULL RETURNING refusal_code"
         ).fetchall()
