@@ -698,7 +698,8 @@ PG_V17 = [
     _definition(PG_V16, "scelle_drain"),
 ]
 
-# v18: the queue's functions plan without scanning its heap (QUEUE_PLANS).
+# v18: the queue's functions read it through its indexes, and compile no plan
+# (QUEUE_PLANS).
 PG_V18 = [
     _definition(PG_V16, "scelle_drain"),
     _definition(PG_V16, "scelle_await"),

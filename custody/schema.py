@@ -260,8 +260,9 @@ def leaner_appends(conn: Connection, metadata: MetaData) -> None:
 
 
 def queue_plans(conn: Connection, metadata: MetaData) -> None:
-    """v18 (custody's part): on PostgreSQL, the ledger queue's functions never plan a scan
-    of its heap, whatever its statistics say (custody/pg_queue.py QUEUE_PLANS)."""
+    """v18 (custody's part): on PostgreSQL, the ledger queue's functions read it through
+    its indexes whatever its statistics say, and compile no plan (custody/pg_queue.py
+    QUEUE_PLANS)."""
     from custody import pg_queue
 
     if conn.dialect.name == "postgresql":
