@@ -241,32 +241,32 @@ def pinned_literals(conn: Connection, metadata: MetaData) -> None:
         conn.exec_driver_sql(f"ALTER FUNCTION {function} SET standard_conforming_strings = on")
 
 
-def grouped_appends(conn: Connection, metadata: MetaData) -> None:
-    """v16 (custody's part): on PostgreSQL, appends are queued and grouped, many to a
-    commit (custody/pg_queue.py); SQLite's one writer has nothing to group."""
+def _queue_statements(conn: Connection, version: str) -> None:
+    """custody/pg_queue.py's statements for `version` (PG_V16, ...), on PostgreSQL only;
+    that module is read only when a migration needs it."""
     from custody import pg_queue
 
     if conn.dialect.name == "postgresql":
-        run_plpgsql(conn, pg_queue.PG_V16)
+        run_plpgsql(conn, getattr(pg_queue, version))
+
+
+def grouped_appends(conn: Connection, metadata: MetaData) -> None:
+    """v16 (custody's part): on PostgreSQL, appends are queued and grouped, many to a
+    commit (custody/pg_queue.py); SQLite's one writer has nothing to group."""
+    _queue_statements(conn, "PG_V16")
 
 
 def leaner_appends(conn: Connection, metadata: MetaData) -> None:
     """v17 (custody's part): on PostgreSQL, the same checks of each append with less
     work (custody/pg_queue.py PG_V17)."""
-    from custody import pg_queue
-
-    if conn.dialect.name == "postgresql":
-        run_plpgsql(conn, pg_queue.PG_V17)
+    _queue_statements(conn, "PG_V17")
 
 
 def queue_plans(conn: Connection, metadata: MetaData) -> None:
     """v18 (custody's part): on PostgreSQL, the ledger queue's functions read it through
     its indexes whatever its statistics say, and compile no plan (custody/pg_queue.py
     QUEUE_PLANS)."""
-    from custody import pg_queue
-
-    if conn.dialect.name == "postgresql":
-        run_plpgsql(conn, pg_queue.PG_V18)
+    _queue_statements(conn, "PG_V18")
 
 
 def run_plpgsql(conn: Connection, statements: Sequence[str]) -> None:
