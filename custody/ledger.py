@@ -103,7 +103,8 @@ class Ledger:
                 with self.db.read() as cur:
                     self._queued = bool(
                         cur.execute(
-                            "SELECT to_regprocedure('scelle_submit(bytea[],bytea[])') IS NOT NULL"
+                            "SELECT to_regprocedure("
+                            "'scelle_queued_append(bytea[],bytea[],text)') IS NOT NULL"
                         ).fetchone()[0]
                     )
         return self._queued
@@ -227,14 +228,15 @@ def pieces(actor: str, record: Record) -> tuple[bytes, bytes]:
 def queued_append(db: Database, actor: str, records: Sequence[Record]) -> list[Appended]:
     """Queue the entries (all or nothing) and return once they are in the ledger, by a
     durable commit: appended by this session at once if the ledger's lock is free, else
-    by whoever holds it, with every other queued entry (custody/pg_queue.py)."""
+    by whoever holds it, with every other queued entry (custody/pg_queue.py), in one
+    round trip. Interrupted while it waits, the call takes the entries back if no group
+    took them yet (as an interrupted transaction would have written nothing)."""
     cut = [pieces(actor, record) for record in records]
     heads, mids = [h for h, _m in cut], [m for _h, m in cut]
     queued, seq, at, refusal, code = db.call(  # %b: arrays sent binary, half the work
-        "SELECT id, seq, at, refusal, refusal_code FROM scelle_submit(%b, %b)", [heads, mids]
+        "CALL scelle_queued_append(%b, %b, ?, NULL, NULL, NULL, NULL, NULL)",
+        [heads, mids, f"{LOCK_WAIT_SECONDS}s"],
     )
-    if seq is None and refusal is None:
-        seq, at, refusal, code = _awaited(db, int(queued))
     if refusal is not None:
         raise db.refusal(str(code), str(refusal))
     if seq is None:  # its result dropped before it was read (a group held past a minute)
@@ -249,25 +251,6 @@ def queued_append(db: Database, actor: str, records: Sequence[Record]) -> list[A
         body = head + str(int(seq) + offset).encode() + mid + str(at).encode() + pg_queue.TAIL
         appended.append(Appended(int(seq) + offset, body, merkle.leaf_hash(body)))
     return appended
-
-
-def _awaited(db: Database, queued: int) -> tuple[int | None, str | None, str | None, str | None]:
-    """(seq, time, refusal, its SQLSTATE) of a queued row, once appended or refused. A
-    caller interrupted while waiting takes its row back if no group took it yet (as an
-    interrupted transaction would have written nothing); if one did, its outcome stands
-    and is read."""
-    wait = f"{LOCK_WAIT_SECONDS}s"
-    try:
-        row = db.call(
-            "SELECT seq, at, refusal, refusal_code FROM scelle_await(?, ?)", [queued, wait]
-        )
-    except BaseException:
-        if db.call("SELECT scelle_withdraw(?)", [queued])[0]:
-            raise
-        row = db.call(
-            "SELECT seq, at, refusal, refusal_code FROM scelle_await(?, ?)", [queued, wait]
-        )
-    return row[0], row[1], row[2], row[3]
 
 
 def append_locked(

@@ -437,6 +437,6 @@ def grant_statements(app_role: str, more: Sequence[str] = ()) -> list[str]:
         "scelle_is_utc(text)",
         *more,
     ]
-    return [f"REVOKE ALL ON FUNCTION {n} FROM PUBLIC" for n in names] + [
-        f"GRANT EXECUTE ON FUNCTION {n} TO {app_role}" for n in names
+    return [f"REVOKE ALL ON ROUTINE {n} FROM PUBLIC" for n in names] + [
+        f"GRANT EXECUTE ON ROUTINE {n} TO {app_role}" for n in names
     ]

@@ -666,6 +666,7 @@ FUNCTIONS = [
     "scelle_submit(bytea[], bytea[])",
     "scelle_await(bigint, text)",
     "scelle_withdraw(bigint)",
+    "scelle_queued_append(bytea[], bytea[], text)",
 ]
 # Called only by those (as the owner): nobody else's to call.
 INTERNAL = [
@@ -704,4 +705,39 @@ PG_V18 = [
     _definition(PG_V16, "scelle_drain"),
     _definition(PG_V16, "scelle_await"),
     _definition(PG_V16, "scelle_withdraw"),
+]
+
+# v19: a queued append in one round trip (custody/ledger.py queued_append). The caller's
+# process spent as much on its second round trip (scelle_await after scelle_submit's
+# commit) as the server did on its own statements: a procedure commits between the two
+# instead. It runs in the caller's name (a procedure that commits can neither be
+# SECURITY DEFINER nor carry a SET clause), so it can do nothing the caller could not do
+# with the functions it calls, named with their schema. An interruption while it waits
+# (the client's cancel, a statement_timeout) takes the row back if no group has taken it,
+# and says so (nothing written, 57014); otherwise the interruption is raised and the row's
+# outcome stands, for the ledger to say, as the caller of an interrupted commit learns it.
+PG_V19 = [
+    """CREATE PROCEDURE scelle_queued_append(heads bytea[], mids bytea[], lock_wait text,
+      OUT queued bigint, OUT seq bigint, OUT at text, OUT refusal text, OUT refusal_code text)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      SELECT s.id, s.seq, s.at, s.refusal, s.refusal_code
+        INTO queued, seq, at, refusal, refusal_code
+        FROM public.scelle_submit(heads, mids) s;
+      IF queued IS NULL THEN  -- appended or refused at once: the CALL's commit, durable
+        RETURN;
+      END IF;
+      COMMIT;  -- queued, for whoever holds the ledger's lock (nobody told anything yet)
+      BEGIN
+        SELECT w.seq, w.at, w.refusal, w.refusal_code INTO seq, at, refusal, refusal_code
+          FROM public.scelle_await(queued, lock_wait) w;
+      EXCEPTION WHEN query_canceled THEN
+        IF NOT public.scelle_withdraw(queued) THEN
+          RAISE;
+        END IF;
+        refusal := SQLERRM || ': nothing was written';
+        refusal_code := SQLSTATE;
+      END;
+    END $$""",
+    "REVOKE ALL ON PROCEDURE scelle_queued_append(bytea[], bytea[], text) FROM PUBLIC",
 ]

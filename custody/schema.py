@@ -269,6 +269,12 @@ def queue_plans(conn: Connection, metadata: MetaData) -> None:
     _queue_statements(conn, "PG_V18")
 
 
+def queued_calls(conn: Connection, metadata: MetaData) -> None:
+    """v19 (custody's part): on PostgreSQL, a queued append in one round trip, the
+    procedure `scelle_queued_append` (custody/pg_queue.py PG_V19)."""
+    _queue_statements(conn, "PG_V19")
+
+
 def run_plpgsql(conn: Connection, statements: Sequence[str]) -> None:
     """Statements with no parameters: '%' in them is plpgsql's, not the driver's."""
     cursor = raw_cursor(conn)

@@ -205,6 +205,7 @@ PLAN = Plan(
         ),
         Migration(17, "PostgreSQL appends checked with less work", schema.leaner_appends),
         Migration(18, "PostgreSQL's ledger queue read through its indexes", schema.queue_plans),
+        Migration(19, "PostgreSQL's queued appends in one round trip", schema.queued_calls),
     ),
     metadata=metadata,
     app_writes=APP_WRITES,

@@ -404,6 +404,105 @@ def test_a_row_held_by_a_group_is_never_waited_for_forever(site_env: SiteEnv) ->
     assert pending_rows(site_env) == []
 
 
+CALL = "CALL scelle_queued_append(%b, %b, '60s', NULL, NULL, NULL, NULL, NULL)"
+
+
+def _call(conn: Any, login: str, subject: str) -> tuple[Any, ...]:
+    """One note appended as `login` the way scelle appends: submit, commit and wait, in
+    one round trip (custody/pg_queue.py PG_V19)."""
+    head, mid = pieces(login, Record("ledger.note", subject, "queued"))
+    return tuple(conn.execute(CALL, [[head], [mid]]).fetchone())
+
+
+def test_a_caller_interrupted_while_queued_takes_its_entry_back(site_env: SiteEnv) -> None:
+    """Ctrl-C while a real caller waits behind the ledger's lock: its client cancels the
+    call, the procedure takes the queued row back, and nothing is written, then or later."""
+    before = site_env.site.ledger.size()
+    with lock_held(site_env):
+        interrupted = caller(site_env, OPERATOR, "ledger.note", "interrupted")
+        wait_until_queued(site_env, 1)
+        interrupted.send_signal(signal.SIGINT)
+        _out, err = interrupted.communicate(timeout=30)
+        assert interrupted.returncode != 0
+        assert "KeyboardInterrupt" in err
+        assert pending_rows(site_env) == []  # withdrawn while the lock was still held
+    site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "after", "goes on"))
+    assert [e["subject"] for s, e in entries_by(site_env).items() if s >= before] == ["after"]
+    verify_ledger(site_env.site.db, site_env.settings)
+
+
+def test_a_statement_timeout_while_queued_writes_nothing_and_says_so(site_env: SiteEnv) -> None:
+    """A session's statement_timeout that ends the wait: the row is taken back and the
+    caller told so (57014, "nothing was written"), not left to a later group."""
+    before = site_env.site.ledger.size()
+    conn = raw_connection(site_env, OPERATOR)
+    conn.execute("SET statement_timeout = '300ms'")
+    with lock_held(site_env):
+        queued_id, seq, _at, refusal, code = _call(conn, OPERATOR, "timed out")
+        assert queued_id is not None and seq is None
+        assert code == "57014" and refusal.endswith(": nothing was written")
+        assert pending_rows(site_env) == []
+    conn.close()
+    site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "after", "goes on"))
+    assert [e["subject"] for s, e in entries_by(site_env).items() if s >= before] == ["after"]
+
+
+def test_an_interrupted_call_whose_row_a_group_holds_leaves_its_outcome_to_the_ledger(
+    site_env: SiteEnv,
+) -> None:
+    """Interrupted while a group holds its row: the row is not taken back (the group may
+    be appending it), the interruption is raised, and the entry goes in with the group."""
+    before = site_env.site.ledger.size()
+    conn = raw_connection(site_env, OPERATOR)
+    conn.execute("SET statement_timeout = '500ms'")
+    group = raw_connection(site_env)
+    group.autocommit = False
+    with lock_held(site_env):
+        done = {}
+        import threading
+
+        def call() -> None:
+            try:
+                done["row"] = _call(conn, OPERATOR, "held")
+            except psycopg.errors.QueryCanceled as exc:
+                done["error"] = exc
+
+        waiting = threading.Thread(target=call)
+        waiting.start()
+        wait_until_queued(site_env, 1)
+        group.execute("SELECT id FROM ledger_pending WHERE seq IS NULL FOR UPDATE")
+        waiting.join(timeout=30)
+        assert "row" not in done and "canceling statement" in str(done["error"])
+        group.rollback()
+    group.close()
+    conn.close()
+    assert pending_rows(site_env) == [(OPERATOR, None, None)]  # not withdrawn
+    site_env.site.ledger.append(SUPERVISOR, Record("ledger.note", "next", "group"))
+    assert [e["subject"] for s, e in entries_by(site_env).items() if s >= before] == [
+        "held",
+        "next",
+    ]
+    verify_ledger(site_env.site.db, site_env.settings)
+
+
+def test_only_the_application_role_calls_the_queued_append(site_env: SiteEnv) -> None:
+    """The procedure runs in its caller's name, granted to scelle_app only: a login
+    outside it is refused before anything is queued."""
+    owner = raw_connection(site_env)
+    owner.execute('CREATE ROLE "outsider" LOGIN')
+    outsider = raw_connection(site_env, "outsider")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        _call(outsider, "outsider", "not an agent")
+    outsider.close()
+    owner.close()
+    assert pending_rows(site_env) == []
+    conn = raw_connection(site_env, OPERATOR)
+    queued_id, seq, _at, refusal, _code = _call(conn, OPERATOR, "an agent's")
+    conn.close()
+    assert (queued_id, refusal) == (None, None)  # the lock was free: appended at once
+    assert entries_by(site_env)[seq]["subject"] == "an agent's"
+
+
 def test_results_unread_for_an_hour_are_dropped_even_for_a_live_session(
     site_env: SiteEnv,
 ) -> None:
@@ -539,6 +638,27 @@ def test_v18_gives_a_site_made_before_it_the_queue_functions_that_never_scan_its
     upgrade_to(site_env, 18)
     assert definitions() == current
     two_queued_appends_go_in(site_env, "after v18")
+    owner.close()
+
+
+def test_v19_gives_a_site_made_before_it_the_queued_append_in_one_round_trip(
+    site_env: SiteEnv,
+) -> None:
+    """Before v19 a queued append took two round trips: `db upgrade` adds the procedure,
+    with the same text and rights as a new site's, and grouped appends go through it."""
+    owner = raw_connection(site_env)
+    query = (
+        "SELECT pg_get_functiondef(p.oid), p.proacl::text[] FROM pg_proc p "
+        "WHERE p.oid = to_regprocedure('scelle_queued_append(bytea[],bytea[],text)')"
+    )
+    current = owner.execute(query).fetchone()
+    assert current is not None and "COMMIT" in current[0]
+    assert any(grant.startswith("scelle_app=X/") for grant in current[1])
+    owner.execute("DROP PROCEDURE scelle_queued_append(bytea[], bytea[], text)")
+    owner.execute("DELETE FROM schema_version WHERE version = 19")
+    upgrade_to(site_env, 19)
+    assert owner.execute(query).fetchone() == current
+    two_queued_appends_go_in(site_env, "after v19")
     owner.close()
 
 

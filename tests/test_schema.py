@@ -23,7 +23,7 @@ from tests.conftest import SiteEnv, raw_connection
 
 def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
     migrated = Database(f"sqlite:///{tmp_path / 'm.db'}", create=True)
-    assert migrations.upgrade(migrated) == list(range(1, 19))
+    assert migrations.upgrade(migrated) == list(range(1, 20))
     assert migrations.upgrade(migrated) == []
     fresh = Database(f"sqlite:///{tmp_path / 'f.db'}", create=True)
     SQLModel.metadata.create_all(fresh.engine)
@@ -90,7 +90,7 @@ def test_db_upgrade_migrates_a_v1_site(
     upgraded = run_cli(["db", "upgrade"], env=env)
     assert upgraded.stdout.splitlines() == [
         "applied migrations v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13, v14, v15, v16, "
-        "v17, v18",
+        "v17, v18, v19",
         f"first administrator: {ADMIN}",
     ]
     assert run_cli(["camera", "list"], env=env).exit_code == 0
