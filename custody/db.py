@@ -289,7 +289,8 @@ class Database:
     def call(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """One statement in a transaction of its own (PostgreSQL autocommit: one round
         trip, commit included), without the writer lock; its first row. For functions
-        that take the lock themselves (the ledger's queue, custody/pg_queue.py). Each
+        and procedures that take the lock themselves (the ledger's queue,
+        custody/pg_queue.py; a procedure's own COMMIT needs autocommit). Each
         thread keeps one connection in autocommit for them. Placeholders: `?`, or
         psycopg's own `%b` for a value sent in binary."""
         assert not self.is_sqlite, "PostgreSQL only"

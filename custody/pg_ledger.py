@@ -423,8 +423,9 @@ PG_V6 = [
 
 
 def grant_statements(app_role: str, more: Sequence[str] = ()) -> list[str]:
-    """Who may call the functions (custody's, and the workflow's `more`): the
-    application role, and nobody else."""
+    """Who may call the functions and procedures (custody's, and the workflow's `more`):
+    the application role, and nobody else. (ROUTINE: a procedure is not a FUNCTION to
+    GRANT.)"""
     names = [
         "scelle_lock(text, boolean)",
         "scelle_lock_ready(text)",

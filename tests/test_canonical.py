@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custody.canonical import canonical_bytes, parse_canonical
@@ -115,4 +115,66 @@ def test_the_database_canonicalises_as_we_do(site_env: Any) -> None:
     assert theirs({"n": 100}) == b'{"n":100}'
     row = conn.execute("""SELECT scelle_canonical('{"n": 1e2, "m": -0}'::jsonb)""").fetchone()
     assert row[0] == '{"m":0,"n":100}'
+    conn.close()
+
+
+@pytest.mark.backends("postgresql")
+def test_the_databases_entry_check_calls_canonical_exactly_what_is(site_env: Any) -> None:
+    """scelle_entry_shape takes a short way to an entry's canonical bytes (its fields in
+    their order, only subject and data canonicalised): it refuses as not canonical
+    exactly the entries whose bytes are not scelle_canonical's own, however spelt."""
+    import psycopg
+
+    from custody.pg_queue import PLACEHOLDER_TIME
+    from tests.conftest import raw_connection
+
+    conn = raw_connection(site_env)
+
+    def refused_as_not_canonical(body: bytes) -> bool:
+        try:
+            conn.execute("SELECT scelle_entry_shape(%s, 0, 'x', true, 'e')", [body])
+        except psycopg.errors.RaiseException as exc:
+            return "not canonical" in str(exc) or "not an integer JSON holds" in str(exc)
+        return False
+
+    def canonical_in_the_database(body: bytes) -> bool:
+        query = "SELECT convert_to(scelle_canonical(convert_from(%s, 'UTF8')::jsonb), 'UTF8')"
+        try:
+            return bool(conn.execute(query, [body]).fetchone()[0] == body)
+        except psycopg.errors.RaiseException:
+            return False
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.text(no_nul) | st.dictionaries(st.text(no_nul), in_postgresql, max_size=3),
+        st.dictionaries(st.text(no_nul), in_postgresql, max_size=4),
+        st.none() | st.text(no_nul, min_size=1),
+        st.text(no_nul, min_size=1),
+    )
+    def agree(subject: Any, data: dict[str, Any], procedure: str | None, reason: str) -> None:
+        entry = {
+            "v": 1,
+            "seq": 0,
+            "time": PLACEHOLDER_TIME,
+            "actor": "x",
+            "action": "ledger.note",
+            "subject": subject,
+            "reason": reason,
+            "procedure": procedure,
+            "data": data,
+        }
+        body = canonical_bytes(entry)
+        spellings = [
+            body,
+            body.replace(b'"seq":0', b'"seq":0.0', 1),
+            body.replace(b'"v":1}', b'"v":1.0}'),
+            body.replace(b'":', b'": ', 1),
+            json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode(),
+            json.dumps(entry, sort_keys=True, separators=(",", ":")).encode(),
+        ]
+        for spelt in spellings:
+            assert refused_as_not_canonical(spelt) is not canonical_in_the_database(spelt)
+        assert not refused_as_not_canonical(body)
+
+    agree()
     conn.close()
