@@ -18,7 +18,8 @@ meanwhile share one tree update and one commit. The appends are CPU-bound on a s
 machine: the ratio falls when other work takes a core (say how loaded the machine was).
 An append writes ~2.9 KB of WAL, a plain commit ~0.5 KB: the checkpoint that WAL volume
 requests (max_wal_size) falls in a scelle phase, usually the third round's, and costs it
-up to a tenth; the last column says which round paid one.
+up to a tenth; the last column says which round paid one, and how much CPU that phase
+left idle or had stolen by other guests of this machine.
 
 Usage: python bench/pg_append.py [--seconds 20] [--rounds 3] [--processes 8]
 """
@@ -30,6 +31,7 @@ import multiprocessing
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +92,35 @@ def checkpoints_so_far(server: PgServer) -> int:
         return int(row.fetchone()[0])  # type: ignore[index]
 
 
+def cpu_times() -> tuple[int, int, int] | None:
+    """This machine's CPU time so far (idle with I/O wait, steal, all), in ticks; None
+    where /proc/stat is not."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            ticks = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return ticks[3] + ticks[4], ticks[7] if len(ticks) > 7 else 0, sum(ticks[:8])
+
+
+def idle_share(before: tuple[int, int, int] | None, after: tuple[int, int, int] | None) -> str:
+    """The CPU left idle and stolen (by other guests) between two readings: appends are
+    CPU-bound here, so a phase with idle CPU waited on locks or the disk, and one with
+    stolen CPU ran on a slower machine than the rounds beside it."""
+    if before is None or after is None or after[2] <= before[2]:
+        return "n/a"
+    total = after[2] - before[2]
+    idle, stolen = (100 * (after[i] - before[i]) / total for i in (0, 1))
+    return f"{idle:.0f} % / {stolen:.0f} %"
+
+
+def read_cpu_at(found: list[tuple[int, int, int] | None], *moments: float) -> None:
+    """cpu_times() at each moment (the phase's start and end, not its processes' own)."""
+    for moment in moments:
+        time.sleep(max(0.0, moment - time.time()))
+        found.append(cpu_times())
+
+
 def run(target: object, args_for: list[tuple[object, ...]]) -> list[int]:
     with multiprocessing.get_context("spawn").Pool(len(args_for)) as pool:
         return pool.starmap(target, args_for)  # type: ignore[arg-type]
@@ -131,17 +162,22 @@ def main() -> None:
             for _ in range(args.rounds):
                 start = time.time() + 5  # every process connected before the clock starts
                 before = checkpoints_so_far(server)
+                cpu: list[tuple[int, int, int] | None] = []
+                timer = threading.Thread(target=read_cpu_at, args=(cpu, start, start + seconds))
+                timer.start()
                 counts = run(
                     scelle_writer,
                     [(server.url("bench", user=w), home, w, seconds, start) for w in who],
                 )
+                timer.join()
+                idle = idle_share(*cpu)
                 paid = checkpoints_so_far(server) - before
                 start = time.time() + 5
                 plain = run(plain_writer, [(dsn, w, seconds, start) for w in who])
                 start = time.time() + 5
                 serial = run(plain_writer, [(dsn, who[0], seconds, start)])
                 rounds.append(
-                    (sum(counts) / seconds, sum(plain) / seconds, serial[0] / seconds, paid)
+                    (sum(counts) / seconds, sum(plain) / seconds, serial[0] / seconds, paid, idle)
                 )
 
             site = open_site(settings)
@@ -159,14 +195,14 @@ def main() -> None:
         )
         print(
             f"  round  scelle  plain,{p:>2} proc  plain, 1 proc  to {p} plain  to 1 plain"
-            "  checkpoints during scelle's phase"
+            "  in scelle's phase: checkpoints, CPU idle / stolen"
         )
-        for k, (ours, theirs, one, paid) in enumerate(rounds, start=1):
+        for k, (ours, theirs, one, paid, idle) in enumerate(rounds, start=1):
             print(
                 f"  {k:>5}  {ours:>6,.0f}  {theirs:>13,.0f}  {one:>13,.0f}  "
-                f"{ours / theirs:>10.2f}  {ours / one:>10.2f}  {paid:>3}"
+                f"{ours / theirs:>10.2f}  {ours / one:>10.2f}  {paid:>3}, {idle}"
             )
-        to_one = sorted(ours / one for ours, _theirs, one, _paid in rounds)
+        to_one = sorted(ours / one for ours, _theirs, one, _paid, _idle in rounds)
         median = statistics.median(to_one)
         verdict = "PASS" if median >= 0.5 else "FAIL"
         print(
