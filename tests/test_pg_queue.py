@@ -35,10 +35,14 @@ pytestmark = pytest.mark.backends("postgresql")
 ROOT = Path(__file__).resolve().parent.parent
 
 # One caller: appends `count` entries (action, subject) as `actor`, prints each seq, or
-# prints the refusal and exits with its code, as the CLI would.
+# prints the refusal and exits with its code, as the CLI would. Ctrl-C interrupts it as
+# in an operator's terminal, even when the tests run as a background job (whose children
+# inherit SIGINT ignored).
 APPENDER = textwrap.dedent(
     """
+    import signal
     import sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from custody.db import Database
     from custody.entry import Record
     from custody.errors import ScelleError
