@@ -643,9 +643,10 @@ PG_V16 = [
             DELETE FROM ledger_pending p WHERE p.id = (
               SELECT q.id FROM ledger_pending q WHERE q.id = queued AND q.seq IS NULL
                 AND q.refusal IS NULL FOR UPDATE SKIP LOCKED);
-            IF FOUND THEN
+            IF FOUND THEN  -- "nothing was written": said after a durable commit too
               refusal := SQLERRM;
               refusal_code := SQLSTATE;
+              ignored := set_config('synchronous_commit', 'on', true);
               RETURN;
             END IF;
             SELECT p.seq IS NULL AND p.refusal IS NULL INTO waiting FROM ledger_pending p
@@ -731,10 +732,13 @@ PG_V18 = [
 # commit) as the server did on its own statements: a procedure commits between the two
 # instead. It runs in the caller's name (a procedure that commits can neither be
 # SECURITY DEFINER nor carry a SET clause), so it can do nothing the caller could not do
-# with the functions it calls, named with their schema. An interruption while it waits
-# (the client's cancel, a statement_timeout) takes the row back if no group has taken it,
-# and says so (nothing written, 57014); otherwise the interruption is raised and the row's
+# with the functions it calls, named with their schema. An error or interruption while it
+# waits (the client's cancel, a statement_timeout) takes the row back if no group has
+# taken it, and says so durably (nothing written); otherwise it is raised and the row's
 # outcome stands, for the ledger to say, as the caller of an interrupted commit learns it.
+# So is one that lands during the COMMIT itself, before the wait: the row, committed, goes
+# in with the next group (the attacker review timed statement_timeouts there: about one
+# call in a hundred of those aimed at that moment).
 PG_V19 = [
     _definition(PG_V16, "scelle_entry_shape"),
     _definition(PG_V16, "scelle_submit"),
@@ -750,15 +754,21 @@ PG_V19 = [
         RETURN;
       END IF;
       COMMIT;  -- queued, for whoever holds the ledger's lock (nobody told anything yet)
+      -- The wait runs at READ COMMITTED whatever the session's default (scelle_drain
+      -- refuses any other); any error in it (not only an interruption) takes the row
+      -- back if no group holds it, and is then said, never raised: a raised error would
+      -- roll the withdrawal back and leave the committed row to the next group.
+      SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
       BEGIN
         SELECT w.seq, w.at, w.refusal, w.refusal_code INTO seq, at, refusal, refusal_code
           FROM public.scelle_await(queued, lock_wait) w;
-      EXCEPTION WHEN query_canceled THEN
+      EXCEPTION WHEN query_canceled OR others THEN
         IF NOT public.scelle_withdraw(queued) THEN
           RAISE;
         END IF;
-        refusal := SQLERRM || ': nothing was written';
-        refusal_code := SQLSTATE;
+        refusal := pg_catalog.concat(SQLERRM, ': nothing was written');  -- (no operator
+        refusal_code := SQLSTATE;  -- a caller's search_path could shadow)
+        PERFORM pg_catalog.set_config('synchronous_commit', 'on', true);  -- said durably
       END;
     END $$""",
     "REVOKE ALL ON PROCEDURE scelle_queued_append(bytea[], bytea[], text) FROM PUBLIC",

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -462,8 +463,7 @@ def test_an_interrupted_call_whose_row_a_group_holds_leaves_its_outcome_to_the_l
     group = raw_connection(site_env)
     group.autocommit = False
     with lock_held(site_env):
-        done = {}
-        import threading
+        done: dict[str, Any] = {}
 
         def call() -> None:
             try:
