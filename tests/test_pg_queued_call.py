@@ -122,54 +122,36 @@ def _call_in_thread(conn: Any, args: list[Any]) -> tuple[threading.Thread, dict[
     return thread, done
 
 
+@pytest.mark.parametrize(
+    ("setting", "code", "ending"),
+    [
+        ("statement_timeout", "57014", "nothing was written"),  # the procedure's withdraw
+        ("lock_timeout", "55P03", "lock timeout"),  # scelle_await's own, older than v19
+    ],
+)
 def test_nothing_was_written_is_said_after_a_durable_commit(
-    site_env: SiteEnv, pg_server: Any
+    site_env: SiteEnv, pg_server: Any, setting: str, code: str, ending: str
 ) -> None:
-    """A caller's session at synchronous_commit = off (here the server's own default,
-    as a site may set it): "appended" is said after a durable commit (the functions set
-    it on), but "nothing was written" after the withdraw's commit at off: a crash then
-    brings the queued row back (its INSERT flushed meanwhile), for the next group to
-    append within its expires_at."""
+    """A caller's session at synchronous_commit = off (as a site may set it), its wait
+    ended by a timeout: "nothing was written" is said only once the withdrawal's commit
+    is durable (it waits here for a synchronous standby that never comes); at off, a
+    crash could bring the queued row back for the next group to append."""
     conn = raw_connection(site_env, OPERATOR)
     pid = conn.info.backend_pid
     conn.execute("SET synchronous_commit = off")
-    conn.execute("SET statement_timeout = '500ms'")
+    conn.execute(f"SET {setting} = '500ms'")
     try:
         with lock_held(site_env):
-            wait_until = time.monotonic()
+            started = time.monotonic()
             _sync_rep(pg_server, True)
             thread, done = _call_in_thread(conn, _args(OPERATOR, "withdrawn"))
             durable = _waits_in_sync_rep(pg_server, pid)
             _sync_rep(pg_server, False)
             thread.join(timeout=30)
-            assert time.monotonic() - wait_until < 30
-        assert done["row"][4] == "57014" and done["row"][3].endswith("nothing was written")
+            assert time.monotonic() - started < 30
+        assert done["row"][4] == code and done["row"][3].endswith(ending), done
         assert pending_rows(site_env) == []
-        assert durable, "the withdraw was committed at synchronous_commit = off"
-    finally:
-        _sync_rep(pg_server, False)
-        conn.close()
-
-
-def test_a_lock_wait_past_its_time_says_nothing_was_written_durably(
-    site_env: SiteEnv, pg_server: Any
-) -> None:
-    """The same for scelle_await's own "nothing was written" (55P03, lock_timeout), a
-    path older than v19 that returns before its set_config('synchronous_commit')."""
-    conn = raw_connection(site_env, OPERATOR)
-    pid = conn.info.backend_pid
-    conn.execute("SET synchronous_commit = off")
-    conn.execute("SET lock_timeout = '500ms'")
-    try:
-        with lock_held(site_env):
-            _sync_rep(pg_server, True)
-            thread, done = _call_in_thread(conn, _args(OPERATOR, "timed out"))
-            durable = _waits_in_sync_rep(pg_server, pid)
-            _sync_rep(pg_server, False)
-            thread.join(timeout=30)
-        assert done["row"][4] == "55P03", done
-        assert pending_rows(site_env) == []
-        assert durable, "the withdraw was committed at synchronous_commit = off"
+        assert durable, "the withdrawal was committed at synchronous_commit = off"
     finally:
         _sync_rep(pg_server, False)
         conn.close()
