@@ -15,6 +15,7 @@ from custody.entry import Record
 from custody.ledger import pieces
 from tests.conftest import OPERATOR, SUPERVISOR, SiteEnv, raw_connection
 from tests.test_pg_queue import (
+    CALL,
     caller,
     entries_by,
     lock_held,
@@ -23,8 +24,6 @@ from tests.test_pg_queue import (
 )
 
 pytestmark = pytest.mark.backends("postgresql")
-
-CALL = "CALL scelle_queued_append(%b, %b, '60s', NULL, NULL, NULL, NULL, NULL)"
 
 
 def _args(login: str, subject: str) -> list[Any]:
@@ -261,6 +260,7 @@ def _fast_path_cases() -> tuple[bytes, list[bytes]]:
     import json
 
     from custody.canonical import canonical_bytes
+    from custody.errors import InputError
     from custody.pg_queue import PLACEHOLDER_TIME
 
     base = {
@@ -278,7 +278,7 @@ def _fast_path_cases() -> tuple[bytes, list[bytes]]:
     def canon(entry: dict[str, Any]) -> bytes:
         try:
             return canonical_bytes(entry)
-        except Exception:  # numbers canonical_bytes refuses: sorted, unescaped
+        except InputError:  # numbers canonical_bytes refuses: sorted, unescaped
             return json.dumps(
                 entry, separators=(",", ":"), sort_keys=True, ensure_ascii=False
             ).encode()
